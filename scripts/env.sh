@@ -1,0 +1,7 @@
+# Shared environment for every script: one cargo target directory outside the clone, so CI
+# and later sessions reuse what an earlier build compiled.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/provenant/target}"
+export PATH="$HOME/.cargo/bin:$PATH"
+# Two cores: keep memory in check and leave room for the test nodes.
+export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-$(nproc)}"
+export PROVENANT_NODE_BIN="${PROVENANT_NODE_BIN:-$CARGO_TARGET_DIR/release/provenant-node}"

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what building Provenant needs on a fresh Debian machine, and nothing more:
+#   - protobuf-compiler (apt): sc-network's litep2p compiles .proto files;
+#   - the wasm32v1-none target and rust-src (rustup): the runtime is built to WebAssembly.
+# Idempotent: it exits at once when everything is present.
+set -euo pipefail
+
+missing=()
+command -v cargo >/dev/null 2>&1 || missing+=("rust toolchain (cargo)")
+command -v protoc >/dev/null 2>&1 || missing+=("protobuf-compiler")
+if command -v rustup >/dev/null 2>&1; then
+	rustup target list --installed 2>/dev/null | grep -qx wasm32v1-none || missing+=("wasm32v1-none")
+	rustup component list --installed 2>/dev/null | grep -q '^rust-src' || missing+=("rust-src")
+fi
+
+if [ ${#missing[@]} -eq 0 ]; then
+	exit 0
+fi
+echo "setup: installing ${missing[*]}"
+
+if ! command -v cargo >/dev/null 2>&1; then
+	echo "setup: no Rust toolchain found; install rustup (https://rustup.rs) and run this again" >&2
+	exit 1
+fi
+
+if ! command -v protoc >/dev/null 2>&1; then
+	sudo_cmd=""
+	[ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+	$sudo_cmd apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq protobuf-compiler >/dev/null
+fi
+
+rustup target add wasm32v1-none
+rustup component add rust-src
+echo "setup: done"
