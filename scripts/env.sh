@@ -5,3 +5,6 @@ export PATH="$HOME/.cargo/bin:$PATH"
 # Two cores: keep memory in check and leave room for the test nodes.
 export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-$(nproc)}"
 export PROVENANT_NODE_BIN="${PROVENANT_NODE_BIN:-$CARGO_TARGET_DIR/release/provenant-node}"
+# The wasm builder looks for Cargo.lock above the target directory; it lives outside the clone,
+# so point it at the workspace or the runtime's wasm build would resolve versions of its own.
+export WASM_BUILD_WORKSPACE_HINT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

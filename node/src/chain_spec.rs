@@ -4,7 +4,7 @@ use polkadot_sdk::{sc_service::ChainType, *};
 use provenant_runtime::{SS58_PREFIX, TOKEN_DECIMALS, TOKEN_SYMBOL, WASM_BINARY};
 
 /// The chain spec type this node understands. It has no extensions.
-pub type ChainSpec = sc_service::GenericChainSpec;
+pub(crate) type ChainSpec = sc_service::GenericChainSpec;
 
 /// The token's symbol and decimals, so wallets display balances in PRV.
 fn token_properties() -> sc_chain_spec::Properties {
@@ -32,7 +32,7 @@ fn from_preset(
 }
 
 /// `--dev`: one validator (Alice), every dev account funded.
-pub fn development_chain_spec() -> Result<ChainSpec, String> {
+pub(crate) fn development_chain_spec() -> Result<ChainSpec, String> {
 	from_preset(
 		"Provenant Development",
 		"provenant_dev",
@@ -42,7 +42,7 @@ pub fn development_chain_spec() -> Result<ChainSpec, String> {
 }
 
 /// `--chain local`: Alice, Bob, Charlie and Dave validate.
-pub fn local_chain_spec() -> Result<ChainSpec, String> {
+pub(crate) fn local_chain_spec() -> Result<ChainSpec, String> {
 	from_preset(
 		"Provenant Local Testnet",
 		"provenant_local",

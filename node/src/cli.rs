@@ -4,7 +4,7 @@ use polkadot_sdk::*;
 
 /// The node's command line.
 #[derive(Debug, clap::Parser)]
-pub struct Cli {
+pub(crate) struct Cli {
 	/// A subcommand; without one the node runs.
 	#[command(subcommand)]
 	pub subcommand: Option<Subcommand>,
@@ -17,7 +17,7 @@ pub struct Cli {
 /// The node's subcommands.
 #[derive(Debug, clap::Subcommand)]
 #[allow(clippy::large_enum_variant)]
-pub enum Subcommand {
+pub(crate) enum Subcommand {
 	/// Key management: generate, inspect, insert keys.
 	#[command(subcommand)]
 	Key(sc_cli::KeySubcommand),

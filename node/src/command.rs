@@ -59,7 +59,7 @@ fn with_contribution_sized_rpc(mut config: Configuration) -> Configuration {
 }
 
 /// Parses the command line and runs what it asks for.
-pub fn run() -> sc_cli::Result<()> {
+pub(crate) fn run() -> sc_cli::Result<()> {
 	let cli = Cli::from_args();
 
 	match &cli.subcommand {

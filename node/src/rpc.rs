@@ -14,7 +14,7 @@ use polkadot_sdk::{
 use provenant_runtime::{opaque::Block, AccountId, Balance, Nonce};
 
 /// What the RPC extensions need.
-pub struct FullDeps<C, P> {
+pub(crate) struct FullDeps<C, P> {
 	/// The client instance to use.
 	pub client: Arc<C>,
 	/// Transaction pool instance.
@@ -22,7 +22,7 @@ pub struct FullDeps<C, P> {
 }
 
 /// Instantiate all full RPC extensions.
-pub fn create_full<C, P>(
+pub(crate) fn create_full<C, P>(
 	deps: FullDeps<C, P>,
 ) -> Result<RpcModule<()>, Box<dyn std::error::Error + Send + Sync>>
 where

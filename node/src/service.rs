@@ -14,7 +14,7 @@ use polkadot_sdk::{
 	sp_runtime::traits::Block as BlockT,
 	*,
 };
-use provenant_runtime::{self, apis::RuntimeApi, opaque::Block, MAX_CONTRIBUTION_EXTRINSIC_BYTES};
+use provenant_runtime::{self, apis::RuntimeApi, configs::MAX_BLOCK_LENGTH, opaque::Block};
 
 /// The full client: the runtime executed in wasm with the standard host functions.
 pub(crate) type FullClient = sc_service::TFullClient<
@@ -30,10 +30,10 @@ const GRANDPA_JUSTIFICATION_PERIOD: u32 = 512;
 
 /// The block size the proposer may fill. sc-basic-authorship defaults to about 4 MiB, which would
 /// never include a maximal data contribution, so it follows the runtime's limit instead.
-const PROPOSER_BLOCK_SIZE_LIMIT: usize = (MAX_CONTRIBUTION_EXTRINSIC_BYTES as usize) * 4 / 3;
+const PROPOSER_BLOCK_SIZE_LIMIT: usize = MAX_BLOCK_LENGTH as usize;
 
 /// The parts `new_partial` builds, shared by the node and the maintenance subcommands.
-pub type Service = sc_service::PartialComponents<
+pub(crate) type Service = sc_service::PartialComponents<
 	FullClient,
 	FullBackend,
 	FullSelectChain,
@@ -47,7 +47,7 @@ pub type Service = sc_service::PartialComponents<
 >;
 
 /// Builds the client, database, transaction pool and import queue.
-pub fn new_partial(config: &Configuration) -> Result<Service, ServiceError> {
+pub(crate) fn new_partial(config: &Configuration) -> Result<Service, ServiceError> {
 	let telemetry = config
 		.telemetry_endpoints
 		.clone()
@@ -137,7 +137,7 @@ pub fn new_partial(config: &Configuration) -> Result<Service, ServiceError> {
 }
 
 /// Builds and starts a full node: networking, RPC, and, for validators, Aura and GRANDPA.
-pub fn new_full<
+pub(crate) fn new_full<
 	N: sc_network::NetworkBackend<Block, <Block as BlockT>::Hash>,
 >(
 	config: Configuration,

@@ -10,18 +10,19 @@ use polkadot_sdk::{
 	frame_support::{
 		derive_impl, parameter_types,
 		traits::{ConstBool, ConstU128, ConstU32, ConstU64, ConstU8, VariantCountOf},
-		weights::{
-			constants::{RocksDbWeight, WEIGHT_REF_TIME_PER_SECOND},
-			ConstantMultiplier, IdentityFee, Weight,
-		},
+		dispatch::DispatchClass,
+		weights::{constants::RocksDbWeight, ConstantMultiplier, IdentityFee},
 	},
 	frame_system::limits::{BlockLength, BlockWeights},
 	pallet_transaction_payment::{ConstFeeMultiplier, FungibleAdapter, Multiplier},
 	sp_consensus_aura::sr25519::AuthorityId as AuraId,
-	sp_runtime::{traits::One, Perbill},
+	sp_runtime::traits::One,
 	sp_version::RuntimeVersion,
 	*,
 };
+
+/// The whole block's length limit, sized so its normal share fits a maximal contribution.
+pub const MAX_BLOCK_LENGTH: u32 = MAX_CONTRIBUTION_EXTRINSIC_BYTES / 3 * 4 + 4;
 
 parameter_types! {
 	/// The runtime version, checked by `CheckSpecVersion`/`CheckTxVersion`.
@@ -36,10 +37,12 @@ parameter_types! {
 	);
 	/// Block length limits. The normal class (75%) must admit one maximal data contribution,
 	/// so the whole block is sized from it: `normal = total × 75% ≥ MAX_CONTRIBUTION_EXTRINSIC_BYTES`.
-	pub RuntimeBlockLength: BlockLength = BlockLength::max_with_normal_ratio(
-		MAX_CONTRIBUTION_EXTRINSIC_BYTES / 3 * 4 + 4,
-		NORMAL_DISPATCH_RATIO,
-	);
+	pub RuntimeBlockLength: BlockLength = BlockLength::builder()
+		.max_length(MAX_BLOCK_LENGTH)
+		.modify_max_length_for_class(DispatchClass::Normal, |max| {
+			*max = NORMAL_DISPATCH_RATIO * MAX_BLOCK_LENGTH
+		})
+		.build();
 	/// The SS58 prefix addresses are shown with.
 	pub const SS58Prefix: u16 = SS58_PREFIX;
 }

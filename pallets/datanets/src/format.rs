@@ -1,0 +1,205 @@
+//! Format detection from magic bytes.
+//!
+//! A contributor's declared file name is never trusted: the pallet looks at the bytes. Each
+//! detector is cheap (it reads a fixed-size prefix, except for the UTF-8 check of text, which is
+//! linear in the file and is what the per-byte weight pays for).
+
+use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
+use scale_info::TypeInfo;
+
+/// The kind of data a datanet holds. Fixed when the datanet is created.
+#[derive(
+	Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo, Clone, Copy, PartialEq, Eq, Debug,
+)]
+pub enum DataKind {
+	/// Documents: txt, md, jsonl, csv, pdf, docx.
+	Text,
+	/// Pictures: png, jpeg, webp, tiff, bmp.
+	Image,
+	/// Sound: wav, mp3, flac.
+	Audio,
+}
+
+/// A file format the chain recognises.
+#[derive(
+	Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo, Clone, Copy, PartialEq, Eq, Debug,
+)]
+pub enum Format {
+	/// Plain UTF-8 text (also Markdown: the two cannot be told apart from bytes).
+	Txt,
+	/// JSON lines: every non-empty line is a JSON object.
+	Jsonl,
+	/// Comma-separated values: UTF-8 with the same number of fields on every line.
+	Csv,
+	/// Portable Document Format (`%PDF-`).
+	Pdf,
+	/// Office Open XML document: a zip archive holding `word/`.
+	Docx,
+	/// Portable Network Graphics.
+	Png,
+	/// JPEG (JFIF/EXIF).
+	Jpeg,
+	/// WebP (RIFF container, `WEBP`).
+	Webp,
+	/// TIFF, either byte order.
+	Tiff,
+	/// Windows bitmap.
+	Bmp,
+	/// WAVE (RIFF container, `WAVE`).
+	Wav,
+	/// MPEG-1/2 layer III, with or without an ID3 tag.
+	Mp3,
+	/// Free Lossless Audio Codec.
+	Flac,
+}
+
+impl Format {
+	/// The kind of data this format carries.
+	pub fn kind(self) -> DataKind {
+		use Format::*;
+		match self {
+			Txt | Jsonl | Csv | Pdf | Docx => DataKind::Text,
+			Png | Jpeg | Webp | Tiff | Bmp => DataKind::Image,
+			Wav | Mp3 | Flac => DataKind::Audio,
+		}
+	}
+}
+
+/// Detects the format of `bytes`, or `None` when no known format matches.
+pub fn detect(bytes: &[u8]) -> Option<Format> {
+	detect_binary(bytes).or_else(|| detect_text(bytes))
+}
+
+fn detect_binary(bytes: &[u8]) -> Option<Format> {
+	let starts = |magic: &[u8]| bytes.starts_with(magic);
+	let riff_of = |form: &[u8; 4]| bytes.len() >= 12 && starts(b"RIFF") && &bytes[8..12] == form;
+	if starts(b"\x89PNG\r\n\x1a\n") {
+		Some(Format::Png)
+	} else if starts(&[0xFF, 0xD8, 0xFF]) {
+		Some(Format::Jpeg)
+	} else if riff_of(b"WEBP") {
+		Some(Format::Webp)
+	} else if riff_of(b"WAVE") {
+		Some(Format::Wav)
+	} else if starts(b"II*\0") || starts(b"MM\0*") {
+		Some(Format::Tiff)
+	} else if starts(b"BM") && bytes.len() >= 26 && bmp_header_is_consistent(bytes) {
+		Some(Format::Bmp)
+	} else if starts(b"%PDF-") {
+		Some(Format::Pdf)
+	} else if starts(b"fLaC") {
+		Some(Format::Flac)
+	} else if starts(b"ID3") || is_mpeg_audio_frame(bytes) {
+		Some(Format::Mp3)
+	} else if starts(b"PK\x03\x04") && zip_has_entry_prefix(bytes, b"word/") {
+		Some(Format::Docx)
+	} else {
+		None
+	}
+}
+
+/// "BM" alone is too weak (any text may start with it): the header's file size must match.
+fn bmp_header_is_consistent(bytes: &[u8]) -> bool {
+	let declared = u32::from_le_bytes([bytes[2], bytes[3], bytes[4], bytes[5]]) as usize;
+	declared == bytes.len()
+}
+
+/// An MPEG audio frame header: 11 sync bits, a valid version, layer III, a valid bitrate and
+/// sample rate.
+fn is_mpeg_audio_frame(bytes: &[u8]) -> bool {
+	if bytes.len() < 4 || bytes[0] != 0xFF || bytes[1] & 0xE0 != 0xE0 {
+		return false;
+	}
+	let version = (bytes[1] >> 3) & 0b11;
+	let layer = (bytes[1] >> 1) & 0b11;
+	let bitrate = bytes[2] >> 4;
+	let sample_rate = (bytes[2] >> 2) & 0b11;
+	version != 0b01 && layer == 0b01 && bitrate != 0 && bitrate != 0xF && sample_rate != 0b11
+}
+
+/// Whether a zip archive's local file headers name an entry starting with `prefix`.
+/// Walks local headers from the start; stops at the first non-header (central directory).
+fn zip_has_entry_prefix(bytes: &[u8], prefix: &[u8]) -> bool {
+	let mut offset = 0usize;
+	// A docx puts `word/` within its first few entries; bound the walk.
+	for _ in 0..64 {
+		let Some(header) = bytes.get(offset..offset + 30) else { return false };
+		if &header[..4] != b"PK\x03\x04" {
+			return false;
+		}
+		let flags = u16::from_le_bytes([header[6], header[7]]);
+		let compressed = u32::from_le_bytes([header[18], header[19], header[20], header[21]]);
+		let name_len = u16::from_le_bytes([header[26], header[27]]) as usize;
+		let extra_len = u16::from_le_bytes([header[28], header[29]]) as usize;
+		let Some(name) = bytes.get(offset + 30..offset + 30 + name_len) else { return false };
+		if name.starts_with(prefix) {
+			return true;
+		}
+		// With a data descriptor (bit 3) the size is not in the local header: stop.
+		if flags & 0x08 != 0 {
+			return false;
+		}
+		offset = match offset
+			.checked_add(30 + name_len + extra_len)
+			.and_then(|o| o.checked_add(compressed as usize))
+		{
+			Some(next) => next,
+			None => return false,
+		};
+	}
+	false
+}
+
+fn detect_text(bytes: &[u8]) -> Option<Format> {
+	let text = core::str::from_utf8(bytes).ok()?;
+	if text.is_empty() || text.contains('\0') {
+		return None;
+	}
+	if is_jsonl(text) {
+		Some(Format::Jsonl)
+	} else if is_csv(text) {
+		Some(Format::Csv)
+	} else {
+		Some(Format::Txt)
+	}
+}
+
+fn non_empty_lines(text: &str) -> impl Iterator<Item = &str> {
+	text.lines().map(str::trim).filter(|line| !line.is_empty())
+}
+
+/// Every non-empty line looks like a JSON object. Full JSON validation is the validators' job;
+/// on chain a cheap structural check suffices to tell jsonl from prose.
+fn is_jsonl(text: &str) -> bool {
+	let mut lines = non_empty_lines(text).peekable();
+	lines.peek().is_some() &&
+		lines.all(|line| line.starts_with('{') && line.ends_with('}') && line.contains(':'))
+}
+
+/// At least two lines, at least two fields, and the same number of comma-separated fields on
+/// every line (quoted fields may hold commas).
+fn is_csv(text: &str) -> bool {
+	let mut counts = non_empty_lines(text).map(csv_field_count);
+	let Some(first) = counts.next() else { return false };
+	let mut rows = 1;
+	for count in counts {
+		if count != first {
+			return false;
+		}
+		rows += 1;
+	}
+	first >= 2 && rows >= 2
+}
+
+fn csv_field_count(line: &str) -> usize {
+	let mut fields = 1;
+	let mut quoted = false;
+	for c in line.chars() {
+		match c {
+			'"' => quoted = !quoted,
+			',' if !quoted => fields += 1,
+			_ => {},
+		}
+	}
+	fields
+}
