@@ -9,4 +9,13 @@ source scripts/env.sh
 # One release build serves both the binaries the end-to-end tests start and the test
 # harnesses: `cargo test --release` reuses every compiled dependency.
 cargo build --release --workspace --locked
-cargo test --release --workspace --locked "$@"
+
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+status=0
+cargo test --release --workspace --locked "$@" 2>&1 | tee "$log" || status=$?
+
+# cargo prints one result line per test binary, the last often a doc-test run of none;
+# close with the totals over all of them.
+awk '/^test result:/ { passed += $4; failed += $6 } END { printf "summary: %d passed, %d failed\n", passed, failed }' "$log"
+exit "$status"

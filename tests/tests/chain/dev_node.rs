@@ -40,7 +40,10 @@ async fn dev_node_finalizes_and_serves_wallet_metadata() -> anyhow::Result<()> {
 		.request("state_getRuntimeVersion", provenant_client::subxt::rpcs::rpc_params![])
 		.await?;
 	assert_eq!(version["specName"], "provenant");
-	assert!(client.metadata().pallet_by_name("Balances").is_some());
+	let metadata = client.at_current_block().await?.metadata();
+	for pallet in ["System", "Balances", "TransactionPayment", "Sudo", "Utility"] {
+		assert!(metadata.pallet_by_name(pallet).is_some(), "metadata lacks {pallet}");
+	}
 
 	// Prometheus is served as polkadot-sdk provides it.
 	let metrics = http_get(node.ports.prometheus, "/metrics")?;
@@ -110,7 +113,7 @@ async fn bad_signature_is_refused_and_changes_nothing() -> anyhow::Result<()> {
 
 	let transfer =
 		runtime::transactions().balances().transfer_keep_alive(MultiAddress::Id(bob_id.clone()), UNIT);
-	let mut at = client.at_current_block().await?;
+	let at = client.at_current_block().await?;
 	let mut signable =
 		at.transactions().create_signable(&transfer, &alice_id, Default::default()).await?;
 	// A genuine signature by Alice, but over other bytes: what a tampered transaction carries.
