@@ -7,5 +7,6 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 source scripts/env.sh
 
-cargo build --release --locked -p provenant-node
+# The same feature set as scripts/test.sh, so both share one compiled tree.
+cargo build --release --locked --workspace
 exec "$PROVENANT_NODE_BIN" --dev --rpc-port 9944 "$@"

@@ -3,5 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
-PROVENANT_UPDATE_METADATA=1 cargo test --release -p provenant-runtime metadata_file_is_current
+PROVENANT_UPDATE_METADATA=1 cargo test --release --workspace --lib metadata_file_is_current
 echo "updated client/metadata/provenant.scale"
