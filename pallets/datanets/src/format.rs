@@ -5,11 +5,22 @@
 //! linear in the file and is what the per-byte weight pays for).
 
 use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
+use crate::frame_support::PalletError;
 use scale_info::TypeInfo;
 
 /// The kind of data a datanet holds. Fixed when the datanet is created.
 #[derive(
-	Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo, Clone, Copy, PartialEq, Eq, Debug,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+	PalletError,
+	Clone,
+	Copy,
+	PartialEq,
+	Eq,
+	Debug,
 )]
 pub enum DataKind {
 	/// Documents: txt, md, jsonl, csv, pdf, docx.
@@ -22,7 +33,17 @@ pub enum DataKind {
 
 /// A file format the chain recognises.
 #[derive(
-	Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo, Clone, Copy, PartialEq, Eq, Debug,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+	PalletError,
+	Clone,
+	Copy,
+	PartialEq,
+	Eq,
+	Debug,
 )]
 pub enum Format {
 	/// Plain UTF-8 text (also Markdown: the two cannot be told apart from bytes).
@@ -54,6 +75,33 @@ pub enum Format {
 }
 
 impl Format {
+	/// Every format, in declaration order.
+	pub const ALL: [Format; 13] = [
+		Format::Txt,
+		Format::Jsonl,
+		Format::Csv,
+		Format::Pdf,
+		Format::Docx,
+		Format::Png,
+		Format::Jpeg,
+		Format::Webp,
+		Format::Tiff,
+		Format::Bmp,
+		Format::Wav,
+		Format::Mp3,
+		Format::Flac,
+	];
+
+	/// This format's bit in a [`crate::types::FormatSet`].
+	pub fn bit(self) -> u16 {
+		1 << (self as u16)
+	}
+
+	/// The formats of `kind`.
+	pub fn of_kind(kind: DataKind) -> impl Iterator<Item = Format> {
+		Self::ALL.into_iter().filter(move |format| format.kind() == kind)
+	}
+
 	/// The kind of data this format carries.
 	pub fn kind(self) -> DataKind {
 		use Format::*;
@@ -202,4 +250,82 @@ fn csv_field_count(line: &str) -> usize {
 		}
 	}
 	fields
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	/// A zip whose first local header names `name` (stored, no data descriptor).
+	fn zip_with_entry(name: &[u8]) -> alloc::vec::Vec<u8> {
+		let mut bytes = b"PK\x03\x04\x14\0\0\0\0\0\0\0\0\0\0\0\0\0".to_vec();
+		bytes.extend_from_slice(&2u32.to_le_bytes()); // compressed size
+		bytes.extend_from_slice(&2u32.to_le_bytes()); // uncompressed size
+		bytes.extend_from_slice(&(name.len() as u16).to_le_bytes());
+		bytes.extend_from_slice(&0u16.to_le_bytes());
+		bytes.extend_from_slice(name);
+		bytes.extend_from_slice(b"{}");
+		bytes
+	}
+
+	#[test]
+	fn detects_each_binary_format_from_its_magic_bytes() {
+		let mut bmp = b"BM".to_vec();
+		bmp.extend_from_slice(&30u32.to_le_bytes());
+		bmp.resize(30, 0);
+		let cases: [(&[u8], Format); 11] = [
+			(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", Format::Png),
+			(b"\xFF\xD8\xFF\xE0\0\x10JFIF\0", Format::Jpeg),
+			(b"RIFF\x10\0\0\0WEBPVP8 ", Format::Webp),
+			(b"RIFF\x24\0\0\0WAVEfmt ", Format::Wav),
+			(b"II*\0\x08\0\0\0", Format::Tiff),
+			(b"MM\0*\0\0\0\x08", Format::Tiff),
+			(&bmp, Format::Bmp),
+			(b"%PDF-1.7\n%", Format::Pdf),
+			(b"fLaC\0\0\0\x22", Format::Flac),
+			(b"ID3\x04\0\0\0\0\0\0", Format::Mp3),
+			(&[0xFF, 0xFB, 0x90, 0x64, 0x00], Format::Mp3),
+		];
+		for (bytes, expected) in cases {
+			assert_eq!(detect(bytes), Some(expected), "{expected:?}");
+		}
+		assert_eq!(detect(&zip_with_entry(b"word/document.xml")), Some(Format::Docx));
+	}
+
+	#[test]
+	fn detects_text_structure() {
+		assert_eq!(detect(b"# A title\n\nSome prose."), Some(Format::Txt));
+		assert_eq!(detect(b"{\"text\": \"a\"}\n{\"text\": \"b\"}\n"), Some(Format::Jsonl));
+		assert_eq!(detect(b"name,age\nada,36\n\"lovelace, a\",37\n"), Some(Format::Csv));
+		// Rows of unequal width are prose, not CSV.
+		assert_eq!(detect(b"a,b\nc\n"), Some(Format::Txt));
+		assert_eq!(detect("naïve café ☕".as_bytes()), Some(Format::Txt));
+	}
+
+	#[test]
+	fn refuses_what_it_cannot_vouch_for() {
+		// Not UTF-8, no magic.
+		assert_eq!(detect(&[0x00, 0xff, 0x13, 0x37]), None);
+		// Text with NUL bytes is binary in disguise.
+		assert_eq!(detect(b"abc\0def"), None);
+		assert_eq!(detect(b""), None);
+		// A zip that is not a Word document.
+		assert_eq!(detect(&zip_with_entry(b"xl/workbook.xml")), None);
+		// "BM" that is just text.
+		assert_eq!(detect(b"BMW drivers wave"), Some(Format::Txt));
+		// A truncated RIFF.
+		assert_eq!(detect(b"RIFF\0\0"), None);
+	}
+
+	#[test]
+	fn every_format_has_one_kind_and_a_distinct_bit() {
+		let mut seen = 0u16;
+		for format in Format::ALL {
+			assert_eq!(seen & format.bit(), 0);
+			seen |= format.bit();
+		}
+		assert_eq!(Format::of_kind(DataKind::Text).count(), 5);
+		assert_eq!(Format::of_kind(DataKind::Image).count(), 5);
+		assert_eq!(Format::of_kind(DataKind::Audio).count(), 3);
+	}
 }

@@ -1,0 +1,271 @@
+//! The pallet's logic: `do_*` helpers that take no origin, so they can be tested directly.
+
+use crate::*;
+use alloc::vec::Vec;
+use crate::frame_support::{
+	ensure,
+	pallet_prelude::*,
+	traits::{fungible::MutateHold, tokens::Precision},
+};
+use crate::frame_system::pallet_prelude::BlockNumberFor;
+use crate::sp_runtime::{
+	traits::{Saturating, Zero},
+	SaturatedConversion,
+};
+
+impl<T: Config> Pallet<T> {
+	/// Bounds and checks raw metadata: a non-empty UTF-8 name, a UTF-8 summary and non-empty
+	/// UTF-8 tags, each within its configured length.
+	pub(crate) fn bounded_metadata(
+		name: Vec<u8>,
+		summary: Vec<u8>,
+		tags: Vec<Vec<u8>>,
+	) -> Result<MetadataOf<T>, DispatchError> {
+		ensure!(!name.is_empty(), Error::<T>::BadName);
+		let all_utf8 = core::str::from_utf8(&name).is_ok() &&
+			core::str::from_utf8(&summary).is_ok() &&
+			tags.iter().all(|tag| core::str::from_utf8(tag).is_ok());
+		ensure!(all_utf8, Error::<T>::MetadataNotUtf8);
+		ensure!(tags.iter().all(|tag| !tag.is_empty()), Error::<T>::BadTags);
+
+		let name = BoundedVec::try_from(name).map_err(|_| Error::<T>::BadName)?;
+		let summary = BoundedVec::try_from(summary).map_err(|_| Error::<T>::SummaryTooLong)?;
+		let tags = tags
+			.into_iter()
+			.map(BoundedVec::try_from)
+			.collect::<Result<Vec<_>, _>>()
+			.map_err(|_| Error::<T>::BadTags)?;
+		let tags = BoundedVec::try_from(tags).map_err(|_| Error::<T>::BadTags)?;
+		Ok(Metadata { name, summary, tags })
+	}
+
+	/// Checks a datanet's allow-list and caps against its kind and the runtime's bounds.
+	pub(crate) fn ensure_rules(kind: DataKind, formats: FormatSet, caps: Caps) -> DispatchResult {
+		ensure!(!formats.is_empty(), Error::<T>::NoFormats);
+		ensure!(formats.fits_kind(kind), Error::<T>::FormatOfOtherKind);
+		ensure!(
+			caps.max_file_bytes > 0 && caps.max_file_bytes <= T::MaxFileBytes::get(),
+			Error::<T>::BadFileCap
+		);
+		ensure!(caps.daily_bytes >= u64::from(caps.max_file_bytes), Error::<T>::BadDailyCap);
+		Ok(())
+	}
+
+	/// The deposit for metadata of `metadata`'s encoded size.
+	pub(crate) fn deposit_for(metadata: &MetadataOf<T>) -> BalanceOf<T> {
+		let bytes: BalanceOf<T> = (metadata.encoded_size() as u32).into();
+		T::DepositBase::get().saturating_add(T::DepositPerByte::get().saturating_mul(bytes))
+	}
+
+	/// Stores a new datanet and holds its deposit from `owner`.
+	pub(crate) fn do_create(
+		owner: T::AccountId,
+		metadata: MetadataOf<T>,
+		kind: DataKind,
+		formats: FormatSet,
+		caps: Caps,
+	) -> Result<DatanetId, DispatchError> {
+		let datanet = NextDatanetId::<T>::get();
+		let next = datanet.checked_add(1).ok_or(Error::<T>::Overflow)?;
+		let deposit = Self::deposit_for(&metadata);
+		T::Currency::hold(&HoldReason::DatanetDeposit.into(), &owner, deposit)?;
+		Datanets::<T>::insert(
+			datanet,
+			DatanetInfo {
+				owner,
+				kind,
+				formats,
+				caps,
+				status: DatanetStatus::Active,
+				deposit,
+				metadata,
+			},
+		);
+		NextDatanetId::<T>::put(next);
+		Ok(datanet)
+	}
+
+	/// The datanet `datanet`, if `who` owns it and it is not closed.
+	fn owned_open(who: &T::AccountId, datanet: DatanetId) -> Result<DatanetInfo<T>, DispatchError> {
+		let info = Datanets::<T>::get(datanet).ok_or(Error::<T>::UnknownDatanet)?;
+		ensure!(&info.owner == who, Error::<T>::NotOwner);
+		ensure!(info.status != DatanetStatus::Closed, Error::<T>::DatanetClosed);
+		Ok(info)
+	}
+
+	/// Replaces metadata and moves the deposit to match its new size.
+	pub(crate) fn do_update_metadata(
+		who: &T::AccountId,
+		datanet: DatanetId,
+		metadata: MetadataOf<T>,
+	) -> DispatchResult {
+		let mut info = Self::owned_open(who, datanet)?;
+		let new_deposit = Self::deposit_for(&metadata);
+		let reason = HoldReason::DatanetDeposit.into();
+		if new_deposit > info.deposit {
+			T::Currency::hold(&reason, who, new_deposit.saturating_sub(info.deposit))?;
+		} else if new_deposit < info.deposit {
+			T::Currency::release(
+				&reason,
+				who,
+				info.deposit.saturating_sub(new_deposit),
+				Precision::BestEffort,
+			)?;
+		}
+		info.deposit = new_deposit;
+		info.metadata = metadata;
+		Datanets::<T>::insert(datanet, info);
+		Ok(())
+	}
+
+	/// Changes the allow-list and caps, within the datanet's kind and the runtime's bounds.
+	pub(crate) fn do_update_rules(
+		who: &T::AccountId,
+		datanet: DatanetId,
+		formats: FormatSet,
+		caps: Caps,
+	) -> DispatchResult {
+		let mut info = Self::owned_open(who, datanet)?;
+		Self::ensure_rules(info.kind, formats, caps)?;
+		info.formats = formats;
+		info.caps = caps;
+		Datanets::<T>::insert(datanet, info);
+		Ok(())
+	}
+
+	/// Pauses (`Paused`) or resumes (`Active`) a datanet.
+	pub(crate) fn do_set_status(
+		who: &T::AccountId,
+		datanet: DatanetId,
+		status: DatanetStatus,
+	) -> DispatchResult {
+		let mut info = Self::owned_open(who, datanet)?;
+		match status {
+			DatanetStatus::Paused =>
+				ensure!(info.status == DatanetStatus::Active, Error::<T>::DatanetPaused),
+			_ => ensure!(info.status == DatanetStatus::Paused, Error::<T>::NotPaused),
+		}
+		info.status = status;
+		Datanets::<T>::insert(datanet, info);
+		Ok(())
+	}
+
+	/// Closes a datanet and releases its deposit; returns the amount released.
+	pub(crate) fn do_close(
+		who: &T::AccountId,
+		datanet: DatanetId,
+	) -> Result<BalanceOf<T>, DispatchError> {
+		let mut info = Self::owned_open(who, datanet)?;
+		let released = T::Currency::release(
+			&HoldReason::DatanetDeposit.into(),
+			who,
+			info.deposit,
+			Precision::BestEffort,
+		)?;
+		info.status = DatanetStatus::Closed;
+		info.deposit = Zero::zero();
+		Datanets::<T>::insert(datanet, info);
+		Ok(released)
+	}
+
+	/// The day number of block `now`.
+	pub fn day_of(now: BlockNumberFor<T>) -> u32 {
+		(now / T::BlocksPerDay::get()).saturated_into()
+	}
+
+	/// Checks every rule for `data` in `datanet` without changing state. Returns the detected
+	/// format, the content hash, and the usage records as they would be after the submission.
+	pub fn check_submission(
+		who: &T::AccountId,
+		datanet: DatanetId,
+		data: &[u8],
+	) -> Result<(Format, ContentHash, DailyUsage, DailyUsage), DispatchError> {
+		let info = Datanets::<T>::get(datanet).ok_or(Error::<T>::UnknownDatanet)?;
+		match info.status {
+			DatanetStatus::Active => {},
+			DatanetStatus::Paused => return Err(Error::<T>::DatanetPaused.into()),
+			DatanetStatus::Closed => return Err(Error::<T>::DatanetClosed.into()),
+		}
+		ensure!(!data.is_empty(), Error::<T>::EmptyFile);
+		let size = data.len() as u64;
+		ensure!(size <= u64::from(info.caps.max_file_bytes), Error::<T>::FileTooLarge);
+
+		let detected = format::detect(data).ok_or(Error::<T>::UnrecognizedFormat)?;
+		ensure!(detected.kind() == info.kind, Error::<T>::WrongKind { detected });
+		ensure!(info.formats.contains(detected), Error::<T>::FormatNotAllowed { detected });
+
+		let hash = sp_io::hashing::blake2_256(data);
+		ensure!(!ContributionByContent::<T>::contains_key(datanet, hash), Error::<T>::Duplicate);
+
+		let today = Self::day_of(frame_system::Pallet::<T>::block_number());
+		let mut account = AccountUsage::<T>::get(who).on(today);
+		ensure!(account.files < T::AccountDailyFiles::get(), Error::<T>::DailyFileCapReached);
+		account.files += 1;
+		account.bytes = account.bytes.saturating_add(size);
+		ensure!(account.bytes <= T::AccountDailyBytes::get(), Error::<T>::DailyByteCapReached);
+
+		let mut datanet_usage = DatanetUsage::<T>::get(datanet).on(today);
+		datanet_usage.files = datanet_usage.files.saturating_add(1);
+		datanet_usage.bytes = datanet_usage.bytes.saturating_add(size);
+		ensure!(datanet_usage.bytes <= info.caps.daily_bytes, Error::<T>::DatanetDailyCapReached);
+
+		Ok((detected, hash, account, datanet_usage))
+	}
+
+	/// Checks `data`, records it, and indexes its bytes in the node's transaction index.
+	pub(crate) fn do_submit(
+		who: T::AccountId,
+		datanet: DatanetId,
+		data: &[u8],
+	) -> Result<(ContributionId, ContributionOf<T>), DispatchError> {
+		let (format, hash, account_usage, datanet_usage) =
+			Self::check_submission(&who, datanet, data)?;
+		let id = NextContributionId::<T>::get();
+		let next = id.checked_add(1).ok_or(Error::<T>::Overflow)?;
+		let extrinsic_index =
+			frame_system::Pallet::<T>::extrinsic_index().ok_or(Error::<T>::Overflow)?;
+		let size = data.len() as u32;
+
+		// The bytes are the extrinsic's tail (the call's last argument): the node stores that
+		// tail under `hash` and serves it back by hash. Nothing but the record enters state.
+		sp_io::transaction_index::index(extrinsic_index, size, hash);
+
+		let record = Contribution {
+			hash,
+			size,
+			format,
+			contributor: who.clone(),
+			datanet,
+			block: frame_system::Pallet::<T>::block_number(),
+			extrinsic_index,
+			status: ContributionStatus::Pending,
+		};
+		Contributions::<T>::insert(id, record.clone());
+		ContributionByContent::<T>::insert(datanet, hash, id);
+		AccountUsage::<T>::insert(&who, account_usage);
+		DatanetUsage::<T>::insert(datanet, datanet_usage);
+		NextContributionId::<T>::put(next);
+		T::OnContribution::on_contribution(id, datanet, &who);
+		Ok((id, record))
+	}
+}
+
+impl<T: Config> ContributionRegistry<T::AccountId> for Pallet<T> {
+	fn contribution_info(
+		id: ContributionId,
+	) -> Option<(T::AccountId, DatanetId, ContributionStatus)> {
+		Contributions::<T>::get(id).map(|c| (c.contributor, c.datanet, c.status))
+	}
+
+	fn set_status(id: ContributionId, status: ContributionStatus) -> DispatchResult {
+		ensure!(status != ContributionStatus::Pending, Error::<T>::NotAFinalStatus);
+		Contributions::<T>::try_mutate(id, |record| {
+			let record = record.as_mut().ok_or(Error::<T>::UnknownContribution)?;
+			ensure!(record.status == ContributionStatus::Pending, Error::<T>::AlreadyJudged);
+			record.status = status;
+			Ok::<_, DispatchError>(())
+		})?;
+		Self::deposit_event(Event::ContributionStatusChanged { contribution: id, status });
+		Ok(())
+	}
+}

@@ -1,0 +1,501 @@
+//! # Datanets pallet
+//!
+//! Typed data networks whose files the chain itself stores.
+//!
+//! ## Overview
+//!
+//! A *datanet* collects one kind of data (text, images or audio) under published rules: which
+//! formats it admits, how large one file may be, and how many bytes it takes per day.
+//! Contributors submit files with [`Pallet::submit`]; the file's bytes travel in the extrinsic.
+//! The pallet hashes them (blake2-256), detects their format from magic bytes, checks every rule,
+//! and then asks the node to keep the bytes in its *transaction index*
+//! (`sp_io::transaction_index::index`), as `pallet-transaction-storage` does. State keeps only a
+//! small [`Contribution`] record; the bytes are served by the node's `datanets_content` RPC and
+//! anyone can re-hash them.
+//!
+//! ## Terms
+//!
+//! - **Kind**: [`DataKind`], fixed for a datanet's life.
+//! - **Format**: [`Format`], detected from the bytes. A declared file extension is never trusted.
+//! - **Day**: [`Config::BlocksPerDay`] blocks. Daily caps reset when the day number changes.
+//! - **Deposit**: held from the owner on creation, in proportion to the metadata's size, and
+//!   released when the datanet is closed.
+//!
+//! ## Rules
+//!
+//! A submission is refused, with its own error and no change of state, when:
+//! - the datanet does not exist ([`Error::UnknownDatanet`]), is paused ([`Error::DatanetPaused`])
+//!   or closed ([`Error::DatanetClosed`]);
+//! - the file is empty ([`Error::EmptyFile`]) or larger than the datanet's per-file cap
+//!   ([`Error::FileTooLarge`]);
+//! - no known format matches ([`Error::UnrecognizedFormat`]), the detected format carries
+//!   another kind than the datanet's ([`Error::WrongKind`]), or is not in its allow-list
+//!   ([`Error::FormatNotAllowed`]);
+//! - the same bytes are already in the datanet ([`Error::Duplicate`]);
+//! - the contributor's files or bytes today, across all datanets, would pass
+//!   [`Config::AccountDailyFiles`] or [`Config::AccountDailyBytes`]
+//!   ([`Error::DailyFileCapReached`], [`Error::DailyByteCapReached`]);
+//! - the datanet's bytes today would pass its daily cap ([`Error::DatanetDailyCapReached`]).
+//!
+//! Contributions are immutable. Their status starts `Pending`; the validation pallet moves it to
+//! `Accepted`, `Rejected` or `Expired` through [`ContributionRegistry`], and learns of new ones
+//! through [`Config::OnContribution`].
+
+#![cfg_attr(not(feature = "std"), no_std)]
+#![deny(missing_docs)]
+
+extern crate alloc;
+
+pub use pallet::*;
+
+pub mod format;
+mod functions;
+pub mod types;
+pub mod weights;
+
+#[cfg(feature = "runtime-benchmarks")]
+mod benchmarking;
+#[cfg(test)]
+mod mock;
+#[cfg(test)]
+mod tests;
+
+pub use format::{DataKind, Format};
+pub use types::*;
+pub use weights::WeightInfo;
+
+use polkadot_sdk::{frame_support, frame_system, sp_io, sp_runtime};
+
+use frame_support::dispatch::DispatchResult;
+
+/// What other pallets may do with contributions: read them and move their status on.
+pub trait ContributionRegistry<AccountId> {
+	/// The contributor, datanet and status of contribution `id`, if it exists.
+	fn contribution_info(id: ContributionId)
+		-> Option<(AccountId, DatanetId, ContributionStatus)>;
+
+	/// Moves a `Pending` contribution to `status`. Fails for an unknown or already judged one.
+	fn set_status(id: ContributionId, status: ContributionStatus) -> DispatchResult;
+}
+
+/// Told of every accepted submission, so that validation can open its voting windows.
+pub trait OnContribution<AccountId> {
+	/// Contribution `id` by `contributor` was recorded in `datanet`.
+	fn on_contribution(id: ContributionId, datanet: DatanetId, contributor: &AccountId);
+}
+
+impl<AccountId> OnContribution<AccountId> for () {
+	fn on_contribution(_: ContributionId, _: DatanetId, _: &AccountId) {}
+}
+
+#[frame_support::pallet]
+pub mod pallet {
+	use super::*;
+	use frame_support::{
+		pallet_prelude::*,
+		traits::fungible::{Inspect, MutateHold},
+	};
+	use frame_system::pallet_prelude::*;
+
+	/// The balance type of [`Config::Currency`].
+	pub type BalanceOf<T> =
+		<<T as Config>::Currency as Inspect<<T as frame_system::Config>::AccountId>>::Balance;
+
+	/// A datanet's metadata with this runtime's bounds.
+	pub type MetadataOf<T> = Metadata<
+		<T as Config>::MaxNameLen,
+		<T as Config>::MaxSummaryLen,
+		<T as Config>::MaxTagLen,
+		<T as Config>::MaxTags,
+	>;
+
+	/// A contribution record with this runtime's types.
+	pub type ContributionOf<T> =
+		Contribution<<T as frame_system::Config>::AccountId, BlockNumberFor<T>>;
+
+	/// Everything the chain knows about a datanet.
+	#[derive(
+		Encode,
+		Decode,
+		MaxEncodedLen,
+		TypeInfo,
+		CloneNoBound,
+		PartialEqNoBound,
+		EqNoBound,
+		DebugNoBound,
+	)]
+	#[scale_info(skip_type_params(T))]
+	pub struct DatanetInfo<T: Config> {
+		/// Who created it and controls it.
+		pub owner: T::AccountId,
+		/// The kind of data it holds, fixed for life.
+		pub kind: DataKind,
+		/// The formats it admits, all of `kind`.
+		pub formats: FormatSet,
+		/// Its published caps.
+		pub caps: Caps,
+		/// Whether it takes contributions.
+		pub status: DatanetStatus,
+		/// The deposit held from the owner.
+		pub deposit: BalanceOf<T>,
+		/// Name, summary and tags.
+		pub metadata: MetadataOf<T>,
+	}
+
+	/// Why this pallet holds funds.
+	#[pallet::composite_enum]
+	pub enum HoldReason {
+		/// The deposit for a datanet's storage, released when it is closed.
+		DatanetDeposit,
+	}
+
+	#[pallet::pallet]
+	pub struct Pallet<T>(_);
+
+	#[pallet::config]
+	pub trait Config: polkadot_sdk::frame_system::Config<RuntimeEvent: From<Event<Self>>> {
+		/// The currency datanet deposits are held in.
+		type Currency: MutateHold<Self::AccountId, Reason = Self::RuntimeHoldReason>;
+
+		/// The overarching hold reason.
+		type RuntimeHoldReason: From<HoldReason>;
+
+		/// Deposit held for any datanet.
+		#[pallet::constant]
+		type DepositBase: Get<BalanceOf<Self>>;
+
+		/// Deposit held per byte of a datanet's metadata.
+		#[pallet::constant]
+		type DepositPerByte: Get<BalanceOf<Self>>;
+
+		/// Longest name, in bytes.
+		#[pallet::constant]
+		type MaxNameLen: Get<u32>;
+
+		/// Longest summary, in bytes.
+		#[pallet::constant]
+		type MaxSummaryLen: Get<u32>;
+
+		/// Longest tag, in bytes.
+		#[pallet::constant]
+		type MaxTagLen: Get<u32>;
+
+		/// Most tags per datanet.
+		#[pallet::constant]
+		type MaxTags: Get<u32>;
+
+		/// The runtime's hard cap on one file, in bytes. No datanet's cap may exceed it, and a
+		/// block must have room for a submission this large (checked in `integrity_test`).
+		#[pallet::constant]
+		type MaxFileBytes: Get<u32>;
+
+		/// Files one account may submit per day, across all datanets.
+		#[pallet::constant]
+		type AccountDailyFiles: Get<u32>;
+
+		/// Bytes one account may submit per day, across all datanets.
+		#[pallet::constant]
+		type AccountDailyBytes: Get<u64>;
+
+		/// The length of a day, in blocks. Must be non-zero.
+		#[pallet::constant]
+		type BlocksPerDay: Get<BlockNumberFor<Self>>;
+
+		/// Told of each new contribution.
+		type OnContribution: OnContribution<Self::AccountId>;
+
+		/// Weights, from this pallet's benchmarks.
+		type WeightInfo: WeightInfo;
+	}
+
+	/// The identifier the next datanet gets.
+	#[pallet::storage]
+	pub type NextDatanetId<T> = StorageValue<_, DatanetId, ValueQuery>;
+
+	/// Every datanet ever created, closed ones included.
+	#[pallet::storage]
+	pub type Datanets<T: Config> = StorageMap<_, Twox64Concat, DatanetId, DatanetInfo<T>>;
+
+	/// The identifier the next contribution gets.
+	#[pallet::storage]
+	pub type NextContributionId<T> = StorageValue<_, ContributionId, ValueQuery>;
+
+	/// Every contribution's record.
+	#[pallet::storage]
+	pub type Contributions<T: Config> =
+		StorageMap<_, Twox64Concat, ContributionId, ContributionOf<T>>;
+
+	/// Contributions by datanet and content hash: finds duplicates, and a file by its hash.
+	#[pallet::storage]
+	pub type ContributionByContent<T> = StorageDoubleMap<
+		_,
+		Twox64Concat,
+		DatanetId,
+		Identity,
+		ContentHash,
+		ContributionId,
+	>;
+
+	/// Each account's usage today, across all datanets.
+	#[pallet::storage]
+	pub type AccountUsage<T: Config> =
+		StorageMap<_, Blake2_128Concat, T::AccountId, DailyUsage, ValueQuery>;
+
+	/// Each datanet's usage today.
+	#[pallet::storage]
+	pub type DatanetUsage<T> = StorageMap<_, Twox64Concat, DatanetId, DailyUsage, ValueQuery>;
+
+	#[pallet::event]
+	#[pallet::generate_deposit(pub(super) fn deposit_event)]
+	pub enum Event<T: Config> {
+		/// A datanet was created.
+		DatanetCreated {
+			/// The new datanet.
+			datanet: DatanetId,
+			/// Its owner.
+			owner: T::AccountId,
+			/// The kind of data it holds.
+			kind: DataKind,
+		},
+		/// A datanet's name, summary or tags changed.
+		MetadataUpdated {
+			/// The datanet.
+			datanet: DatanetId,
+		},
+		/// A datanet's caps or format allow-list changed.
+		RulesUpdated {
+			/// The datanet.
+			datanet: DatanetId,
+			/// The new allow-list.
+			formats: FormatSet,
+			/// The new caps.
+			caps: Caps,
+		},
+		/// A datanet stopped taking contributions for now.
+		DatanetPaused {
+			/// The datanet.
+			datanet: DatanetId,
+		},
+		/// A paused datanet takes contributions again.
+		DatanetResumed {
+			/// The datanet.
+			datanet: DatanetId,
+		},
+		/// A datanet closed for good, and its deposit was released.
+		DatanetClosed {
+			/// The datanet.
+			datanet: DatanetId,
+			/// The deposit returned to the owner.
+			deposit_released: BalanceOf<T>,
+		},
+		/// A file was stored and awaits validation.
+		ContributionSubmitted {
+			/// The new contribution.
+			contribution: ContributionId,
+			/// The datanet it went to.
+			datanet: DatanetId,
+			/// Who submitted it.
+			who: T::AccountId,
+			/// blake2-256 of its bytes: fetch them with the `datanets_content` RPC.
+			hash: ContentHash,
+			/// Its size in bytes.
+			size: u32,
+			/// The format detected from its bytes.
+			format: Format,
+		},
+		/// Validation moved a contribution on.
+		ContributionStatusChanged {
+			/// The contribution.
+			contribution: ContributionId,
+			/// Its new status.
+			status: ContributionStatus,
+		},
+	}
+
+	#[pallet::error]
+	pub enum Error<T> {
+		/// No datanet has this identifier.
+		UnknownDatanet,
+		/// Only the datanet's owner may do this.
+		NotOwner,
+		/// The datanet is paused by its owner.
+		DatanetPaused,
+		/// The datanet is closed for good.
+		DatanetClosed,
+		/// The datanet is not paused, so it cannot be resumed.
+		NotPaused,
+		/// The name is empty or longer than `MaxNameLen`.
+		BadName,
+		/// The summary is longer than `MaxSummaryLen`.
+		SummaryTooLong,
+		/// A tag is empty or longer than `MaxTagLen`, or there are more than `MaxTags`.
+		BadTags,
+		/// Name, summary and tags must be UTF-8.
+		MetadataNotUtf8,
+		/// The format allow-list is empty.
+		NoFormats,
+		/// The allow-list names a format of another kind than the datanet's.
+		FormatOfOtherKind,
+		/// The per-file cap is zero or above the runtime's hard cap.
+		BadFileCap,
+		/// The datanet's daily cap is smaller than its per-file cap.
+		BadDailyCap,
+		/// The file has no bytes.
+		EmptyFile,
+		/// The file is larger than the datanet's per-file cap.
+		FileTooLarge,
+		/// The bytes match no format the chain knows.
+		UnrecognizedFormat,
+		/// The detected format carries another kind of data than the datanet's.
+		WrongKind {
+			/// What the bytes are.
+			detected: Format,
+		},
+		/// The detected format is not in the datanet's allow-list.
+		FormatNotAllowed {
+			/// What the bytes are.
+			detected: Format,
+		},
+		/// These exact bytes are already in this datanet.
+		Duplicate,
+		/// The contributor has submitted `AccountDailyFiles` files today.
+		DailyFileCapReached,
+		/// The file would take the contributor past `AccountDailyBytes` today.
+		DailyByteCapReached,
+		/// The file would take the datanet past its daily byte cap.
+		DatanetDailyCapReached,
+		/// The contribution does not exist.
+		UnknownContribution,
+		/// The contribution was already judged.
+		AlreadyJudged,
+		/// A contribution can only be moved to a final status.
+		NotAFinalStatus,
+		/// The identifier space is exhausted.
+		Overflow,
+	}
+
+	#[pallet::hooks]
+	impl<T: Config> Hooks<BlockNumberFor<T>> for Pallet<T> {
+		fn integrity_test() {
+			assert!(!T::BlocksPerDay::get().is_zero(), "BlocksPerDay must be non-zero");
+			assert!(T::MaxFileBytes::get() > 0, "MaxFileBytes must be non-zero");
+			let normal_max = *<T as frame_system::Config>::BlockLength::get()
+				.max
+				.get(frame_support::dispatch::DispatchClass::Normal);
+			assert!(
+				normal_max >= T::MaxFileBytes::get(),
+				"a block's normal class ({normal_max} bytes) must admit a maximal file"
+			);
+			assert!(
+				u64::from(T::MaxFileBytes::get()) <= T::AccountDailyBytes::get(),
+				"one maximal file must fit an account's daily byte cap"
+			);
+		}
+	}
+
+	#[pallet::call(weight(<T as Config>::WeightInfo))]
+	impl<T: Config> Pallet<T> {
+		/// Creates a datanet owned by the caller, holding a deposit for its metadata.
+		///
+		/// `formats` must be non-empty and all of `kind`; `caps.max_file_bytes` must be within
+		/// the runtime's hard cap and no larger than `caps.daily_bytes`.
+		#[pallet::call_index(0)]
+		#[pallet::weight(T::WeightInfo::create(
+			name.len() as u32 + summary.len() as u32 + tags.iter().map(|t| t.len() as u32).sum::<u32>()
+		))]
+		pub fn create(
+			origin: OriginFor<T>,
+			name: Vec<u8>,
+			summary: Vec<u8>,
+			tags: Vec<Vec<u8>>,
+			kind: DataKind,
+			formats: FormatSet,
+			caps: Caps,
+		) -> DispatchResult {
+			let owner = ensure_signed(origin)?;
+			let metadata = Self::bounded_metadata(name, summary, tags)?;
+			Self::ensure_rules(kind, formats, caps)?;
+			let datanet = Self::do_create(owner.clone(), metadata, kind, formats, caps)?;
+			Self::deposit_event(Event::DatanetCreated { datanet, owner, kind });
+			Ok(())
+		}
+
+		/// Replaces a datanet's name, summary and tags; the deposit follows the new size.
+		#[pallet::call_index(1)]
+		#[pallet::weight(T::WeightInfo::update_metadata(
+			name.len() as u32 + summary.len() as u32 + tags.iter().map(|t| t.len() as u32).sum::<u32>()
+		))]
+		pub fn update_metadata(
+			origin: OriginFor<T>,
+			datanet: DatanetId,
+			name: Vec<u8>,
+			summary: Vec<u8>,
+			tags: Vec<Vec<u8>>,
+		) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			let metadata = Self::bounded_metadata(name, summary, tags)?;
+			Self::do_update_metadata(&who, datanet, metadata)?;
+			Self::deposit_event(Event::MetadataUpdated { datanet });
+			Ok(())
+		}
+
+		/// Changes a datanet's format allow-list and caps. The kind stays fixed.
+		#[pallet::call_index(2)]
+		pub fn update_rules(
+			origin: OriginFor<T>,
+			datanet: DatanetId,
+			formats: FormatSet,
+			caps: Caps,
+		) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_update_rules(&who, datanet, formats, caps)?;
+			Self::deposit_event(Event::RulesUpdated { datanet, formats, caps });
+			Ok(())
+		}
+
+		/// Stops a datanet taking contributions until it is resumed.
+		#[pallet::call_index(3)]
+		pub fn pause(origin: OriginFor<T>, datanet: DatanetId) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_set_status(&who, datanet, DatanetStatus::Paused)?;
+			Self::deposit_event(Event::DatanetPaused { datanet });
+			Ok(())
+		}
+
+		/// Lets a paused datanet take contributions again.
+		#[pallet::call_index(4)]
+		pub fn resume(origin: OriginFor<T>, datanet: DatanetId) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_set_status(&who, datanet, DatanetStatus::Active)?;
+			Self::deposit_event(Event::DatanetResumed { datanet });
+			Ok(())
+		}
+
+		/// Closes a datanet for good and releases its deposit. Its contributions stay on record.
+		#[pallet::call_index(5)]
+		pub fn close(origin: OriginFor<T>, datanet: DatanetId) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			let deposit_released = Self::do_close(&who, datanet)?;
+			Self::deposit_event(Event::DatanetClosed { datanet, deposit_released });
+			Ok(())
+		}
+
+		/// Submits a file to a datanet. The bytes are the last argument, so the node can index
+		/// them as the tail of the extrinsic.
+		#[pallet::call_index(6)]
+		#[pallet::weight(T::WeightInfo::submit(data.len() as u32))]
+		pub fn submit(origin: OriginFor<T>, datanet: DatanetId, data: Vec<u8>) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			let (contribution, record) = Self::do_submit(who.clone(), datanet, &data)?;
+			Self::deposit_event(Event::ContributionSubmitted {
+				contribution,
+				datanet,
+				who,
+				hash: record.hash,
+				size: record.size,
+				format: record.format,
+			});
+			Ok(())
+		}
+	}
+}
