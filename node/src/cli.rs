@@ -49,4 +49,9 @@ pub(crate) enum Subcommand {
 
 	/// Db meta columns information.
 	ChainInfo(sc_cli::ChainInfoCmd),
+
+	/// Runtime benchmarks; only `benchmark pallet` is wired (see scripts/benchmark-pallets.sh).
+	#[cfg(feature = "runtime-benchmarks")]
+	#[command(subcommand)]
+	Benchmark(frame_benchmarking_cli::BenchmarkCmd),
 }

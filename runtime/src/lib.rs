@@ -235,6 +235,19 @@ mod runtime {
 	/// Batching.
 	#[runtime::pallet_index(7)]
 	pub type Utility = pallet_utility;
+
+	/// Typed data networks; the chain stores their files.
+	#[runtime::pallet_index(10)]
+	pub type Datanets = pallet_datanets;
+}
+
+#[cfg(feature = "runtime-benchmarks")]
+mod benches {
+	polkadot_sdk::frame_benchmarking::define_benchmarks!(
+		[frame_benchmarking::baseline, Baseline::<Runtime>]
+		[frame_system, SystemBench::<Runtime>]
+		[pallet_datanets, Datanets]
+	);
 }
 
 #[cfg(test)]

@@ -223,7 +223,7 @@ impl<T: Config> Pallet<T> {
 		let id = NextContributionId::<T>::get();
 		let next = id.checked_add(1).ok_or(Error::<T>::Overflow)?;
 		let extrinsic_index =
-			frame_system::Pallet::<T>::extrinsic_index().ok_or(Error::<T>::Overflow)?;
+			frame_system::Pallet::<T>::extrinsic_index().ok_or(Error::<T>::NotInAnExtrinsic)?;
 		let size = data.len() as u32;
 
 		// The bytes are the extrinsic's tail (the call's last argument): the node stores that

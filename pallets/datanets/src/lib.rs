@@ -91,9 +91,10 @@ impl<AccountId> OnContribution<AccountId> for () {
 #[frame_support::pallet]
 pub mod pallet {
 	use super::*;
+	use alloc::vec::Vec;
 	use frame_support::{
 		pallet_prelude::*,
-		traits::fungible::{Inspect, MutateHold},
+		traits::fungible::{Inspect, Mutate, MutateHold},
 	};
 	use frame_system::pallet_prelude::*;
 
@@ -155,7 +156,8 @@ pub mod pallet {
 	#[pallet::config]
 	pub trait Config: polkadot_sdk::frame_system::Config<RuntimeEvent: From<Event<Self>>> {
 		/// The currency datanet deposits are held in.
-		type Currency: MutateHold<Self::AccountId, Reason = Self::RuntimeHoldReason>;
+		type Currency: MutateHold<Self::AccountId, Reason = Self::RuntimeHoldReason>
+			+ Mutate<Self::AccountId>;
 
 		/// The overarching hold reason.
 		type RuntimeHoldReason: From<HoldReason>;
@@ -372,6 +374,8 @@ pub mod pallet {
 		NotAFinalStatus,
 		/// The identifier space is exhausted.
 		Overflow,
+		/// A submission must come in an extrinsic, whose bytes the node can index.
+		NotInAnExtrinsic,
 	}
 
 	#[pallet::hooks]

@@ -1,5 +1,7 @@
 //! One `impl Config` per pallet. Provenant's own pallets each get a file of their own here.
 
+mod datanets;
+
 use crate::{
 	AccountId, Aura, Balance, Balances, Block, BlockNumber, Hash, Nonce, PalletInfo, Runtime,
 	RuntimeCall, RuntimeEvent, RuntimeFreezeReason, RuntimeHoldReason, RuntimeOrigin, RuntimeTask,
