@@ -1,5 +1,6 @@
 //! The node's JSON-RPC extensions beside the standard `sc-rpc` methods: account nonces
-//! (`system_accountNextIndex`) and fee queries (`payment_*`). Provenant's own RPCs are merged here.
+//! (`system_accountNextIndex`), fee queries (`payment_*`) and Provenant's own RPCs
+//! (`datanets_*`).
 
 use std::sync::Arc;
 
@@ -11,7 +12,7 @@ use polkadot_sdk::{
 	sp_blockchain::{Error as BlockChainError, HeaderBackend, HeaderMetadata},
 	*,
 };
-use provenant_runtime::{opaque::Block, AccountId, Balance, Nonce};
+use provenant_runtime::{opaque::Block, AccountId, Balance, BlockNumber, Nonce};
 
 /// What the RPC extensions need.
 pub(crate) struct FullDeps<C, P> {
@@ -26,14 +27,16 @@ pub(crate) fn create_full<C, P>(
 	deps: FullDeps<C, P>,
 ) -> Result<RpcModule<()>, Box<dyn std::error::Error + Send + Sync>>
 where
-	C: ProvideRuntimeApi<Block>,
+	C: ProvideRuntimeApi<Block> + polkadot_sdk::sc_client_api::BlockBackend<Block>,
 	C: HeaderBackend<Block> + HeaderMetadata<Block, Error = BlockChainError> + 'static,
 	C: Send + Sync + 'static,
 	C::Api: substrate_frame_rpc_system::AccountNonceApi<Block, AccountId, Nonce>,
 	C::Api: pallet_transaction_payment_rpc::TransactionPaymentRuntimeApi<Block, Balance>,
 	C::Api: BlockBuilder<Block>,
+	C::Api: pallet_datanets_rpc::DatanetsRuntimeApi<Block, AccountId, BlockNumber>,
 	P: TransactionPool + 'static,
 {
+	use pallet_datanets_rpc::{Datanets, DatanetsApiServer};
 	use pallet_transaction_payment_rpc::{TransactionPayment, TransactionPaymentApiServer};
 	use substrate_frame_rpc_system::{System, SystemApiServer};
 
@@ -41,7 +44,8 @@ where
 	let FullDeps { client, pool } = deps;
 
 	module.merge(System::new(client.clone(), pool).into_rpc())?;
-	module.merge(TransactionPayment::new(client).into_rpc())?;
+	module.merge(TransactionPayment::new(client.clone()).into_rpc())?;
+	module.merge(Datanets::new(client).into_rpc())?;
 
 	Ok(module)
 }

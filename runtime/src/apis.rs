@@ -1,7 +1,7 @@
 //! The runtime APIs: what the node, polkadot.js apps and subxt call into the runtime for.
 
 use crate::{
-	opaque::SessionKeys, AccountId, Balance, Block, Executive, InherentDataExt, Nonce, Runtime,
+	opaque::SessionKeys, AccountId, Balance, Block, BlockNumber, Executive, InherentDataExt, Nonce, Runtime,
 	RuntimeCall, RuntimeGenesisConfig, System, TransactionPayment, VERSION,
 };
 use alloc::vec::Vec;
@@ -146,6 +146,16 @@ impl_runtime_apis! {
 			_authority_id: GrandpaId,
 		) -> Option<sp_consensus_grandpa::OpaqueKeyOwnershipProof> {
 			None
+		}
+	}
+
+	impl pallet_datanets_runtime_api::DatanetsApi<Block, AccountId, BlockNumber> for Runtime {
+		fn contributions(
+			datanet: pallet_datanets::DatanetId,
+			page: u32,
+			page_size: u32,
+		) -> Vec<(pallet_datanets::ContributionId, pallet_datanets::ContributionOf<Runtime>)> {
+			crate::Datanets::contributions_page(datanet, page, page_size)
 		}
 	}
 

@@ -168,6 +168,23 @@ impl<T: Config> Pallet<T> {
 		Ok(released)
 	}
 
+	/// Page `page` of `datanet`'s contributions, oldest first, at most `page_size` of them.
+	/// For runtime APIs: reads every contribution of the datanet, so never call it on chain.
+	pub fn contributions_page(
+		datanet: DatanetId,
+		page: u32,
+		page_size: u32,
+	) -> Vec<(ContributionId, ContributionOf<T>)> {
+		let mut ids: Vec<ContributionId> =
+			ContributionByContent::<T>::iter_prefix_values(datanet).collect();
+		ids.sort_unstable();
+		ids.into_iter()
+			.skip((page as usize).saturating_mul(page_size as usize))
+			.take(page_size as usize)
+			.filter_map(|id| Contributions::<T>::get(id).map(|record| (id, record)))
+			.collect()
+	}
+
 	/// The day number of block `now`.
 	pub fn day_of(now: BlockNumberFor<T>) -> u32 {
 		(now / T::BlocksPerDay::get()).saturated_into()
