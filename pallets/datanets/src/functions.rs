@@ -190,43 +190,28 @@ impl<T: Config> Pallet<T> {
 		(now / T::BlocksPerDay::get()).saturated_into()
 	}
 
-	/// Checks every rule for `data` in `datanet` without changing state. Returns the detected
-	/// format, the content hash, and the usage records as they would be after the submission.
+	/// Checks every rule for `data` in `datanet` without changing state.
 	pub fn check_submission(
 		who: &T::AccountId,
 		datanet: DatanetId,
 		data: &[u8],
-	) -> Result<(Format, ContentHash, DailyUsage, DailyUsage), DispatchError> {
+	) -> Result<rules::Admitted, DispatchError> {
 		let info = Datanets::<T>::get(datanet).ok_or(Error::<T>::UnknownDatanet)?;
-		match info.status {
-			DatanetStatus::Active => {},
-			DatanetStatus::Paused => return Err(Error::<T>::DatanetPaused.into()),
-			DatanetStatus::Closed => return Err(Error::<T>::DatanetClosed.into()),
-		}
-		ensure!(!data.is_empty(), Error::<T>::EmptyFile);
-		let size = data.len() as u64;
-		ensure!(size <= u64::from(info.caps.max_file_bytes), Error::<T>::FileTooLarge);
-
-		let detected = format::detect(data).ok_or(Error::<T>::UnrecognizedFormat)?;
-		ensure!(detected.kind() == info.kind, Error::<T>::WrongKind { detected });
-		ensure!(info.formats.contains(detected), Error::<T>::FormatNotAllowed { detected });
-
-		let hash = sp_io::hashing::blake2_256(data);
-		ensure!(!ContributionByContent::<T>::contains_key(datanet, hash), Error::<T>::Duplicate);
-
 		let today = Self::day_of(frame_system::Pallet::<T>::block_number());
-		let mut account = AccountUsage::<T>::get(who).on(today);
-		ensure!(account.files < T::AccountDailyFiles::get(), Error::<T>::DailyFileCapReached);
-		account.files += 1;
-		account.bytes = account.bytes.saturating_add(size);
-		ensure!(account.bytes <= T::AccountDailyBytes::get(), Error::<T>::DailyByteCapReached);
-
-		let mut datanet_usage = DatanetUsage::<T>::get(datanet).on(today);
-		datanet_usage.files = datanet_usage.files.saturating_add(1);
-		datanet_usage.bytes = datanet_usage.bytes.saturating_add(size);
-		ensure!(datanet_usage.bytes <= info.caps.daily_bytes, Error::<T>::DatanetDailyCapReached);
-
-		Ok((detected, hash, account, datanet_usage))
+		let submission_rules = rules::SubmissionRules {
+			kind: info.kind,
+			formats: info.formats,
+			caps: info.caps,
+			status: info.status,
+			account_usage: AccountUsage::<T>::get(who).on(today),
+			datanet_usage: DatanetUsage::<T>::get(datanet).on(today),
+			account_daily_files: T::AccountDailyFiles::get(),
+			account_daily_bytes: T::AccountDailyBytes::get(),
+		};
+		rules::check(&submission_rules, data, |hash| {
+			ContributionByContent::<T>::contains_key(datanet, hash)
+		})
+		.map_err(|refusal| Error::<T>::from(refusal).into())
 	}
 
 	/// Checks `data`, records it, and indexes its bytes in the node's transaction index.
@@ -235,7 +220,7 @@ impl<T: Config> Pallet<T> {
 		datanet: DatanetId,
 		data: &[u8],
 	) -> Result<(ContributionId, ContributionOf<T>), DispatchError> {
-		let (format, hash, account_usage, datanet_usage) =
+		let rules::Admitted { format, hash, account_usage, datanet_usage } =
 			Self::check_submission(&who, datanet, data)?;
 		let id = NextContributionId::<T>::get();
 		let next = id.checked_add(1).ok_or(Error::<T>::Overflow)?;
@@ -264,6 +249,25 @@ impl<T: Config> Pallet<T> {
 		NextContributionId::<T>::put(next);
 		T::OnContribution::on_contribution(id, datanet, &who);
 		Ok((id, record))
+	}
+}
+
+impl<T: Config> From<rules::Refusal> for Error<T> {
+	fn from(refusal: rules::Refusal) -> Self {
+		use rules::Refusal::*;
+		match refusal {
+			Paused => Error::DatanetPaused,
+			Closed => Error::DatanetClosed,
+			EmptyFile => Error::EmptyFile,
+			FileTooLarge { .. } => Error::FileTooLarge,
+			UnrecognizedFormat => Error::UnrecognizedFormat,
+			WrongKind { detected, .. } => Error::WrongKind { detected },
+			FormatNotAllowed { detected } => Error::FormatNotAllowed { detected },
+			Duplicate => Error::Duplicate,
+			DailyFileCapReached { .. } => Error::DailyFileCapReached,
+			DailyByteCapReached { .. } => Error::DailyByteCapReached,
+			DatanetDailyCapReached { .. } => Error::DatanetDailyCapReached,
+		}
 	}
 }
 

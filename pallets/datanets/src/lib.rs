@@ -50,6 +50,7 @@ pub use pallet::*;
 
 pub mod format;
 mod functions;
+pub mod rules;
 pub mod types;
 pub mod weights;
 

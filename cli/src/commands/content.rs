@@ -1,0 +1,58 @@
+//! `provenant content get <hash> [-o file]`: fetch stored bytes and verify their hash.
+
+use std::path::PathBuf;
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use provenant_client::subxt::rpcs::{rpc_params, RpcClient};
+use serde_json::json;
+
+use crate::context::Context;
+
+/// Stored content.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum Command {
+	/// Fetch the bytes of a contribution by its blake2-256 hash, and check them.
+	Get {
+		/// The content hash, `0x`-hex.
+		hash: String,
+		/// Write the bytes here instead of standard output.
+		#[arg(short, long)]
+		output: Option<PathBuf>,
+	},
+}
+
+impl Command {
+	pub(crate) async fn execute(self, context: &Context) -> Result<()> {
+		let Command::Get { hash, output } = self;
+		let wanted = hex::decode(hash.trim_start_matches("0x"))
+			.ok()
+			.filter(|bytes| bytes.len() == 32)
+			.ok_or_else(|| anyhow!("'{hash}' is not a 32-byte hex hash"))?;
+		let rpc = RpcClient::from_insecure_url(&context.url)
+			.await
+			.with_context(|| format!("cannot reach a Provenant node at {}", context.url))?;
+		let hex_bytes: String = rpc
+			.request("datanets_content", rpc_params![format!("0x{}", hex::encode(&wanted))])
+			.await
+			.map_err(|e| anyhow!("{e}"))?;
+		let bytes = hex::decode(hex_bytes.trim_start_matches("0x"))?;
+		let actual = pallet_datanets::rules::content_hash(&bytes);
+		if actual[..] != wanted[..] {
+			bail!("the node returned bytes whose hash is 0x{}, not {hash}: do not trust this node", hex::encode(actual));
+		}
+		match output {
+			Some(path) => {
+				std::fs::write(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
+				context.emit(
+					format!("{} bytes, hash verified, written to {}", bytes.len(), path.display()),
+					json!({ "hash": format!("0x{}", hex::encode(actual)), "size": bytes.len(), "file": path.display().to_string(), "verified": true }),
+				);
+			},
+			None => {
+				use std::io::Write;
+				std::io::stdout().write_all(&bytes)?;
+			},
+		}
+		Ok(())
+	}
+}

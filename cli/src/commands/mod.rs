@@ -1,0 +1,48 @@
+//! One module per subcommand, each with a clap `Command` and `execute`.
+
+use anyhow::Result;
+
+use crate::context::Context;
+
+mod balance;
+mod content;
+mod contribute;
+mod contributions;
+mod datanet;
+mod key;
+
+/// What `provenant` can do.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum Command {
+	/// Create, import and list keys in the encrypted keystore.
+	#[command(subcommand)]
+	Key(key::Command),
+	/// Show an account's balance.
+	Balance(balance::BalanceCommand),
+	/// Send PRV to another account.
+	Transfer(balance::TransferCommand),
+	/// Create, inspect and manage datanets.
+	#[command(subcommand)]
+	Datanet(datanet::Command),
+	/// Upload files to a datanet, after checking its rules locally.
+	Contribute(contribute::Command),
+	/// List contributions and where each stands.
+	Contributions(contributions::Command),
+	/// Fetch stored content by its hash.
+	#[command(subcommand)]
+	Content(content::Command),
+}
+
+impl Command {
+	pub(crate) async fn execute(self, context: &Context) -> Result<()> {
+		match self {
+			Command::Key(command) => command.execute(context),
+			Command::Balance(command) => command.execute(context).await,
+			Command::Transfer(command) => command.execute(context).await,
+			Command::Datanet(command) => command.execute(context).await,
+			Command::Contribute(command) => command.execute(context).await,
+			Command::Contributions(command) => command.execute(context).await,
+			Command::Content(command) => command.execute(context).await,
+		}
+	}
+}
