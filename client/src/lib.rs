@@ -47,9 +47,57 @@ impl Config for ProvenantConfig {
 /// A client connected to a Provenant node.
 pub type Client = subxt::OnlineClient<ProvenantConfig>;
 
+/// The largest JSON-RPC message the client sends or accepts. A maximal contribution (8 MiB)
+/// travels hex-encoded, so the transport's 10 MB default would refuse it; the node accepts
+/// 24 MB.
+pub const MAX_RPC_MESSAGE_BYTES: u32 = 24 * 1024 * 1024;
+
+/// Why a connection failed.
+#[derive(Debug)]
+pub enum ConnectError {
+	/// The WebSocket could not be opened.
+	Transport(jsonrpsee::core::ClientError),
+	/// The node answered, but subxt could not set up its client (metadata, genesis).
+	Client(subxt::error::OnlineClientError),
+}
+
+impl std::fmt::Display for ConnectError {
+	fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+		match self {
+			ConnectError::Transport(e) => write!(f, "{e}"),
+			ConnectError::Client(e) => write!(f, "{e}"),
+		}
+	}
+}
+
+impl std::error::Error for ConnectError {}
+
+/// A raw JSON-RPC client for `url`, with message limits that admit maximal contributions.
+pub async fn rpc_client(url: &str) -> Result<subxt::rpcs::RpcClient, ConnectError> {
+	let transport = jsonrpsee::ws_client::WsClientBuilder::default()
+		.max_request_size(MAX_RPC_MESSAGE_BYTES)
+		.max_response_size(MAX_RPC_MESSAGE_BYTES)
+		.build(url)
+		.await
+		.map_err(ConnectError::Transport)?;
+	Ok(subxt::rpcs::RpcClient::new(transport))
+}
+
 /// Connects to a node's JSON-RPC endpoint, for example `ws://127.0.0.1:9944`.
-pub async fn connect(url: &str) -> Result<Client, subxt::error::OnlineClientError> {
-	Client::from_url_with_config(ProvenantConfig::default(), url).await
+pub async fn connect(url: &str) -> Result<Client, ConnectError> {
+	let rpc = rpc_client(url).await?;
+	Client::from_rpc_client_with_config(ProvenantConfig::default(), rpc)
+		.await
+		.map_err(ConnectError::Client)
+}
+
+/// The next nonce of `account`, counting its transactions already in the node's pool, so
+/// that several transactions can be sent without waiting for each to be included.
+pub async fn next_nonce(
+	rpc: &subxt::rpcs::RpcClient,
+	account: &subxt::utils::AccountId32,
+) -> Result<u64, subxt::rpcs::Error> {
+	rpc.request("system_accountNextIndex", subxt::rpcs::rpc_params![account.to_string()]).await
 }
 
 /// One PRV in plancks: the token has 12 decimals.

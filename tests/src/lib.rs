@@ -43,6 +43,51 @@ pub fn node_binary() -> Result<PathBuf> {
 	Ok(bin)
 }
 
+/// The release `provenant` wallet CLI, next to the node binary.
+pub fn cli_binary() -> Result<PathBuf> {
+	let bin = node_binary()?.with_file_name("provenant");
+	if !bin.exists() {
+		bail!("{} not found: run `cargo build --release --workspace` first", bin.display());
+	}
+	Ok(bin)
+}
+
+/// The outcome of one `provenant` invocation.
+#[derive(Debug)]
+pub struct CliOutput {
+	/// Whether it exited 0.
+	pub success: bool,
+	/// Standard output.
+	pub stdout: String,
+	/// Standard error.
+	pub stderr: String,
+}
+
+impl CliOutput {
+	/// Standard output parsed as JSON (for `--json` runs).
+	pub fn json(&self) -> Result<serde_json::Value> {
+		serde_json::from_str(self.stdout.trim())
+			.with_context(|| format!("not JSON: {}\nstderr: {}", self.stdout, self.stderr))
+	}
+}
+
+/// Runs the wallet CLI against `node`, with a keystore in `keystore_dir`.
+pub fn cli(node: &Node, keystore_dir: &Path, args: &[&str]) -> Result<CliOutput> {
+	let output = Command::new(cli_binary()?)
+		.args(args)
+		.env("PROVENANT_URL", node.ws_url())
+		.env("PROVENANT_KEYSTORE", keystore_dir.join("keystore.json"))
+		.env("PROVENANT_PASSWORD", "e2e password")
+		.stdin(Stdio::null())
+		.output()
+		.context("running provenant")?;
+	Ok(CliOutput {
+		success: output.status.success(),
+		stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+		stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+	})
+}
+
 /// A free TCP port on 127.0.0.1, found by binding to port 0.
 pub fn free_port() -> u16 {
 	TcpListener::bind("127.0.0.1:0")
@@ -158,7 +203,7 @@ impl Node {
 	pub async fn rpc(&self) -> Result<RpcClient> {
 		let deadline = Instant::now() + RPC_STARTUP_TIMEOUT;
 		loop {
-			match RpcClient::from_insecure_url(self.ws_url()).await {
+			match provenant_client::rpc_client(&self.ws_url()).await {
 				Ok(client) => return Ok(client),
 				Err(err) if Instant::now() > deadline => bail!(
 					"node RPC at {} did not open: {err}\n--- node log ---\n{}",

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Context as _, Result};
-use provenant_client::subxt::rpcs::{rpc_params, RpcClient};
+use provenant_client::subxt::rpcs::rpc_params;
 use serde_json::json;
 
 use crate::context::Context;
@@ -28,7 +28,7 @@ impl Command {
 			.ok()
 			.filter(|bytes| bytes.len() == 32)
 			.ok_or_else(|| anyhow!("'{hash}' is not a 32-byte hex hash"))?;
-		let rpc = RpcClient::from_insecure_url(&context.url)
+		let rpc = provenant_client::rpc_client(&context.url)
 			.await
 			.with_context(|| format!("cannot reach a Provenant node at {}", context.url))?;
 		let hex_bytes: String = rpc

@@ -12,7 +12,8 @@ use pallet_datanets::{
 };
 use provenant_client::{
 	runtime::{self, runtime_types::pallet_datanets::types as chain},
-	Client,
+	subxt::config::DefaultExtrinsicParamsBuilder,
+	Client, ProvenantConfig,
 };
 use serde_json::json;
 
@@ -132,14 +133,21 @@ impl Command {
 				.progress_chars("=> "),
 		);
 		progress.set_message("uploading");
+		// Nonces are counted here, from the pool's view, so all files go out before any is
+		// included.
+		let rpc = provenant_client::rpc_client(&context.url).await?;
+		let first_nonce = provenant_client::next_nonce(&rpc, &who).await?;
 		let mut watches = Vec::new();
-		for (path, bytes, ok) in admitted {
+		for (offset, (path, bytes, ok)) in admitted.into_iter().enumerate() {
 			let call = runtime::transactions().datanets().submit(self.datanet, bytes);
+			let params = DefaultExtrinsicParamsBuilder::<ProvenantConfig>::new()
+				.nonce(first_nonce + offset as u64)
+				.build();
 			let watch = client
 				.at_current_block()
 				.await?
 				.transactions()
-				.sign_and_submit_then_watch_default(&call, &signer)
+				.sign_and_submit_then_watch(&call, &signer, params)
 				.await
 				.with_context(|| format!("submitting {}", path.display()))?;
 			watches.push((path, ok, watch));
