@@ -1,46 +1,4 @@
-//! # Datanets pallet
-//!
-//! Typed data networks whose files the chain itself stores.
-//!
-//! ## Overview
-//!
-//! A *datanet* collects one kind of data (text, images or audio) under published rules: which
-//! formats it admits, how large one file may be, and how many bytes it takes per day.
-//! Contributors submit files with [`Pallet::submit`]; the file's bytes travel in the extrinsic.
-//! The pallet hashes them (blake2-256), detects their format from magic bytes, checks every rule,
-//! and then asks the node to keep the bytes in its *transaction index*
-//! (`sp_io::transaction_index::index`), as `pallet-transaction-storage` does. State keeps only a
-//! small [`Contribution`] record; the bytes are served by the node's `datanets_content` RPC and
-//! anyone can re-hash them.
-//!
-//! ## Terms
-//!
-//! - **Kind**: [`DataKind`], fixed for a datanet's life.
-//! - **Format**: [`Format`], detected from the bytes. A declared file extension is never trusted.
-//! - **Day**: [`Config::BlocksPerDay`] blocks. Daily caps reset when the day number changes.
-//! - **Deposit**: held from the owner on creation, in proportion to the metadata's size, and
-//!   released when the datanet is closed.
-//!
-//! ## Rules
-//!
-//! A submission is refused, with its own error and no change of state, when:
-//! - the datanet does not exist ([`Error::UnknownDatanet`]), is paused ([`Error::DatanetPaused`])
-//!   or closed ([`Error::DatanetClosed`]);
-//! - the file is empty ([`Error::EmptyFile`]) or larger than the datanet's per-file cap
-//!   ([`Error::FileTooLarge`]);
-//! - no known format matches ([`Error::UnrecognizedFormat`]), the detected format carries
-//!   another kind than the datanet's ([`Error::WrongKind`]), or is not in its allow-list
-//!   ([`Error::FormatNotAllowed`]);
-//! - the same bytes are already in the datanet ([`Error::Duplicate`]);
-//! - the contributor's files or bytes today, across all datanets, would pass
-//!   [`Config::AccountDailyFiles`] or [`Config::AccountDailyBytes`]
-//!   ([`Error::DailyFileCapReached`], [`Error::DailyByteCapReached`]);
-//! - the datanet's bytes today would pass its daily cap ([`Error::DatanetDailyCapReached`]).
-//!
-//! Contributions are immutable. Their status starts `Pending`; the validation pallet moves it to
-//! `Accepted`, `Rejected` or `Expired` through [`ContributionRegistry`], and learns of new ones
-//! through [`Config::OnContribution`].
-
+#![doc = include_str!("../README.md")]
 #![cfg_attr(not(feature = "std"), no_std)]
 #![deny(missing_docs)]
 
