@@ -9,6 +9,9 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 source scripts/env.sh
 export CARGO_TARGET_DIR="${PROVENANT_BENCH_TARGET_DIR:-$HOME/.cache/provenant/target-bench}"
+# frame-benchmarking-cli embeds a test runtime for `benchmark storage`, which this node does not
+# wire; its wasm build cannot find itself in this workspace's metadata, so skip it.
+export SKIP_FRAME_STORAGE_ACCESS_TEST_RUNTIME_WASM_BUILD=1
 
 cargo build --release --locked -p provenant-node --features runtime-benchmarks
 node="$CARGO_TARGET_DIR/release/provenant-node"
