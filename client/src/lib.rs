@@ -100,5 +100,22 @@ pub async fn next_nonce(
 	rpc.request("system_accountNextIndex", subxt::rpcs::rpc_params![account.to_string()]).await
 }
 
+/// Signs `call` with `signer`, submits it, and waits until it is in a finalized block.
+/// Fails with the dispatch error (for example `Datanets::FileTooLarge`) if the call failed.
+pub async fn submit_and_finalize<Call: subxt::transactions::Payload>(
+	client: &Client,
+	call: &Call,
+	signer: &subxt_signer::sr25519::Keypair,
+) -> Result<subxt::extrinsics::ExtrinsicEvents<ProvenantConfig>, subxt::Error> {
+	Ok(client
+		.at_current_block()
+		.await?
+		.transactions()
+		.sign_and_submit_then_watch_default(call, signer)
+		.await?
+		.wait_for_finalized_success()
+		.await?)
+}
+
 /// One PRV in plancks: the token has 12 decimals.
 pub const UNIT: u128 = 1_000_000_000_000;

@@ -236,34 +236,30 @@ impl Node {
 
 	/// Waits until the node has finalized block `number`; returns the finalized number.
 	pub async fn wait_for_finalized(&self, number: u64, timeout: Duration) -> Result<u64> {
-		let deadline = Instant::now() + timeout;
-		loop {
-			let finalized = self.finalized_number().await.unwrap_or(0);
-			if finalized >= number {
-				return Ok(finalized);
-			}
-			if Instant::now() > deadline {
-				bail!(
-					"node on port {} finalized only #{finalized} of #{number} within {timeout:?}\n--- node log ---\n{}",
-					self.ports.rpc,
-					self.log_tail(4000)
-				);
-			}
-			tokio::time::sleep(Duration::from_millis(500)).await;
-		}
+		self.wait_for("finalized", number, timeout, || self.finalized_number()).await
 	}
 
 	/// Waits until the best block reaches `number`; returns the best number.
 	pub async fn wait_for_best(&self, number: u64, timeout: Duration) -> Result<u64> {
+		self.wait_for("best", number, timeout, || self.best_number()).await
+	}
+
+	async fn wait_for<F: std::future::Future<Output = Result<u64>>>(
+		&self,
+		what: &str,
+		number: u64,
+		timeout: Duration,
+		height: impl Fn() -> F,
+	) -> Result<u64> {
 		let deadline = Instant::now() + timeout;
 		loop {
-			let best = self.best_number().await.unwrap_or(0);
-			if best >= number {
-				return Ok(best);
+			let reached = height().await.unwrap_or(0);
+			if reached >= number {
+				return Ok(reached);
 			}
 			if Instant::now() > deadline {
 				bail!(
-					"node on port {} reached only #{best} of #{number} within {timeout:?}\n--- node log ---\n{}",
+					"node on port {} reached {what} #{reached}, not #{number}, within {timeout:?}\n--- node log ---\n{}",
 					self.ports.rpc,
 					self.log_tail(4000)
 				);

@@ -49,19 +49,11 @@ impl TransferCommand {
 	pub(crate) async fn execute(self, context: &Context) -> Result<()> {
 		let amount = parse_prv(&self.amount)?;
 		let to = context.account(&self.to)?;
-		let signer = context.signer(&self.from)?;
 		let client = context.connect().await?;
 		let call = runtime::transactions()
 			.balances()
 			.transfer_keep_alive(MultiAddress::Id(to.clone()), amount);
-		let events = client
-			.at_current_block()
-			.await?
-			.transactions()
-			.sign_and_submit_then_watch_default(&call, &signer)
-			.await?
-			.wait_for_finalized_success()
-			.await?;
+		let events = super::datanet::submit(context, &client, &self.from, &call).await?;
 		let block = events.extrinsic_hash();
 		context.emit(
 			format!("sent {} to {to}", format_prv(amount)),

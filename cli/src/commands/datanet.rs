@@ -243,14 +243,7 @@ pub(crate) async fn submit<Call: provenant_client::subxt::transactions::Payload>
 	call: &Call,
 ) -> Result<provenant_client::subxt::extrinsics::ExtrinsicEvents<provenant_client::ProvenantConfig>> {
 	let signer = context.signer(from)?;
-	Ok(client
-		.at_current_block()
-		.await?
-		.transactions()
-		.sign_and_submit_then_watch_default(call, &signer)
-		.await?
-		.wait_for_finalized_success()
-		.await?)
+	Ok(provenant_client::submit_and_finalize(client, call, &signer).await?)
 }
 
 impl Command {

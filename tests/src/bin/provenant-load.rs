@@ -56,23 +56,6 @@ fn load_account(index: usize) -> Result<Keypair> {
 	Ok(Keypair::from_uri(&format!("//Provenant//load//{index}").parse()?)?)
 }
 
-/// Sends `alice`'s call and waits until it is finalized.
-async fn send_and_wait<Call: provenant_client::subxt::transactions::Payload>(
-	client: &Client,
-	call: &Call,
-	signer: &Keypair,
-) -> Result<()> {
-	client
-		.at_current_block()
-		.await?
-		.transactions()
-		.sign_and_submit_then_watch_default(call, signer)
-		.await?
-		.wait_for_finalized_success()
-		.await?;
-	Ok(())
-}
-
 /// Signs `calls[i]` for `signers[i % n]` with consecutive nonces, submits them all at once, and
 /// returns the measured inclusion rate.
 async fn measure<Call: provenant_client::subxt::transactions::Payload>(
@@ -144,7 +127,7 @@ async fn main() -> Result<()> {
 			)
 		})
 		.collect();
-	send_and_wait(&client, &runtime::transactions().utility().batch_all(funding), &alice).await?;
+	provenant_client::submit_and_finalize(&client, &runtime::transactions().utility().batch_all(funding), &alice).await?;
 	let formats = pallet_datanets::types::FormatSet(0b111);
 	let caps = pallet_datanets::types::Caps { max_file_bytes: 8 * 1024 * 1024, daily_bytes: u64::MAX };
 	let create = runtime::transactions().datanets().create(
@@ -155,7 +138,7 @@ async fn main() -> Result<()> {
 		formats,
 		caps,
 	);
-	send_and_wait(&client, &create, &alice).await?;
+	provenant_client::submit_and_finalize(&client, &create, &alice).await?;
 	let datanet = 0u32;
 
 	let bob = MultiAddress::Id(dev::bob().public_key().to_account_id());
@@ -182,7 +165,7 @@ async fn main() -> Result<()> {
 
 	// One large file from a fresh funded account: blocks from submission to inclusion.
 	let big_sender = load_account(args.accounts)?;
-	send_and_wait(
+	provenant_client::submit_and_finalize(
 		&client,
 		&runtime::transactions()
 			.balances()

@@ -71,14 +71,7 @@ async fn signed_transfer_moves_funds_and_emits_transfer_event() -> anyhow::Resul
 	let transfer = runtime::transactions()
 		.balances()
 		.transfer_keep_alive(MultiAddress::Id(recipient_id.clone()), amount);
-	let events = client
-		.at_current_block()
-		.await?
-		.transactions()
-		.sign_and_submit_then_watch_default(&transfer, &alice)
-		.await?
-		.wait_for_finalized_success()
-		.await?;
+	let events = provenant_client::submit_and_finalize(&client, &transfer, &alice).await?;
 
 	let transferred = events
 		.find_first::<runtime::balances::events::Transfer>()
@@ -178,14 +171,7 @@ async fn transfer_beyond_balance_fails_and_moves_nothing_but_the_fee() -> anyhow
 	let fund = runtime::transactions()
 		.balances()
 		.transfer_keep_alive(MultiAddress::Id(sender_id.clone()), 2 * UNIT);
-	client
-		.at_current_block()
-		.await?
-		.transactions()
-		.sign_and_submit_then_watch_default(&fund, &dev::alice())
-		.await?
-		.wait_for_finalized_success()
-		.await?;
+	provenant_client::submit_and_finalize(&client, &fund, &dev::alice()).await?;
 
 	let client = node.client().await?;
 	let (sender_before, bob_before) =
@@ -193,14 +179,7 @@ async fn transfer_beyond_balance_fails_and_moves_nothing_but_the_fee() -> anyhow
 	let overspend = runtime::transactions()
 		.balances()
 		.transfer_keep_alive(MultiAddress::Id(bob_id.clone()), 10 * UNIT);
-	let err = client
-		.at_current_block()
-		.await?
-		.transactions()
-		.sign_and_submit_then_watch_default(&overspend, &sender)
-		.await?
-		.wait_for_finalized_success()
-		.await
+	let err = provenant_client::submit_and_finalize(&client, &overspend, &sender).await
 		.expect_err("a transfer beyond the balance must fail");
 	let message = format!("{err:?}");
 	assert!(

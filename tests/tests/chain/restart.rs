@@ -26,15 +26,7 @@ async fn chain_survives_kill_9_and_resumes() -> anyhow::Result<()> {
 		.balances()
 		.transfer_keep_alive(MultiAddress::Id(recipient_id.clone()), amount);
 	let client = node.client().await?;
-	let in_block = client
-		.at_current_block()
-		.await?
-		.transactions()
-		.sign_and_submit_then_watch_default(&transfer, &dev::alice())
-		.await?
-		.wait_for_finalized()
-		.await?;
-	in_block.wait_for_success().await?;
+	provenant_client::submit_and_finalize(&client, &transfer, &dev::alice()).await?;
 	drop(client);
 
 	let best_before = node.best_number().await?;

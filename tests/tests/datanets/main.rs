@@ -99,14 +99,7 @@ async fn oversized_files_are_refused_by_the_cli_and_by_the_chain() -> Result<()>
 	// Skipping the CLI's check: the runtime refuses it too, and nothing is stored.
 	let client = node.client().await?;
 	let call = runtime::transactions().datanets().submit(texts as u32, big);
-	let failure = client
-		.at_current_block()
-		.await?
-		.transactions()
-		.sign_and_submit_then_watch_default(&call, &dev::bob())
-		.await?
-		.wait_for_finalized_success()
-		.await
+	let failure = provenant_client::submit_and_finalize(&client, &call, &dev::bob()).await
 		.expect_err("the runtime must refuse a 6 MiB file");
 	assert!(format!("{failure:?}").contains("FileTooLarge"), "{failure:?}");
 	assert_eq!(contribution_count(&node).await?, 0);
