@@ -66,7 +66,9 @@ async fn measure<Call: provenant_client::subxt::transactions::Payload>(
 	let at = client.at_current_block().await?;
 	let mut encoded = Vec::with_capacity(signed.len());
 	for (signer, nonce, call) in &signed {
-		let params = DefaultExtrinsicParamsBuilder::<ProvenantConfig>::new().nonce(*nonce).build();
+		// Immortal: thousands of transactions are signed before any is sent.
+		let params =
+			DefaultExtrinsicParamsBuilder::<ProvenantConfig>::new().nonce(*nonce).immortal().build();
 		encoded.push(at.transactions().create_signed(call, signer, params).await?);
 	}
 	let total = encoded.len();
