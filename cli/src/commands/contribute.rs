@@ -17,7 +17,7 @@ use provenant_client::{
 };
 use serde_json::json;
 
-use super::datanet::{fetch, format_name, local_kind};
+use super::datanet::{fetch, local_kind};
 use crate::context::Context;
 
 /// Upload files to a datanet.
@@ -172,7 +172,7 @@ impl Command {
 			.map(|(path, ok, id)| {
 				format!(
 					"#{id:<6} {:<5} 0x{}  pending  {}",
-					format_name(ok.format),
+					ok.format.name(),
 					hex::encode(ok.hash),
 					path.display()
 				)
@@ -186,7 +186,7 @@ impl Command {
 					"contribution": id,
 					"file": path.display().to_string(),
 					"hash": format!("0x{}", hex::encode(ok.hash)),
-					"format": format_name(ok.format),
+					"format": ok.format.name(),
 					"status": "pending",
 				})
 			})

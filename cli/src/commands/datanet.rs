@@ -125,7 +125,7 @@ fn parse_formats(text: &str, kind: DataKind) -> Result<FormatSet> {
 	for name in text.split(',').map(str::trim).filter(|name| !name.is_empty()) {
 		let format = Format::ALL
 			.into_iter()
-			.find(|format| format_name(*format) == name.to_ascii_lowercase() || (name == "jpg" && *format == Format::Jpeg) || (name == "md" && *format == Format::Txt))
+			.find(|format| format.name() == name.to_ascii_lowercase() || (name == "jpg" && *format == Format::Jpeg) || (name == "md" && *format == Format::Txt))
 			.ok_or_else(|| anyhow!("unknown format '{name}'"))?;
 		if format.kind() != kind {
 			bail!("format '{name}' holds {:?} data, but the datanet is {kind:?}", format.kind());
@@ -138,14 +138,9 @@ fn parse_formats(text: &str, kind: DataKind) -> Result<FormatSet> {
 	Ok(FormatSet::of(&formats))
 }
 
-/// A format's name as users write it (`png`, `jsonl`, …).
-pub(crate) fn format_name(format: Format) -> String {
-	format!("{format:?}").to_lowercase()
-}
-
 /// The names of the formats in `set`.
 pub(crate) fn format_names(set: u16) -> Vec<String> {
-	Format::ALL.into_iter().filter(|f| set & f.bit() != 0).map(format_name).collect()
+	Format::ALL.into_iter().filter(|f| set & f.bit() != 0).map(|f| f.name().to_string()).collect()
 }
 
 fn mib(value: f64, what: &str) -> Result<u64> {

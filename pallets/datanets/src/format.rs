@@ -92,6 +92,26 @@ impl Format {
 		Format::Flac,
 	];
 
+	/// The name people write for this format, as a lower-case file extension.
+	pub fn name(self) -> &'static str {
+		use Format::*;
+		match self {
+			Txt => "txt",
+			Jsonl => "jsonl",
+			Csv => "csv",
+			Pdf => "pdf",
+			Docx => "docx",
+			Png => "png",
+			Jpeg => "jpeg",
+			Webp => "webp",
+			Tiff => "tiff",
+			Bmp => "bmp",
+			Wav => "wav",
+			Mp3 => "mp3",
+			Flac => "flac",
+		}
+	}
+
 	/// This format's bit in a [`crate::types::FormatSet`].
 	pub fn bit(self) -> u16 {
 		1 << (self as u16)

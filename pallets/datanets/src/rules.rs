@@ -162,7 +162,6 @@ pub fn check(
 #[cfg(feature = "std")]
 impl core::fmt::Display for Refusal {
 	fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-		let name = |format: &Format| alloc::format!("{format:?}").to_lowercase();
 		match self {
 			Refusal::Paused => write!(f, "the datanet is paused by its owner"),
 			Refusal::Closed => write!(f, "the datanet is closed"),
@@ -176,12 +175,12 @@ impl core::fmt::Display for Refusal {
 			Refusal::WrongKind { detected, expected } => write!(
 				f,
 				"its bytes are {} ({:?} data), but the datanet holds {:?} data",
-				name(detected),
+				detected.name(),
 				detected.kind(),
 				expected
 			),
 			Refusal::FormatNotAllowed { detected } =>
-				write!(f, "its bytes are {}, which the datanet's allow-list does not admit", name(detected)),
+				write!(f, "its bytes are {}, which the datanet's allow-list does not admit", detected.name()),
 			Refusal::Duplicate => write!(f, "these exact bytes are already in the datanet"),
 			Refusal::DailyFileCapReached { limit } =>
 				write!(f, "you have submitted {limit} files today, the daily limit per account"),

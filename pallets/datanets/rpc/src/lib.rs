@@ -14,7 +14,7 @@ use jsonrpsee::{
 	proc_macros::rpc,
 	types::error::{ErrorObject, ErrorObjectOwned},
 };
-use pallet_datanets::{Contribution, ContributionStatus, Format};
+use pallet_datanets::{Contribution, ContributionStatus};
 pub use pallet_datanets_runtime_api::DatanetsApi as DatanetsRuntimeApi;
 use polkadot_sdk::{
 	sc_client_api::BlockBackend,
@@ -83,11 +83,6 @@ pub struct ContributionRecord<AccountId, BlockNumber> {
 	pub status: String,
 }
 
-/// Lower-case name of a format, as users write file extensions.
-pub fn format_name(format: Format) -> String {
-	format!("{format:?}").to_lowercase()
-}
-
 fn status_name(status: ContributionStatus) -> String {
 	format!("{status:?}").to_lowercase()
 }
@@ -98,7 +93,7 @@ impl<AccountId, BlockNumber> ContributionRecord<AccountId, BlockNumber> {
 			id,
 			hash: H256(record.hash),
 			size: record.size,
-			format: format_name(record.format),
+			format: record.format.name().to_string(),
 			contributor: record.contributor,
 			datanet: record.datanet,
 			block: record.block,
