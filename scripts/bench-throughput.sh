@@ -9,21 +9,12 @@ scripts/setup.sh
 source scripts/env.sh
 cargo build --release --locked --workspace >&2
 
+source scripts/dev-node.sh
 base="$(mktemp -d)"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-p2p=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$PROVENANT_NODE_BIN" --dev --base-path "$base" --rpc-port "$port" --port "$p2p" \
-	--no-telemetry --no-prometheus --no-mdns 2>"$base/node.log" &
-node_pid=$!
 trap 'kill -9 $node_pid 2>/dev/null; rm -rf "$base"' EXIT
+start_dev_node "$PROVENANT_NODE_BIN" "$base"
 
-for _ in $(seq 1 120); do
-	curl -s -o /dev/null "http://127.0.0.1:$port" -H 'Content-Type: application/json' \
-		-d '{"id":1,"jsonrpc":"2.0","method":"system_health","params":[]}' && break
-	sleep 0.5
-done
-
-report=$("$CARGO_TARGET_DIR/release/provenant-load" --url "ws://127.0.0.1:$port" "$@")
+report=$("$CARGO_TARGET_DIR/release/provenant-load" --url "$node_url" "$@")
 rss_kib=$(awk '/VmRSS/ {print $2}' "/proc/$node_pid/status")
 peak_kib=$(awk '/VmHWM/ {print $2}' "/proc/$node_pid/status")
 python3 - "$report" "$rss_kib" "$peak_kib" <<'PY'

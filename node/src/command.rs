@@ -132,7 +132,17 @@ pub(crate) fn run() -> sc_cli::Result<()> {
 					.run_with_spec::<sp_runtime::traits::HashingFor<Block>, ()>(Some(
 						config.chain_spec,
 					)),
-				_ => Err("only `benchmark pallet` is supported by this node".into()),
+				// Measures the runtime's base block and extrinsic weights, for runtime/src/weights.
+				BenchmarkCmd::Overhead(cmd) =>
+					cmd.run_with_default_builder_and_spec::<Block, ()>(Some(config.chain_spec)),
+				// Measures ParityDB read and write costs on a chain's database, for the
+				// runtime's `DbWeight`.
+				BenchmarkCmd::Storage(cmd) => {
+					let PartialComponents { client, backend, .. } = service::new_partial(&config)?;
+					let (db, storage) = (backend.expose_db(), backend.expose_storage());
+					cmd.run(config, client, db, storage, None)
+				},
+				_ => Err("this node supports `benchmark pallet|overhead|storage`".into()),
 			})
 		},
 		None => {

@@ -16,11 +16,20 @@ use polkadot_sdk::{
 };
 use provenant_runtime::{self, apis::RuntimeApi, configs::MAX_BLOCK_LENGTH, opaque::Block};
 
-/// The full client: the runtime executed in wasm with the standard host functions.
+/// The host functions the runtime may call. A runtime built for benchmarks also calls the
+/// benchmarking ones, so the node that runs it (`benchmark storage`, or a chain whose database
+/// is then measured) must provide them.
+#[cfg(not(feature = "runtime-benchmarks"))]
+type HostFunctions = sp_io::SubstrateHostFunctions;
+#[cfg(feature = "runtime-benchmarks")]
+type HostFunctions =
+	(sp_io::SubstrateHostFunctions, frame_benchmarking::benchmarking::HostFunctions);
+
+/// The full client: the runtime executed in wasm with [`HostFunctions`].
 pub(crate) type FullClient = sc_service::TFullClient<
 	Block,
 	RuntimeApi,
-	sc_executor::WasmExecutor<sp_io::SubstrateHostFunctions>,
+	sc_executor::WasmExecutor<HostFunctions>,
 >;
 type FullBackend = sc_service::TFullBackend<Block>;
 type FullSelectChain = sc_consensus::LongestChain<FullBackend, Block>;
@@ -59,7 +68,7 @@ pub(crate) fn new_partial(config: &Configuration) -> Result<Service, ServiceErro
 		})
 		.transpose()?;
 
-	let executor = sc_service::new_wasm_executor::<sp_io::SubstrateHostFunctions>(&config.executor);
+	let executor = sc_service::new_wasm_executor::<HostFunctions>(&config.executor);
 	let (client, backend, keystore_container, task_manager) =
 		sc_service::new_full_parts::<Block, RuntimeApi, _>(
 			config,

@@ -35,6 +35,7 @@ extern crate alloc;
 pub mod apis;
 pub mod configs;
 pub mod genesis_config_presets;
+pub mod weights;
 
 use alloc::vec::Vec;
 use polkadot_sdk::{
@@ -92,7 +93,9 @@ pub const VERSION: RuntimeVersion = RuntimeVersion {
 };
 
 /// Target time between blocks. Aura's slot is this long; GRANDPA finalises a few blocks behind.
-pub const MILLI_SECS_PER_BLOCK: u64 = 6000;
+/// Four seconds with two seconds of block weight: half of each slot may go to executing the
+/// block, and Aura gives its author two thirds of the slot to build it.
+pub const MILLI_SECS_PER_BLOCK: u64 = 4000;
 /// Aura's slot duration. Changing it after genesis would break block production.
 pub const SLOT_DURATION: u64 = MILLI_SECS_PER_BLOCK;
 
@@ -127,7 +130,8 @@ pub const MAX_CONTRIBUTION_EXTRINSIC_BYTES: u32 = MAX_CONTRIBUTION_BYTES + 64 * 
 
 /// Share of the block's weight and length that normal extrinsics may use.
 pub(crate) const NORMAL_DISPATCH_RATIO: Perbill = Perbill::from_percent(75);
-/// Block weight: two seconds of compute, with an unbounded proof size (solo chain).
+/// Block weight: two seconds of compute (half a slot), with an unbounded proof size (solo
+/// chain).
 pub(crate) const MAXIMUM_BLOCK_WEIGHT: Weight =
 	Weight::from_parts(WEIGHT_REF_TIME_PER_SECOND.saturating_mul(2), u64::MAX);
 

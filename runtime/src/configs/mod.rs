@@ -4,7 +4,7 @@ mod datanets;
 
 use crate::{
 	AccountId, Aura, Balance, Balances, Block, BlockNumber, Hash, Nonce, PalletInfo, Runtime,
-	RuntimeCall, RuntimeEvent, RuntimeFreezeReason, RuntimeHoldReason, RuntimeOrigin, RuntimeTask,
+	weights, RuntimeCall, RuntimeEvent, RuntimeFreezeReason, RuntimeHoldReason, RuntimeOrigin, RuntimeTask,
 	System, EXISTENTIAL_DEPOSIT, MAXIMUM_BLOCK_WEIGHT, MAX_CONTRIBUTION_EXTRINSIC_BYTES,
 	MICRO_UNIT, NORMAL_DISPATCH_RATIO, SLOT_DURATION, SS58_PREFIX, VERSION,
 };
@@ -13,12 +13,12 @@ use polkadot_sdk::{
 		derive_impl, parameter_types,
 		traits::{ConstBool, ConstU128, ConstU32, ConstU64, ConstU8, VariantCountOf},
 		dispatch::DispatchClass,
-		weights::{constants::RocksDbWeight, ConstantMultiplier, IdentityFee},
+		weights::{ConstantMultiplier, IdentityFee},
 	},
 	frame_system::limits::{BlockLength, BlockWeights},
 	pallet_transaction_payment::{ConstFeeMultiplier, FungibleAdapter, Multiplier},
 	sp_consensus_aura::sr25519::AuthorityId as AuraId,
-	sp_runtime::traits::One,
+	sp_runtime::{traits::One, Perbill},
 	sp_version::RuntimeVersion,
 	*,
 };
@@ -32,11 +32,22 @@ parameter_types! {
 	/// Blocks whose hashes `frame_system` keeps (for mortal transactions).
 	pub const BlockHashCount: BlockNumber = 2400;
 
-	/// Block weight limits, with 75% of each block open to normal extrinsics.
-	pub RuntimeBlockWeights: BlockWeights = BlockWeights::with_sensible_defaults(
-		MAXIMUM_BLOCK_WEIGHT,
-		NORMAL_DISPATCH_RATIO,
-	);
+	/// Block weight limits, with 75% of each block open to normal extrinsics and the base
+	/// costs measured for this runtime (see `crate::weights`).
+	pub RuntimeBlockWeights: BlockWeights = BlockWeights::builder()
+		.base_block(weights::BlockExecutionWeight::get())
+		.for_class(DispatchClass::all(), |class| {
+			class.base_extrinsic = weights::ExtrinsicBaseWeight::get();
+		})
+		.for_class(DispatchClass::Normal, |class| {
+			class.max_total = Some(NORMAL_DISPATCH_RATIO * MAXIMUM_BLOCK_WEIGHT);
+		})
+		.for_class(DispatchClass::Operational, |class| {
+			class.max_total = Some(MAXIMUM_BLOCK_WEIGHT);
+			class.reserved = Some(MAXIMUM_BLOCK_WEIGHT - NORMAL_DISPATCH_RATIO * MAXIMUM_BLOCK_WEIGHT);
+		})
+		.avg_block_initialization(Perbill::from_percent(10))
+		.build_or_panic();
 	/// Block length limits. The normal class (75%) must admit one maximal data contribution,
 	/// so the whole block is sized from it: `normal = total × 75% ≥ MAX_CONTRIBUTION_EXTRINSIC_BYTES`.
 	pub RuntimeBlockLength: BlockLength = BlockLength::builder()
@@ -59,9 +70,12 @@ impl frame_system::Config for Runtime {
 	type Nonce = Nonce;
 	type Hash = Hash;
 	type BlockHashCount = BlockHashCount;
-	// ParityDB is used, but no ParityDB weight table is published; RocksDB's is the standard,
-	// conservative choice until benchmarks on ParityDB replace it.
-	type DbWeight = RocksDbWeight;
+	// Measured on this chain's database, ParityDB (scripts/benchmark-runtime.sh).
+	type DbWeight = weights::ParityDbWeight;
+	// The reference-hardware weights, with the database weight above; the `()` defaults
+	// would charge RocksDB's.
+	type SystemWeightInfo = frame_system::weights::SubstrateWeight<Runtime>;
+	type ExtensionsWeightInfo = frame_system::SubstrateExtensionsWeight<Runtime>;
 	type Version = Version;
 	type AccountData = pallet_balances::AccountData<Balance>;
 	type SS58Prefix = SS58Prefix;
@@ -91,7 +105,7 @@ impl pallet_timestamp::Config for Runtime {
 	type Moment = u64;
 	type OnTimestampSet = Aura;
 	type MinimumPeriod = ConstU64<{ SLOT_DURATION / 2 }>;
-	type WeightInfo = ();
+	type WeightInfo = pallet_timestamp::weights::SubstrateWeight<Runtime>;
 }
 
 impl pallet_balances::Config for Runtime {
