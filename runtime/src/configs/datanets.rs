@@ -1,10 +1,16 @@
 //! `pallet_datanets`: the published defaults of DESIGN §2.
 
 use crate::{
-	Balance, Balances, BlockNumber, Runtime, RuntimeHoldReason, DAYS, MAX_CONTRIBUTION_BYTES,
-	MILLI_UNIT, UNIT,
+	Balance, Balances, BlockNumber, Runtime, RuntimeCall, RuntimeHoldReason, DAYS,
+	MAX_CONTRIBUTION_BYTES, MILLI_UNIT, UNIT,
 };
-use polkadot_sdk::frame_support::{parameter_types, traits::ConstU32};
+use polkadot_sdk::{
+	frame_support::{
+		parameter_types,
+		traits::{ConstU32, Contains},
+	},
+	pallet_sudo, pallet_utility,
+};
 
 /// One mebibyte.
 const MIB: u32 = 1024 * 1024;
@@ -39,4 +45,88 @@ impl pallet_datanets::Config for Runtime {
 	type BlocksPerDay = BlocksPerDay;
 	type OnContribution = ();
 	type WeightInfo = pallet_datanets::weights::SubstrateWeight<Runtime>;
+}
+
+/// The runtime's call filter: refuses any call that wraps a `Datanets::submit`.
+///
+/// The node indexes a contribution's bytes as the tail of its extrinsic, which is the file
+/// only when `submit` is the whole call. Inside `batch`, `with_weight` or
+/// `sudo_unchecked_weight` the tail is something else, so the hash would name wrong bytes.
+/// Each contribution is therefore its own transaction; a wrapped one fails with
+/// `CallFiltered` and changes nothing.
+pub struct ContributionsStandAlone;
+
+impl Contains<RuntimeCall> for ContributionsStandAlone {
+	fn contains(call: &RuntimeCall) -> bool {
+		matches!(call, RuntimeCall::Datanets(_)) || !wraps_contribution(call)
+	}
+}
+
+/// Whether `call` is or contains a `Datanets::submit`, at any depth.
+fn wraps_contribution(call: &RuntimeCall) -> bool {
+	use pallet_sudo::Call as Sudo;
+	use pallet_utility::Call as Utility;
+	match call {
+		RuntimeCall::Datanets(pallet_datanets::Call::submit { .. }) => true,
+		RuntimeCall::Utility(
+			Utility::batch { calls } | Utility::batch_all { calls } | Utility::force_batch { calls },
+		) => calls.iter().any(wraps_contribution),
+		RuntimeCall::Utility(
+			Utility::as_derivative { call, .. } |
+			Utility::dispatch_as { call, .. } |
+			Utility::dispatch_as_fallible { call, .. } |
+			Utility::with_weight { call, .. },
+		) |
+		RuntimeCall::Sudo(
+			Sudo::sudo { call } |
+			Sudo::sudo_as { call, .. } |
+			Sudo::sudo_unchecked_weight { call, .. },
+		) => wraps_contribution(call),
+		RuntimeCall::Utility(Utility::if_else { main, fallback }) =>
+			wraps_contribution(main) || wraps_contribution(fallback),
+		_ => false,
+	}
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+	use crate::configs::RuntimeCall;
+	use alloc::{boxed::Box, vec};
+	use pallet_datanets::Call as Datanets;
+
+	fn contribution() -> RuntimeCall {
+		RuntimeCall::Datanets(Datanets::submit { datanet: 0, data: b"hello".to_vec() })
+	}
+
+	#[test]
+	fn a_contribution_sent_alone_passes() {
+		assert!(ContributionsStandAlone::contains(&contribution()));
+	}
+
+	#[test]
+	fn wrapped_contributions_are_refused() {
+		let remark = RuntimeCall::System(polkadot_sdk::frame_system::Call::remark {
+			remark: vec![],
+		});
+		let wrapped = [
+			RuntimeCall::Utility(pallet_utility::Call::batch {
+				calls: vec![contribution(), remark.clone()],
+			}),
+			RuntimeCall::Utility(pallet_utility::Call::with_weight {
+				call: Box::new(contribution()),
+				weight: Default::default(),
+			}),
+			RuntimeCall::Sudo(pallet_sudo::Call::sudo {
+				call: Box::new(RuntimeCall::Utility(pallet_utility::Call::batch_all {
+					calls: vec![contribution()],
+				})),
+			}),
+		];
+		for call in &wrapped {
+			assert!(!ContributionsStandAlone::contains(call), "{call:?} passed the filter");
+		}
+		let harmless = RuntimeCall::Utility(pallet_utility::Call::batch { calls: vec![remark] });
+		assert!(ContributionsStandAlone::contains(&harmless));
+	}
 }

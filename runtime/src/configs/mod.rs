@@ -72,6 +72,7 @@ impl frame_system::Config for Runtime {
 	type BlockHashCount = BlockHashCount;
 	// Measured on this chain's database, ParityDB (scripts/benchmark-runtime.sh).
 	type DbWeight = weights::ParityDbWeight;
+	type BaseCallFilter = datanets::ContributionsStandAlone;
 	// The reference-hardware weights, with the database weight above; the `()` defaults
 	// would charge RocksDB's.
 	type SystemWeightInfo = frame_system::weights::SubstrateWeight<Runtime>;
