@@ -17,6 +17,10 @@ use subxt::{
 };
 
 /// The generated interface to the Provenant runtime: calls, events, storage and constants.
+// Cargo does not see the file the macro below reads; including it makes a regenerated metadata
+// file rebuild this crate.
+const _METADATA_DEPENDENCY: &[u8] = include_bytes!("../metadata/provenant.scale");
+
 #[subxt::subxt(runtime_metadata_path = "metadata/provenant.scale")]
 pub mod runtime {}
 

@@ -22,6 +22,7 @@ fn testnet_genesis(
 	initial_authorities: Vec<(AuraId, GrandpaId)>,
 	endowed_accounts: Vec<AccountId>,
 	root: AccountId,
+	validation: pallet_validation::Params<crate::Balance, crate::BlockNumber>,
 ) -> Value {
 	build_struct_json_patch!(RuntimeGenesisConfig {
 		balances: BalancesConfig {
@@ -41,6 +42,7 @@ fn testnet_genesis(
 				.collect::<Vec<_>>(),
 		},
 		sudo: SudoConfig { key: Some(root) },
+		validation: pallet_validation::GenesisConfig { params: Some(validation) },
 	})
 }
 
@@ -55,6 +57,7 @@ pub fn development_config_genesis() -> Value {
 		vec![authority_keys(Sr25519Keyring::Alice, Ed25519Keyring::Alice)],
 		Sr25519Keyring::iter().map(|keyring| keyring.to_account_id()).collect(),
 		Sr25519Keyring::Alice.to_account_id(),
+		crate::configs::validation::development_params(),
 	)
 }
 
@@ -70,6 +73,7 @@ pub fn local_config_genesis() -> Value {
 		],
 		Sr25519Keyring::iter().map(|keyring| keyring.to_account_id()).collect(),
 		Sr25519Keyring::Alice.to_account_id(),
+		crate::configs::validation::default_params(),
 	)
 }
 

@@ -243,6 +243,10 @@ mod runtime {
 	/// Typed data networks; the chain stores their files.
 	#[runtime::pallet_index(10)]
 	pub type Datanets = pallet_datanets;
+
+	/// Staked commit-reveal judging of contributions.
+	#[runtime::pallet_index(11)]
+	pub type Validation = pallet_validation;
 }
 
 #[cfg(feature = "runtime-benchmarks")]
@@ -251,6 +255,7 @@ mod benches {
 		[frame_benchmarking::baseline, Baseline::<Runtime>]
 		[frame_system, SystemBench::<Runtime>]
 		[pallet_datanets, Datanets]
+		[pallet_validation, Validation]
 	);
 }
 

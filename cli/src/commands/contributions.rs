@@ -23,7 +23,7 @@ pub(crate) struct Command {
 	from: Option<String>,
 }
 
-fn status_name(status: &ContributionStatus) -> &'static str {
+pub(crate) fn status_name(status: &ContributionStatus) -> &'static str {
 	match status {
 		ContributionStatus::Pending => "pending",
 		ContributionStatus::Accepted => "accepted",
@@ -55,15 +55,29 @@ impl Command {
 			rows.push((id, record, contributor));
 		}
 		rows.sort_by_key(|(id, ..)| *id);
+		// The reason behind each rejection, from validation's verdicts.
+		let mut reasons = std::collections::HashMap::new();
+		let mut verdicts = at.storage().iter(runtime::storage().validation().verdicts(), ()).await?;
+		while let Some(entry) = verdicts.next().await {
+			let entry = entry?;
+			let (id,) = entry.key()?.decode()?;
+			if let Some(reason) = entry.value().decode()?.reason {
+				reasons.insert(id, super::validator::from_chain(&reason).name());
+			}
+		}
+		let status_of = |id: &u64, status: &ContributionStatus| match reasons.get(id) {
+			Some(reason) => format!("{} ({reason})", status_name(status)),
+			None => status_name(status).to_string(),
+		};
 		let human = if rows.is_empty() {
 			"no contributions match".to_string()
 		} else {
 			rows.iter()
 				.map(|(id, record, contributor)| {
 					format!(
-						"#{id:<6} datanet {:<4} {:<8} {:<5} {:>9} bytes  0x{}  {contributor}",
+						"#{id:<6} datanet {:<4} {:<18} {:<5} {:>9} bytes  0x{}  {contributor}",
 						record.datanet,
-						status_name(&record.status),
+						status_of(id, &record.status),
 						format!("{:?}", record.format).to_lowercase(),
 						record.size,
 						hex::encode(record.hash),
@@ -79,6 +93,7 @@ impl Command {
 					"contribution": id,
 					"datanet": record.datanet,
 					"status": status_name(&record.status),
+					"reason": reasons.get(id),
 					"format": format!("{:?}", record.format).to_lowercase(),
 					"size": record.size,
 					"hash": format!("0x{}", hex::encode(record.hash)),

@@ -10,6 +10,7 @@ mod contribute;
 mod contributions;
 mod datanet;
 mod key;
+mod validator;
 
 /// What `provenant` can do.
 #[derive(Debug, clap::Subcommand)]
@@ -31,6 +32,13 @@ pub(crate) enum Command {
 	/// Fetch stored content by its hash.
 	#[command(subcommand)]
 	Content(content::Command),
+	/// Stake on quality checks: bond, unbond, withdraw, status.
+	#[command(subcommand)]
+	Validator(validator::Command),
+	/// Judge a contribution (commit now, reveal when the window opens).
+	Vote(validator::VoteCommand),
+	/// Close a contribution's vote after its reveal window, and show the verdict.
+	Close(validator::CloseCommand),
 }
 
 impl Command {
@@ -43,6 +51,9 @@ impl Command {
 			Command::Contribute(command) => command.execute(context).await,
 			Command::Contributions(command) => command.execute(context).await,
 			Command::Content(command) => command.execute(context).await,
+			Command::Validator(command) => command.execute(context).await,
+			Command::Vote(command) => command.execute(context).await,
+			Command::Close(command) => command.execute(context).await,
 		}
 	}
 }

@@ -271,11 +271,16 @@ impl<T: Config> From<rules::Refusal> for Error<T> {
 	}
 }
 
-impl<T: Config> ContributionRegistry<T::AccountId> for Pallet<T> {
+impl<T: Config> ContributionRegistry<T::AccountId, BlockNumberFor<T>> for Pallet<T> {
 	fn contribution_info(
 		id: ContributionId,
-	) -> Option<(T::AccountId, DatanetId, ContributionStatus)> {
-		Contributions::<T>::get(id).map(|c| (c.contributor, c.datanet, c.status))
+	) -> Option<ContributionInfo<T::AccountId, BlockNumberFor<T>>> {
+		Contributions::<T>::get(id).map(|record| ContributionInfo {
+			contributor: record.contributor,
+			datanet: record.datanet,
+			submitted_at: record.block,
+			status: record.status,
+		})
 	}
 
 	fn set_status(id: ContributionId, status: ContributionStatus) -> DispatchResult {
@@ -288,5 +293,22 @@ impl<T: Config> ContributionRegistry<T::AccountId> for Pallet<T> {
 		})?;
 		Self::deposit_event(Event::ContributionStatusChanged { contribution: id, status });
 		Ok(())
+	}
+
+	#[cfg(feature = "runtime-benchmarks")]
+	fn create_for_benchmark(contributor: &T::AccountId) -> ContributionId {
+		use crate::frame_support::traits::fungible::Mutate;
+		use crate::sp_runtime::traits::Bounded;
+		T::Currency::set_balance(contributor, BalanceOf::<T>::max_value() / 4u32.into());
+		let metadata = Self::bounded_metadata(b"benchmark".to_vec(), Vec::new(), Vec::new())
+			.expect("a short name is within bounds");
+		let caps = Caps { max_file_bytes: T::MaxFileBytes::get(), daily_bytes: u64::MAX };
+		let formats = FormatSet::of(&[Format::Txt]);
+		let datanet = Self::do_create(contributor.clone(), metadata, DataKind::Text, formats, caps)
+			.expect("a funded account creates a datanet");
+		frame_system::Pallet::<T>::set_extrinsic_index(1);
+		Self::do_submit(contributor.clone(), datanet, b"a benchmark contribution")
+			.expect("a fresh datanet admits a text file")
+			.0
 	}
 }

@@ -28,13 +28,17 @@ use polkadot_sdk::{frame_support, frame_system, sp_io, sp_runtime};
 use frame_support::dispatch::DispatchResult;
 
 /// What other pallets may do with contributions: read them and move their status on.
-pub trait ContributionRegistry<AccountId> {
-	/// The contributor, datanet and status of contribution `id`, if it exists.
-	fn contribution_info(id: ContributionId)
-		-> Option<(AccountId, DatanetId, ContributionStatus)>;
+pub trait ContributionRegistry<AccountId, BlockNumber> {
+	/// Who submitted contribution `id`, where, when, and where it stands, if it exists.
+	fn contribution_info(id: ContributionId) -> Option<ContributionInfo<AccountId, BlockNumber>>;
 
 	/// Moves a `Pending` contribution to `status`. Fails for an unknown or already judged one.
 	fn set_status(id: ContributionId, status: ContributionStatus) -> DispatchResult;
+
+	/// Records a fresh `Pending` contribution by `contributor`, in a new datanet, for other
+	/// pallets' benchmarks.
+	#[cfg(feature = "runtime-benchmarks")]
+	fn create_for_benchmark(contributor: &AccountId) -> ContributionId;
 }
 
 /// Told of every accepted submission, so that validation can open its voting windows.

@@ -1,7 +1,7 @@
 //! Unit tests: every rule and every error of the datanets pallet.
 
 use crate::{
-	mock::*, AccountUsage, Caps, ContributionByContent, ContributionRegistry, ContributionStatus,
+	mock::*, AccountUsage, Caps, ContributionByContent, ContributionInfo, ContributionRegistry, ContributionStatus,
 	Contributions, DataKind, DatanetId, DatanetStatus, DatanetUsage, Error, Event, Format,
 	FormatSet, HoldReason, NextDatanetId,
 };
@@ -458,14 +458,19 @@ mod registry {
 			let id = text_datanet(ALICE);
 			assert_ok!(submit(BOB, id, files::text("judge me")));
 			assert_eq!(
-				<Datanets as ContributionRegistry<_>>::contribution_info(0),
-				Some((BOB, id, ContributionStatus::Pending))
+				<Datanets as ContributionRegistry<_, _>>::contribution_info(0),
+				Some(ContributionInfo {
+					contributor: BOB,
+					datanet: id,
+					submitted_at: System::block_number(),
+					status: ContributionStatus::Pending,
+				})
 			);
 			assert_noop!(
-				<Datanets as ContributionRegistry<_>>::set_status(0, ContributionStatus::Pending),
+				<Datanets as ContributionRegistry<_, _>>::set_status(0, ContributionStatus::Pending),
 				Error::<Test>::NotAFinalStatus
 			);
-			assert_ok!(<Datanets as ContributionRegistry<_>>::set_status(
+			assert_ok!(<Datanets as ContributionRegistry<_, _>>::set_status(
 				0,
 				ContributionStatus::Accepted
 			));
@@ -477,11 +482,11 @@ mod registry {
 				.into(),
 			);
 			assert_noop!(
-				<Datanets as ContributionRegistry<_>>::set_status(0, ContributionStatus::Rejected),
+				<Datanets as ContributionRegistry<_, _>>::set_status(0, ContributionStatus::Rejected),
 				Error::<Test>::AlreadyJudged
 			);
 			assert_noop!(
-				<Datanets as ContributionRegistry<_>>::set_status(9, ContributionStatus::Rejected),
+				<Datanets as ContributionRegistry<_, _>>::set_status(9, ContributionStatus::Rejected),
 				Error::<Test>::UnknownContribution
 			);
 		});

@@ -180,6 +180,19 @@ pub struct Contribution<AccountId, BlockNumber> {
 	pub status: ContributionStatus,
 }
 
+/// What [`crate::ContributionRegistry`] tells other pallets about a contribution.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct ContributionInfo<AccountId, BlockNumber> {
+	/// Who submitted it.
+	pub contributor: AccountId,
+	/// The datanet it belongs to.
+	pub datanet: DatanetId,
+	/// The block it was included in: validation's windows count from here.
+	pub submitted_at: BlockNumber,
+	/// Where it stands.
+	pub status: ContributionStatus,
+}
+
 /// A bounded tag list, as accepted by calls.
 pub type Tags<MaxTagLen, MaxTags> = BoundedVec<BoundedVec<u8, MaxTagLen>, MaxTags>;
 
