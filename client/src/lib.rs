@@ -121,5 +121,47 @@ pub async fn submit_and_finalize<Call: subxt::transactions::Payload>(
 		.await?)
 }
 
+/// Like [`submit_and_finalize`], but signs with the next nonce the node's pool knows of, so
+/// several processes may send for one account at once. When another process took the same
+/// nonce first, the pool refuses this one ("the priority of the transaction is too low"); it
+/// is then signed again
+/// with the following nonce, a few times at most.
+pub async fn submit_and_finalize_from_pool<Call: subxt::transactions::Payload>(
+	client: &Client,
+	rpc: &subxt::rpcs::RpcClient,
+	call: &Call,
+	signer: &subxt_signer::sr25519::Keypair,
+) -> Result<subxt::extrinsics::ExtrinsicEvents<ProvenantConfig>, subxt::Error> {
+	const ATTEMPTS: usize = 5;
+	let who = signer.public_key().to_account_id();
+	let mut attempt = 1;
+	loop {
+		let nonce = next_nonce(rpc, &who).await?;
+		let params = subxt::config::DefaultExtrinsicParamsBuilder::<ProvenantConfig>::new()
+			.nonce(nonce)
+			.build();
+		let outcome = async {
+			Ok::<_, subxt::Error>(
+				client
+					.at_current_block()
+					.await?
+					.transactions()
+					.sign_and_submit_then_watch(call, signer, params)
+					.await?
+					.wait_for_finalized_success()
+					.await?,
+			)
+		}
+		.await;
+		match outcome {
+			Err(err)
+				if attempt < ATTEMPTS &&
+					err.to_string().contains("priority of the transaction is too low") =>
+				attempt += 1,
+			outcome => return outcome,
+		}
+	}
+}
+
 /// One PRV in plancks: the token has 12 decimals.
 pub const UNIT: u128 = 1_000_000_000_000;

@@ -276,6 +276,7 @@ impl VoteCommand {
 		let client = context.connect().await?;
 		let signer = context.signer(&self.from)?;
 		let voter = signer.public_key().to_account_id();
+		let rpc = provenant_client::rpc_client(&context.url).await?;
 		let rules = params(&client).await?;
 		let record = client
 			.at_current_block()
@@ -309,7 +310,9 @@ impl VoteCommand {
 				save_salt(&path, &ballot, &salt)?;
 				let sealed = pallet_validation::commitment(&ballot, &salt, &voter.0);
 				let call = runtime::transactions().validation().commit(self.contribution, sealed);
-				if let Err(err) = provenant_client::submit_and_finalize(&client, &call, &signer).await {
+				if let Err(err) =
+					provenant_client::submit_and_finalize_from_pool(&client, &rpc, &call, &signer).await
+				{
 					let _ = std::fs::remove_file(&path);
 					return Err(err).context("committing the sealed vote");
 				}
@@ -328,7 +331,7 @@ impl VoteCommand {
 		}
 		let call =
 			runtime::transactions().validation().reveal(self.contribution, to_chain(&ballot), salt);
-		provenant_client::submit_and_finalize(&client, &call, &signer)
+		provenant_client::submit_and_finalize_from_pool(&client, &rpc, &call, &signer)
 			.await
 			.context("revealing the vote")?;
 		std::fs::remove_file(&path).ok();
