@@ -85,15 +85,8 @@ pub(crate) struct CloseCommand {
 }
 
 async fn params(client: &Client) -> Result<Params<u128, u32>> {
-	client
-		.at_current_block()
-		.await?
-		.storage()
-		.try_fetch(runtime::storage().validation().current_params(), ())
-		.await?
-		.map(|value| value.decode())
-		.transpose()?
-		.ok_or_else(|| anyhow!("this chain publishes no validation rules"))
+	let at = client.at_current_block().await?;
+	Ok(at.storage().entry(runtime::storage().validation().current_params())?.fetch(()).await?.decode()?)
 }
 
 fn parse_ballot(verdict: &str, reason: Option<&str>) -> Result<Ballot> {

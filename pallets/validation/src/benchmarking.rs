@@ -181,7 +181,7 @@ mod benchmarks {
 		#[extrinsic_call]
 		_(RawOrigin::Root, params.clone());
 
-		assert_eq!(CurrentParams::<T>::get(), Some(params));
+		assert_eq!(CurrentParams::<T>::get(), params);
 	}
 
 	impl_benchmark_test_suite!(Pallet, crate::mock::ExtBuilder::build(), crate::mock::Test);

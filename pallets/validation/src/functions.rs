@@ -26,9 +26,9 @@ struct Windows<BlockNumber> {
 }
 
 impl<T: Config> Pallet<T> {
-	/// The published rules. Genesis always sets them.
+	/// The published rules.
 	pub fn params() -> ParamsOf<T> {
-		CurrentParams::<T>::get().expect("set at genesis and never removed; qed")
+		CurrentParams::<T>::get()
 	}
 
 	/// Checks the rules' invariants.

@@ -106,6 +106,10 @@ pub mod pallet {
 		/// Told of every verdict.
 		type OnVerdict: OnVerdict<Self::AccountId, BalanceOf<Self>>;
 
+		/// The rules until genesis or root says otherwise. Must pass the checks of
+		/// `set_params`.
+		type DefaultParams: Get<ParamsOf<Self>>;
+
 		/// The most datanets one validator serves at once.
 		#[pallet::constant]
 		type MaxDatanetsPerValidator: Get<u32>;
@@ -121,7 +125,7 @@ pub mod pallet {
 
 	/// The published rules: stake, windows, quorum and slashing shares.
 	#[pallet::storage]
-	pub type CurrentParams<T: Config> = StorageValue<_, ParamsOf<T>, OptionQuery>;
+	pub type CurrentParams<T: Config> = StorageValue<_, ParamsOf<T>, ValueQuery, T::DefaultParams>;
 
 	/// Every validator with stake held, bonded or unbonding.
 	#[pallet::storage]
@@ -150,16 +154,18 @@ pub mod pallet {
 	#[pallet::genesis_config]
 	#[derive(frame_support::DefaultNoBound)]
 	pub struct GenesisConfig<T: Config> {
-		/// The rules the chain starts with. Required.
+		/// The rules the chain starts with, if not `Config::DefaultParams`.
 		pub params: Option<ParamsOf<T>>,
 	}
 
 	#[pallet::genesis_build]
 	impl<T: Config> BuildGenesisConfig for GenesisConfig<T> {
 		fn build(&self) {
-			let params = self.params.clone().expect("pallet-validation needs genesis params");
-			Pallet::<T>::ensure_params(&params).expect("pallet-validation genesis params are invalid");
-			CurrentParams::<T>::put(params);
+			if let Some(params) = &self.params {
+				Pallet::<T>::ensure_params(params)
+					.expect("pallet-validation genesis params are invalid");
+				CurrentParams::<T>::put(params);
+			}
 		}
 	}
 
@@ -290,6 +296,10 @@ pub mod pallet {
 		fn integrity_test() {
 			assert!(T::MaxVoters::get() > 0, "MaxVoters must be positive");
 			assert!(T::MaxDatanetsPerValidator::get() > 0, "MaxDatanetsPerValidator must be positive");
+			assert!(
+				Pallet::<T>::ensure_params(&T::DefaultParams::get()).is_ok(),
+				"DefaultParams break the rules' invariants"
+			);
 		}
 
 		#[cfg(feature = "try-runtime")]

@@ -72,6 +72,7 @@ impl pallet_validation::Config for Test {
 	type RuntimeHoldReason = RuntimeHoldReason;
 	type Contributions = Datanets;
 	type OnVerdict = ();
+	type DefaultParams = TestParams;
 	type MaxDatanetsPerValidator = ConstU32<3>;
 	type MaxVoters = ConstU32<MAX_VOTERS>;
 	type WeightInfo = ();
@@ -94,6 +95,10 @@ pub(crate) fn test_params() -> Params<Balance, u64> {
 		wrong_vote_slash: Perbill::from_percent(1),
 		no_reveal_slash: Perbill::from_percent(5),
 	}
+}
+
+parameter_types! {
+	pub TestParams: Params<Balance, u64> = test_params();
 }
 
 /// The datanet's owner, who also contributes.
@@ -124,9 +129,6 @@ impl ExtBuilder {
 		}
 		.assimilate_storage(&mut storage)
 		.unwrap();
-		pallet_validation::GenesisConfig::<Test> { params: Some(test_params()) }
-			.assimilate_storage(&mut storage)
-			.unwrap();
 		let mut ext = sp_io::TestExternalities::new(storage);
 		ext.execute_with(|| {
 			run_to_block(1);

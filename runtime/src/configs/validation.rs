@@ -4,13 +4,22 @@ use crate::{
 	Balance, Balances, BlockNumber, Datanets, Runtime, RuntimeHoldReason, DAYS, MINUTES, UNIT,
 };
 use pallet_validation::Params;
-use polkadot_sdk::{frame_support::traits::ConstU32, sp_runtime::Perbill};
+use polkadot_sdk::{
+	frame_support::{parameter_types, traits::ConstU32},
+	sp_runtime::Perbill,
+};
+
+parameter_types! {
+	/// The published defaults; genesis presets may replace them, root may change them.
+	pub DefaultParams: Params<Balance, BlockNumber> = default_params();
+}
 
 impl pallet_validation::Config for Runtime {
 	type Currency = Balances;
 	type RuntimeHoldReason = RuntimeHoldReason;
 	type Contributions = Datanets;
 	type OnVerdict = ();
+	type DefaultParams = DefaultParams;
 	type MaxDatanetsPerValidator = ConstU32<16>;
 	type MaxVoters = ConstU32<16>;
 	type WeightInfo = pallet_validation::weights::SubstrateWeight<Runtime>;
