@@ -278,7 +278,7 @@ impl<T: Config> Pallet<T> {
 	}
 
 	/// The reason with the most rejecting stake; the earlier code wins a tie.
-	fn leading_reason(reject_stake: &[BalanceOf<T>; 7]) -> Option<Reason> {
+	fn leading_reason(reject_stake: &[BalanceOf<T>; Reason::COUNT]) -> Option<Reason> {
 		Reason::ALL
 			.iter()
 			.zip(reject_stake.iter())

@@ -2,7 +2,10 @@
 //! the validation pallet with short windows.
 
 use crate::{self as pallet_validation, Params};
-use frame_support::{derive_impl, parameter_types, traits::ConstU32};
+use frame_support::{
+	derive_impl, parameter_types,
+	traits::{ConstU32, ConstU64},
+};
 use pallet_datanets::{Caps, ContributionId, DataKind, DatanetId, Format, FormatSet};
 use polkadot_sdk::{frame_support, frame_system, pallet_balances, sp_io, sp_runtime};
 use sp_runtime::{BuildStorage, Perbill};
@@ -61,8 +64,6 @@ impl pallet_datanets::Config for Test {
 	type OnContribution = ();
 	type WeightInfo = ();
 }
-
-use frame_support::traits::ConstU64;
 
 /// The most validators that may commit on one contribution, in tests.
 pub(crate) const MAX_VOTERS: u32 = 5;

@@ -4,7 +4,7 @@
 use crate::sp_runtime::{traits::Get, Perbill};
 use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
 use pallet_datanets::{ContributionStatus, DatanetId};
-use polkadot_sdk::frame_support::{pallet_prelude::ConstU32, BoundedVec};
+use polkadot_sdk::frame_support::BoundedVec;
 use scale_info::TypeInfo;
 
 /// Why a validator rejects a file. The codes are public, so every contributor sees why.
@@ -38,8 +38,11 @@ pub enum Reason {
 }
 
 impl Reason {
+	/// How many reasons there are.
+	pub const COUNT: usize = 7;
+
 	/// Every reason, in code order.
-	pub const ALL: [Reason; 7] = [
+	pub const ALL: [Reason; Reason::COUNT] = [
 		Reason::BadFormat,
 		Reason::Corrupt,
 		Reason::OffTopic,
@@ -152,7 +155,7 @@ pub struct Poll<AccountId, Balance, MaxVoters: Get<u32>> {
 	/// Revealed stake for `Accept`.
 	pub accept_stake: Balance,
 	/// Revealed stake for `Reject`, by reason, in [`Reason::ALL`] order.
-	pub reject_stake: [Balance; 7],
+	pub reject_stake: [Balance; Reason::COUNT],
 }
 
 impl<AccountId, Balance: Default, MaxVoters: Get<u32>> Default
@@ -225,6 +228,3 @@ pub struct Params<Balance, BlockNumber> {
 	/// has a supermajority.
 	pub no_reveal_slash: Perbill,
 }
-
-/// The largest number of reasons a tally tracks.
-pub type MaxReasons = ConstU32<7>;

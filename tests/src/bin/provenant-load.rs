@@ -65,13 +65,7 @@ const CONCURRENT_ACCOUNTS: usize = 128;
 /// answers. (subxt's `submit` opens a status subscription per transaction instead, and
 /// thousands of those exhaust the node's per-connection subscription limit.)
 async fn submit_encoded(rpc: &provenant_client::subxt::rpcs::RpcClient, encoded: &[u8]) -> Result<()> {
-	const HEX: &[u8; 16] = b"0123456789abcdef";
-	let mut hex = String::with_capacity(2 + encoded.len() * 2);
-	hex.push_str("0x");
-	for byte in encoded {
-		hex.push(HEX[usize::from(byte >> 4)] as char);
-		hex.push(HEX[usize::from(byte & 0xf)] as char);
-	}
+	let hex = format!("0x{}", hex::encode(encoded));
 	let _hash: serde_json::Value = rpc
 		.request("author_submitExtrinsic", provenant_client::subxt::rpcs::rpc_params![hex])
 		.await?;
