@@ -159,6 +159,23 @@ impl_runtime_apis! {
 		}
 	}
 
+	impl pallet_rewards_runtime_api::RewardsApi<Block, AccountId, Balance, BlockNumber> for Runtime {
+		fn leaderboard(
+			datanet: pallet_datanets::DatanetId,
+			limit: u32,
+		) -> Vec<pallet_rewards::LeaderboardEntry<AccountId, Balance>> {
+			crate::Rewards::leaderboard(datanet, limit)
+		}
+
+		fn standing(who: AccountId) -> pallet_rewards::AccountStanding<Balance> {
+			crate::Rewards::standing(&who)
+		}
+
+		fn epoch_status() -> pallet_rewards::EpochStatus<BlockNumber> {
+			crate::Rewards::epoch_status()
+		}
+	}
+
 	impl frame_system_rpc_runtime_api::AccountNonceApi<Block, AccountId, Nonce> for Runtime {
 		fn account_nonce(account: AccountId) -> Nonce {
 			System::account_nonce(account)

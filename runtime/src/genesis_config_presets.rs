@@ -23,6 +23,7 @@ fn testnet_genesis(
 	endowed_accounts: Vec<AccountId>,
 	root: AccountId,
 	validation: pallet_validation::Params<crate::Balance, crate::BlockNumber>,
+	rewards: pallet_rewards::RewardParams<crate::Balance>,
 ) -> Value {
 	build_struct_json_patch!(RuntimeGenesisConfig {
 		balances: BalancesConfig {
@@ -43,6 +44,7 @@ fn testnet_genesis(
 		},
 		sudo: SudoConfig { key: Some(root) },
 		validation: pallet_validation::GenesisConfig { params: Some(validation) },
+		rewards: pallet_rewards::GenesisConfig { params: Some(rewards) },
 	})
 }
 
@@ -58,6 +60,7 @@ pub fn development_config_genesis() -> Value {
 		Sr25519Keyring::iter().map(|keyring| keyring.to_account_id()).collect(),
 		Sr25519Keyring::Alice.to_account_id(),
 		crate::configs::validation::development_params(),
+		crate::configs::rewards::development_params(),
 	)
 }
 
@@ -74,6 +77,7 @@ pub fn local_config_genesis() -> Value {
 		Sr25519Keyring::iter().map(|keyring| keyring.to_account_id()).collect(),
 		Sr25519Keyring::Alice.to_account_id(),
 		crate::configs::validation::default_params(),
+		crate::configs::rewards::default_params(),
 	)
 }
 

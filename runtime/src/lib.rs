@@ -247,6 +247,10 @@ mod runtime {
 	/// Staked commit-reveal judging of contributions.
 	#[runtime::pallet_index(11)]
 	pub type Validation = pallet_validation;
+
+	/// Rankings, reward pools and epoch payouts.
+	#[runtime::pallet_index(12)]
+	pub type Rewards = pallet_rewards;
 }
 
 #[cfg(feature = "runtime-benchmarks")]
@@ -256,6 +260,7 @@ mod benches {
 		[frame_system, SystemBench::<Runtime>]
 		[pallet_datanets, Datanets]
 		[pallet_validation, Validation]
+		[pallet_rewards, Rewards]
 	);
 }
 

@@ -88,6 +88,43 @@ pub fn cli(node: &Node, keystore_dir: &Path, args: &[&str]) -> Result<CliOutput>
 	})
 }
 
+/// A long-running `provenant` command (such as `validator auto`), stopped when dropped.
+pub struct CliProcess {
+	child: Child,
+	/// Where its standard output and error go.
+	pub log_path: PathBuf,
+}
+
+impl CliProcess {
+	/// What it has printed so far.
+	pub fn log(&self) -> String {
+		std::fs::read_to_string(&self.log_path).unwrap_or_default()
+	}
+}
+
+impl Drop for CliProcess {
+	fn drop(&mut self) {
+		let _ = self.child.kill();
+		let _ = self.child.wait();
+	}
+}
+
+/// Starts the wallet CLI against `node` in the background, logging to `log_path`.
+pub fn cli_spawn(node: &Node, keystore_dir: &Path, args: &[&str], log_path: PathBuf) -> Result<CliProcess> {
+	let log = std::fs::File::create(&log_path)?;
+	let child = Command::new(cli_binary()?)
+		.args(args)
+		.env("PROVENANT_URL", node.ws_url())
+		.env("PROVENANT_KEYSTORE", keystore_dir.join("keystore.json"))
+		.env("PROVENANT_PASSWORD", "e2e password")
+		.stdin(Stdio::null())
+		.stdout(log.try_clone()?)
+		.stderr(log)
+		.spawn()
+		.context("starting provenant")?;
+	Ok(CliProcess { child, log_path })
+}
+
 /// A free TCP port on 127.0.0.1, found by binding to port 0.
 pub fn free_port() -> u16 {
 	TcpListener::bind("127.0.0.1:0")

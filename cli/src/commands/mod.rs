@@ -4,12 +4,14 @@ use anyhow::Result;
 
 use crate::context::Context;
 
+mod auto;
 mod balance;
 mod content;
 mod contribute;
 mod contributions;
 mod datanet;
 mod key;
+mod rewards;
 mod validator;
 
 /// What `provenant` can do.
@@ -39,6 +41,14 @@ pub(crate) enum Command {
 	Vote(validator::VoteCommand),
 	/// Close a contribution's vote after its reveal window, and show the verdict.
 	Close(validator::CloseCommand),
+	/// A datanet's contributors ranked by acceptance rate.
+	Leaderboard(rewards::LeaderboardCommand),
+	/// An account's claimable rewards and ranks.
+	Rewards(rewards::RewardsCommand),
+	/// Pay credited rewards into the wallet.
+	Claim(rewards::ClaimCommand),
+	/// Add PRV to a datanet's reward pool.
+	Fund(rewards::FundCommand),
 }
 
 impl Command {
@@ -54,6 +64,10 @@ impl Command {
 			Command::Validator(command) => command.execute(context).await,
 			Command::Vote(command) => command.execute(context).await,
 			Command::Close(command) => command.execute(context).await,
+			Command::Leaderboard(command) => command.execute(context).await,
+			Command::Rewards(command) => command.execute(context).await,
+			Command::Claim(command) => command.execute(context).await,
+			Command::Fund(command) => command.execute(context).await,
 		}
 	}
 }

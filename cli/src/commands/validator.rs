@@ -51,6 +51,9 @@ pub(crate) enum Command {
 		#[arg(long)]
 		from: String,
 	},
+	/// Judge a datanet's files automatically: fetch, check (decoding, structure,
+	/// near-duplicates), vote with a reason, reveal and close. Runs until stopped.
+	Auto(super::auto::AutoArgs),
 	/// A validator's stake and datanets, and the published rules.
 	Status {
 		/// A keystore name, SS58 address or dev URI.
@@ -84,7 +87,7 @@ pub(crate) struct CloseCommand {
 	from: String,
 }
 
-async fn params(client: &Client) -> Result<Params<u128, u32>> {
+pub(super) async fn params(client: &Client) -> Result<Params<u128, u32>> {
 	let at = client.at_current_block().await?;
 	Ok(at.storage().entry(runtime::storage().validation().current_params())?.fetch(()).await?.decode()?)
 }
@@ -102,7 +105,7 @@ fn parse_ballot(verdict: &str, reason: Option<&str>) -> Result<Ballot> {
 	}
 }
 
-fn ballot_name(ballot: &Ballot) -> String {
+pub(super) fn ballot_name(ballot: &Ballot) -> String {
 	match ballot {
 		Ballot::Accept => "accept".into(),
 		Ballot::Reject(reason) => format!("reject ({})", reason.name()),
@@ -110,7 +113,7 @@ fn ballot_name(ballot: &Ballot) -> String {
 }
 
 /// The chain's ballot: the pallet's, in the client's generated types.
-fn to_chain(ballot: &Ballot) -> ChainBallot {
+pub(super) fn to_chain(ballot: &Ballot) -> ChainBallot {
 	match ballot {
 		Ballot::Accept => ChainBallot::Accept,
 		Ballot::Reject(reason) => ChainBallot::Reject(match reason {
@@ -140,12 +143,12 @@ pub(crate) fn from_chain(reason: &ChainReason) -> Reason {
 
 /// Where a sealed vote's salt waits for its reveal: beside the keystore, one file per vote,
 /// so a vote survives the command being stopped between commit and reveal.
-fn salt_path(context: &Context, contribution: u64, voter: &AccountId32) -> PathBuf {
+pub(super) fn salt_path(context: &Context, contribution: u64, voter: &AccountId32) -> PathBuf {
 	let dir = context.keystore_path.parent().map(PathBuf::from).unwrap_or_default();
 	dir.join("votes").join(format!("{contribution}-{voter}.json"))
 }
 
-fn save_salt(path: &PathBuf, ballot: &Ballot, salt: &Salt) -> Result<()> {
+pub(super) fn save_salt(path: &PathBuf, ballot: &Ballot, salt: &Salt) -> Result<()> {
 	std::fs::create_dir_all(path.parent().expect("a file in a directory"))?;
 	let record = json!({ "ballot": hex::encode(ballot.encode()), "salt": hex::encode(salt) });
 	std::fs::write(path, record.to_string()).with_context(|| format!("saving {}", path.display()))?;
@@ -157,7 +160,7 @@ fn save_salt(path: &PathBuf, ballot: &Ballot, salt: &Salt) -> Result<()> {
 	Ok(())
 }
 
-fn load_salt(path: &PathBuf) -> Result<Option<(Ballot, Salt)>> {
+pub(super) fn load_salt(path: &PathBuf) -> Result<Option<(Ballot, Salt)>> {
 	let Ok(text) = std::fs::read_to_string(path) else { return Ok(None) };
 	let record: serde_json::Value = serde_json::from_str(&text)?;
 	let field = |name: &str| {
@@ -177,8 +180,12 @@ async fn block_number(client: &Client) -> Result<u32> {
 
 impl Command {
 	pub(crate) async fn execute(self, context: &Context) -> Result<()> {
+		if let Command::Auto(args) = self {
+			return args.execute(context).await;
+		}
 		let client = context.connect().await?;
 		match self {
+			Command::Auto(_) => unreachable!("handled above"),
 			Command::Bond { datanets, amount, from } => {
 				let amount = parse_prv(&amount)?;
 				let call = runtime::transactions().validation().bond(datanets.clone(), amount);

@@ -295,6 +295,10 @@ impl<T: Config> ContributionRegistry<T::AccountId, BlockNumberFor<T>> for Pallet
 		Ok(())
 	}
 
+	fn datanet_owner(datanet: DatanetId) -> Option<T::AccountId> {
+		Datanets::<T>::get(datanet).map(|info| info.owner)
+	}
+
 	#[cfg(feature = "runtime-benchmarks")]
 	fn create_for_benchmark(contributor: &T::AccountId) -> ContributionId {
 		use crate::frame_support::traits::fungible::Mutate;

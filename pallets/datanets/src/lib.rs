@@ -35,6 +35,9 @@ pub trait ContributionRegistry<AccountId, BlockNumber> {
 	/// Moves a `Pending` contribution to `status`. Fails for an unknown or already judged one.
 	fn set_status(id: ContributionId, status: ContributionStatus) -> DispatchResult;
 
+	/// The owner of `datanet`, if it exists.
+	fn datanet_owner(datanet: DatanetId) -> Option<AccountId>;
+
 	/// Records a fresh `Pending` contribution by `contributor`, in a new datanet, for other
 	/// pallets' benchmarks.
 	#[cfg(feature = "runtime-benchmarks")]

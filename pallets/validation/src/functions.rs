@@ -31,6 +31,11 @@ impl<T: Config> Pallet<T> {
 		CurrentParams::<T>::get()
 	}
 
+	/// `close` with `voters` commitments, the rewards hook included.
+	pub(crate) fn close_weight(voters: u32) -> Weight {
+		T::WeightInfo::close(voters).saturating_add(T::OnVerdict::weight(voters))
+	}
+
 	/// Checks the rules' invariants.
 	pub(crate) fn ensure_params(params: &ParamsOf<T>) -> DispatchResult {
 		let sane = !params.commit_period.is_zero() &&

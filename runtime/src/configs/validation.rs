@@ -18,7 +18,7 @@ impl pallet_validation::Config for Runtime {
 	type Currency = Balances;
 	type RuntimeHoldReason = RuntimeHoldReason;
 	type Contributions = Datanets;
-	type OnVerdict = ();
+	type OnVerdict = crate::Rewards;
 	type DefaultParams = DefaultParams;
 	type MaxDatanetsPerValidator = ConstU32<16>;
 	type MaxVoters = ConstU32<16>;

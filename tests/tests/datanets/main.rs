@@ -10,6 +10,7 @@ use provenant_client::{runtime, subxt_signer::sr25519::dev};
 use provenant_e2e::{cli, free_balance, Node, Ports};
 use serde_json::Value;
 
+mod epoch;
 mod validation;
 
 const TIMEOUT: Duration = Duration::from_secs(90);

@@ -1,0 +1,427 @@
+//! The pallet's logic: the epoch clock, recording verdicts, paged settlement, and queries.
+
+use crate::*;
+use crate::frame_support::{
+	ensure,
+	pallet_prelude::*,
+	traits::{fungible::Mutate, tokens::Preservation},
+};
+use crate::frame_system::pallet_prelude::BlockNumberFor;
+use crate::sp_arithmetic::{
+	helpers_128bit::multiply_by_rational_with_rounding,
+	traits::{Saturating, Zero},
+	FixedU128, Perbill, Rounding,
+};
+use crate::sp_runtime::SaturatedConversion;
+use alloc::vec::Vec;
+use pallet_datanets::{ContributionId, ContributionRegistry, ContributionStatus};
+use pallet_validation::OnVerdict;
+
+/// Settlement steps done in one block, by kind.
+#[derive(Default, Debug, PartialEq, Eq)]
+pub(crate) struct SettlementSteps {
+	/// Datanet pools split.
+	pub(crate) opened: u32,
+	/// Contributors credited.
+	pub(crate) contributors: u32,
+	/// Validators credited.
+	pub(crate) validators: u32,
+	/// Pots closed.
+	pub(crate) closed: u32,
+}
+
+impl SettlementSteps {
+	fn total(&self) -> u32 {
+		self.opened + self.contributors + self.validators + self.closed
+	}
+}
+
+/// `amount × part / whole`, rounded down; zero when `whole` is zero.
+fn share_of<Balance: crate::sp_runtime::traits::AtLeast32BitUnsigned + Copy>(
+	amount: Balance,
+	part: u128,
+	whole: u128,
+) -> Balance {
+	if whole == 0 {
+		return Zero::zero();
+	}
+	multiply_by_rational_with_rounding(amount.saturated_into(), part, whole, Rounding::Down)
+		.unwrap_or_default()
+		.saturated_into()
+}
+
+impl<T: Config> Pallet<T> {
+	/// The published rules.
+	pub fn params() -> ParamsOf<T> {
+		CurrentParams::<T>::get()
+	}
+
+	/// Checks the rules' invariants.
+	pub(crate) fn ensure_params(params: &ParamsOf<T>) -> DispatchResult {
+		let total = params.contributors_share.deconstruct() as u64 +
+			params.validators_share.deconstruct() as u64 +
+			params.owner_share.deconstruct() as u64;
+		let sane = params.epoch_length > 0 &&
+			params.rejection_half_life > 0 &&
+			total == Perbill::one().deconstruct() as u64;
+		ensure!(sane, Error::<T>::BadParams);
+		Ok(())
+	}
+
+	/// Starts the next epoch at `now` if the current one has run its length.
+	pub(crate) fn advance_epoch(now: BlockNumberFor<T>) {
+		let length: BlockNumberFor<T> = Self::params().epoch_length.into();
+		if now < EpochStart::<T>::get().saturating_add(length) {
+			return;
+		}
+		let epoch = CurrentEpoch::<T>::mutate(|epoch| {
+			*epoch = epoch.saturating_add(1);
+			*epoch
+		});
+		EpochStart::<T>::put(now);
+		Self::deposit_event(Event::EpochStarted { epoch });
+	}
+
+	/// `standing.rejected` decayed to `epoch`.
+	fn decay(standing: &mut StandingOf<T>, epoch: EpochIndex, half_life: u32) {
+		let age = epoch.saturating_sub(standing.as_of);
+		if age > 0 {
+			standing.rejected =
+				standing.rejected.saturating_mul(score::decay_factor(age, half_life));
+			standing.as_of = epoch;
+		}
+	}
+
+	/// Counts a verdict into `contributor`'s standing and the epoch's tally, and credits the
+	/// stake that agreed with it. Constant work per agreeing validator.
+	pub(crate) fn record_verdict(
+		datanet: DatanetId,
+		contributor: &T::AccountId,
+		status: ContributionStatus,
+		agreeing: &[(T::AccountId, BalanceOf<T>)],
+	) {
+		let accepted = match status {
+			ContributionStatus::Accepted => true,
+			ContributionStatus::Rejected => false,
+			_ => return,
+		};
+		let epoch = CurrentEpoch::<T>::get();
+		let mut standing = Standings::<T>::get(datanet, contributor).unwrap_or_default();
+		Self::decay(&mut standing, epoch, Self::params().rejection_half_life);
+		standing.as_of = epoch;
+		if accepted {
+			standing.accepted = standing.accepted.saturating_add(1);
+		} else {
+			standing.rejected = standing.rejected.saturating_add(FixedU128::from_u32(1));
+		}
+		let score = score::wilson_lower_bound(standing.accepted, standing.rejected);
+		Standings::<T>::insert(datanet, contributor, standing);
+
+		let mut tally = Tallies::<T>::get(epoch, datanet);
+		tally.verdicts = tally.verdicts.saturating_add(1);
+		ContributorShares::<T>::mutate_exists((epoch, datanet, contributor), |share| {
+			// A contributor with only rejections this epoch has nothing to be paid for.
+			if share.is_none() && !accepted {
+				return;
+			}
+			let mut updated = share.unwrap_or_default();
+			tally.contributor_weight = tally.contributor_weight.saturating_sub(updated.weight());
+			updated.accepted = updated.accepted.saturating_add(accepted as u32);
+			updated.score = score;
+			tally.contributor_weight = tally.contributor_weight.saturating_add(updated.weight());
+			*share = Some(updated);
+		});
+		for (validator, stake) in agreeing {
+			ValidatorShares::<T>::mutate((epoch, datanet, validator), |total| {
+				*total = total.saturating_add(*stake)
+			});
+			tally.agreeing_stake = tally.agreeing_stake.saturating_add(*stake);
+		}
+		Tallies::<T>::insert(epoch, datanet, tally);
+	}
+
+	/// Does up to `budget` steps of the oldest finished epoch's payouts, moving on to the
+	/// next finished epoch when one is done.
+	pub(crate) fn settle(budget: u32) -> SettlementSteps {
+		let mut steps = SettlementSteps::default();
+		loop {
+			let left = budget.saturating_sub(steps.total());
+			let epoch = Unsettled::<T>::get();
+			if left == 0 || epoch >= CurrentEpoch::<T>::get() {
+				return steps;
+			}
+			let phase = Phase::<T>::get();
+			let (done, finished) = match phase {
+				SettlementPhase::OpenPots => {
+					let (done, finished) = Self::open_pots(epoch, left);
+					steps.opened += done;
+					(done, finished)
+				},
+				SettlementPhase::PayContributors => {
+					let (done, finished) = Self::pay_contributors(epoch, left);
+					steps.contributors += done;
+					(done, finished)
+				},
+				SettlementPhase::PayValidators => {
+					let (done, finished) = Self::pay_validators(epoch, left);
+					steps.validators += done;
+					(done, finished)
+				},
+				SettlementPhase::ClosePots => {
+					let (done, finished) = Self::close_pots(epoch, left);
+					steps.closed += done;
+					(done, finished)
+				},
+			};
+			if !finished {
+				if done == 0 {
+					return steps;
+				}
+				continue;
+			}
+			match phase {
+				SettlementPhase::OpenPots => Phase::<T>::put(SettlementPhase::PayContributors),
+				SettlementPhase::PayContributors => Phase::<T>::put(SettlementPhase::PayValidators),
+				SettlementPhase::PayValidators => Phase::<T>::put(SettlementPhase::ClosePots),
+				SettlementPhase::ClosePots => {
+					Phase::<T>::kill();
+					Unsettled::<T>::put(epoch.saturating_add(1));
+					Self::deposit_event(Event::EpochSettled { epoch });
+					// One epoch per block bounds the phase changes `on_initialize_idle` pays for.
+					return steps;
+				},
+			}
+		}
+	}
+
+	/// Splits the pool of up to `limit` datanets active in `epoch`: mints their issuance,
+	/// credits the owner, and sets aside the contributors' and validators' parts. Returns the
+	/// datanets done and whether none is left.
+	pub(crate) fn open_pots(epoch: EpochIndex, limit: u32) -> (u32, bool) {
+		let params = Self::params();
+		let pot_account = Self::account_id();
+		let mut tallies = Tallies::<T>::drain_prefix(epoch);
+		let mut done = 0;
+		while done < limit {
+			let Some((datanet, tally)) = tallies.next() else { return (done, true) };
+			done += 1;
+			let minted = if tally.verdicts > 0 {
+				T::Currency::mint_into(&pot_account, params.issuance_per_datanet).unwrap_or_default()
+			} else {
+				Zero::zero()
+			};
+			let pool = Pools::<T>::get(datanet).saturating_add(minted);
+			let contributors = if tally.contributor_weight > 0 {
+				params.contributors_share.mul_floor(pool)
+			} else {
+				Zero::zero()
+			};
+			let validators = if !tally.agreeing_stake.is_zero() {
+				params.validators_share.mul_floor(pool)
+			} else {
+				Zero::zero()
+			};
+			let owner = match T::Datanets::datanet_owner(datanet) {
+				Some(owner) => {
+					let cut = params.owner_share.mul_floor(pool);
+					Self::credit(&owner, cut);
+					cut
+				},
+				None => Zero::zero(),
+			};
+			let unpaid = contributors.saturating_add(validators);
+			Pools::<T>::insert(datanet, pool.saturating_sub(unpaid).saturating_sub(owner));
+			if !unpaid.is_zero() {
+				Pots::<T>::insert(epoch, datanet, Pot { contributors, validators, unpaid, tally });
+			}
+			Self::deposit_event(Event::PoolSplit {
+				epoch,
+				datanet,
+				minted,
+				contributors,
+				validators,
+				owner,
+			});
+		}
+		(done, false)
+	}
+
+	/// Credits up to `limit` contributors of `epoch` their part: the contributors' pot ×
+	/// (accepted × score) / Σ (accepted × score).
+	pub(crate) fn pay_contributors(epoch: EpochIndex, limit: u32) -> (u32, bool) {
+		let mut shares = ContributorShares::<T>::drain_prefix((epoch,));
+		let mut done = 0;
+		while done < limit {
+			let Some(((datanet, who), share)) = shares.next() else { return (done, true) };
+			done += 1;
+			let Some(mut pot) = Pots::<T>::get(epoch, datanet) else { continue };
+			let amount = share_of(pot.contributors, share.weight(), pot.tally.contributor_weight);
+			pot.unpaid = pot.unpaid.saturating_sub(amount);
+			Pots::<T>::insert(epoch, datanet, pot);
+			Self::credit(&who, amount);
+			Standings::<T>::mutate(datanet, &who, |standing| {
+				if let Some(standing) = standing {
+					standing.earned = standing.earned.saturating_add(amount);
+				}
+			});
+		}
+		(done, false)
+	}
+
+	/// Credits up to `limit` validators of `epoch` their part: the validators' pot × stake
+	/// that agreed / Σ stake that agreed.
+	pub(crate) fn pay_validators(epoch: EpochIndex, limit: u32) -> (u32, bool) {
+		let mut shares = ValidatorShares::<T>::drain_prefix((epoch,));
+		let mut done = 0;
+		while done < limit {
+			let Some(((datanet, who), stake)) = shares.next() else { return (done, true) };
+			done += 1;
+			let Some(mut pot) = Pots::<T>::get(epoch, datanet) else { continue };
+			let amount = share_of(
+				pot.validators,
+				stake.saturated_into(),
+				pot.tally.agreeing_stake.saturated_into(),
+			);
+			pot.unpaid = pot.unpaid.saturating_sub(amount);
+			Pots::<T>::insert(epoch, datanet, pot);
+			Self::credit(&who, amount);
+		}
+		(done, false)
+	}
+
+	/// Returns the rounding dust of up to `limit` of `epoch`'s pots to their pools.
+	pub(crate) fn close_pots(epoch: EpochIndex, limit: u32) -> (u32, bool) {
+		let mut pots = Pots::<T>::drain_prefix(epoch);
+		let mut done = 0;
+		while done < limit {
+			let Some((datanet, pot)) = pots.next() else { return (done, true) };
+			done += 1;
+			Pools::<T>::mutate(datanet, |pool| *pool = pool.saturating_add(pot.unpaid));
+		}
+		(done, false)
+	}
+
+	fn credit(who: &T::AccountId, amount: BalanceOf<T>) {
+		if !amount.is_zero() {
+			Claimable::<T>::mutate(who, |claimable| *claimable = claimable.saturating_add(amount));
+		}
+	}
+
+	/// Moves `amount` from `who` into `datanet`'s pool.
+	pub fn do_fund(who: &T::AccountId, datanet: DatanetId, amount: BalanceOf<T>) -> DispatchResult {
+		ensure!(!amount.is_zero(), Error::<T>::ZeroAmount);
+		ensure!(T::Datanets::datanet_owner(datanet).is_some(), Error::<T>::UnknownDatanet);
+		T::Currency::transfer(who, &Self::account_id(), amount, Preservation::Preserve)?;
+		Pools::<T>::mutate(datanet, |pool| *pool = pool.saturating_add(amount));
+		Ok(())
+	}
+
+	/// `datanet`'s contributors, best score first (then most accepted), at most `limit`.
+	pub fn leaderboard(
+		datanet: DatanetId,
+		limit: u32,
+	) -> Vec<LeaderboardEntry<T::AccountId, BalanceOf<T>>> {
+		let epoch = CurrentEpoch::<T>::get();
+		let half_life = Self::params().rejection_half_life;
+		let mut rows: Vec<_> = Standings::<T>::iter_prefix(datanet)
+			.map(|(account, mut standing)| {
+				Self::decay(&mut standing, epoch, half_life);
+				LeaderboardEntry {
+					rank: 0,
+					account,
+					accepted: standing.accepted,
+					rejected: standing.rejected,
+					score: score::wilson_lower_bound(standing.accepted, standing.rejected),
+					earned: standing.earned,
+				}
+			})
+			.collect();
+		rows.sort_by(|a, b| {
+			b.score
+				.cmp(&a.score)
+				.then(b.accepted.cmp(&a.accepted))
+				.then(a.account.encode().cmp(&b.account.encode()))
+		});
+		rows.truncate(limit as usize);
+		for (index, row) in rows.iter_mut().enumerate() {
+			row.rank = index as u32 + 1;
+		}
+		rows
+	}
+
+	/// `who`'s claimable rewards and its rank and record in every datanet it contributed to.
+	///
+	/// Scans every standing: a query for wallets, never called on-chain.
+	pub fn standing(who: &T::AccountId) -> AccountStanding<BalanceOf<T>> {
+		let mut datanets: Vec<DatanetId> = Standings::<T>::iter_keys()
+			.filter(|(_, account)| account == who)
+			.map(|(datanet, _)| datanet)
+			.collect();
+		datanets.sort_unstable();
+		let rows = datanets
+			.into_iter()
+			.filter_map(|datanet| {
+				Self::leaderboard(datanet, u32::MAX)
+					.into_iter()
+					.find(|row| &row.account == who)
+					.map(|row| {
+						(datanet, LeaderboardEntry {
+							rank: row.rank,
+							account: (),
+							accepted: row.accepted,
+							rejected: row.rejected,
+							score: row.score,
+							earned: row.earned,
+						})
+					})
+			})
+			.collect();
+		AccountStanding { claimable: Claimable::<T>::get(who), datanets: rows }
+	}
+
+	/// The epoch clock and how far settlement has got.
+	pub fn epoch_status() -> EpochStatus<BlockNumberFor<T>> {
+		EpochStatus {
+			epoch: CurrentEpoch::<T>::get(),
+			started_at: EpochStart::<T>::get(),
+			length: Self::params().epoch_length,
+			unsettled: Unsettled::<T>::get(),
+		}
+	}
+
+	/// The pot account holds at least every pool, unpaid pot and claimable balance.
+	#[cfg(any(feature = "try-runtime", test))]
+	pub(crate) fn do_try_state() -> Result<(), sp_runtime::TryRuntimeError> {
+		let owed = Self::owed();
+		ensure!(
+			<T::Currency as crate::frame_support::traits::fungible::Inspect<_>>::balance(&Self::account_id()) >= owed,
+			"the pot account holds less than the pools and claims it owes"
+		);
+		ensure!(Unsettled::<T>::get() <= CurrentEpoch::<T>::get(), "settlement ran ahead");
+		Ok(())
+	}
+
+	/// Σ pools + unpaid pots + claimable balances.
+	#[cfg(any(feature = "try-runtime", test))]
+	pub(crate) fn owed() -> BalanceOf<T> {
+		let pools = Pools::<T>::iter_values().fold(Zero::zero(), |s: BalanceOf<T>, v| s.saturating_add(v));
+		let pots = Pots::<T>::iter_values().fold(pools, |s, pot| s.saturating_add(pot.unpaid));
+		Claimable::<T>::iter_values().fold(pots, |s, v| s.saturating_add(v))
+	}
+}
+
+impl<T: Config> OnVerdict<T::AccountId, BalanceOf<T>> for Pallet<T> {
+	fn on_verdict(
+		_: ContributionId,
+		datanet: DatanetId,
+		contributor: &T::AccountId,
+		status: ContributionStatus,
+		agreeing: &[(T::AccountId, BalanceOf<T>)],
+	) {
+		Self::record_verdict(datanet, contributor, status, agreeing)
+	}
+
+	fn weight(agreeing: u32) -> Weight {
+		T::WeightInfo::record_verdict(agreeing)
+	}
+}

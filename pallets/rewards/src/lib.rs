@@ -1,0 +1,329 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(not(feature = "std"), no_std)]
+#![deny(missing_docs)]
+
+extern crate alloc;
+
+pub use pallet::*;
+
+mod functions;
+pub mod score;
+pub mod types;
+pub mod weights;
+
+#[cfg(feature = "runtime-benchmarks")]
+mod benchmarking;
+#[cfg(test)]
+mod mock;
+#[cfg(test)]
+mod tests;
+
+pub use types::*;
+pub use weights::WeightInfo;
+
+use pallet_datanets::DatanetId;
+use polkadot_sdk::{frame_support, frame_system, sp_arithmetic, sp_runtime};
+
+#[frame_support::pallet]
+pub mod pallet {
+	use super::*;
+	use frame_support::{
+		pallet_prelude::*,
+		traits::{
+			fungible::{Inspect, Mutate},
+			tokens::Preservation,
+		},
+		PalletId,
+	};
+	use frame_system::pallet_prelude::*;
+	use pallet_datanets::ContributionRegistry;
+	use sp_runtime::traits::{AccountIdConversion, Zero};
+
+	/// The balance type of [`Config::Currency`].
+	pub type BalanceOf<T> =
+		<<T as Config>::Currency as Inspect<<T as frame_system::Config>::AccountId>>::Balance;
+	/// The parameters with this runtime's balance.
+	pub type ParamsOf<T> = RewardParams<BalanceOf<T>>;
+	/// A standing with this runtime's balance.
+	pub type StandingOf<T> = Standing<BalanceOf<T>>;
+
+	#[pallet::pallet]
+	pub struct Pallet<T>(_);
+
+	#[pallet::config]
+	pub trait Config: polkadot_sdk::frame_system::Config<RuntimeEvent: From<Event<Self>>> {
+		/// Mints issuance into the pools and pays claims out of them.
+		type Currency: Mutate<Self::AccountId>;
+
+		/// The datanets, for their owners.
+		type Datanets: ContributionRegistry<Self::AccountId, BlockNumberFor<Self>>;
+
+		/// Derives the account that holds every pool and unclaimed reward.
+		#[pallet::constant]
+		type PalletId: Get<PalletId>;
+
+		/// The rules until genesis or root says otherwise. Must pass the checks of
+		/// `set_params`.
+		type DefaultParams: Get<ParamsOf<Self>>;
+
+		/// The most settlement steps (a datanet's pool split, or one account credited) done in
+		/// one block. Bounds `on_initialize`; a finished epoch with more work takes more blocks.
+		#[pallet::constant]
+		type MaxSettlementSteps: Get<u32>;
+
+		/// Weights, from this pallet's benchmarks.
+		type WeightInfo: WeightInfo;
+	}
+
+	/// The published rules: epoch length, issuance, decay and the split.
+	#[pallet::storage]
+	pub type CurrentParams<T: Config> = StorageValue<_, ParamsOf<T>, ValueQuery, T::DefaultParams>;
+
+	/// The current epoch.
+	#[pallet::storage]
+	pub type CurrentEpoch<T: Config> = StorageValue<_, EpochIndex, ValueQuery>;
+
+	/// The block the current epoch started at.
+	#[pallet::storage]
+	pub type EpochStart<T: Config> = StorageValue<_, BlockNumberFor<T>, ValueQuery>;
+
+	/// The oldest epoch whose payouts are not finished; equal to `CurrentEpoch` when all are.
+	#[pallet::storage]
+	pub type Unsettled<T: Config> = StorageValue<_, EpochIndex, ValueQuery>;
+
+	/// How far settlement of epoch `Unsettled` has got.
+	#[pallet::storage]
+	pub type Phase<T: Config> = StorageValue<_, SettlementPhase, ValueQuery>;
+
+	/// Each contributor's ranking record and earnings, per datanet.
+	#[pallet::storage]
+	pub type Standings<T: Config> = StorageDoubleMap<
+		_,
+		Twox64Concat,
+		DatanetId,
+		Blake2_128Concat,
+		T::AccountId,
+		StandingOf<T>,
+	>;
+
+	/// What each datanet did in each unsettled epoch.
+	#[pallet::storage]
+	pub type Tallies<T: Config> = StorageDoubleMap<
+		_,
+		Twox64Concat,
+		EpochIndex,
+		Twox64Concat,
+		DatanetId,
+		EpochTally<BalanceOf<T>>,
+		ValueQuery,
+	>;
+
+	/// Each contributor's accepted-this-epoch count and score, per unsettled epoch and
+	/// datanet.
+	#[pallet::storage]
+	pub type ContributorShares<T: Config> = StorageNMap<
+		_,
+		(
+			NMapKey<Twox64Concat, EpochIndex>,
+			NMapKey<Twox64Concat, DatanetId>,
+			NMapKey<Blake2_128Concat, T::AccountId>,
+		),
+		EpochShare,
+	>;
+
+	/// The stake each validator voted with the verdicts, per unsettled epoch and datanet.
+	#[pallet::storage]
+	pub type ValidatorShares<T: Config> = StorageNMap<
+		_,
+		(
+			NMapKey<Twox64Concat, EpochIndex>,
+			NMapKey<Twox64Concat, DatanetId>,
+			NMapKey<Blake2_128Concat, T::AccountId>,
+		),
+		BalanceOf<T>,
+		ValueQuery,
+	>;
+
+	/// The pools of the epoch being paid out.
+	#[pallet::storage]
+	pub type Pots<T: Config> = StorageDoubleMap<
+		_,
+		Twox64Concat,
+		EpochIndex,
+		Twox64Concat,
+		DatanetId,
+		Pot<BalanceOf<T>>,
+	>;
+
+	/// Each datanet's undistributed pool: deposits, and parts no one earned yet.
+	#[pallet::storage]
+	pub type Pools<T: Config> = StorageMap<_, Twox64Concat, DatanetId, BalanceOf<T>, ValueQuery>;
+
+	/// Rewards credited to each account and not claimed yet.
+	#[pallet::storage]
+	pub type Claimable<T: Config> =
+		StorageMap<_, Blake2_128Concat, T::AccountId, BalanceOf<T>, ValueQuery>;
+
+	#[pallet::genesis_config]
+	#[derive(frame_support::DefaultNoBound)]
+	pub struct GenesisConfig<T: Config> {
+		/// The rules the chain starts with, if not `Config::DefaultParams`.
+		pub params: Option<ParamsOf<T>>,
+	}
+
+	#[pallet::genesis_build]
+	impl<T: Config> BuildGenesisConfig for GenesisConfig<T> {
+		fn build(&self) {
+			if let Some(params) = &self.params {
+				Pallet::<T>::ensure_params(params).expect("pallet-rewards genesis params are invalid");
+				CurrentParams::<T>::put(params);
+			}
+			// The pot account never dies, so small credits and claims always go through.
+			let pot = Pallet::<T>::account_id();
+			if T::Currency::balance(&pot).is_zero() {
+				T::Currency::mint_into(&pot, T::Currency::minimum_balance())
+					.expect("minting the existential deposit succeeds at genesis");
+			}
+		}
+	}
+
+	#[pallet::event]
+	#[pallet::generate_deposit(pub(super) fn deposit_event)]
+	pub enum Event<T: Config> {
+		/// A new epoch began.
+		EpochStarted {
+			/// The new epoch.
+			epoch: EpochIndex,
+		},
+		/// A datanet's pool was split for a finished epoch.
+		PoolSplit {
+			/// The finished epoch.
+			epoch: EpochIndex,
+			/// The datanet.
+			datanet: DatanetId,
+			/// Newly minted into the pool.
+			minted: BalanceOf<T>,
+			/// Shared by the contributors.
+			contributors: BalanceOf<T>,
+			/// Shared by the validators.
+			validators: BalanceOf<T>,
+			/// Credited to the owner.
+			owner: BalanceOf<T>,
+		},
+		/// Every payout of an epoch has been credited.
+		EpochSettled {
+			/// The epoch.
+			epoch: EpochIndex,
+		},
+		/// Someone added funds to a datanet's pool.
+		Funded {
+			/// Who paid.
+			who: T::AccountId,
+			/// The datanet.
+			datanet: DatanetId,
+			/// How much.
+			amount: BalanceOf<T>,
+		},
+		/// An account took its credited rewards.
+		Claimed {
+			/// The account.
+			who: T::AccountId,
+			/// How much.
+			amount: BalanceOf<T>,
+		},
+		/// Root changed the rules.
+		ParamsChanged {
+			/// The new rules.
+			params: ParamsOf<T>,
+		},
+	}
+
+	#[pallet::error]
+	pub enum Error<T> {
+		/// There are no rewards to claim.
+		NothingToClaim,
+		/// No datanet has this identifier.
+		UnknownDatanet,
+		/// The amount must be more than zero.
+		ZeroAmount,
+		/// The shares must add up to 100%, and the epoch length and half-life must be at
+		/// least 1.
+		BadParams,
+	}
+
+	#[pallet::hooks]
+	impl<T: Config> Hooks<BlockNumberFor<T>> for Pallet<T> {
+		/// Starts a new epoch when one is due, then does up to `MaxSettlementSteps` of the
+		/// finished epochs' payouts.
+		fn on_initialize(now: BlockNumberFor<T>) -> Weight {
+			Self::advance_epoch(now);
+			let steps = Self::settle(T::MaxSettlementSteps::get());
+			T::WeightInfo::on_initialize_idle()
+				.saturating_add(T::WeightInfo::open_pots(steps.opened))
+				.saturating_add(T::WeightInfo::pay_contributors(steps.contributors))
+				.saturating_add(T::WeightInfo::pay_validators(steps.validators))
+				.saturating_add(T::WeightInfo::close_pots(steps.closed))
+		}
+
+		fn integrity_test() {
+			assert!(
+				Pallet::<T>::ensure_params(&T::DefaultParams::get()).is_ok(),
+				"DefaultParams break the rules' invariants"
+			);
+			assert!(T::MaxSettlementSteps::get() > 0, "settlement must make progress");
+		}
+
+		#[cfg(feature = "try-runtime")]
+		fn try_state(_: BlockNumberFor<T>) -> Result<(), sp_runtime::TryRuntimeError> {
+			Self::do_try_state()
+		}
+	}
+
+	#[pallet::call]
+	impl<T: Config> Pallet<T> {
+		/// Pays out everything credited to the caller.
+		#[pallet::call_index(0)]
+		#[pallet::weight(T::WeightInfo::claim())]
+		pub fn claim(origin: OriginFor<T>) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			let amount = Claimable::<T>::take(&who);
+			ensure!(!amount.is_zero(), Error::<T>::NothingToClaim);
+			T::Currency::transfer(&Self::account_id(), &who, amount, Preservation::Preserve)?;
+			Self::deposit_event(Event::Claimed { who, amount });
+			Ok(())
+		}
+
+		/// Adds `amount` from the caller to `datanet`'s pool. It is paid out with the next
+		/// epoch in which the datanet reaches a verdict.
+		#[pallet::call_index(1)]
+		#[pallet::weight(T::WeightInfo::fund())]
+		pub fn fund(
+			origin: OriginFor<T>,
+			datanet: DatanetId,
+			#[pallet::compact] amount: BalanceOf<T>,
+		) -> DispatchResult {
+			let who = ensure_signed(origin)?;
+			Self::do_fund(&who, datanet, amount)?;
+			Self::deposit_event(Event::Funded { who, datanet, amount });
+			Ok(())
+		}
+
+		/// Replaces the published rules.
+		#[pallet::call_index(2)]
+		#[pallet::weight(T::WeightInfo::set_params())]
+		pub fn set_params(origin: OriginFor<T>, params: ParamsOf<T>) -> DispatchResult {
+			ensure_root(origin)?;
+			Self::ensure_params(&params)?;
+			CurrentParams::<T>::put(params.clone());
+			Self::deposit_event(Event::ParamsChanged { params });
+			Ok(())
+		}
+	}
+
+	impl<T: Config> Pallet<T> {
+		/// The account that holds the pools and unclaimed rewards.
+		pub fn account_id() -> T::AccountId {
+			T::PalletId::get().into_account_truncating()
+		}
+	}
+}

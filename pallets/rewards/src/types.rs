@@ -1,0 +1,204 @@
+//! The rewards pallet's types: the published parameters, each contributor's standing, and the
+//! per-epoch records that settlement pays out from.
+
+use crate::sp_arithmetic::{FixedU128, Perbill};
+use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
+use pallet_datanets::DatanetId;
+use scale_info::TypeInfo;
+
+/// Epochs are numbered from 0 at genesis.
+pub type EpochIndex = u32;
+
+/// The published reward rules. Root may change them; a new epoch length applies from the next
+/// epoch.
+#[derive(
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+	Clone,
+	PartialEq,
+	Eq,
+	Debug,
+	serde::Serialize,
+	serde::Deserialize,
+)]
+#[serde(rename_all = "camelCase")]
+pub struct RewardParams<Balance> {
+	/// Blocks per epoch.
+	pub epoch_length: u32,
+	/// Minted into the pool of each datanet that had a verdict in the epoch.
+	pub issuance_per_datanet: Balance,
+	/// Epochs after which a rejection weighs half as much.
+	pub rejection_half_life: u32,
+	/// The contributors' part of a pool, shared by accepted-this-epoch × score.
+	pub contributors_share: Perbill,
+	/// The validators' part, shared by the stake that voted with the verdicts.
+	pub validators_share: Perbill,
+	/// The datanet owner's part.
+	pub owner_share: Perbill,
+}
+
+/// One contributor's record in one datanet: the ranking's inputs and lifetime earnings.
+#[derive(
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+	Clone,
+	PartialEq,
+	Eq,
+	Debug,
+	Default,
+)]
+pub struct Standing<Balance> {
+	/// Accepted contributions, ever.
+	pub accepted: u32,
+	/// Rejected contributions, each decayed by its age, as of epoch `as_of`.
+	pub rejected: FixedU128,
+	/// The epoch `rejected` was last decayed to.
+	pub as_of: EpochIndex,
+	/// Rewards earned here, ever.
+	pub earned: Balance,
+}
+
+/// A contributor's claim on one epoch's pool of one datanet.
+#[derive(
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+	Clone,
+	Copy,
+	PartialEq,
+	Eq,
+	Debug,
+	Default,
+)]
+pub struct EpochShare {
+	/// Contributions accepted this epoch.
+	pub accepted: u32,
+	/// The contributor's score after its latest verdict this epoch.
+	pub score: Perbill,
+}
+
+impl EpochShare {
+	/// accepted × score, in parts per billion.
+	pub fn weight(&self) -> u128 {
+		self.accepted as u128 * self.score.deconstruct() as u128
+	}
+}
+
+/// What one datanet did in one epoch: the denominators of its payouts.
+#[derive(
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+	Clone,
+	PartialEq,
+	Eq,
+	Debug,
+	Default,
+)]
+pub struct EpochTally<Balance> {
+	/// Verdicts reached (accepted or rejected).
+	pub verdicts: u32,
+	/// Σ accepted × score over its contributors.
+	pub contributor_weight: u128,
+	/// Σ stake that voted with the verdicts.
+	pub agreeing_stake: Balance,
+}
+
+/// One epoch's pool of one datanet, while its payouts are being made.
+#[derive(
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+	Clone,
+	PartialEq,
+	Eq,
+	Debug,
+	Default,
+)]
+pub struct Pot<Balance> {
+	/// The contributors' part.
+	pub contributors: Balance,
+	/// The validators' part.
+	pub validators: Balance,
+	/// What has not been paid yet; rounding dust returns to the pool.
+	pub unpaid: Balance,
+	/// The epoch's tally, the payouts' denominators.
+	pub tally: EpochTally<Balance>,
+}
+
+/// Where settlement of finished epochs stands.
+#[derive(
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+	Clone,
+	Copy,
+	PartialEq,
+	Eq,
+	Debug,
+	Default,
+)]
+pub enum SettlementPhase {
+	/// Minting each active datanet's issuance and splitting its pool.
+	#[default]
+	OpenPots,
+	/// Crediting contributors.
+	PayContributors,
+	/// Crediting validators.
+	PayValidators,
+	/// Returning rounding dust to the pools.
+	ClosePots,
+}
+
+/// One row of a datanet's leaderboard.
+#[derive(Encode, Decode, TypeInfo, Clone, PartialEq, Eq, Debug)]
+pub struct LeaderboardEntry<AccountId, Balance> {
+	/// 1 for the best score.
+	pub rank: u32,
+	/// The contributor.
+	pub account: AccountId,
+	/// Accepted contributions.
+	pub accepted: u32,
+	/// Rejected contributions, decayed to the current epoch.
+	pub rejected: FixedU128,
+	/// The Wilson lower bound of the acceptance rate.
+	pub score: Perbill,
+	/// Rewards earned in this datanet.
+	pub earned: Balance,
+}
+
+/// One account's standing across the chain.
+#[derive(Encode, Decode, TypeInfo, Clone, PartialEq, Eq, Debug)]
+pub struct AccountStanding<Balance> {
+	/// Credited and not yet claimed.
+	pub claimable: Balance,
+	/// Its rank and record in each datanet it contributed to.
+	pub datanets: alloc::vec::Vec<(DatanetId, LeaderboardEntry<(), Balance>)>,
+}
+
+/// The epoch clock and settlement progress.
+#[derive(Encode, Decode, TypeInfo, Clone, PartialEq, Eq, Debug)]
+pub struct EpochStatus<BlockNumber> {
+	/// The current epoch.
+	pub epoch: EpochIndex,
+	/// The block it started at.
+	pub started_at: BlockNumber,
+	/// Its length in blocks.
+	pub length: u32,
+	/// The oldest epoch not fully paid out yet; equal to `epoch` when all are.
+	pub unsettled: EpochIndex,
+}
