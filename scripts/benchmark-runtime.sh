@@ -33,9 +33,10 @@ wait "$node_pid" || true
 "$node" benchmark storage --dev --database paritydb --base-path "$base" --state-version 1 \
 	--batch-size 1000 --weight-path "$out"
 
-# The generated files name crates this runtime reaches through the polkadot-sdk umbrella.
+# The generated files name this machine's node path, and crates this runtime reaches through the polkadot-sdk umbrella.
 sed -i -E \
 	-e 's/^(\s*)use sp_core::parameter_types;/\1use polkadot_sdk::frame_support::parameter_types;/' \
 	-e 's/\buse sp_weights::/use polkadot_sdk::frame_support::weights::/' \
 	-e 's/\buse frame_support::/use polkadot_sdk::frame_support::/' \
+	-e "s|$node|scripts/bench-node.sh's provenant-node|" \
 	"$out"/block_weights.rs "$out"/extrinsic_weights.rs "$out"/paritydb_weights.rs

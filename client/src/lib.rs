@@ -121,6 +121,26 @@ pub async fn submit_and_finalize<Call: subxt::transactions::Payload>(
 		.await?)
 }
 
+/// Like [`submit_and_finalize`], but signed with `nonce`, so one process can have several of
+/// its transactions in flight at once.
+pub async fn submit_and_finalize_with_nonce<Call: subxt::transactions::Payload>(
+	client: &Client,
+	call: &Call,
+	signer: &subxt_signer::sr25519::Keypair,
+	nonce: u64,
+) -> Result<subxt::extrinsics::ExtrinsicEvents<ProvenantConfig>, subxt::Error> {
+	let params =
+		subxt::config::DefaultExtrinsicParamsBuilder::<ProvenantConfig>::new().nonce(nonce).build();
+	Ok(client
+		.at_current_block()
+		.await?
+		.transactions()
+		.sign_and_submit_then_watch(call, signer, params)
+		.await?
+		.wait_for_finalized_success()
+		.await?)
+}
+
 /// Like [`submit_and_finalize`], but signs with the next nonce the node's pool knows of, so
 /// several processes may send for one account at once. When another process took the same
 /// nonce first, the pool refuses this one ("the priority of the transaction is too low"); it
@@ -137,22 +157,7 @@ pub async fn submit_and_finalize_from_pool<Call: subxt::transactions::Payload>(
 	let mut attempt = 1;
 	loop {
 		let nonce = next_nonce(rpc, &who).await?;
-		let params = subxt::config::DefaultExtrinsicParamsBuilder::<ProvenantConfig>::new()
-			.nonce(nonce)
-			.build();
-		let outcome = async {
-			Ok::<_, subxt::Error>(
-				client
-					.at_current_block()
-					.await?
-					.transactions()
-					.sign_and_submit_then_watch(call, signer, params)
-					.await?
-					.wait_for_finalized_success()
-					.await?,
-			)
-		}
-		.await;
+		let outcome = submit_and_finalize_with_nonce(client, call, signer, nonce).await;
 		match outcome {
 			Err(err)
 				if attempt < ATTEMPTS &&

@@ -12,7 +12,7 @@
 //! files fit in one commit window.
 
 use std::{
-	collections::HashMap,
+	collections::{HashMap, HashSet},
 	future::Future,
 	pin::Pin,
 	time::Duration,
@@ -25,7 +25,7 @@ use provenant_client::{
 	runtime::{self, runtime_types::pallet_datanets::types::ContributionStatus},
 	subxt::{rpcs::rpc_params, utils::AccountId32},
 	subxt_signer::sr25519::Keypair,
-	Client, ProvenantConfig,
+	Client,
 };
 use provenant_quality::{Corpus, Fingerprint};
 use serde_json::json;
@@ -96,17 +96,7 @@ where
 {
 	let (client, signer) = (client.clone(), signer.clone());
 	Box::pin(async move {
-		let params = provenant_client::subxt::config::DefaultExtrinsicParamsBuilder::<ProvenantConfig>::new()
-			.nonce(nonce)
-			.build();
-		client
-			.at_current_block()
-			.await?
-			.transactions()
-			.sign_and_submit_then_watch(&call, &signer, params)
-			.await?
-			.wait_for_finalized_success()
-			.await?;
+		provenant_client::submit_and_finalize_with_nonce(&client, &call, &signer, nonce).await?;
 		Ok(done)
 	})
 }
@@ -127,23 +117,22 @@ impl AutoArgs {
 		if !validator.datanets.0.contains(&self.datanet) {
 			bail!("{me} does not serve datanet {}; bond for it with `--datanet {}`", self.datanet, self.datanet);
 		}
-		let say = |line: String, value: serde_json::Value| {
-			if context.json {
-				println!("{value}");
-			} else {
-				println!("{line}");
-			}
-		};
-		say(format!("judging datanet {} as {me}", self.datanet), json!({ "event": "started", "datanet": self.datanet }));
+		context.emit(
+			format!("judging datanet {} as {me}", self.datanet),
+			json!({ "event": "started", "datanet": self.datanet }),
+		);
 
 		let mut fingerprints: HashMap<u64, Fingerprint> = HashMap::new();
-		let mut judged: HashMap<u64, String> = HashMap::new();
+		let mut judged = HashSet::new();
 		let mut closing = HashMap::new();
 		loop {
 			let round =
 				self.round(context, &client, &rpc, &signer, &me, &mut fingerprints, &mut judged, &mut closing);
 			if let Err(err) = round.await {
-				say(format!("round failed: {err:#}"), json!({ "event": "error", "error": format!("{err:#}") }));
+				context.emit(
+					format!("round failed: {err:#}"),
+					json!({ "event": "error", "error": format!("{err:#}") }),
+				);
 			}
 			tokio::time::sleep(Duration::from_secs(self.interval)).await;
 		}
@@ -158,7 +147,7 @@ impl AutoArgs {
 		signer: &Keypair,
 		me: &AccountId32,
 		fingerprints: &mut HashMap<u64, Fingerprint>,
-		judged: &mut HashMap<u64, String>,
+		judged: &mut HashSet<u64>,
 		closing: &mut HashMap<u64, u32>,
 	) -> Result<()> {
 		let rules = params(client).await?;
@@ -189,7 +178,7 @@ impl AutoArgs {
 			let format = format_of(&format!("{:?}", record.format).to_lowercase())?;
 			let path = salt_path(context, *id, me);
 			// Judge while the commit window has a block to spare for inclusion.
-			if is_pending && contributor != *me && now < commit_end && !judged.contains_key(id) {
+			if is_pending && contributor != *me && now < commit_end && !judged.contains(id) {
 				let bytes = fetch(rpc, record.hash).await?;
 				let (ballot, fingerprint, why) = provenant_quality::judge(format, &bytes, &corpus);
 				fingerprints.insert(*id, fingerprint);
@@ -206,7 +195,7 @@ impl AutoArgs {
 					let line = format!("#{id}: committed {}: {why}", ballot_name(&ballot));
 					planned.push(Planned::Commit { id: *id, sealed, line });
 				}
-				judged.insert(*id, why);
+				judged.insert(*id);
 			}
 			if !fingerprints.contains_key(id) {
 				let bytes = fetch(rpc, record.hash).await?;

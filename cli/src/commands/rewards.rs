@@ -110,9 +110,6 @@ fn epoch_line(epoch: &Epoch) -> String {
 
 impl LeaderboardCommand {
 	pub(crate) async fn execute(self, context: &Context) -> Result<()> {
-		if self.limit == 0 || self.limit > 1000 {
-			return Err(anyhow!("--limit must be between 1 and 1000, not {}", self.limit));
-		}
 		let rpc = provenant_client::rpc_client(&context.url).await?;
 		let rows: Vec<Rank> = rpc
 			.request("rewards_leaderboard", rpc_params![self.datanet, self.limit])

@@ -31,6 +31,16 @@ pub(crate) struct SettlementSteps {
 }
 
 impl SettlementSteps {
+	fn count(&mut self, phase: SettlementPhase, done: u32) {
+		let counter = match phase {
+			SettlementPhase::OpenPots => &mut self.opened,
+			SettlementPhase::PayContributors => &mut self.contributors,
+			SettlementPhase::PayValidators => &mut self.validators,
+			SettlementPhase::ClosePots => &mut self.closed,
+		};
+		*counter += done;
+	}
+
 	fn total(&self) -> u32 {
 		self.opened + self.contributors + self.validators + self.closed
 	}
@@ -108,7 +118,6 @@ impl<T: Config> Pallet<T> {
 		let epoch = CurrentEpoch::<T>::get();
 		let mut standing = Standings::<T>::get(datanet, contributor).unwrap_or_default();
 		Self::decay(&mut standing, epoch, Self::params().rejection_half_life);
-		standing.as_of = epoch;
 		if accepted {
 			standing.accepted = standing.accepted.saturating_add(1);
 		} else {
@@ -152,38 +161,19 @@ impl<T: Config> Pallet<T> {
 			}
 			let phase = Phase::<T>::get();
 			let (done, finished) = match phase {
-				SettlementPhase::OpenPots => {
-					let (done, finished) = Self::open_pots(epoch, left);
-					steps.opened += done;
-					(done, finished)
-				},
-				SettlementPhase::PayContributors => {
-					let (done, finished) = Self::pay_contributors(epoch, left);
-					steps.contributors += done;
-					(done, finished)
-				},
-				SettlementPhase::PayValidators => {
-					let (done, finished) = Self::pay_validators(epoch, left);
-					steps.validators += done;
-					(done, finished)
-				},
-				SettlementPhase::ClosePots => {
-					let (done, finished) = Self::close_pots(epoch, left);
-					steps.closed += done;
-					(done, finished)
-				},
+				SettlementPhase::OpenPots => Self::open_pots(epoch, left),
+				SettlementPhase::PayContributors => Self::pay_contributors(epoch, left),
+				SettlementPhase::PayValidators => Self::pay_validators(epoch, left),
+				SettlementPhase::ClosePots => Self::close_pots(epoch, left),
 			};
+			steps.count(phase, done);
+			// An unfinished phase has used the whole budget.
 			if !finished {
-				if done == 0 {
-					return steps;
-				}
-				continue;
+				return steps;
 			}
-			match phase {
-				SettlementPhase::OpenPots => Phase::<T>::put(SettlementPhase::PayContributors),
-				SettlementPhase::PayContributors => Phase::<T>::put(SettlementPhase::PayValidators),
-				SettlementPhase::PayValidators => Phase::<T>::put(SettlementPhase::ClosePots),
-				SettlementPhase::ClosePots => {
+			match phase.next() {
+				Some(next) => Phase::<T>::put(next),
+				None => {
 					Phase::<T>::kill();
 					Unsettled::<T>::put(epoch.saturating_add(1));
 					Self::deposit_event(Event::EpochSettled { epoch });

@@ -219,14 +219,3 @@ pub(crate) fn commit(who: AccountId, contribution: ContributionId, ballot: Ballo
 	));
 	salt
 }
-
-/// Commits every `(voter, ballot)` on `contribution`, reveals them all, and closes the vote.
-pub(crate) fn judge(contribution: ContributionId, ballots: &[(AccountId, Ballot)]) {
-	let salts: Vec<_> = ballots.iter().map(|(who, ballot)| commit(*who, contribution, *ballot)).collect();
-	advance(COMMIT_PERIOD + 1);
-	for ((who, ballot), salt) in ballots.iter().zip(salts) {
-		assert_ok!(Validation::reveal(RuntimeOrigin::signed(*who), contribution, *ballot, salt));
-	}
-	advance(REVEAL_PERIOD);
-	assert_ok!(Validation::close(RuntimeOrigin::signed(OWNER), contribution));
-}

@@ -164,6 +164,18 @@ pub enum SettlementPhase {
 	ClosePots,
 }
 
+impl SettlementPhase {
+	/// The phase after this one; `None` after the last.
+	pub fn next(self) -> Option<Self> {
+		match self {
+			Self::OpenPots => Some(Self::PayContributors),
+			Self::PayContributors => Some(Self::PayValidators),
+			Self::PayValidators => Some(Self::ClosePots),
+			Self::ClosePots => None,
+		}
+	}
+}
+
 /// One row of a datanet's leaderboard.
 #[derive(Encode, Decode, TypeInfo, Clone, PartialEq, Eq, Debug)]
 pub struct LeaderboardEntry<AccountId, Balance> {

@@ -11,7 +11,7 @@
 //! METRIC: `Average`, WEIGHT-MUL: `1.0`, WEIGHT-ADD: `0`
 
 // Executed Command:
-//   /root/.cache/provenant/target-bench/release/provenant-node
+//   scripts/bench-node.sh's provenant-node
 //   benchmark
 //   storage
 //   --dev
