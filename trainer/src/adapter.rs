@@ -1,0 +1,223 @@
+//! LoRA settings and the PEFT adapter format.
+//!
+//! A saved adapter is a directory that Python's `peft.PeftModel.from_pretrained` loads as is:
+//! - `adapter_config.json` with PEFT's field names (`peft_type: "LORA"`, `r`, `lora_alpha`, …);
+//! - `adapter_model.safetensors` with keys `base_model.model.<module>.lora_A.weight` (`[r, in]`)
+//!   and `….lora_B.weight` (`[out, r]`), and metadata `{"format": "pt"}`;
+//! - `adapter_model.safetensors.sha256`, the file's hash in `sha256sum` format: the value a
+//!   trainer commits on chain.
+
+use crate::{config::Family, model::Model, Error, Result};
+use candle_core::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::{
+	collections::HashMap,
+	path::{Path, PathBuf},
+};
+
+/// The adapter's shape and where it goes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoraSettings {
+	/// Rank `r` of `A` and `B`.
+	pub rank: usize,
+	/// `α`; the update is scaled by `α/r` (or `α/√r` with rsLoRA).
+	pub alpha: f64,
+	/// Dropout on the adapter's input, in `[0, 1)`.
+	pub dropout: f32,
+	/// Module names to adapt (`q_proj`, `c_attn`, `query_key_value`, …).
+	pub targets: Vec<String>,
+	/// Scale by `α/√r` (Kalajdzievski, 2023).
+	pub use_rslora: bool,
+}
+
+impl LoraSettings {
+	/// Checks every field for `family`, naming the first bad one.
+	pub fn validate(&self, family: Family) -> Result<()> {
+		if self.rank == 0 {
+			return Err(Error::hyper("rank", "must be at least 1"));
+		}
+		if !(self.alpha.is_finite() && self.alpha > 0.0) {
+			return Err(Error::hyper("alpha", format!("must be a positive number, got {}", self.alpha)));
+		}
+		if !(0.0..1.0).contains(&self.dropout) {
+			return Err(Error::hyper("dropout", format!("must be in [0, 1), got {}", self.dropout)));
+		}
+		if self.targets.is_empty() {
+			return Err(Error::hyper("target_modules", "name at least one module"));
+		}
+		let available = family.linear_modules();
+		for target in &self.targets {
+			if !available.contains(&target.as_str()) {
+				return Err(Error::UnknownTargetModule {
+					module: target.clone(),
+					family: family.name(),
+					available: available.join(", "),
+				});
+			}
+		}
+		Ok(())
+	}
+}
+
+/// `adapter_config.json`, with PEFT's field names.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct PeftConfig {
+	/// Always `LORA`.
+	pub peft_type: String,
+	/// Always `CAUSAL_LM`.
+	pub task_type: String,
+	/// The base model's name or directory.
+	pub base_model_name_or_path: String,
+	/// Rank.
+	pub r: usize,
+	/// Alpha.
+	pub lora_alpha: f64,
+	/// Dropout.
+	pub lora_dropout: f32,
+	/// Adapted modules, sorted.
+	pub target_modules: Vec<String>,
+	/// rsLoRA scaling.
+	pub use_rslora: bool,
+	/// Biases are never trained.
+	pub bias: String,
+	/// GPT-2's Conv1D stores weights `[in, out]`; PEFT needs to know to transpose.
+	pub fan_in_fan_out: bool,
+	/// Nothing besides the adapters is saved.
+	pub modules_to_save: Option<Vec<String>>,
+	/// PEFT's default.
+	pub inference_mode: bool,
+	/// PEFT's default.
+	pub init_lora_weights: bool,
+}
+
+impl PeftConfig {
+	/// The config for `settings` on `base`.
+	pub fn new(settings: &LoraSettings, family: Family, base: &str) -> Self {
+		let mut target_modules = settings.targets.clone();
+		target_modules.sort();
+		target_modules.dedup();
+		Self {
+			peft_type: "LORA".into(),
+			task_type: "CAUSAL_LM".into(),
+			base_model_name_or_path: base.into(),
+			r: settings.rank,
+			lora_alpha: settings.alpha,
+			lora_dropout: settings.dropout,
+			target_modules,
+			use_rslora: settings.use_rslora,
+			bias: "none".into(),
+			fan_in_fan_out: family == Family::Gpt2,
+			modules_to_save: None,
+			inference_mode: true,
+			init_lora_weights: true,
+		}
+	}
+
+	/// The settings back, for loading the adapter onto a base.
+	pub fn settings(&self) -> LoraSettings {
+		LoraSettings {
+			rank: self.r,
+			alpha: self.lora_alpha,
+			dropout: self.lora_dropout,
+			targets: self.target_modules.clone(),
+			use_rslora: self.use_rslora,
+		}
+	}
+}
+
+/// File names inside an adapter directory.
+pub const CONFIG_FILE: &str = "adapter_config.json";
+/// The weights.
+pub const WEIGHTS_FILE: &str = "adapter_model.safetensors";
+/// The weights' hash.
+pub const HASH_FILE: &str = "adapter_model.safetensors.sha256";
+
+/// The sha256 of a file, as lowercase hex.
+pub fn sha256_file(path: &Path) -> Result<String> {
+	let bytes = std::fs::read(path).map_err(Error::io(path))?;
+	Ok(hex(&Sha256::digest(&bytes)))
+}
+
+/// Lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
+	bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Writes `path` through a temporary sibling, so a crash never leaves a
+/// half-written file under the final name.
+pub fn write_atomically(path: &Path, write: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+	let mut name = path.file_name().unwrap_or_default().to_os_string();
+	name.push(".partial");
+	let partial = path.with_file_name(name);
+	write(&partial)?;
+	std::fs::rename(&partial, path).map_err(Error::io(path))
+}
+
+/// Writes the adapter of `model` into `dir` and returns the sha256 of its weights file.
+pub fn save(model: &Model, config: &PeftConfig, dir: &Path) -> Result<String> {
+	std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
+	let json = serde_json::to_string_pretty(config).expect("a PeftConfig always serialises") + "\n";
+	write_atomically(&dir.join(CONFIG_FILE), |p| std::fs::write(p, &json).map_err(Error::io(p)))?;
+	let tensors: Vec<(String, Tensor)> =
+		model.lora_vars().into_iter().map(|(name, var)| (name, var.as_tensor().clone())).collect();
+	let weights = dir.join(WEIGHTS_FILE);
+	save_tensors(&tensors, &weights)?;
+	let hash = sha256_file(&weights)?;
+	let line = format!("{hash}  {WEIGHTS_FILE}\n");
+	write_atomically(&dir.join(HASH_FILE), |p| std::fs::write(p, &line).map_err(Error::io(p)))?;
+	Ok(hash)
+}
+
+/// Writes named tensors as safetensors with PEFT's `{"format": "pt"}` metadata.
+pub fn save_tensors(tensors: &[(String, Tensor)], path: &Path) -> Result<()> {
+	let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
+	write_atomically(path, |p| {
+		safetensors::serialize_to_file(tensors.iter().map(|(n, t)| (n.as_str(), t)), Some(metadata), p)
+			.map_err(|e| Error::Corrupt { what: "safetensors output", path: p.to_path_buf(), reason: e.to_string() })
+	})
+}
+
+/// Reads `adapter_config.json` from an adapter directory.
+pub fn read_config(dir: &Path) -> Result<PeftConfig> {
+	let path = dir.join(CONFIG_FILE);
+	let text = std::fs::read_to_string(&path)
+		.map_err(|_| Error::Missing { what: "adapter_config.json", path: path.clone() })?;
+	let config: PeftConfig = serde_json::from_str(&text)
+		.map_err(|e| Error::Corrupt { what: "PEFT adapter config", path: path.clone(), reason: e.to_string() })?;
+	if config.peft_type != "LORA" {
+		return Err(Error::Corrupt {
+			what: "PEFT adapter config",
+			path,
+			reason: format!("peft_type {:?} is not LORA", config.peft_type),
+		});
+	}
+	Ok(config)
+}
+
+/// Loads the weights of an adapter directory into `model`, whose adapters must have been
+/// built with the same settings.
+pub fn load_weights(model: &Model, dir: &Path, device: &Device) -> Result<()> {
+	let path: PathBuf = dir.join(WEIGHTS_FILE);
+	if !path.exists() {
+		return Err(Error::Missing { what: "adapter_model.safetensors", path });
+	}
+	let tensors = candle_core::safetensors::load(&path, device)
+		.map_err(|e| Error::Corrupt { what: "safetensors file", path: path.clone(), reason: e.to_string() })?;
+	let vars = model.lora_vars();
+	if tensors.len() != vars.len() {
+		return Err(Error::Corrupt {
+			what: "adapter for this base model",
+			path,
+			reason: format!("it has {} tensors, the model's adapter has {}", tensors.len(), vars.len()),
+		});
+	}
+	for (name, var) in vars {
+		let tensor = tensors.get(&name).ok_or_else(|| Error::MissingTensor(name.clone()))?;
+		if tensor.dims() != var.dims() {
+			return Err(Error::ShapeMismatch { name, expected: var.dims().to_vec(), actual: tensor.dims().to_vec() });
+		}
+		var.set(&tensor.to_dtype(candle_core::DType::F32)?)?;
+	}
+	Ok(())
+}

@@ -1,0 +1,241 @@
+//! The one pluggable linear layer: a frozen base (dense or quantised) plus an optional LoRA.
+//!
+//! `y = x Wᵀ + b + (α/r) · dropout(x) Aᵀ Bᵀ` (Hu et al., *LoRA*, 2021; rsLoRA scales by
+//! `α/√r`, Kalajdzievski 2023).
+//!
+//! The frozen product goes through [`InputGradMatmul`], a custom op whose backward computes only
+//! the input's gradient. candle's own matmul backward also computes `xᵀ·grad` for the weight
+//! even when nothing asks for it (a third of a layer's training flops wasted on a frozen
+//! matrix), and it keeps the dense weight alive until the backward pass. The custom op instead
+//! holds the weight as stored (quantised for QLoRA) and dequantises it in each pass, so only
+//! one layer's dense copy exists at a time.
+
+use crate::{
+	quant::{QuantKind, QuantizedMatrix},
+	rng::Rng,
+	Result,
+};
+#[cfg(feature = "cuda")]
+use candle_core::op::BackpropOp;
+use candle_core::{
+	backend::BackendStorage, CpuStorage, CustomOp1, DType, Layout, Shape, Storage, Tensor, Var,
+};
+use std::sync::Arc;
+
+/// A frozen weight matrix `[out, in]`.
+#[derive(Clone, Debug)]
+pub enum FrozenWeight {
+	/// Full precision, on the model's device.
+	Dense(Tensor),
+	/// Block-quantised, with its `[out, in]` shape.
+	Quantized(Arc<QuantizedMatrix>, (usize, usize)),
+}
+
+impl FrozenWeight {
+	/// The weight as a dense `f32` `[out, in]` tensor on `device`.
+	pub fn dense(&self, device: &candle_core::Device) -> Result<Tensor> {
+		Ok(match self {
+			FrozenWeight::Dense(w) => w.clone(),
+			FrozenWeight::Quantized(q, shape) => Tensor::from_vec(q.dequantize(), *shape, device)?,
+		})
+	}
+
+	/// Quantises a dense weight (a no-op for one that already is).
+	pub fn quantize(self, kind: QuantKind) -> Result<Self> {
+		Ok(match self {
+			FrozenWeight::Dense(w) => {
+				let shape = w.dims2()?;
+				let values = w.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+				FrozenWeight::Quantized(Arc::new(QuantizedMatrix::quantize(kind, &values)), shape)
+			},
+			quantized => quantized,
+		})
+	}
+
+	/// `[out, in]`.
+	pub fn shape(&self) -> Result<(usize, usize)> {
+		Ok(match self {
+			FrozenWeight::Dense(w) => w.dims2()?,
+			FrozenWeight::Quantized(_, shape) => *shape,
+		})
+	}
+
+	/// Bytes the weight occupies.
+	pub fn bytes(&self) -> usize {
+		match self {
+			FrozenWeight::Dense(w) => w.elem_count() * w.dtype().size_in_bytes(),
+			FrozenWeight::Quantized(q, _) => q.bytes(),
+		}
+	}
+}
+
+/// `x Wᵀ` for a frozen `W`, with an input-only gradient.
+struct InputGradMatmul {
+	weight: FrozenWeight,
+	device: candle_core::Device,
+}
+
+impl InputGradMatmul {
+	fn product(&self, x: Tensor) -> candle_core::Result<Tensor> {
+		let w = self.weight.dense(&self.device).map_err(candle_core::Error::wrap)?;
+		x.matmul(&w.t()?)
+	}
+}
+
+impl CustomOp1 for InputGradMatmul {
+	fn name(&self) -> &'static str {
+		"input-grad-matmul"
+	}
+
+	fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+		let values = storage.as_slice::<f32>()?;
+		let x = match layout.contiguous_offsets() {
+			Some((start, end)) => Tensor::from_slice(&values[start..end], layout.shape(), &self.device)?,
+			None => candle_core::bail!("input-grad-matmul needs a contiguous input"),
+		};
+		let out = self.product(x)?;
+		let (storage, layout) = out.storage_and_layout();
+		match &*storage {
+			Storage::Cpu(cpu) => Ok((cpu.try_clone(layout)?, layout.shape().clone())),
+			_ => candle_core::bail!("input-grad-matmul: the product left the CPU"),
+		}
+	}
+
+	#[cfg(feature = "cuda")]
+	fn cuda_fwd(
+		&self,
+		storage: &candle_core::CudaStorage,
+		layout: &Layout,
+	) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+		if layout.contiguous_offsets() != Some((0, layout.shape().elem_count())) {
+			candle_core::bail!("input-grad-matmul needs a contiguous input at offset 0")
+		}
+		let x = Tensor::from_storage(
+			Storage::Cuda(storage.try_clone(layout)?),
+			layout.shape().clone(),
+			BackpropOp::none(),
+			false,
+		);
+		let out = self.product(x)?.contiguous()?;
+		let (storage, layout) = out.storage_and_layout();
+		match &*storage {
+			Storage::Cuda(cuda) => Ok((cuda.try_clone(layout)?, layout.shape().clone())),
+			_ => candle_core::bail!("input-grad-matmul: the product left the GPU"),
+		}
+	}
+
+	fn bwd(&self, _arg: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
+		let w = self.weight.dense(&self.device).map_err(candle_core::Error::wrap)?;
+		Ok(Some(grad.matmul(&w)?))
+	}
+}
+
+/// A LoRA adapter on one linear layer.
+#[derive(Clone, Debug)]
+pub struct Lora {
+	/// `[r, in]`, Kaiming-uniform at start.
+	pub a: Var,
+	/// `[out, r]`, zero at start, so training starts from the base model exactly.
+	pub b: Var,
+	/// `α/r`, or `α/√r` with rsLoRA.
+	pub scale: f64,
+	/// Probability of dropping an input of the adapter's branch.
+	pub dropout: f32,
+}
+
+impl Lora {
+	/// A fresh adapter for a `[out, in]` layer; `A` comes from `rng`.
+	pub fn new(
+		rng: &mut Rng,
+		(out_dim, in_dim): (usize, usize),
+		rank: usize,
+		alpha: f64,
+		use_rslora: bool,
+		dropout: f32,
+		device: &candle_core::Device,
+	) -> Result<Self> {
+		// PEFT: kaiming_uniform_(A, a=√5), i.e. bound = √(6 / ((1 + 5) · fan_in)) = 1/√fan_in.
+		let bound = 1.0 / (in_dim as f32).sqrt();
+		let a = Var::from_vec(rng.uniform_vec(rank * in_dim, bound), (rank, in_dim), device)?;
+		let b = Var::zeros((out_dim, rank), DType::F32, device)?;
+		let scale = if use_rslora { alpha / (rank as f64).sqrt() } else { alpha / rank as f64 };
+		Ok(Self { a, b, scale, dropout })
+	}
+}
+
+/// Per-forward switches: training (dropout on) or not, and the stream for dropout masks.
+#[derive(Clone, Copy, Debug)]
+pub struct ForwardMode {
+	/// Dropout applies only in training.
+	pub training: bool,
+	/// Seed and step: every mask is a pure function of them and the layer.
+	pub dropout_key: (u64, u64),
+}
+
+impl ForwardMode {
+	/// Inference: no dropout.
+	pub const EVAL: ForwardMode = ForwardMode { training: false, dropout_key: (0, 0) };
+}
+
+/// A linear layer: frozen weight, optional bias, optional LoRA.
+#[derive(Clone, Debug)]
+pub struct Linear {
+	/// The module's path in the checkpoint, e.g. `model.layers.0.self_attn.q_proj`.
+	pub path: String,
+	/// Index of the layer in the model, for dropout streams.
+	pub index: u64,
+	/// The frozen weight `[out, in]`.
+	pub weight: FrozenWeight,
+	/// The frozen bias `[out]`.
+	pub bias: Option<Tensor>,
+	/// The trainable adapter.
+	pub lora: Option<Lora>,
+}
+
+impl Linear {
+	/// Applies the layer to `x` of shape `[…, in]`.
+	pub fn forward(&self, x: &Tensor, mode: ForwardMode) -> Result<Tensor> {
+		let (out_dim, in_dim) = self.weight.shape()?;
+		let leading: Vec<usize> = x.dims()[..x.rank() - 1].to_vec();
+		let rows: usize = leading.iter().product();
+		let flat = x.reshape((rows, in_dim))?.contiguous()?;
+		let mut y = if flat.track_op() {
+			flat.apply_op1(InputGradMatmul {
+				weight: self.weight.clone(),
+				device: flat.device().clone(),
+			})?
+		} else {
+			flat.matmul(&self.weight.dense(flat.device())?.t()?)?
+		};
+		if let Some(bias) = &self.bias {
+			y = y.broadcast_add(bias)?;
+		}
+		if let Some(lora) = &self.lora {
+			let input = if mode.training && lora.dropout > 0.0 {
+				let (seed, step) = mode.dropout_key;
+				let mut rng = Rng::derive(seed, &[step, self.index, 0xD40]);
+				let keep = 1.0 - lora.dropout;
+				let mask: Vec<f32> = (0..rows * in_dim)
+					.map(|_| if rng.next_f32() < keep { 1.0 / keep } else { 0.0 })
+					.collect();
+				(&flat * Tensor::from_vec(mask, (rows, in_dim), flat.device())?)?
+			} else {
+				flat
+			};
+			let update = input.matmul(&lora.a.t()?)?.matmul(&lora.b.t()?)?;
+			y = (y + (update * lora.scale)?)?;
+		}
+		let mut shape = leading;
+		shape.push(out_dim);
+		Ok(y.reshape(shape)?)
+	}
+
+	/// The dense weight with the adapter folded in: `W + scale · B A`.
+	pub fn merged_weight(&self, device: &candle_core::Device) -> Result<Tensor> {
+		let w = self.weight.dense(device)?;
+		Ok(match &self.lora {
+			Some(lora) => (w + (lora.b.as_tensor().matmul(lora.a.as_tensor())? * lora.scale)?)?,
+			None => w,
+		})
+	}
+}

@@ -1,0 +1,531 @@
+//! The training loop.
+//!
+//! Deterministic from the seed: the order of blocks in each epoch, every dropout mask and the
+//! adapters' initial `A` are pure functions of the seed and the step (see [`crate::rng`]).
+//! A checkpoint holds the adapter, AdamW's moments and the step, so a run killed after a
+//! checkpoint and resumed writes the same adapter bytes as a run that never stopped.
+//!
+//! Per optimiser step: `grad_accum` micro-batches of `batch_size` blocks; the loss is the mean
+//! over the step's trained tokens; the gradient's global norm is clipped; AdamW (Loshchilov and
+//! Hutter, 2019, as PyTorch implements it) updates `A` and `B` with the scheduled learning rate
+//! (linear warm-up, then cosine or linear decay, as HF's `get_*_schedule_with_warmup`).
+
+use crate::{
+	adapter::{self, PeftConfig},
+	config::ModelConfig,
+	data::{self, Block},
+	linear::ForwardMode,
+	model::Model,
+	rng::Rng,
+	Error, Result,
+};
+use candle_core::{Tensor, Var, D};
+use serde::{Deserialize, Serialize};
+use std::{
+	io::Write,
+	path::{Path, PathBuf},
+	time::Instant,
+};
+
+/// Learning-rate decay after warm-up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Schedule {
+	/// Half a cosine from the peak to zero.
+	Cosine,
+	/// A straight line from the peak to zero.
+	Linear,
+	/// The peak throughout.
+	Constant,
+}
+
+/// The run's hyper-parameters.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+	/// Peak learning rate.
+	pub learning_rate: f64,
+	/// Passes over the dataset.
+	pub epochs: usize,
+	/// Blocks per micro-batch.
+	pub batch_size: usize,
+	/// Micro-batches per optimiser step.
+	pub grad_accum: usize,
+	/// Tokens per block.
+	pub cutoff_len: usize,
+	/// Steps of linear warm-up.
+	pub warmup_steps: usize,
+	/// Decay after warm-up.
+	pub schedule: Schedule,
+	/// AdamW's decoupled weight decay.
+	pub weight_decay: f64,
+	/// Clip the gradient's global L2 norm to this.
+	pub max_grad_norm: f64,
+	/// AdamW's β₁.
+	pub beta1: f64,
+	/// AdamW's β₂.
+	pub beta2: f64,
+	/// AdamW's ε.
+	pub eps: f64,
+	/// Seed of every random choice.
+	pub seed: u64,
+	/// Save a checkpoint every this many steps (0: never).
+	pub save_every: usize,
+	/// Stop after this many steps, if fewer than the epochs give.
+	pub max_steps: Option<usize>,
+}
+
+impl Default for TrainConfig {
+	fn default() -> Self {
+		Self {
+			learning_rate: 2e-4,
+			epochs: 3,
+			batch_size: 4,
+			grad_accum: 1,
+			cutoff_len: 256,
+			warmup_steps: 0,
+			schedule: Schedule::Cosine,
+			weight_decay: 0.0,
+			max_grad_norm: 1.0,
+			beta1: 0.9,
+			beta2: 0.999,
+			eps: 1e-8,
+			seed: 42,
+			save_every: 0,
+			max_steps: None,
+		}
+	}
+}
+
+impl TrainConfig {
+	/// Checks every field, naming the first that is out of range.
+	pub fn validate(&self, model: &ModelConfig) -> Result<()> {
+		let positive = |name: &'static str, v: f64| {
+			if v.is_finite() && v > 0.0 {
+				Ok(())
+			} else {
+				Err(Error::hyper(name, format!("must be a positive number, got {v}")))
+			}
+		};
+		positive("learning_rate", self.learning_rate)?;
+		positive("max_grad_norm", self.max_grad_norm)?;
+		positive("eps", self.eps)?;
+		for (name, value) in [("epochs", self.epochs), ("batch_size", self.batch_size), ("grad_accum", self.grad_accum)] {
+			if value == 0 {
+				return Err(Error::hyper(name, "must be at least 1"));
+			}
+		}
+		if self.cutoff_len < 2 {
+			return Err(Error::hyper("cutoff_len", "must be at least 2 tokens"));
+		}
+		if self.cutoff_len > model.max_positions {
+			return Err(Error::hyper(
+				"cutoff_len",
+				format!("{} is beyond the model's {} positions", self.cutoff_len, model.max_positions),
+			));
+		}
+		if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+			return Err(Error::hyper("weight_decay", format!("must be ≥ 0, got {}", self.weight_decay)));
+		}
+		for (name, beta) in [("beta1", self.beta1), ("beta2", self.beta2)] {
+			if !(0.0..1.0).contains(&beta) {
+				return Err(Error::hyper(name, format!("must be in [0, 1), got {beta}")));
+			}
+		}
+		if self.max_steps == Some(0) {
+			return Err(Error::hyper("max_steps", "must be at least 1"));
+		}
+		Ok(())
+	}
+
+	/// The learning rate at `step` (0-based) of `total`.
+	pub fn learning_rate_at(&self, step: usize, total: usize) -> f64 {
+		if step < self.warmup_steps {
+			return self.learning_rate * step as f64 / self.warmup_steps.max(1) as f64;
+		}
+		let progress = (step - self.warmup_steps) as f64 / (total.saturating_sub(self.warmup_steps)).max(1) as f64;
+		self.learning_rate *
+			match self.schedule {
+				Schedule::Constant => 1.0,
+				Schedule::Linear => (1.0 - progress).max(0.0),
+				Schedule::Cosine => 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()),
+			}
+	}
+}
+
+/// Which blocks each optimiser step trains on.
+#[derive(Clone, Debug)]
+pub struct Plan {
+	/// Micro-batches of block indices, in order.
+	pub micro_batches: Vec<Vec<usize>>,
+	/// Optimiser steps.
+	pub steps: usize,
+}
+
+impl Plan {
+	/// Shuffles the blocks once per epoch with the seed and cuts micro-batches.
+	pub fn new(blocks: usize, cfg: &TrainConfig) -> Self {
+		let mut micro_batches = Vec::new();
+		for epoch in 0..cfg.epochs {
+			let mut order: Vec<usize> = (0..blocks).collect();
+			Rng::derive(cfg.seed, &[0xDA7A, epoch as u64]).shuffle(&mut order);
+			micro_batches.extend(order.chunks(cfg.batch_size).map(<[usize]>::to_vec));
+		}
+		let mut steps = micro_batches.len().div_ceil(cfg.grad_accum);
+		if let Some(max) = cfg.max_steps {
+			steps = steps.min(max);
+		}
+		Self { micro_batches, steps }
+	}
+
+	/// The micro-batches of step `step`.
+	pub fn step(&self, step: usize, grad_accum: usize) -> &[Vec<usize>] {
+		let start = step * grad_accum;
+		&self.micro_batches[start..(start + grad_accum).min(self.micro_batches.len())]
+	}
+}
+
+/// Sum of the masked token losses of one micro-batch, and its trained-token count.
+pub fn masked_loss_sum(model: &Model, blocks: &[&Block], mode: ForwardMode) -> Result<(Tensor, f64)> {
+	let (inputs, targets, mask) = data::batch(blocks, model.device())?;
+	let logits = model.forward(&inputs, None, mode)?;
+	let log_probs = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
+	let picked = log_probs.gather(&targets.unsqueeze(D::Minus1)?, D::Minus1)?.squeeze(D::Minus1)?;
+	let tokens = mask.sum_all()?.to_scalar::<f32>()? as f64;
+	Ok(((picked * mask)?.sum_all()?.neg()?, tokens))
+}
+
+/// Mean loss per trained token over `blocks`, without gradients.
+pub fn evaluate(model: &Model, blocks: &[Block], batch_size: usize) -> Result<f64> {
+	let (mut total, mut tokens) = (0.0, 0.0);
+	for chunk in blocks.chunks(batch_size.max(1)) {
+		let refs: Vec<&Block> = chunk.iter().collect();
+		let (sum, n) = masked_loss_sum(model, &refs, ForwardMode::EVAL)?;
+		total += sum.to_scalar::<f32>()? as f64;
+		tokens += n;
+	}
+	Ok(if tokens > 0.0 { total / tokens } else { f64::NAN })
+}
+
+/// AdamW over the adapter's variables, with state that can be saved and restored exactly.
+pub struct AdamW {
+	vars: Vec<(String, Var)>,
+	first: Vec<Tensor>,
+	second: Vec<Tensor>,
+	/// Updates applied so far.
+	pub t: u64,
+}
+
+impl AdamW {
+	/// Zero moments for `vars`.
+	pub fn new(vars: Vec<(String, Var)>) -> Result<Self> {
+		let zeros = |v: &Var| v.as_tensor().zeros_like();
+		Ok(Self {
+			first: vars.iter().map(|(_, v)| zeros(v)).collect::<candle_core::Result<_>>()?,
+			second: vars.iter().map(|(_, v)| zeros(v)).collect::<candle_core::Result<_>>()?,
+			vars,
+			t: 0,
+		})
+	}
+
+	/// One update with gradients `grads` (same order as the variables).
+	pub fn step(&mut self, grads: &[Tensor], lr: f64, cfg: &TrainConfig) -> Result<()> {
+		self.t += 1;
+		let (b1, b2) = (cfg.beta1, cfg.beta2);
+		let bias1 = 1.0 - b1.powi(self.t as i32);
+		let bias2 = 1.0 - b2.powi(self.t as i32);
+		for (i, (_, var)) in self.vars.iter().enumerate() {
+			let g = &grads[i];
+			let m = ((&self.first[i] * b1)? + (g * (1.0 - b1))?)?;
+			let v = ((&self.second[i] * b2)? + (g.sqr()? * (1.0 - b2))?)?;
+			let p = var.as_tensor().detach();
+			let decayed = (&p * (1.0 - lr * cfg.weight_decay))?;
+			let update = ((&m / bias1)? / ((&v / bias2)?.sqrt()? + cfg.eps)?)?;
+			var.set(&(decayed - (update * lr)?)?)?;
+			self.first[i] = m;
+			self.second[i] = v;
+		}
+		Ok(())
+	}
+
+	fn state_tensors(&self) -> Vec<(String, Tensor)> {
+		self.vars
+			.iter()
+			.zip(self.first.iter().zip(&self.second))
+			.flat_map(|((name, _), (m, v))| [(format!("{name}.exp_avg"), m.clone()), (format!("{name}.exp_avg_sq"), v.clone())])
+			.collect()
+	}
+}
+
+/// One line of the progress log (`progress.jsonl`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Progress {
+	/// 1-based optimiser step.
+	pub step: usize,
+	/// Steps in the run.
+	pub total_steps: usize,
+	/// Epoch the step's first micro-batch belongs to, fractional.
+	pub epoch: f64,
+	/// Mean loss per trained token in this step.
+	pub loss: f64,
+	/// Learning rate used.
+	pub lr: f64,
+	/// Gradient norm before clipping.
+	pub grad_norm: f64,
+	/// Tokens (inputs, padding excluded) per second in this step.
+	pub tokens_per_s: f64,
+	/// Seconds since the run (or the resumed run) began.
+	pub elapsed_s: f64,
+}
+
+/// What `trainer_state.json` records in a checkpoint.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+struct CheckpointState {
+	step: usize,
+	adam_t: u64,
+	/// sha256 of the run's identity: train config, adapter config, data.
+	run: String,
+}
+
+/// Everything a run needs.
+pub struct Run<'a> {
+	/// The model with fresh adapters.
+	pub model: &'a Model,
+	/// The adapter's PEFT config, written with it.
+	pub peft: PeftConfig,
+	/// Hyper-parameters.
+	pub config: TrainConfig,
+	/// Packed training blocks.
+	pub blocks: Vec<Block>,
+	/// Where the adapter, checkpoints and logs go.
+	pub output: PathBuf,
+	/// Resume from this checkpoint directory.
+	pub resume: Option<PathBuf>,
+	/// Draw a progress bar on stdout.
+	pub progress_bar: bool,
+}
+
+/// The outcome of a run.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Summary {
+	/// sha256 of `adapter_model.safetensors`.
+	pub adapter_sha256: String,
+	/// Steps run in total.
+	pub steps: usize,
+	/// Mean loss of the last step.
+	pub final_loss: f64,
+	/// Tokens trained on in this process.
+	pub tokens: usize,
+	/// Wall-clock seconds in this process.
+	pub seconds: f64,
+}
+
+/// The directory of the checkpoint after `step`.
+pub fn checkpoint_dir(output: &Path, step: usize) -> PathBuf {
+	output.join(format!("checkpoint-{step}"))
+}
+
+/// The newest checkpoint in `output`, if any.
+pub fn latest_checkpoint(output: &Path) -> Option<PathBuf> {
+	std::fs::read_dir(output)
+		.ok()?
+		.filter_map(|e| e.ok())
+		.filter_map(|e| {
+			let name = e.file_name().to_string_lossy().into_owned();
+			let step: usize = name.strip_prefix("checkpoint-")?.parse().ok()?;
+			e.path().join("trainer_state.json").exists().then_some((step, e.path()))
+		})
+		.max_by_key(|(step, _)| *step)
+		.map(|(_, path)| path)
+}
+
+fn run_identity(run: &Run) -> String {
+	use sha2::{Digest, Sha256};
+	let mut hasher = Sha256::new();
+	hasher.update(serde_json::to_vec(&run.config).expect("serialisable"));
+	hasher.update(serde_json::to_vec(&run.peft).expect("serialisable"));
+	for block in &run.blocks {
+		for id in &block.inputs {
+			hasher.update(id.to_le_bytes());
+		}
+		for m in &block.mask {
+			hasher.update(m.to_le_bytes());
+		}
+	}
+	adapter::hex(&hasher.finalize())
+}
+
+fn save_checkpoint(run: &Run, adam: &AdamW, step: usize, identity: &str) -> Result<()> {
+	let dir = checkpoint_dir(&run.output, step);
+	adapter::save(run.model, &run.peft, &dir)?;
+	adapter::save_tensors(&adam.state_tensors(), &dir.join("optimizer.safetensors"))?;
+	let state = CheckpointState { step, adam_t: adam.t, run: identity.to_string() };
+	let path = dir.join("trainer_state.json");
+	adapter::write_atomically(&path, |p| {
+		std::fs::write(p, serde_json::to_string_pretty(&state).expect("serialisable")).map_err(Error::io(p))
+	})
+}
+
+fn load_checkpoint(run: &Run, adam: &mut AdamW, dir: &Path, identity: &str) -> Result<usize> {
+	let bad = |reason: String| Error::Resume { path: dir.to_path_buf(), reason };
+	let text = std::fs::read_to_string(dir.join("trainer_state.json"))
+		.map_err(|e| bad(format!("no trainer_state.json ({e})")))?;
+	let state: CheckpointState = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+	if state.run != identity {
+		return Err(bad("it was made with other hyper-parameters, adapter settings or data".into()));
+	}
+	adapter::load_weights(run.model, dir, run.model.device())?;
+	let tensors = candle_core::safetensors::load(dir.join("optimizer.safetensors"), run.model.device())
+		.map_err(|e| bad(format!("optimizer.safetensors: {e}")))?;
+	for (i, (name, _)) in adam.vars.iter().enumerate() {
+		let get = |suffix: &str| {
+			tensors.get(&format!("{name}.{suffix}")).cloned().ok_or_else(|| bad(format!("no {suffix} for {name}")))
+		};
+		adam.first[i] = get("exp_avg")?;
+		adam.second[i] = get("exp_avg_sq")?;
+	}
+	adam.t = state.adam_t;
+	Ok(state.step)
+}
+
+fn progress_bar(step: usize, total: usize, p: &Progress) {
+	const WIDTH: usize = 30;
+	let filled = WIDTH * step / total.max(1);
+	print!(
+		"\r[{}{}] {step}/{total}  loss {:.4}  lr {:.2e}  {:.0} tok/s  {:.0}s ",
+		"=".repeat(filled),
+		" ".repeat(WIDTH - filled),
+		p.loss,
+		p.lr,
+		p.tokens_per_s,
+		p.elapsed_s
+	);
+	let _ = std::io::stdout().flush();
+}
+
+/// Trains, checkpoints, and writes the final adapter into `run.output`.
+pub fn train(run: Run) -> Result<Summary> {
+	let cfg = &run.config;
+	if run.blocks.is_empty() {
+		return Err(Error::hyper("cutoff_len", "the dataset yields no block with a trained token"));
+	}
+	std::fs::create_dir_all(&run.output).map_err(Error::io(&run.output))?;
+	let plan = Plan::new(run.blocks.len(), cfg);
+	let vars = run.model.lora_vars();
+	let mut adam = AdamW::new(vars.clone())?;
+	let identity = run_identity(&run);
+	let first_step = match &run.resume {
+		Some(dir) => load_checkpoint(&run, &mut adam, dir, &identity)?,
+		None => 0,
+	};
+	let log_path = run.output.join("progress.jsonl");
+	let mut log = std::fs::OpenOptions::new()
+		.create(true)
+		.append(first_step > 0)
+		.write(true)
+		.truncate(first_step == 0)
+		.open(&log_path)
+		.map_err(Error::io(&log_path))?;
+	let started = Instant::now();
+	let (mut tokens_total, mut final_loss) = (0usize, f64::NAN);
+	let micro_per_epoch = run.blocks.len().div_ceil(cfg.batch_size);
+	for step in first_step..plan.steps {
+		let step_started = Instant::now();
+		let micro_batches = plan.step(step, cfg.grad_accum);
+		let step_tokens: f64 = micro_batches
+			.iter()
+			.flat_map(|mb| mb.iter())
+			.map(|&i| run.blocks[i].mask.iter().sum::<f32>() as f64)
+			.sum();
+		let mut grads: Vec<Tensor> = vars.iter().map(|(_, v)| v.as_tensor().zeros_like()).collect::<candle_core::Result<_>>()?;
+		let mut loss_sum = 0.0;
+		let mut input_tokens = 0;
+		for (micro, indices) in micro_batches.iter().enumerate() {
+			let blocks: Vec<&Block> = indices.iter().map(|&i| &run.blocks[i]).collect();
+			input_tokens += blocks.len() * cfg.cutoff_len;
+			let mode = ForwardMode { training: true, dropout_key: (cfg.seed, (step * cfg.grad_accum + micro) as u64) };
+			let (sum, _) = masked_loss_sum(run.model, &blocks, mode)?;
+			let loss = (sum / step_tokens)?;
+			loss_sum += loss.to_scalar::<f32>()? as f64;
+			let store = loss.backward()?;
+			for (g, (name, var)) in grads.iter_mut().zip(&vars) {
+				let grad = store.get(var.as_tensor()).ok_or_else(|| {
+					Error::Candle(candle_core::Error::Msg(format!("{name} received no gradient")))
+				})?;
+				*g = (&*g + grad)?;
+			}
+		}
+		let norm = grads
+			.iter()
+			.map(|g| g.sqr()?.sum_all()?.to_scalar::<f32>().map(f64::from))
+			.sum::<candle_core::Result<f64>>()?
+			.sqrt();
+		if norm > cfg.max_grad_norm {
+			let scale = cfg.max_grad_norm / (norm + 1e-6);
+			grads = grads.iter().map(|g| g * scale).collect::<candle_core::Result<_>>()?;
+		}
+		let lr = cfg.learning_rate_at(step, plan.steps);
+		adam.step(&grads, lr, cfg)?;
+		let seconds = step_started.elapsed().as_secs_f64();
+		tokens_total += input_tokens;
+		final_loss = loss_sum;
+		let progress = Progress {
+			step: step + 1,
+			total_steps: plan.steps,
+			epoch: (step * cfg.grad_accum) as f64 / micro_per_epoch as f64,
+			loss: loss_sum,
+			lr,
+			grad_norm: norm,
+			tokens_per_s: input_tokens as f64 / seconds.max(1e-9),
+			elapsed_s: started.elapsed().as_secs_f64(),
+		};
+		writeln!(log, "{}", serde_json::to_string(&progress).expect("serialisable")).map_err(Error::io(&log_path))?;
+		if run.progress_bar {
+			progress_bar(step + 1, plan.steps, &progress);
+		}
+		if cfg.save_every > 0 && (step + 1) % cfg.save_every == 0 && step + 1 < plan.steps {
+			save_checkpoint(&run, &adam, step + 1, &identity)?;
+		}
+	}
+	if run.progress_bar {
+		println!();
+	}
+	let adapter_sha256 = adapter::save(run.model, &run.peft, &run.output)?;
+	Ok(Summary {
+		adapter_sha256,
+		steps: plan.steps,
+		final_loss,
+		tokens: tokens_total,
+		seconds: started.elapsed().as_secs_f64(),
+	})
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	/// HF's `get_cosine_schedule_with_warmup(warmup=2, total=10)` at steps 0, 1, 2, 6, 10.
+	#[test]
+	fn schedule_matches_transformers() {
+		let cfg = TrainConfig { learning_rate: 1.0, warmup_steps: 2, ..TrainConfig::default() };
+		let at = |s| cfg.learning_rate_at(s, 10);
+		assert_eq!(at(0), 0.0);
+		assert_eq!(at(1), 0.5);
+		assert_eq!(at(2), 1.0);
+		assert!((at(6) - 0.5).abs() < 1e-12);
+		assert!(at(10).abs() < 1e-12);
+		let linear = TrainConfig { schedule: Schedule::Linear, ..cfg };
+		assert!((linear.learning_rate_at(6, 10) - 0.5).abs() < 1e-12);
+	}
+
+	#[test]
+	fn plan_covers_every_block_once_per_epoch() {
+		let cfg = TrainConfig { epochs: 2, batch_size: 3, grad_accum: 2, ..TrainConfig::default() };
+		let plan = Plan::new(10, &cfg);
+		assert_eq!(plan.micro_batches.len(), 8);
+		assert_eq!(plan.steps, 4);
+		let mut first: Vec<usize> = plan.micro_batches[..4].concat();
+		first.sort();
+		assert_eq!(first, (0..10).collect::<Vec<_>>());
+		assert_ne!(plan.micro_batches[..4], plan.micro_batches[4..], "epochs are shuffled differently");
+	}
+}
