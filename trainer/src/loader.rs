@@ -30,6 +30,8 @@ pub struct Checkpoint {
 	pub name: String,
 	/// The files the weights came from.
 	pub files: Vec<PathBuf>,
+	/// The `config.json` it was read from (or, for GGUF, built from the metadata).
+	pub hf_config: Value,
 }
 
 fn read_json(path: &Path, what: &'static str) -> Result<Value> {
@@ -81,7 +83,8 @@ pub fn open(path: &Path, tokenizer: Option<&Path>) -> Result<Checkpoint> {
 		}
 		return Err(Error::Missing { what: "config.json", path: config_path });
 	}
-	let config = ModelConfig::from_hf(&read_json(&config_path, "config.json")?).map_err(|e| match e {
+	let hf_config = read_json(&config_path, "config.json")?;
+	let config = ModelConfig::from_hf(&hf_config).map_err(|e| match e {
 		Error::Corrupt { what, reason, .. } => Error::Corrupt { what, path: config_path.clone(), reason },
 		other => other,
 	})?;
@@ -95,6 +98,7 @@ pub fn open(path: &Path, tokenizer: Option<&Path>) -> Result<Checkpoint> {
 		weights: Box::new(weights),
 		name: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
 		files,
+		hf_config,
 	})
 }
 
@@ -149,16 +153,16 @@ impl SafetensorsWeights {
 
 impl WeightSource for SafetensorsWeights {
 	fn tensor(&self, name: &str, device: &Device) -> Result<Option<Tensor>> {
-		// GPT-2 and BLOOM checkpoints on the hub are saved from the bare model, without the
-		// `transformer.` prefix their causal-LM class (and so PEFT) uses.
-		let stored = [Some(name), name.strip_prefix("transformer.")]
-			.into_iter()
-			.flatten()
-			.find(|n| self.names.contains(*n));
-		match stored {
-			Some(n) => Ok(Some(self.tensors.load(n, device)?.to_dtype(DType::F32)?)),
-			None => Ok(None),
+		if !self.names.contains(name) {
+			return Ok(None);
 		}
+		Ok(Some(self.tensors.load(name, device)?.to_dtype(DType::F32)?))
+	}
+
+	fn names(&self) -> Vec<String> {
+		let mut names: Vec<String> = self.names.iter().cloned().collect();
+		names.sort();
+		names
 	}
 }
 
@@ -168,6 +172,12 @@ pub struct MemoryWeights(pub HashMap<String, Tensor>);
 impl WeightSource for MemoryWeights {
 	fn tensor(&self, name: &str, device: &Device) -> Result<Option<Tensor>> {
 		self.0.get(name).map(|t| Ok(t.to_device(device)?.to_dtype(DType::F32)?)).transpose()
+	}
+
+	fn names(&self) -> Vec<String> {
+		let mut names: Vec<String> = self.0.keys().cloned().collect();
+		names.sort();
+		names
 	}
 }
 
@@ -287,6 +297,7 @@ fn open_gguf(path: &Path, tokenizer: Option<&Path>) -> Result<Checkpoint> {
 			.cloned()
 			.unwrap_or_else(|| path.file_name().unwrap_or_default().to_string_lossy().into_owned()),
 		files: vec![path.to_path_buf()],
+		hf_config,
 	})
 }
 

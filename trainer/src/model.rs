@@ -26,6 +26,9 @@ use candle_nn::{ops, rotary_emb};
 pub trait WeightSource {
 	/// The tensor called `name`, or `None` when the checkpoint has no such tensor.
 	fn tensor(&self, name: &str, device: &Device) -> Result<Option<Tensor>>;
+
+	/// Every tensor's name, as `tensor` accepts it.
+	fn names(&self) -> Vec<String>;
 }
 
 /// How the model is built around its frozen base.
@@ -49,10 +52,17 @@ struct Loader<'a> {
 
 impl Loader<'_> {
 	fn get(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
-		let tensor = self
-			.source
-			.tensor(name, self.device)?
-			.ok_or_else(|| Error::MissingTensor(name.to_string()))?;
+		// GPT-2 and BLOOM checkpoints on the hub are saved from the bare model, without the
+		// `transformer.` prefix their causal-LM class (and so PEFT) uses.
+		let bare = name.strip_prefix("transformer.");
+		let tensor = match self.source.tensor(name, self.device)? {
+			Some(t) => t,
+			None => match bare {
+				Some(bare) => self.source.tensor(bare, self.device)?,
+				None => None,
+			}
+			.ok_or_else(|| Error::MissingTensor(name.to_string()))?,
+		};
 		if tensor.dims() != shape {
 			return Err(Error::ShapeMismatch {
 				name: name.to_string(),
@@ -477,6 +487,31 @@ impl Model {
 	/// Bytes held by the frozen linear weights (quantised or not).
 	pub fn frozen_linear_bytes(&self) -> usize {
 		self.linears().iter().map(|l| l.weight.bytes()).sum()
+	}
+
+	/// Every tensor of `source` under its stored name, with each adapted layer's weight
+	/// replaced by `W + scale · B A` in the checkpoint's own layout: a full model that needs no
+	/// adapter.
+	pub fn merged_checkpoint(&self, source: &dyn WeightSource) -> Result<Vec<(String, Tensor)>> {
+		let adapted: std::collections::HashMap<String, &Linear> = self
+			.linears()
+			.into_iter()
+			.filter(|l| l.lora.is_some())
+			.map(|l| (format!("{}.weight", l.path), l))
+			.collect();
+		let mut out = Vec::new();
+		for name in source.names() {
+			let canonical = if adapted.contains_key(&name) { name.clone() } else { format!("transformer.{name}") };
+			let tensor = match adapted.get(&canonical) {
+				Some(linear) => {
+					let merged = linear.merged_weight(&self.device)?;
+					if self.cfg.conv1d_weights { merged.t()?.contiguous()? } else { merged }
+				},
+				None => source.tensor(&name, &self.device)?.ok_or_else(|| Error::MissingTensor(name.clone()))?,
+			};
+			out.push((name, tensor));
+		}
+		Ok(out)
 	}
 
 	/// Logits `[batch, seq, vocab]` for `ids` `[batch, seq]`, for every position.

@@ -1,1 +1,48 @@
-fn main(){}
+//! `provenant-trainer`: fine-tune a base model with LoRA or QLoRA, evaluate it, chat with it,
+//! inspect models and adapters, and merge an adapter into its base.
+
+mod chat;
+mod common;
+mod eval;
+mod inspect;
+mod merge;
+mod train;
+
+use clap::{Parser, Subcommand};
+
+/// Fine-tune base models with LoRA/QLoRA and produce PEFT-compatible adapters.
+#[derive(Parser)]
+#[command(name = "provenant-trainer", version)]
+struct Cli {
+	#[command(subcommand)]
+	command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+	/// Train a LoRA or QLoRA adapter on a dataset.
+	Train(train::Command),
+	/// Report held-out loss and perplexity of a base model, with or without an adapter.
+	Eval(eval::Command),
+	/// Generate text from a base model plus adapter, one-shot or interactively.
+	Chat(chat::Command),
+	/// Summarise a model directory, GGUF file or adapter directory.
+	Inspect(inspect::Command),
+	/// Fold an adapter into its base and write a standalone model directory.
+	Merge(merge::Command),
+}
+
+fn main() {
+	let cli = Cli::parse();
+	let result = match cli.command {
+		Command::Train(c) => c.execute(),
+		Command::Eval(c) => c.execute(),
+		Command::Chat(c) => c.execute(),
+		Command::Inspect(c) => c.execute(),
+		Command::Merge(c) => c.execute(),
+	};
+	if let Err(error) = result {
+		eprintln!("error: {error:#}");
+		std::process::exit(1);
+	}
+}

@@ -1,0 +1,58 @@
+//! What every subcommand shares: opening a base model and building the decoder around it.
+
+use anyhow::{Context, Result};
+use clap::Args;
+use provenant_trainer::{
+	adapter,
+	loader::{self, Checkpoint},
+	model::{BuildOptions, Model},
+};
+use std::path::{Path, PathBuf};
+
+/// Where the base model is.
+#[derive(Args, Clone, Debug)]
+pub(crate) struct ModelArgs {
+	/// A Hugging Face model directory (config.json, *.safetensors, tokenizer.json) or a GGUF file.
+	#[arg(long)]
+	pub(crate) model: PathBuf,
+	/// A tokenizer.json to use instead of the model's own.
+	#[arg(long)]
+	pub(crate) tokenizer: Option<PathBuf>,
+	/// Run on the first CUDA GPU (needs a build with the `cuda` feature).
+	#[arg(long)]
+	pub(crate) cuda: bool,
+}
+
+impl ModelArgs {
+	pub(crate) fn device(&self) -> Result<candle_core::Device> {
+		if self.cuda {
+			candle_core::Device::new_cuda(0).context("no CUDA device (is the trainer built with --features cuda?)")
+		} else {
+			Ok(candle_core::Device::Cpu)
+		}
+	}
+
+	pub(crate) fn open(&self) -> Result<Checkpoint> {
+		Ok(loader::open(&self.model, self.tokenizer.as_deref())?)
+	}
+}
+
+/// Opens the base and, if given, loads an adapter directory onto it.
+pub(crate) fn model_with_adapter(args: &ModelArgs, adapter_dir: Option<&Path>) -> Result<(Checkpoint, Model)> {
+	let checkpoint = args.open()?;
+	let device = args.device()?;
+	let options = match adapter_dir {
+		Some(dir) => {
+			let config = adapter::read_config(dir)?;
+			let settings = config.settings();
+			settings.validate(checkpoint.config.family)?;
+			BuildOptions { lora: Some(settings), ..BuildOptions::default() }
+		},
+		None => BuildOptions::default(),
+	};
+	let model = Model::load(&checkpoint.config, checkpoint.weights.as_ref(), &device, &options)?;
+	if let Some(dir) = adapter_dir {
+		adapter::load_weights(&model, dir, &device)?;
+	}
+	Ok((checkpoint, model))
+}

@@ -1,0 +1,213 @@
+//! `train`: fine-tune an adapter.
+
+use crate::common::ModelArgs;
+use anyhow::{bail, Result};
+use clap::{Args, ValueEnum};
+use provenant_trainer::{
+	adapter::{LoraSettings, PeftConfig},
+	data,
+	model::{BuildOptions, Model},
+	quant::QuantKind,
+	train::{self, Run, Schedule, TrainConfig},
+};
+use std::path::PathBuf;
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Method {
+	/// Full-precision frozen base.
+	Lora,
+	/// Base quantised to NF4 (4 bits) or int8 (--bits 8).
+	Qlora,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ScheduleArg {
+	Cosine,
+	Linear,
+	Constant,
+}
+
+/// Train a LoRA or QLoRA adapter.
+#[derive(Args, Debug)]
+pub(crate) struct Command {
+	#[command(flatten)]
+	model: ModelArgs,
+	/// Training data: JSONL (text, prompt/response or Alpaca fields), .txt or .md.
+	#[arg(long)]
+	data: PathBuf,
+	/// Held-out data for a final eval loss (same formats).
+	#[arg(long)]
+	eval_data: Option<PathBuf>,
+	/// Directory for the adapter, checkpoints and progress.jsonl.
+	#[arg(long)]
+	output: PathBuf,
+	/// LoRA, or QLoRA with a quantised base.
+	#[arg(long, value_enum, default_value_t = Method::Lora)]
+	method: Method,
+	/// QLoRA's base precision: 4 (NF4) or 8 (int8).
+	#[arg(long, default_value_t = 4)]
+	bits: u8,
+	/// Adapter rank r.
+	#[arg(long, default_value_t = 8)]
+	rank: usize,
+	/// LoRA alpha (the update is scaled by alpha/r).
+	#[arg(long, default_value_t = 16.0)]
+	alpha: f64,
+	/// Dropout on the adapter's input.
+	#[arg(long, default_value_t = 0.05)]
+	dropout: f32,
+	/// Modules to adapt, comma-separated (default: the family's attention projections).
+	#[arg(long, value_delimiter = ',')]
+	target: Vec<String>,
+	/// Scale by alpha/sqrt(r) (rsLoRA).
+	#[arg(long)]
+	rslora: bool,
+	/// Peak learning rate.
+	#[arg(long, default_value_t = 2e-4)]
+	lr: f64,
+	/// Passes over the data.
+	#[arg(long, default_value_t = 3)]
+	epochs: usize,
+	/// Blocks per micro-batch.
+	#[arg(long, default_value_t = 4)]
+	batch_size: usize,
+	/// Micro-batches per optimiser step.
+	#[arg(long, default_value_t = 1)]
+	grad_accum: usize,
+	/// Tokens per training block.
+	#[arg(long, default_value_t = 256)]
+	cutoff_len: usize,
+	/// Steps of linear learning-rate warm-up.
+	#[arg(long, default_value_t = 0)]
+	warmup_steps: usize,
+	/// Learning-rate decay after warm-up.
+	#[arg(long, value_enum, default_value_t = ScheduleArg::Cosine)]
+	schedule: ScheduleArg,
+	/// AdamW weight decay.
+	#[arg(long, default_value_t = 0.0)]
+	weight_decay: f64,
+	/// Clip the gradient norm to this.
+	#[arg(long, default_value_t = 1.0)]
+	max_grad_norm: f64,
+	/// Seed for initialisation, shuffling and dropout.
+	#[arg(long, default_value_t = 42)]
+	seed: u64,
+	/// Write a checkpoint every N steps (0: never).
+	#[arg(long, default_value_t = 0)]
+	save_every: usize,
+	/// Stop after N steps.
+	#[arg(long)]
+	max_steps: Option<usize>,
+	/// Resume from the newest checkpoint in --output.
+	#[arg(long)]
+	resume: bool,
+	/// No progress bar (progress.jsonl is still written).
+	#[arg(long)]
+	quiet: bool,
+}
+
+impl Command {
+	pub(crate) fn execute(self) -> Result<()> {
+		let checkpoint = self.model.open()?;
+		let family = checkpoint.config.family;
+		let settings = LoraSettings {
+			rank: self.rank,
+			alpha: self.alpha,
+			dropout: self.dropout,
+			targets: if self.target.is_empty() {
+				family.default_targets().iter().map(|s| s.to_string()).collect()
+			} else {
+				self.target.clone()
+			},
+			use_rslora: self.rslora,
+		};
+		settings.validate(family)?;
+		let quant = match self.method {
+			Method::Lora => None,
+			Method::Qlora => match QuantKind::parse(&self.bits.to_string()) {
+				Some(kind) => Some(kind),
+				None => bail!("invalid hyper-parameter bits: QLoRA takes 4 or 8, got {}", self.bits),
+			},
+		};
+		let config = TrainConfig {
+			learning_rate: self.lr,
+			epochs: self.epochs,
+			batch_size: self.batch_size,
+			grad_accum: self.grad_accum,
+			cutoff_len: self.cutoff_len,
+			warmup_steps: self.warmup_steps,
+			schedule: match self.schedule {
+				ScheduleArg::Cosine => Schedule::Cosine,
+				ScheduleArg::Linear => Schedule::Linear,
+				ScheduleArg::Constant => Schedule::Constant,
+			},
+			weight_decay: self.weight_decay,
+			max_grad_norm: self.max_grad_norm,
+			seed: self.seed,
+			save_every: self.save_every,
+			max_steps: self.max_steps,
+			..TrainConfig::default()
+		};
+		config.validate(&checkpoint.config)?;
+		let examples = data::read_dataset(&self.data)?;
+		let stream = data::tokenize(&examples, &checkpoint.tokenizer, &checkpoint.config)?;
+		let pad = checkpoint.config.eos_token_id.unwrap_or(0);
+		let blocks = data::pack(&stream, config.cutoff_len, pad);
+		let eval_blocks = match &self.eval_data {
+			Some(path) => {
+				let examples = data::read_dataset(path)?;
+				let stream = data::tokenize(&examples, &checkpoint.tokenizer, &checkpoint.config)?;
+				Some(data::pack(&stream, config.cutoff_len, pad))
+			},
+			None => None,
+		};
+		let resume = if self.resume {
+			match train::latest_checkpoint(&self.output) {
+				Some(dir) => Some(dir),
+				None => bail!("--resume: no checkpoint-N directory in {}", self.output.display()),
+			}
+		} else {
+			None
+		};
+		let device = self.model.device()?;
+		let options = BuildOptions { lora: Some(settings.clone()), quant, seed: self.seed };
+		let model = Model::load(&checkpoint.config, checkpoint.weights.as_ref(), &device, &options)?;
+		let peft = PeftConfig::new(&settings, family, &checkpoint.name);
+		let trainable: usize = model.lora_vars().iter().map(|(_, v)| v.elem_count()).sum();
+		println!(
+			"{} ({}), {} layers, {:.1}M base parameters ({} MiB frozen linear weights{}), {} trainable",
+			checkpoint.name,
+			family.name(),
+			checkpoint.config.num_layers,
+			checkpoint.config.parameter_count() as f64 / 1e6,
+			model.frozen_linear_bytes() / (1 << 20),
+			match quant {
+				Some(QuantKind::Nf4) => ", NF4",
+				Some(QuantKind::Int8) => ", int8",
+				None => "",
+			},
+			trainable
+		);
+		println!("{} examples, {} tokens, {} blocks of {}", examples.len(), stream.ids.len(), blocks.len(), config.cutoff_len);
+		if let Some(dir) = &resume {
+			println!("resuming from {}", dir.display());
+		}
+		let summary = train::train(Run {
+			model: &model,
+			peft,
+			config: config.clone(),
+			blocks,
+			output: self.output.clone(),
+			resume,
+			progress_bar: !self.quiet,
+		})?;
+		println!("final loss {:.4} after {} steps ({:.1}s)", summary.final_loss, summary.steps, summary.seconds);
+		if let Some(blocks) = eval_blocks {
+			let loss = train::evaluate(&model, &blocks, config.batch_size)?;
+			println!("eval loss {loss:.4}, perplexity {:.2}", loss.exp());
+		}
+		println!("adapter written to {}", self.output.display());
+		println!("sha256 {}  adapter_model.safetensors", summary.adapter_sha256);
+		Ok(())
+	}
+}

@@ -1,0 +1,360 @@
+//! Every family, on a tiny random checkpoint in HF layout:
+//! - the forward pass matches candle-transformers' inference model where one exists;
+//! - every LoRA matrix gets a gradient, and the gradient is the loss's derivative;
+//! - training never changes a byte of the base;
+//! - GGUF loading undoes llama.cpp's rotary permutation; merging folds the adapter in exactly.
+
+mod common;
+
+use candle_core::{DType, Device, IndexOp, Tensor};
+use candle_nn::VarBuilder;
+use common::*;
+use provenant_trainer::{
+	adapter::LoraSettings,
+	config::Family,
+	data::Block,
+	linear::ForwardMode,
+	loader::{self, MemoryWeights},
+	model::{BuildOptions, Model},
+	quant::QuantKind,
+	train::{masked_loss_sum, AdamW, TrainConfig},
+};
+use std::path::Path;
+
+fn open(dir: &Path, options: &BuildOptions) -> Model {
+	let checkpoint = loader::open(dir, None).unwrap();
+	Model::load(&checkpoint.config, checkpoint.weights.as_ref(), &Device::Cpu, options).unwrap()
+}
+
+fn last_logits(model: &Model, ids: &[u32]) -> Vec<f32> {
+	let input = Tensor::new(ids, &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+	let logits = model.forward(&input, None, ForwardMode::EVAL).unwrap();
+	logits.i((0, ids.len() - 1)).unwrap().to_vec1().unwrap()
+}
+
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+	assert_eq!(a.len(), b.len());
+	a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+/// candle-transformers' inference model for `family`, last-position logits.
+fn reference_logits(family: &str, dir: &Path, ids: &[u32]) -> Vec<f32> {
+	use candle_transformers::models::{chatglm, llama, mistral, qwen2, qwen3};
+	let dev = Device::Cpu;
+	// SAFETY: the test wrote the file and nothing changes it while it is mapped.
+	let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[dir.join("model.safetensors")], DType::F32, &dev) }.unwrap();
+	let input = Tensor::new(ids, &dev).unwrap().unsqueeze(0).unwrap();
+	let json = config(family);
+	let logits = match family {
+		"llama" => {
+			let cfg: llama::LlamaConfig = serde_json::from_value(json).unwrap();
+			let cfg = cfg.into_config(false);
+			let mut cache = llama::Cache::new(false, DType::F32, &cfg, &dev).unwrap();
+			llama::Llama::load(vb, &cfg).unwrap().forward(&input, 0, &mut cache).unwrap()
+		},
+		"mistral" => {
+			let cfg: mistral::Config = serde_json::from_value(json).unwrap();
+			mistral::Model::new(&cfg, vb).unwrap().forward(&input, 0).unwrap()
+		},
+		"qwen2" => {
+			let cfg: qwen2::Config = serde_json::from_value(json).unwrap();
+			qwen2::ModelForCausalLM::new(&cfg, vb).unwrap().forward(&input, 0).unwrap()
+		},
+		"qwen3" => {
+			let cfg: qwen3::Config = serde_json::from_value(json).unwrap();
+			qwen3::ModelForCausalLM::new(&cfg, vb).unwrap().forward(&input, 0).unwrap()
+		},
+		"chatglm" => {
+			let cfg = chatglm::Config {
+				num_layers: LAYERS,
+				padded_vocab_size: VOCAB,
+				hidden_size: HIDDEN,
+				ffn_hidden_size: FFN,
+				kv_channels: HEAD_DIM,
+				num_attention_heads: HEADS,
+				seq_length: POSITIONS,
+				layernorm_epsilon: 1e-5,
+				rmsnorm: true,
+				apply_residual_connection_post_layernorm: false,
+				post_layer_norm: true,
+				add_bias_linear: false,
+				add_qkv_bias: true,
+				bias_dropout_fusion: true,
+				multi_query_attention: true,
+				multi_query_group_num: KV_HEADS,
+				apply_query_key_layer_scaling: true,
+				attention_softmax_in_fp32: true,
+				fp32_residual_connection: false,
+			};
+			chatglm::Model::new(&cfg, vb).unwrap().forward(&input).unwrap()
+		},
+		other => panic!("no candle-transformers model for {other}"),
+	};
+	let flat: Vec<f32> = logits.flatten_all().unwrap().to_vec1().unwrap();
+	flat[flat.len() - VOCAB..].to_vec()
+}
+
+#[test]
+fn forward_matches_candle_transformers() {
+	let ids = sample_ids(12);
+	for family in ["llama", "mistral", "qwen2", "qwen3", "chatglm"] {
+		let dir = tempfile::tempdir().unwrap();
+		write_checkpoint(family, dir.path(), 11);
+		let ours = last_logits(&open(dir.path(), &BuildOptions::default()), &ids);
+		let reference = reference_logits(family, dir.path(), &ids);
+		let diff = max_abs_diff(&ours, &reference);
+		let spread = reference.iter().fold(0f32, |m, x| m.max(x.abs()));
+		assert!(spread > 0.5, "{family}: logits too flat to compare ({spread})");
+		assert!(diff < 1e-4, "{family}: last-position logits differ by {diff}");
+	}
+}
+
+fn all_targets(family: Family) -> LoraSettings {
+	LoraSettings {
+		rank: 4,
+		alpha: 8.0,
+		dropout: 0.0,
+		targets: family.linear_modules().iter().map(|s| s.to_string()).collect(),
+		use_rslora: false,
+	}
+}
+
+fn training_block() -> Block {
+	let ids = sample_ids(17);
+	Block { inputs: ids[..16].to_vec(), targets: ids[1..].to_vec(), mask: vec![1.0; 16] }
+}
+
+fn loss_and_grads(model: &Model, block: &Block) -> (f32, Vec<Tensor>) {
+	let (sum, tokens) = masked_loss_sum(model, &[block], ForwardMode::EVAL).unwrap();
+	let loss = (sum / tokens).unwrap();
+	let store = loss.backward().unwrap();
+	let grads = model
+		.lora_vars()
+		.iter()
+		.map(|(name, var)| store.get(var.as_tensor()).unwrap_or_else(|| panic!("{name}: no gradient")).clone())
+		.collect();
+	(loss.to_scalar().unwrap(), grads)
+}
+
+fn max_abs(t: &Tensor) -> f32 {
+	t.abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar().unwrap()
+}
+
+fn frozen_bytes(model: &Model) -> Vec<(String, Vec<u8>)> {
+	model
+		.frozen_tensors()
+		.unwrap()
+		.into_iter()
+		.map(|(name, t)| {
+			let values: Vec<f32> = t.flatten_all().unwrap().to_vec1().unwrap();
+			(name, values.iter().flat_map(|v| v.to_le_bytes()).collect())
+		})
+		.collect()
+}
+
+/// Step 1: B is zero, so only B can have a gradient. After one update, every A and every B
+/// must: a fused op without a backward would leave some at exactly zero.
+fn check_gradients(family: &str, quant: Option<QuantKind>) {
+	let dir = tempfile::tempdir().unwrap();
+	write_checkpoint(family, dir.path(), 5);
+	let checkpoint = loader::open(dir.path(), None).unwrap();
+	let settings = all_targets(checkpoint.config.family);
+	let options = BuildOptions { lora: Some(settings), quant, seed: 3 };
+	let model = Model::load(&checkpoint.config, checkpoint.weights.as_ref(), &Device::Cpu, &options).unwrap();
+	let vars = model.lora_vars();
+	assert_eq!(vars.len(), 2 * model.linears().len(), "{family}: every linear layer is adapted");
+	let before = frozen_bytes(&model);
+	let block = training_block();
+
+	let (_, grads) = loss_and_grads(&model, &block);
+	for ((name, _), grad) in vars.iter().zip(&grads) {
+		if name.ends_with("lora_B.weight") {
+			assert!(max_abs(grad) > 0.0, "{family}: {name} has a zero gradient at step 1");
+		} else {
+			assert_eq!(max_abs(grad), 0.0, "{family}: {name} must have no gradient while B is zero");
+		}
+	}
+	let cfg = TrainConfig::default();
+	let mut adam = AdamW::new(vars.clone()).unwrap();
+	adam.step(&grads, 1e-2, &cfg).unwrap();
+
+	let (loss, grads) = loss_and_grads(&model, &block);
+	for ((name, _), grad) in vars.iter().zip(&grads) {
+		assert!(max_abs(grad) > 0.0, "{family} {quant:?}: {name} has a zero gradient at step 2");
+	}
+
+	// The gradient is the derivative: compare the largest entry of the first A with a central
+	// difference of the loss.
+	let (name, a) = &vars[0];
+	let grad = grads[0].flatten_all().unwrap().to_vec1::<f32>().unwrap();
+	let (index, analytic) =
+		grad.iter().enumerate().fold((0, 0f32), |best, (i, &g)| if g.abs() > best.1.abs() { (i, g) } else { best });
+	let original = a.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+	let eps = 1e-2;
+	let nudged = |delta: f32| {
+		let mut values = original.clone();
+		values[index] += delta;
+		a.set(&Tensor::from_vec(values, a.dims(), &Device::Cpu).unwrap()).unwrap();
+		loss_and_grads(&model, &block).0
+	};
+	let numeric = (nudged(eps) - nudged(-eps)) / (2.0 * eps);
+	a.set(&Tensor::from_vec(original, a.dims(), &Device::Cpu).unwrap()).unwrap();
+	assert!(
+		(numeric - analytic).abs() <= 0.05 * analytic.abs() + 1e-4,
+		"{family}: d loss / d {name}[{index}] is {analytic} by backprop, {numeric} by central difference (loss {loss})"
+	);
+
+	assert_eq!(before, frozen_bytes(&model), "{family}: a base tensor changed");
+}
+
+#[test]
+fn every_family_trains_every_lora_matrix_and_never_the_base() {
+	for family in FAMILIES {
+		check_gradients(family, None);
+	}
+}
+
+#[test]
+fn quantised_bases_pass_gradients_too() {
+	check_gradients("llama", Some(QuantKind::Nf4));
+	check_gradients("chatglm", Some(QuantKind::Int8));
+	check_gradients("gpt2", Some(QuantKind::Nf4));
+}
+
+/// Random uniform weights are NF4's worst case (its levels are normal quantiles), so the
+/// bound is loose; int8 must be an order of magnitude closer.
+#[test]
+fn quantised_bases_are_smaller_and_close_to_f32() {
+	let dir = tempfile::tempdir().unwrap();
+	write_checkpoint("llama", dir.path(), 5);
+	let dense = open(dir.path(), &BuildOptions::default());
+	let nf4 = open(dir.path(), &BuildOptions { quant: Some(QuantKind::Nf4), ..BuildOptions::default() });
+	let int8 = open(dir.path(), &BuildOptions { quant: Some(QuantKind::Int8), ..BuildOptions::default() });
+	// 4 or 8 bits plus one f32 scale per 64 values, against 32 bits.
+	assert_eq!(nf4.frozen_linear_bytes() * 64, dense.frozen_linear_bytes() * 9);
+	assert_eq!(int8.frozen_linear_bytes() * 64, dense.frozen_linear_bytes() * 17);
+	let ids = sample_ids(12);
+	let reference = last_logits(&dense, &ids);
+	let spread = reference.iter().fold(0f32, |m, x| m.max(x.abs()));
+	let nf4_drift = max_abs_diff(&reference, &last_logits(&nf4, &ids));
+	let int8_drift = max_abs_diff(&reference, &last_logits(&int8, &ids));
+	assert!(nf4_drift < 0.6 * spread, "NF4 logits drifted {nf4_drift} against a spread of {spread}");
+	assert!(int8_drift < 0.05 * spread, "int8 logits drifted {int8_drift} against a spread of {spread}");
+	assert!(int8_drift * 5.0 < nf4_drift, "int8 ({int8_drift}) should be far closer than NF4 ({nf4_drift})");
+}
+
+/// transformers' Mistral masks keys `window` or more positions back, so with two layers a
+/// logit sees `2 · (window − 1)` positions into the past and no further.
+#[test]
+fn mistral_sliding_window_limits_what_each_position_sees() {
+	let dir = tempfile::tempdir().unwrap();
+	write_checkpoint("mistral", dir.path(), 9);
+	let mut cfg = config("mistral");
+	cfg["sliding_window"] = serde_json::json!(4);
+	std::fs::write(dir.path().join("config.json"), cfg.to_string()).unwrap();
+	let model = open(dir.path(), &BuildOptions::default());
+	let ids = sample_ids(12);
+	let mut changed = ids.clone();
+	changed[0] = 40;
+	let logits = |ids: &[u32]| {
+		let input = Tensor::new(ids, &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+		model.forward(&input, None, ForwardMode::EVAL).unwrap().squeeze(0).unwrap()
+	};
+	let (a, b) = (logits(&ids), logits(&changed));
+	let diff_at = |pos: usize| {
+		max_abs_diff(&a.i(pos).unwrap().to_vec1().unwrap(), &b.i(pos).unwrap().to_vec1().unwrap())
+	};
+	assert!(diff_at(6) > 1e-4, "position 6 still sees token 0 through two layers");
+	for pos in 7..12 {
+		assert_eq!(diff_at(pos), 0.0, "position {pos} must not see token 0");
+	}
+}
+
+/// llama.cpp's converter permutes q/k rows per head (`reshape(h, 2, d/2, in).swapaxes(1, 2)`);
+/// the loader must undo it.
+#[test]
+fn gguf_llama_matches_the_hf_checkpoint() {
+	use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
+	let dir = tempfile::tempdir().unwrap();
+	write_checkpoint("llama", dir.path(), 13);
+	let permute = |w: &Tensor, heads: usize| {
+		let (out, inp) = w.dims2().unwrap();
+		w.reshape((heads, 2, out / heads / 2, inp)).unwrap().transpose(1, 2).unwrap().reshape((out, inp)).unwrap()
+	};
+	let mut named = Vec::new();
+	for (name, t) in tensors("llama", 13) {
+		let gguf = name
+			.replace("model.embed_tokens", "token_embd")
+			.replace("model.norm", "output_norm")
+			.replace("lm_head", "output")
+			.replace("model.layers.", "blk.")
+			.replace("input_layernorm", "attn_norm")
+			.replace("post_attention_layernorm", "ffn_norm")
+			.replace("self_attn.q_proj", "attn_q")
+			.replace("self_attn.k_proj", "attn_k")
+			.replace("self_attn.v_proj", "attn_v")
+			.replace("self_attn.o_proj", "attn_output")
+			.replace("mlp.gate_proj", "ffn_gate")
+			.replace("mlp.up_proj", "ffn_up")
+			.replace("mlp.down_proj", "ffn_down");
+		let t = if gguf.contains("attn_q") {
+			permute(&t, HEADS)
+		} else if gguf.contains("attn_k") {
+			permute(&t, KV_HEADS)
+		} else {
+			t
+		};
+		named.push((gguf, QTensor::quantize(&t, GgmlDType::F32).unwrap()));
+	}
+	use gguf_file::Value;
+	let meta = [
+		("general.architecture", Value::String("llama".into())),
+		("llama.block_count", Value::U32(LAYERS as u32)),
+		("llama.embedding_length", Value::U32(HIDDEN as u32)),
+		("llama.feed_forward_length", Value::U32(FFN as u32)),
+		("llama.attention.head_count", Value::U32(HEADS as u32)),
+		("llama.attention.head_count_kv", Value::U32(KV_HEADS as u32)),
+		("llama.context_length", Value::U32(POSITIONS as u32)),
+		("llama.attention.layer_norm_rms_epsilon", Value::F32(1e-6)),
+		("llama.rope.freq_base", Value::F32(10000.0)),
+	];
+	let path = dir.path().join("tiny.gguf");
+	let mut file = std::fs::File::create(&path).unwrap();
+	gguf_file::write(
+		&mut file,
+		&meta.iter().map(|(k, v)| (*k, v)).collect::<Vec<_>>(),
+		&named.iter().map(|(k, v)| (k.as_str(), v)).collect::<Vec<_>>(),
+	)
+	.unwrap();
+	drop(file);
+	let gguf = loader::open(&path, Some(&dir.path().join("tokenizer.json"))).unwrap();
+	let from_gguf = Model::load(&gguf.config, gguf.weights.as_ref(), &Device::Cpu, &BuildOptions::default()).unwrap();
+	let ids = sample_ids(12);
+	let diff = max_abs_diff(&last_logits(&from_gguf, &ids), &last_logits(&open(dir.path(), &BuildOptions::default()), &ids));
+	assert!(diff < 1e-5, "GGUF and HF logits differ by {diff}");
+}
+
+/// A merged model computes what base + adapter computes (GPT-2 covers Conv1D's transposed
+/// layout).
+#[test]
+fn merged_weights_reproduce_base_plus_adapter() {
+	for family in ["llama", "gpt2", "bloom"] {
+		let dir = tempfile::tempdir().unwrap();
+		write_checkpoint(family, dir.path(), 21);
+		let checkpoint = loader::open(dir.path(), None).unwrap();
+		let options = BuildOptions { lora: Some(all_targets(checkpoint.config.family)), quant: None, seed: 1 };
+		let adapted = Model::load(&checkpoint.config, checkpoint.weights.as_ref(), &Device::Cpu, &options).unwrap();
+		let mut rng = provenant_trainer::rng::Rng::new(2);
+		for (_, var) in adapted.lora_vars() {
+			let n = var.elem_count();
+			var.set(&Tensor::from_vec(rng.uniform_vec(n, 0.2), var.dims(), &Device::Cpu).unwrap()).unwrap();
+		}
+		let merged: std::collections::HashMap<_, _> = adapted.merged_checkpoint(checkpoint.weights.as_ref()).unwrap().into_iter().collect();
+		let plain = Model::load(&checkpoint.config, &MemoryWeights(merged), &Device::Cpu, &BuildOptions::default()).unwrap();
+		let ids = sample_ids(10);
+		let (a, b) = (last_logits(&adapted, &ids), last_logits(&plain, &ids));
+		let base = last_logits(&open(dir.path(), &BuildOptions::default()), &ids);
+		assert!(max_abs_diff(&a, &base) > 1e-2, "{family}: the adapter must change the output");
+		assert!(max_abs_diff(&a, &b) < 1e-4, "{family}: merged and adapted logits differ");
+	}
+}
