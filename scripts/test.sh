@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 source scripts/env.sh
+scripts/fetch-models.sh
 
 # One release build serves both the binaries the end-to-end tests start and the test
 # harnesses: `cargo test --release` reuses every compiled dependency.
