@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Training throughput and peak memory of provenant-trainer against PyTorch + PEFT, on this
+# machine's CPU, same configs, same batch (8 × 128 tokens), LoRA r=8 on the attention
+# projections, AdamW, 2 threads. PyTorch, transformers and PEFT go into a throwaway venv.
+#
+#   scripts/bench-trainer.sh [--steps N] [CONFIG ...]   configs: llama-4l gpt2-small llama-100m
+#
+# Also runs the trainer with a QLoRA (NF4) base; PyTorch has no CPU 4-bit path to compare with.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+steps=10
+configs=()
+while [[ $# -gt 0 ]]; do
+	case "$1" in
+		--steps) steps="$2"; shift 2 ;;
+		*) configs+=("$1"); shift ;;
+	esac
+done
+[[ ${#configs[@]} -eq 0 ]] && configs=(llama-4l gpt2-small llama-100m)
+
+cargo build --release --locked -p provenant-trainer
+trainer="$CARGO_TARGET_DIR/release/provenant-trainer"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+python3 -m venv "$work/venv"
+"$work/venv/bin/pip" install --quiet torch transformers peft
+py="$work/venv/bin/python"
+
+peak_rss_mib() { awk '/Maximum resident set size/ { printf "%.0f", $NF / 1024 }' "$1"; }
+
+printf '%-12s %-22s %12s %14s\n' config implementation tokens/s "peak RSS MiB"
+for config in "${configs[@]}"; do
+	dir="$work/$config"
+	"$py" scripts/bench_trainer.py make "$config" "$dir" "$steps"
+	targets=q_proj,v_proj
+	[[ "$config" == gpt2* ]] && targets=c_attn
+	for method in lora qlora; do
+		out="$work/out-$config-$method"
+		/usr/bin/time -v -o "$work/time" "$trainer" train --model "$dir" --data "$dir/data.jsonl" \
+			--output "$out" --method "$method" --bits 4 --rank 8 --alpha 16 --dropout 0 \
+			--target "$targets" --batch-size 8 --cutoff-len 128 --epochs 1 \
+			--max-steps $((steps + 1)) --lr 1e-4 --schedule constant --quiet >/dev/null
+		# The first step warms caches and allocators, as PyTorch's warm-up step does.
+		rate=$(tail -n +2 "$out/progress.jsonl" | "$py" -c 'import sys, json; r = [json.loads(l)["tokens_per_s"] for l in sys.stdin]; print(f"{len(r) / sum(1 / x for x in r):.0f}")')
+		printf '%-12s %-22s %12s %14s\n' "$config" "provenant-trainer $method" "$rate" "$(peak_rss_mib "$work/time")"
+	done
+	/usr/bin/time -v -o "$work/time" "$py" scripts/bench_trainer.py torch "$config" "$dir" "$steps" > "$work/torch.json"
+	rate=$("$py" -c 'import json, sys; print(f"{json.load(open(sys.argv[1]))["tokens_per_s"]:.0f}")' "$work/torch.json")
+	printf '%-12s %-22s %12s %14s\n' "$config" "pytorch+peft lora" "$rate" "$(peak_rss_mib "$work/time")"
+done
