@@ -19,7 +19,9 @@ while [[ $# -gt 0 ]]; do
 done
 [[ ${#configs[@]} -eq 0 ]] && configs=(llama-4l gpt2-small llama-100m)
 
-cargo build --release --locked -p provenant-trainer
+# The workspace build, as the other scripts do: `-p` alone would resolve other features and
+# compile candle a second time beside the warm tree.
+cargo build --release --locked --workspace
 trainer="$CARGO_TARGET_DIR/release/provenant-trainer"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT

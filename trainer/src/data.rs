@@ -219,6 +219,26 @@ pub fn pack(stream: &TokenStream, cutoff_len: usize, pad: u32) -> Vec<Block> {
 	blocks
 }
 
+/// A dataset file read, tokenised and packed.
+#[derive(Clone, Debug)]
+pub struct Packed {
+	/// Examples in the file.
+	pub examples: usize,
+	/// Tokens in the stream, prompts included.
+	pub tokens: usize,
+	/// The packed blocks.
+	pub blocks: Vec<Block>,
+}
+
+/// Reads `path` and packs it into blocks of `cutoff_len` for `cfg`'s model, padding with its
+/// end-of-sequence token.
+pub fn load_blocks(path: &Path, tokenizer: &Tokenizer, cfg: &ModelConfig, cutoff_len: usize) -> Result<Packed> {
+	let examples = read_dataset(path)?;
+	let stream = tokenize(&examples, tokenizer, cfg)?;
+	let blocks = pack(&stream, cutoff_len, cfg.eos_token_id.unwrap_or(0));
+	Ok(Packed { examples: examples.len(), tokens: stream.ids.len(), blocks })
+}
+
 /// Stacks blocks into `inputs`, `targets` (`[batch, cutoff]`, u32) and `mask` (f32).
 pub fn batch(blocks: &[&Block], device: &Device) -> Result<(Tensor, Tensor, Tensor)> {
 	let (b, s) = (blocks.len(), blocks[0].inputs.len());

@@ -133,19 +133,19 @@ pub struct SafetensorsWeights {
 }
 
 impl SafetensorsWeights {
-	/// Maps `files`, checking each parses.
+	/// Maps `files`; a file that does not parse is named in the error.
 	pub fn open(files: &[PathBuf]) -> Result<Self> {
-		for file in files {
-			// SAFETY: the files are opened read-only; the trainer never writes base weights, and
-			// a file changed underneath a running trainer is outside what it promises.
-			unsafe { MmapedSafetensors::new(file) }.map_err(|e| Error::Corrupt {
-				what: "safetensors file",
-				path: file.clone(),
-				reason: e.to_string(),
-			})?;
-		}
-		// SAFETY: as above.
-		let tensors = unsafe { MmapedSafetensors::multi(files) }?;
+		// SAFETY: the files are opened read-only; the trainer never writes base weights, and
+		// a file changed underneath a running trainer is outside what it promises.
+		let tensors = unsafe { MmapedSafetensors::multi(files) }.map_err(|error| {
+			// Only on failure: open the shards one by one to say which is broken.
+			let broken = files.iter().find_map(|file| {
+				// SAFETY: as above.
+				unsafe { MmapedSafetensors::new(file) }.err().map(|e| (file.clone(), e.to_string()))
+			});
+			let (path, reason) = broken.unwrap_or_else(|| (files[0].clone(), error.to_string()));
+			Error::Corrupt { what: "safetensors file", path, reason }
+		})?;
 		let names = tensors.tensors().into_iter().map(|(n, _)| n).collect();
 		Ok(Self { tensors, names })
 	}

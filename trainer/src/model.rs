@@ -211,6 +211,12 @@ struct Paths {
 	attn_norm: &'static str,
 	mlp_norm: &'static str,
 	attention: &'static str,
+	/// The fused q/k/v projection, for families that have one.
+	fused_qkv: &'static str,
+	attn_out: &'static str,
+	/// The MLP's input and output projections, for the ungated and fused-gated MLPs.
+	mlp_in: &'static str,
+	mlp_out: &'static str,
 	final_norm: String,
 	lm_head: Option<String>,
 }
@@ -226,6 +232,10 @@ fn paths(cfg: &ModelConfig) -> Paths {
 			attn_norm: "input_layernorm",
 			mlp_norm: "post_attention_layernorm",
 			attention: "self_attn",
+			fused_qkv: "",
+			attn_out: "o_proj",
+			mlp_in: "",
+			mlp_out: "",
 			final_norm: "model.norm".into(),
 			lm_head: (!cfg.tie_word_embeddings).then(|| "lm_head".into()),
 		},
@@ -237,6 +247,10 @@ fn paths(cfg: &ModelConfig) -> Paths {
 			attn_norm: "ln_1",
 			mlp_norm: "ln_2",
 			attention: "attn",
+			fused_qkv: "c_attn",
+			attn_out: "c_proj",
+			mlp_in: "c_fc",
+			mlp_out: "c_proj",
 			final_norm: "transformer.ln_f".into(),
 			lm_head: None,
 		},
@@ -248,6 +262,10 @@ fn paths(cfg: &ModelConfig) -> Paths {
 			attn_norm: "input_layernorm",
 			mlp_norm: "post_attention_layernorm",
 			attention: "self_attention",
+			fused_qkv: "query_key_value",
+			attn_out: "dense",
+			mlp_in: "dense_h_to_4h",
+			mlp_out: "dense_4h_to_h",
 			final_norm: "transformer.ln_f".into(),
 			lm_head: None,
 		},
@@ -259,6 +277,10 @@ fn paths(cfg: &ModelConfig) -> Paths {
 			attn_norm: "input_layernorm",
 			mlp_norm: "post_attention_layernorm",
 			attention: "self_attention",
+			fused_qkv: "query_key_value",
+			attn_out: "dense",
+			mlp_in: "dense_h_to_4h",
+			mlp_out: "dense_4h_to_h",
 			final_norm: "transformer.encoder.final_layernorm".into(),
 			lm_head: Some("transformer.output_layer".into()),
 		},
@@ -324,27 +346,20 @@ impl Model {
 		for layer in 0..cfg.num_layers {
 			let base = (names.layer)(layer);
 			let attn = format!("{base}.{}", names.attention);
-			let qkv = match (cfg.qkv, cfg.family) {
-				(QkvLayout::Separate, _) => QkvProjection::Separate {
+			let qkv = match cfg.qkv {
+				QkvLayout::Separate => QkvProjection::Separate {
 					q: loader.linear(&format!("{attn}.q_proj"), h, q_width, cfg.qkv_bias)?,
 					k: loader.linear(&format!("{attn}.k_proj"), h, kv_width, cfg.qkv_bias)?,
 					v: loader.linear(&format!("{attn}.v_proj"), h, kv_width, cfg.qkv_bias)?,
 				},
-				(_, crate::config::Family::Gpt2) =>
-					QkvProjection::Fused(loader.linear(&format!("{attn}.c_attn"), h, 3 * h, true)?),
-				_ => QkvProjection::Fused(loader.linear(
-					&format!("{attn}.query_key_value"),
+				QkvLayout::Concatenated | QkvLayout::PerHead => QkvProjection::Fused(loader.linear(
+					&format!("{attn}.{}", names.fused_qkv),
 					h,
 					q_width + 2 * kv_width,
 					cfg.qkv_bias,
 				)?),
 			};
-			let out_name = match cfg.family {
-				crate::config::Family::Gpt2 => "c_proj",
-				crate::config::Family::Bloom | crate::config::Family::ChatGlm => "dense",
-				_ => "o_proj",
-			};
-			let out = loader.linear(&format!("{attn}.{out_name}"), q_width, h, cfg.dense_bias)?;
+			let out = loader.linear(&format!("{attn}.{}", names.attn_out), q_width, h, cfg.dense_bias)?;
 			let (q_norm, k_norm) = if cfg.qk_norm {
 				(
 					Some(loader.norm(&format!("{attn}.q_norm"), cfg.head_dim, Norm::Rms)?),
@@ -355,23 +370,20 @@ impl Model {
 			};
 			let f = cfg.intermediate_size;
 			let mlp_path = format!("{base}.mlp");
-			let mlp = match (cfg.mlp, cfg.family) {
-				(Mlp::GatedSilu, _) => FeedForward::Gated {
+			let (mlp_in, mlp_out) = (format!("{mlp_path}.{}", names.mlp_in), format!("{mlp_path}.{}", names.mlp_out));
+			let mlp = match cfg.mlp {
+				Mlp::GatedSilu => FeedForward::Gated {
 					gate: loader.linear(&format!("{mlp_path}.gate_proj"), h, f, cfg.dense_bias)?,
 					up: loader.linear(&format!("{mlp_path}.up_proj"), h, f, cfg.dense_bias)?,
 					down: loader.linear(&format!("{mlp_path}.down_proj"), f, h, cfg.dense_bias)?,
 				},
-				(Mlp::FusedGatedSilu, _) => FeedForward::FusedGated {
-					gate_up: loader.linear(&format!("{mlp_path}.dense_h_to_4h"), h, 2 * f, cfg.dense_bias)?,
-					down: loader.linear(&format!("{mlp_path}.dense_4h_to_h"), f, h, cfg.dense_bias)?,
+				Mlp::FusedGatedSilu => FeedForward::FusedGated {
+					gate_up: loader.linear(&mlp_in, h, 2 * f, cfg.dense_bias)?,
+					down: loader.linear(&mlp_out, f, h, cfg.dense_bias)?,
 				},
-				(Mlp::GeluTanh, crate::config::Family::Gpt2) => FeedForward::Gelu {
-					fc: loader.linear(&format!("{mlp_path}.c_fc"), h, f, true)?,
-					proj: loader.linear(&format!("{mlp_path}.c_proj"), f, h, true)?,
-				},
-				(Mlp::GeluTanh, _) => FeedForward::Gelu {
-					fc: loader.linear(&format!("{mlp_path}.dense_h_to_4h"), h, f, true)?,
-					proj: loader.linear(&format!("{mlp_path}.dense_4h_to_h"), f, h, true)?,
+				Mlp::GeluTanh => FeedForward::Gelu {
+					fc: loader.linear(&mlp_in, h, f, true)?,
+					proj: loader.linear(&mlp_out, f, h, true)?,
 				},
 			};
 			blocks.push(Block {

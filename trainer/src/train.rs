@@ -114,15 +114,7 @@ impl TrainConfig {
 				return Err(Error::hyper(name, "must be at least 1"));
 			}
 		}
-		if self.cutoff_len < 2 {
-			return Err(Error::hyper("cutoff_len", "must be at least 2 tokens"));
-		}
-		if self.cutoff_len > model.max_positions {
-			return Err(Error::hyper(
-				"cutoff_len",
-				format!("{} is beyond the model's {} positions", self.cutoff_len, model.max_positions),
-			));
-		}
+		check_cutoff(self.cutoff_len, model)?;
 		if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
 			return Err(Error::hyper("weight_decay", format!("must be ≥ 0, got {}", self.weight_decay)));
 		}
@@ -150,6 +142,20 @@ impl TrainConfig {
 				Schedule::Cosine => 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()),
 			}
 	}
+}
+
+/// A block length must hold an input and a target and fit the model's positions.
+pub fn check_cutoff(cutoff_len: usize, model: &ModelConfig) -> Result<()> {
+	if cutoff_len < 2 {
+		return Err(Error::hyper("cutoff_len", "must be at least 2 tokens"));
+	}
+	if cutoff_len > model.max_positions {
+		return Err(Error::hyper(
+			"cutoff_len",
+			format!("{cutoff_len} is beyond the model's {} positions", model.max_positions),
+		));
+	}
+	Ok(())
 }
 
 /// Which blocks each optimiser step trains on.

@@ -1,22 +1,19 @@
 //! `chat`: generate with a base model and an adapter.
 
-use crate::common::{model_with_adapter, ModelArgs};
+use crate::common::AdaptedModelArgs;
 use anyhow::Result;
 use clap::Args;
 use provenant_trainer::{
 	data::{self, Template},
 	generate::{self, Sampling},
 };
-use std::{io::{BufRead, Write}, path::PathBuf};
+use std::io::{BufRead, Write};
 
 /// Generate text, one-shot (--prompt) or interactively (one prompt per line on stdin).
 #[derive(Args, Debug)]
 pub(crate) struct Command {
 	#[command(flatten)]
-	model: ModelArgs,
-	/// An adapter directory to apply.
-	#[arg(long)]
-	adapter: Option<PathBuf>,
+	model: AdaptedModelArgs,
 	/// Answer this prompt and exit; without it, read prompts line by line.
 	#[arg(long)]
 	prompt: Option<String>,
@@ -41,7 +38,7 @@ impl Command {
 	pub(crate) fn execute(self) -> Result<()> {
 		let sampling = Sampling { temperature: self.temperature, top_p: self.top_p, seed: self.seed };
 		sampling.validate()?;
-		let (checkpoint, model) = model_with_adapter(&self.model, self.adapter.as_deref())?;
+		let (checkpoint, model) = self.model.load()?;
 		let template = Template::detect(&checkpoint.tokenizer, checkpoint.config.family);
 		let stop: Vec<u32> = template
 			.end_token(&checkpoint.tokenizer, &checkpoint.config)

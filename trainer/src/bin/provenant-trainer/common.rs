@@ -37,6 +37,22 @@ impl ModelArgs {
 	}
 }
 
+/// A base model and, optionally, an adapter to apply to it.
+#[derive(Args, Clone, Debug)]
+pub(crate) struct AdaptedModelArgs {
+	#[command(flatten)]
+	pub(crate) base: ModelArgs,
+	/// An adapter directory to apply (adapter_config.json, adapter_model.safetensors).
+	#[arg(long)]
+	pub(crate) adapter: Option<PathBuf>,
+}
+
+impl AdaptedModelArgs {
+	pub(crate) fn load(&self) -> Result<(Checkpoint, Model)> {
+		model_with_adapter(&self.base, self.adapter.as_deref())
+	}
+}
+
 /// Opens the base and, if given, loads an adapter directory onto it.
 pub(crate) fn model_with_adapter(args: &ModelArgs, adapter_dir: Option<&Path>) -> Result<(Checkpoint, Model)> {
 	let checkpoint = args.open()?;

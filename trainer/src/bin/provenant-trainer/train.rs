@@ -149,16 +149,9 @@ impl Command {
 			..TrainConfig::default()
 		};
 		config.validate(&checkpoint.config)?;
-		let examples = data::read_dataset(&self.data)?;
-		let stream = data::tokenize(&examples, &checkpoint.tokenizer, &checkpoint.config)?;
-		let pad = checkpoint.config.eos_token_id.unwrap_or(0);
-		let blocks = data::pack(&stream, config.cutoff_len, pad);
+		let train_set = data::load_blocks(&self.data, &checkpoint.tokenizer, &checkpoint.config, config.cutoff_len)?;
 		let eval_blocks = match &self.eval_data {
-			Some(path) => {
-				let examples = data::read_dataset(path)?;
-				let stream = data::tokenize(&examples, &checkpoint.tokenizer, &checkpoint.config)?;
-				Some(data::pack(&stream, config.cutoff_len, pad))
-			},
+			Some(path) => Some(data::load_blocks(path, &checkpoint.tokenizer, &checkpoint.config, config.cutoff_len)?.blocks),
 			None => None,
 		};
 		let resume = if self.resume {
@@ -188,7 +181,13 @@ impl Command {
 			},
 			trainable
 		);
-		println!("{} examples, {} tokens, {} blocks of {}", examples.len(), stream.ids.len(), blocks.len(), config.cutoff_len);
+		println!(
+			"{} examples, {} tokens, {} blocks of {}",
+			train_set.examples,
+			train_set.tokens,
+			train_set.blocks.len(),
+			config.cutoff_len
+		);
 		if let Some(dir) = &resume {
 			println!("resuming from {}", dir.display());
 		}
@@ -196,7 +195,7 @@ impl Command {
 			model: &model,
 			peft,
 			config: config.clone(),
-			blocks,
+			blocks: train_set.blocks,
 			output: self.output.clone(),
 			resume,
 			progress_bar: !self.quiet,
