@@ -14,6 +14,8 @@
 //! - [`adapter`] writes and reads PEFT's `adapter_config.json` and `adapter_model.safetensors`.
 //! - [`data`] turns JSONL (text, prompt/response, Alpaca) and plain-text files into packed,
 //!   prompt-masked training blocks.
+//! - [`cpu`] holds fused CPU kernels with hand-written backward passes (linear + LoRA, norms,
+//!   rotary heads, attention, the gated MLP, output layer + cross-entropy), on OpenBLAS.
 //! - [`generate`] samples text (greedy, temperature, top-p) for `chat`.
 //!
 //! ## Terms
@@ -23,6 +25,7 @@
 
 pub mod adapter;
 pub mod config;
+pub mod cpu;
 pub mod data;
 mod error;
 pub mod generate;

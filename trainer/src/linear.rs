@@ -11,6 +11,7 @@
 //! one layer's dense copy exists at a time.
 
 use crate::{
+	cpu::linear::FusedLinear,
 	quant::{QuantKind, QuantizedMatrix},
 	rng::Rng,
 	Result,
@@ -163,18 +164,37 @@ impl Lora {
 	}
 }
 
-/// Per-forward switches: training (dropout on) or not, and the stream for dropout masks.
+/// Which implementation of the decoder's ops runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Kernels {
+	/// The fused kernels of [`crate::cpu`] on the CPU; candle's composed ops elsewhere.
+	#[default]
+	Auto,
+	/// candle's composed ops everywhere: the reference the fused kernels are tested against.
+	Composed,
+}
+
+impl Kernels {
+	/// Whether the fused CPU kernels run on `device`.
+	pub fn fused_on(self, device: &candle_core::Device) -> bool {
+		self == Kernels::Auto && device.is_cpu()
+	}
+}
+
+/// Per-forward switches: training (dropout on) or not, the stream for dropout masks, and the
+/// kernels.
 #[derive(Clone, Copy, Debug)]
 pub struct ForwardMode {
 	/// Dropout applies only in training.
 	pub training: bool,
 	/// Seed and step: every mask is a pure function of them and the layer.
 	pub dropout_key: (u64, u64),
+	pub kernels: Kernels,
 }
 
 impl ForwardMode {
 	/// Inference: no dropout.
-	pub const EVAL: ForwardMode = ForwardMode { training: false, dropout_key: (0, 0) };
+	pub const EVAL: ForwardMode = ForwardMode { training: false, dropout_key: (0, 0), kernels: Kernels::Auto };
 }
 
 /// A linear layer: frozen weight, optional bias, optional LoRA.
@@ -196,14 +216,41 @@ impl Linear {
 	/// Applies the layer to `x` of shape `[…, in]`.
 	pub fn forward(&self, x: &Tensor, mode: ForwardMode) -> Result<Tensor> {
 		let (out_dim, in_dim) = self.weight.shape()?;
+		if mode.kernels.fused_on(x.device()) {
+			let op = FusedLinear {
+				weight: self.weight.clone(),
+				bias: self.bias.clone(),
+				scale: self.lora.as_ref().map_or(0.0, |l| l.scale as f32),
+				dropout_mask: self.dropout_mask(x.elem_count(), mode),
+			};
+			let x = x.contiguous()?;
+			return Ok(match &self.lora {
+				Some(lora) => x.apply_op3(lora.a.as_tensor(), lora.b.as_tensor(), op)?,
+				None => x.apply_op1(op)?,
+			});
+		}
 		let leading: Vec<usize> = x.dims()[..x.rank() - 1].to_vec();
 		let rows: usize = leading.iter().product();
 		let flat = x.reshape((rows, in_dim))?.contiguous()?;
+		let y = self.composed(flat, rows, in_dim, mode)?;
+		let mut shape = leading;
+		shape.push(out_dim);
+		Ok(y.reshape(shape)?)
+	}
+
+	/// Dropout's mask on the adapter's input, scaled by 1/keep, when dropout applies.
+	fn dropout_mask(&self, len: usize, mode: ForwardMode) -> Option<Vec<f32>> {
+		let lora = self.lora.as_ref().filter(|l| mode.training && l.dropout > 0.0)?;
+		let (seed, step) = mode.dropout_key;
+		let mut rng = Rng::derive(seed, &[step, self.index, 0xD40]);
+		let keep = 1.0 - lora.dropout;
+		Some((0..len).map(|_| if rng.next_f32() < keep { 1.0 / keep } else { 0.0 }).collect())
+	}
+
+	/// The layer from candle's ops, on `flat` `[rows, in]`.
+	fn composed(&self, flat: Tensor, rows: usize, in_dim: usize, mode: ForwardMode) -> Result<Tensor> {
 		let mut y = if flat.track_op() {
-			flat.apply_op1(InputGradMatmul {
-				weight: self.weight.clone(),
-				device: flat.device().clone(),
-			})?
+			flat.apply_op1(InputGradMatmul { weight: self.weight.clone(), device: flat.device().clone() })?
 		} else {
 			flat.matmul(&self.weight.dense(flat.device())?.t()?)?
 		};
@@ -211,23 +258,14 @@ impl Linear {
 			y = y.broadcast_add(bias)?;
 		}
 		if let Some(lora) = &self.lora {
-			let input = if mode.training && lora.dropout > 0.0 {
-				let (seed, step) = mode.dropout_key;
-				let mut rng = Rng::derive(seed, &[step, self.index, 0xD40]);
-				let keep = 1.0 - lora.dropout;
-				let mask: Vec<f32> = (0..rows * in_dim)
-					.map(|_| if rng.next_f32() < keep { 1.0 / keep } else { 0.0 })
-					.collect();
-				(&flat * Tensor::from_vec(mask, (rows, in_dim), flat.device())?)?
-			} else {
-				flat
+			let input = match self.dropout_mask(rows * in_dim, mode) {
+				Some(mask) => (&flat * Tensor::from_vec(mask, (rows, in_dim), flat.device())?)?,
+				None => flat,
 			};
 			let update = input.matmul(&lora.a.t()?)?.matmul(&lora.b.t()?)?;
 			y = (y + (update * lora.scale)?)?;
 		}
-		let mut shape = leading;
-		shape.push(out_dim);
-		Ok(y.reshape(shape)?)
+		Ok(y)
 	}
 
 	/// The dense weight with the adapter folded in: `W + scale · B A`.

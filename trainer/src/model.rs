@@ -7,13 +7,21 @@
 //! sliding window (Mistral); per-head q/k RMSNorm (Qwen3); a SiLU-gated or a GELU MLP.
 //!
 //! Unlike candle-transformers' inference models it returns logits for **every** position and
-//! uses only composed ops that record a backward (`ops::softmax`, `rms_norm_slow`,
-//! `layer_norm_slow`, `rope_slow`/`rope_i_slow`): the fused kernels would let `backward()`
-//! succeed while silently giving the LoRA matrices no gradient.
+//! every op has a backward. On the CPU those are the fused kernels of [`crate::cpu`], each with
+//! a hand-written backward pass; elsewhere they are candle's composed ops that record one
+//! (`ops::softmax`, `rms_norm_slow`, `layer_norm_slow`, `rope_slow`/`rope_i_slow`). candle's own
+//! fused kernels (`softmax_last_dim`, `rms_norm`, `rope`, …) would let `backward()` succeed while
+//! silently giving the LoRA matrices no gradient.
 
 use crate::{
 	adapter::LoraSettings,
 	config::{Mlp, ModelConfig, Norm, Positions, QkvLayout},
+	cpu::{
+		attention::CausalAttention,
+		heads::{RopeTables, SplitHeads},
+		loss::LinearCrossEntropy,
+		mlp::SiluGate,
+	},
 	linear::{ForwardMode, FrozenWeight, Linear, Lora},
 	quant::QuantKind,
 	rng::Rng,
@@ -21,6 +29,7 @@ use crate::{
 };
 use candle_core::{DType, Device, Tensor, Var, D};
 use candle_nn::{ops, rotary_emb};
+use std::sync::Arc;
 
 /// Where the base weights come from: a checkpoint's tensors by name, as `f32` on the device.
 pub trait WeightSource {
@@ -126,7 +135,15 @@ struct NormLayer {
 }
 
 impl NormLayer {
-	fn forward(&self, x: &Tensor) -> Result<Tensor> {
+	fn forward(&self, x: &Tensor, mode: ForwardMode) -> Result<Tensor> {
+		if mode.kernels.fused_on(x.device()) {
+			return Ok(x.contiguous()?.apply_op1(crate::cpu::norm::Norm {
+				weight: self.weight.to_vec1()?,
+				bias: self.bias.as_ref().map(|b| b.to_vec1()).transpose()?,
+				centered: self.bias.is_some(),
+				eps: self.eps,
+			})?);
+		}
 		Ok(match &self.bias {
 			Some(bias) => ops::layer_norm_slow(x, &self.weight, bias, self.eps)?,
 			None => ops::rms_norm_slow(x, &self.weight, self.eps)?,
@@ -199,7 +216,10 @@ pub struct Model {
 	lm_head: Linear,
 	/// `(cos, sin)`, `[max_positions, rotary_dim / 2]`.
 	rope: Option<(Tensor, Tensor)>,
+	/// The same tables for the fused kernels.
+	rope_tables: Option<RopeTables>,
 	alibi_slopes: Option<Tensor>,
+	alibi_slope_values: Option<Arc<Vec<f32>>>,
 }
 
 /// The module paths of one family's checkpoints.
@@ -419,13 +439,19 @@ impl Model {
 			},
 			_ => None,
 		};
-		let alibi_slopes = match cfg.positions {
-			Positions::Alibi => Some(Tensor::from_vec(
-				alibi_slopes(cfg.num_heads),
-				(1, cfg.num_heads, 1, 1),
-				device,
-			)?),
+		let rope_tables = match (&rope, &cfg.positions) {
+			(Some((cos, sin)), &Positions::Rope { rotary_dim, interleaved, .. }) => Some(RopeTables {
+				cos: Arc::new(cos.flatten_all()?.to_vec1()?),
+				sin: Arc::new(sin.flatten_all()?.to_vec1()?),
+				rotary_dim,
+				interleaved,
+			}),
 			_ => None,
+		};
+		let alibi_slope_values = matches!(cfg.positions, Positions::Alibi).then(|| Arc::new(alibi_slopes(cfg.num_heads)));
+		let alibi_slopes = match &alibi_slope_values {
+			Some(slopes) => Some(Tensor::from_vec(slopes.to_vec(), (1, cfg.num_heads, 1, 1), device)?),
+			None => None,
 		};
 		Ok(Self {
 			cfg: cfg.clone(),
@@ -437,7 +463,9 @@ impl Model {
 			final_norm,
 			lm_head,
 			rope,
+			rope_tables,
 			alibi_slopes,
+			alibi_slope_values,
 		})
 	}
 
@@ -531,6 +559,34 @@ impl Model {
 	/// With a cache, `ids` continue the cached positions and their keys and values are added
 	/// to it.
 	pub fn forward(&self, ids: &Tensor, cache: Option<&mut KvCache>, mode: ForwardMode) -> Result<Tensor> {
+		let hidden = self.hidden_states(ids, cache, mode)?;
+		self.lm_head.forward(&hidden, mode)
+	}
+
+	/// `Σ mask · −log p(target)` over every position of `ids` `[batch, seq]`, a scalar, with
+	/// `targets` (`u32`) and `mask` (`f32`) of the same shape.
+	///
+	/// On the CPU the output layer and the loss are one fused op that never holds more than a
+	/// chunk of the `[positions, vocab]` logits and skips masked positions.
+	pub fn loss_sum(&self, ids: &Tensor, targets: &Tensor, mask: &Tensor, mode: ForwardMode) -> Result<Tensor> {
+		let hidden = self.hidden_states(ids, None, mode)?;
+		if mode.kernels.fused_on(&self.device) {
+			let op = LinearCrossEntropy::new(
+				self.lm_head.weight.dense(&self.device)?,
+				targets.flatten_all()?.to_vec1()?,
+				mask.flatten_all()?.to_vec1()?,
+				hidden.track_op(),
+			);
+			return Ok(hidden.contiguous()?.apply_op1(op)?);
+		}
+		let logits = self.lm_head.forward(&hidden, mode)?;
+		let log_probs = ops::log_softmax(&logits, D::Minus1)?;
+		let picked = log_probs.gather(&targets.unsqueeze(D::Minus1)?, D::Minus1)?.squeeze(D::Minus1)?;
+		Ok((picked * mask)?.sum_all()?.neg()?)
+	}
+
+	/// The final normed hidden states `[batch, seq, hidden]`, before the output layer.
+	fn hidden_states(&self, ids: &Tensor, cache: Option<&mut KvCache>, mode: ForwardMode) -> Result<Tensor> {
 		let (_batch, seq) = ids.dims2()?;
 		let offset = cache.as_ref().map(|c| c.len()).unwrap_or(0);
 		if offset + seq > self.cfg.max_positions {
@@ -548,7 +604,7 @@ impl Model {
 			x = x.broadcast_add(&pos.narrow(0, offset, seq)?)?;
 		}
 		if let Some(norm) = &self.embedding_norm {
-			x = norm.forward(&x)?;
+			x = norm.forward(&x, mode)?;
 		}
 		let mask = self.mask(seq, offset)?;
 		let mut cache = cache;
@@ -557,13 +613,12 @@ impl Model {
 		}
 		for (i, block) in self.blocks.iter().enumerate() {
 			let layer_cache = cache.as_deref_mut().map(|c| &mut c.layers[i]);
-			let h = self.attention(block, &block.attn_norm.forward(&x)?, offset, &mask, layer_cache, mode)?;
+			let h = self.attention(block, &block.attn_norm.forward(&x, mode)?, offset, &mask, layer_cache, mode)?;
 			x = (x + h)?;
-			let h = self.feed_forward(&block.mlp, &block.mlp_norm.forward(&x)?, mode)?;
+			let h = self.feed_forward(&block.mlp, &block.mlp_norm.forward(&x, mode)?, mode)?;
 			x = (x + h)?;
 		}
-		let x = self.final_norm.forward(&x)?;
-		self.lm_head.forward(&x, mode)
+		self.final_norm.forward(&x, mode)
 	}
 
 	/// The additive causal mask `[seq, offset + seq]`: −∞ above the diagonal and, with a
@@ -635,16 +690,29 @@ impl Model {
 				}
 			},
 		};
-		let heads = |t: Tensor, n: usize| -> Result<Tensor> {
-			Ok(t.reshape((b, s, n, hd))?.transpose(1, 2)?.contiguous()?)
+		let fused = mode.kernels.fused_on(x.device());
+		let (q, k, v) = if fused {
+			// Normalising over the last dimension commutes with splitting the heads.
+			let (mut q, mut k) = (q, k);
+			if let (Some(qn), Some(kn)) = (&attn.q_norm, &attn.k_norm) {
+				q = qn.forward(&q.reshape((b, s, nh, hd))?, mode)?.reshape((b, s, nh * hd))?;
+				k = kn.forward(&k.reshape((b, s, nkv, hd))?, mode)?.reshape((b, s, nkv * hd))?;
+			}
+			let split = |t: Tensor, heads: usize, rope: Option<RopeTables>| -> Result<Tensor> {
+				Ok(t.contiguous()?.apply_op1(SplitHeads { heads, head_dim: hd, rope, offset })?)
+			};
+			(split(q, nh, self.rope_tables.clone())?, split(k, nkv, self.rope_tables.clone())?, split(v, nkv, None)?)
+		} else {
+			let heads = |t: Tensor, n: usize| -> Result<Tensor> {
+				Ok(t.reshape((b, s, n, hd))?.transpose(1, 2)?.contiguous()?)
+			};
+			let (mut q, mut k, v) = (heads(q, nh)?, heads(k, nkv)?, heads(v, nkv)?);
+			if let (Some(qn), Some(kn)) = (&attn.q_norm, &attn.k_norm) {
+				q = qn.forward(&q, mode)?;
+				k = kn.forward(&k, mode)?;
+			}
+			(self.rotate(&q, offset)?, self.rotate(&k, offset)?, v)
 		};
-		let (mut q, mut k, v) = (heads(q, nh)?, heads(k, nkv)?, heads(v, nkv)?);
-		if let (Some(qn), Some(kn)) = (&attn.q_norm, &attn.k_norm) {
-			q = qn.forward(&q)?;
-			k = kn.forward(&k)?;
-		}
-		let q = self.rotate(&q, offset)?;
-		let k = self.rotate(&k, offset)?;
 		let (k, v) = match cache {
 			Some(slot) => {
 				let (k, v) = match slot.take() {
@@ -656,6 +724,14 @@ impl Model {
 			},
 			None => (k, v),
 		};
+		if fused {
+			let op = CausalAttention::new(
+				(1.0 / (hd as f64).sqrt()) as f32,
+				cfg.sliding_window,
+				self.alibi_slope_values.clone(),
+			);
+			return attn.out.forward(&q.apply_op3(&k, &v, op)?, mode);
+		}
 		let total = k.dim(2)?;
 		let repeat = |t: Tensor| -> Result<Tensor> {
 			if nh == nkv {
@@ -682,17 +758,26 @@ impl Model {
 	fn feed_forward(&self, mlp: &FeedForward, x: &Tensor, mode: ForwardMode) -> Result<Tensor> {
 		match mlp {
 			FeedForward::Gated { gate, up, down } => {
-				let h = (gate.forward(x, mode)?.silu()? * up.forward(x, mode)?)?;
+				let h = silu_gate(&gate.forward(x, mode)?, &up.forward(x, mode)?, mode)?;
 				down.forward(&h, mode)
 			},
 			FeedForward::FusedGated { gate_up, down } => {
 				let h = gate_up.forward(x, mode)?;
 				let half = h.dim(D::Minus1)? / 2;
-				let h = (h.narrow(D::Minus1, 0, half)?.silu()? * h.narrow(D::Minus1, half, half)?)?;
+				let h = silu_gate(&h.narrow(D::Minus1, 0, half)?, &h.narrow(D::Minus1, half, half)?, mode)?;
 				down.forward(&h, mode)
 			},
 			FeedForward::Gelu { fc, proj } => proj.forward(&fc.forward(x, mode)?.gelu()?, mode),
 		}
+	}
+}
+
+/// `silu(gate) ⊙ up`.
+fn silu_gate(gate: &Tensor, up: &Tensor, mode: ForwardMode) -> Result<Tensor> {
+	if mode.kernels.fused_on(gate.device()) {
+		Ok(gate.contiguous()?.apply_op2(&up.contiguous()?, SiluGate)?)
+	} else {
+		Ok((gate.silu()? * up)?)
 	}
 }
 

@@ -193,11 +193,8 @@ impl Plan {
 /// Sum of the masked token losses of one micro-batch, and its trained-token count.
 pub fn masked_loss_sum(model: &Model, blocks: &[&Block], mode: ForwardMode) -> Result<(Tensor, f64)> {
 	let (inputs, targets, mask) = data::batch(blocks, model.device())?;
-	let logits = model.forward(&inputs, None, mode)?;
-	let log_probs = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
-	let picked = log_probs.gather(&targets.unsqueeze(D::Minus1)?, D::Minus1)?.squeeze(D::Minus1)?;
 	let tokens = mask.sum_all()?.to_scalar::<f32>()? as f64;
-	Ok(((picked * mask)?.sum_all()?.neg()?, tokens))
+	Ok((model.loss_sum(&inputs, &targets, &mask, mode)?, tokens))
 }
 
 /// Mean loss per trained token over `blocks`, without gradients.
@@ -448,7 +445,11 @@ pub fn train(run: Run) -> Result<Summary> {
 		for (micro, indices) in micro_batches.iter().enumerate() {
 			let blocks: Vec<&Block> = indices.iter().map(|&i| &run.blocks[i]).collect();
 			input_tokens += blocks.len() * cfg.cutoff_len;
-			let mode = ForwardMode { training: true, dropout_key: (cfg.seed, (step * cfg.grad_accum + micro) as u64) };
+			let mode = ForwardMode {
+				training: true,
+				dropout_key: (cfg.seed, (step * cfg.grad_accum + micro) as u64),
+				..ForwardMode::EVAL
+			};
 			let (sum, _) = masked_loss_sum(run.model, &blocks, mode)?;
 			let loss = (sum / step_tokens)?;
 			loss_sum += loss.to_scalar::<f32>()? as f64;

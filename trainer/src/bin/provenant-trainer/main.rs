@@ -34,13 +34,14 @@ enum Command {
 
 fn main() {
 	let cli = Cli::parse();
-	let result = match cli.command {
+	provenant_trainer::cpu::keep_freed_memory();
+	let result = provenant_trainer::cpu::run_in_pool(|| match cli.command {
 		Command::Train(c) => c.execute(),
 		Command::Eval(c) => c.execute(),
 		Command::Chat(c) => c.execute(),
 		Command::Inspect(c) => c.execute(),
 		Command::Merge(c) => c.execute(),
-	};
+	});
 	if let Err(error) = result {
 		eprintln!("error: {error:#}");
 		std::process::exit(1);

@@ -1,0 +1,114 @@
+//! The output layer and cross-entropy in one op: `Σᵢ mᵢ · (logsumexp(hᵢ Wᵀ) − hᵢ · W[tᵢ])` over
+//! positions `i` with targets `tᵢ` and loss mask `mᵢ`.
+//!
+//! Positions are taken in chunks of at most [`MAX_CHUNK_LOGITS`] logits, so the
+//! `[positions, vocab]` matrix never exists whole (at Qwen's 151,936-token vocabulary and a
+//! batch of 8 × 512 that would be 2.5 GB), and masked-out positions (prompts, padding) are
+//! skipped entirely. The gradient with respect to `h`, `mᵢ · (softmax(hᵢ Wᵀ) − onehot(tᵢ)) W`,
+//! is formed in the same pass while a chunk's logits are at hand and kept until the backward
+//! pass scales it by the incoming gradient (the loss is the graph's last node, so it is a
+//! scalar).
+
+use super::{
+	blas::{sgemm, Operand},
+	contiguous, read, tensor,
+};
+use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
+use std::sync::Mutex;
+
+/// Logits held at once: 4 Mi floats, 16 MiB.
+pub const MAX_CHUNK_LOGITS: usize = 1 << 22;
+
+/// Apply to the final hidden states `[…, hidden]`, contiguous, every leading position one
+/// target: the result is the masked loss sum, a scalar.
+pub struct LinearCrossEntropy {
+	/// The frozen output layer `[vocab, hidden]`.
+	pub weight: Tensor,
+	pub targets: Vec<u32>,
+	pub mask: Vec<f32>,
+	/// Whether the backward pass will be asked for (training) or not (evaluation).
+	pub want_gradient: bool,
+	/// `∂loss/∂h`, from the forward pass.
+	hidden_gradient: Mutex<Vec<f32>>,
+}
+
+impl LinearCrossEntropy {
+	pub fn new(weight: Tensor, targets: Vec<u32>, mask: Vec<f32>, want_gradient: bool) -> Self {
+		Self { weight, targets, mask, want_gradient, hidden_gradient: Mutex::new(Vec::new()) }
+	}
+}
+
+impl CustomOp1 for LinearCrossEntropy {
+	fn name(&self) -> &'static str {
+		"fused-linear-cross-entropy"
+	}
+
+	fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+		let hidden = contiguous(storage, layout, self.name())?;
+		let width = layout.shape().dims().last().copied().unwrap_or(0);
+		let positions = layout.shape().elem_count() / width.max(1);
+		let (vocab, weight_width) = self.weight.dims2()?;
+		if weight_width != width || self.targets.len() != positions || self.mask.len() != positions {
+			candle_core::bail!("{}: hidden {positions}×{width}, weight {vocab}×{weight_width}, {} targets", self.name(), self.targets.len())
+		}
+		if let Some(t) = self.targets.iter().find(|&&t| t as usize >= vocab) {
+			candle_core::bail!("{}: target {t} is outside the vocabulary of {vocab}", self.name())
+		}
+		let active: Vec<usize> = (0..positions).filter(|&i| self.mask[i] != 0.0).collect();
+		let chunk = (MAX_CHUNK_LOGITS / vocab).clamp(1, 1024);
+		let mut d_hidden = if self.want_gradient { vec![0f32; positions * width] } else { Vec::new() };
+		let mut total = 0f64;
+		read(&self.weight, |w| {
+			let mut rows = vec![0f32; chunk * width];
+			let mut logits = vec![0f32; chunk * vocab];
+			let mut d_rows = vec![0f32; chunk * width];
+			for positions in active.chunks(chunk) {
+				let n = positions.len();
+				for (row, &i) in rows.chunks_mut(width).zip(positions) {
+					row.copy_from_slice(&hidden[i * width..][..width]);
+				}
+				let logits = &mut logits[..n * vocab];
+				sgemm(n, vocab, width, 1.0, Operand::plain(&rows, width), Operand::transposed(w, width), 0.0, logits, vocab);
+				let losses: Vec<f64> = logits
+					.par_chunks_mut(vocab)
+					.zip(positions)
+					.map(|(row, &i)| {
+						let (target, weight) = (self.targets[i] as usize, self.mask[i]);
+						let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+						let sum: f32 = row.iter().map(|v| (v - max).exp()).sum();
+						let lse = max + sum.ln();
+						let loss = weight as f64 * (lse - row[target]) as f64;
+						if self.want_gradient {
+							row.iter_mut().for_each(|v| *v = weight * (*v - lse).exp());
+							row[target] -= weight;
+						}
+						loss
+					})
+					.collect();
+				total += losses.iter().sum::<f64>();
+				if self.want_gradient {
+					let d_rows = &mut d_rows[..n * width];
+					sgemm(n, width, vocab, 1.0, Operand::plain(logits, vocab), Operand::plain(w, width), 0.0, d_rows, width);
+					for (row, &i) in d_rows.chunks(width).zip(positions) {
+						d_hidden[i * width..][..width].copy_from_slice(row);
+					}
+				}
+			}
+			Ok(())
+		})?;
+		*self.hidden_gradient.lock().map_err(|_| candle_core::Error::Msg("fused loss: poisoned lock".into()))? = d_hidden;
+		Ok((CpuStorage::F32(vec![total as f32]), Shape::from(())))
+	}
+
+	fn bwd(&self, hidden: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+		if !self.want_gradient {
+			candle_core::bail!("{}: built for evaluation, without a gradient", self.name())
+		}
+		let scale = grad.to_scalar::<f32>()?;
+		let mut d_hidden =
+			std::mem::take(&mut *self.hidden_gradient.lock().map_err(|_| candle_core::Error::Msg("fused loss: poisoned lock".into()))?);
+		d_hidden.iter_mut().for_each(|v| *v *= scale);
+		Ok(Some(tensor(d_hidden, hidden.shape())?))
+	}
+}

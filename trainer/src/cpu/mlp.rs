@@ -1,0 +1,61 @@
+//! The SiLU-gated product `silu(gate) ⊙ up` of LLaMA-style MLPs, in one pass each way.
+//!
+//! With `σ = sigmoid(gate)`: `∂/∂gate = g · up · σ · (1 + gate · (1 − σ))` and
+//! `∂/∂up = g · gate · σ`.
+
+use super::{contiguous, gradient, read};
+use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
+
+const CHUNK: usize = 16_384;
+
+/// Apply with `gate.apply_op2(&up, SiluGate)`; both contiguous and of one shape.
+pub struct SiluGate;
+
+fn sigmoid(v: f32) -> f32 {
+	1.0 / (1.0 + (-v).exp())
+}
+
+impl CustomOp2 for SiluGate {
+	fn name(&self) -> &'static str {
+		"fused-silu-gate"
+	}
+
+	fn cpu_fwd(&self, gate: &CpuStorage, gate_layout: &Layout, up: &CpuStorage, up_layout: &Layout) -> Result<(CpuStorage, Shape)> {
+		if gate_layout.shape() != up_layout.shape() {
+			candle_core::bail!("{}: gate {:?} and up {:?} differ", self.name(), gate_layout.shape(), up_layout.shape())
+		}
+		let (gate, up) = (contiguous(gate, gate_layout, self.name())?, contiguous(up, up_layout, self.name())?);
+		let mut y = vec![0f32; gate.len()];
+		y.par_chunks_mut(CHUNK).zip(gate.par_chunks(CHUNK)).zip(up.par_chunks(CHUNK)).for_each(|((y, gate), up)| {
+			for ((y, &g), &u) in y.iter_mut().zip(gate).zip(up) {
+				*y = g * sigmoid(g) * u;
+			}
+		});
+		Ok((CpuStorage::F32(y), gate_layout.shape().clone()))
+	}
+
+	fn bwd(&self, gate: &Tensor, up: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+		let (d_gate, d_up) = read(gate, |gate| {
+			read(up, |up| {
+				read(grad, |grad| {
+					let mut d_gate = vec![0f32; gate.len()];
+					let mut d_up = vec![0f32; gate.len()];
+					d_gate
+						.par_chunks_mut(CHUNK)
+						.zip(d_up.par_chunks_mut(CHUNK))
+						.zip(gate.par_chunks(CHUNK).zip(up.par_chunks(CHUNK)).zip(grad.par_chunks(CHUNK)))
+						.for_each(|((d_gate, d_up), ((gate, up), grad))| {
+							for i in 0..gate.len() {
+								let s = sigmoid(gate[i]);
+								d_gate[i] = grad[i] * up[i] * s * (1.0 + gate[i] * (1.0 - s));
+								d_up[i] = grad[i] * gate[i] * s;
+							}
+						});
+					Ok((d_gate, d_up))
+				})
+			})
+		})?;
+		Ok((gradient(gate, d_gate)?, gradient(up, d_up)?))
+	}
+}

@@ -1,0 +1,100 @@
+//! Fused CPU kernels with hand-written backward passes, for training speed on CPUs.
+//!
+//! A profile of the composed decoder (candle ops with a recorded backward) on the benchmark's
+//! 4-layer LLaMA spent about a fifth of its time in matrix products and the rest in
+//! per-op overhead: a fresh allocation for every intermediate (so the kernel zeroing pages),
+//! single-pass elementwise ops, and gradient accumulation. Each op here replaces a chain of
+//! those with one pass that has its own backward:
+//! - [`linear`]: the frozen product plus the LoRA branch; the frozen weight gets no gradient.
+//! - [`norm`]: RMSNorm and LayerNorm over the last dimension, with frozen weights.
+//! - [`heads`]: splitting a projection into heads, with the rotary embedding applied.
+//! - [`attention`]: causal attention with grouped-query heads, a sliding window and ALiBi,
+//!   recomputing the probabilities in the backward pass from the saved log-sum-exp.
+//! - [`mlp`]: the SiLU-gated product.
+//! - [`loss`]: the output layer and cross-entropy together, over chunks of positions, so the
+//!   `[positions, vocab]` logits never exist at once and prompt positions cost nothing.
+//!
+//! The model uses them on the CPU and the composed ops elsewhere (candle's CUDA backend has its
+//! own fast kernels). Tests check both paths agree on every family, values and gradients.
+
+pub mod attention;
+pub mod blas;
+pub mod heads;
+pub mod linear;
+pub mod loss;
+pub mod mlp;
+pub mod norm;
+
+use candle_core::{CpuStorage, Device, Layout, Result, Shape, Storage, Tensor};
+
+/// The `f32` values of a CPU storage under `layout`, which must be contiguous.
+pub(crate) fn contiguous<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> Result<&'a [f32]> {
+	match layout.contiguous_offsets() {
+		Some((start, end)) => Ok(&storage.as_slice::<f32>()?[start..end]),
+		None => candle_core::bail!("{op}: the input must be contiguous"),
+	}
+}
+
+/// Runs `f` on the values of `t` (made contiguous if needed), without copying them otherwise.
+pub(crate) fn read<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
+	let t = t.contiguous()?;
+	let (storage, layout) = t.storage_and_layout();
+	match &*storage {
+		Storage::Cpu(cpu) => f(contiguous(cpu, layout, "cpu kernel")?),
+		_ => candle_core::bail!("cpu kernel: the tensor is not on the CPU"),
+	}
+}
+
+/// A CPU tensor of `values`.
+pub(crate) fn tensor(values: Vec<f32>, shape: impl Into<Shape>) -> Result<Tensor> {
+	Tensor::from_vec(values, shape, &Device::Cpu)
+}
+
+/// Rows per parallel task: enough work to outweigh a task's cost.
+pub(crate) fn rows_per_task(row_len: usize) -> usize {
+	(16_384 / row_len.max(1)).max(1)
+}
+
+#[cfg(test)]
+mod tests;
+
+/// `values` as the gradient of `t`, or `None` when nothing upstream of `t` trains.
+pub(crate) fn gradient(t: &Tensor, values: Vec<f32>) -> Result<Option<Tensor>> {
+	if t.track_op() { Ok(Some(tensor(values, t.shape())?)) } else { Ok(None) }
+}
+
+/// Keeps freed tensor memory in the process for reuse.
+///
+/// glibc hands blocks over its (adaptive) mmap threshold straight back to the kernel and trims
+/// the heap top, so each training step's fresh intermediates fault in zeroed pages again: the
+/// profile showed a quarter of the time in page faults. Raising both thresholds keeps the
+/// memory of one step for the next; peak RSS is unchanged, since the next step needs it all.
+pub fn keep_freed_memory() {
+	#[cfg(all(target_os = "linux", target_env = "gnu"))]
+	{
+		use std::os::raw::c_int;
+		extern "C" {
+			fn mallopt(param: c_int, value: c_int) -> c_int;
+		}
+		const M_TRIM_THRESHOLD: c_int = -1;
+		const M_MMAP_THRESHOLD: c_int = -3;
+		// SAFETY: mallopt only changes allocator settings. 32 MiB is glibc's largest mmap
+		// threshold; bigger blocks still map and unmap.
+		unsafe {
+			mallopt(M_MMAP_THRESHOLD, 32 << 20);
+			mallopt(M_TRIM_THRESHOLD, c_int::MAX);
+		}
+	}
+}
+
+/// Runs `work` on one of rayon's threads, the pool the kernels split their work over.
+///
+/// Called from any other thread, each parallel section would leave that thread waiting and
+/// rayon's workers spinning against it for the cores whenever it runs the serial parts: a
+/// seventh of the time in the profile. The stack is large because candle walks the backward
+/// graph recursively, one frame per node.
+pub fn run_in_pool<R: Send>(work: impl FnOnce() -> R + Send) -> R {
+	// Fails only when the pool already exists (a second call), which is fine.
+	let _ = rayon::ThreadPoolBuilder::new().stack_size(64 << 20).build_global();
+	rayon::scope(|_| work())
+}

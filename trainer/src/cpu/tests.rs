@@ -1,0 +1,161 @@
+//! Each fused kernel against candle's composed ops: values, and gradients through `backward`.
+
+use super::{attention::CausalAttention, heads::{RopeTables, SplitHeads}, loss::LinearCrossEntropy, mlp::SiluGate, norm::Norm};
+use crate::rng::Rng;
+use candle_core::{Device, Tensor, Var, D};
+use candle_nn::{ops, rotary_emb};
+use std::sync::Arc;
+
+fn random(rng: &mut Rng, shape: &[usize]) -> Var {
+	let n = shape.iter().product();
+	Var::from_vec(rng.uniform_vec(n, 1.0), shape, &Device::Cpu).unwrap()
+}
+
+fn values(t: &Tensor) -> Vec<f32> {
+	t.flatten_all().unwrap().to_vec1().unwrap()
+}
+
+fn assert_close(what: &str, got: &Tensor, want: &Tensor, tolerance: f32) {
+	assert_eq!(got.dims(), want.dims(), "{what}: shapes");
+	let (got, want) = (values(got), values(want));
+	let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
+	assert!(scale > 0.0, "{what}: the reference is all zero, so the comparison proves nothing");
+	let diff = got.iter().zip(&want).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+	assert!(diff <= tolerance * scale.max(1.0), "{what}: differs by {diff} (scale {scale})");
+}
+
+/// Gradients of `Σ loss_weights ⊙ f(inputs)` for every input, as `backward` gives them.
+fn gradients(out: &Tensor, loss_weights: &Tensor, inputs: &[&Var]) -> Vec<Tensor> {
+	let store = (out * loss_weights).unwrap().sum_all().unwrap().backward().unwrap();
+	inputs.iter().map(|v| store.get(v.as_tensor()).expect("an input got no gradient").clone()).collect()
+}
+
+fn compare(what: &str, fused: &Tensor, composed: &Tensor, inputs: &[&Var], rng: &mut Rng) {
+	assert_close(&format!("{what} forward"), fused, composed, 1e-5);
+	let weights = random(rng, fused.dims()).as_tensor().clone();
+	let (a, b) = (gradients(fused, &weights, inputs), gradients(composed, &weights, inputs));
+	for (i, (a, b)) in a.iter().zip(&b).enumerate() {
+		assert_close(&format!("{what} gradient of input {i}"), a, b, 1e-4);
+	}
+}
+
+#[test]
+fn norms_match_the_composed_ops() {
+	let mut rng = Rng::new(1);
+	let x = random(&mut rng, &[3, 5, 24]);
+	let (w, bias) = (random(&mut rng, &[24]), random(&mut rng, &[24]));
+	let rms = Norm { weight: values(&w), bias: None, centered: false, eps: 1e-5 };
+	let fused = x.as_tensor().apply_op1(rms).unwrap();
+	compare("rms", &fused, &ops::rms_norm_slow(&x, &w, 1e-5).unwrap(), &[&x], &mut rng);
+	let layer = Norm { weight: values(&w), bias: Some(values(&bias)), centered: true, eps: 1e-5 };
+	let fused = x.as_tensor().apply_op1(layer).unwrap();
+	compare("layer", &fused, &ops::layer_norm_slow(&x, &w, &bias, 1e-5).unwrap(), &[&x], &mut rng);
+}
+
+#[test]
+fn silu_gate_matches_the_composed_ops() {
+	let mut rng = Rng::new(2);
+	let (gate, up) = (random(&mut rng, &[4, 7, 33]), random(&mut rng, &[4, 7, 33]));
+	let fused = gate.as_tensor().apply_op2(up.as_tensor(), SiluGate).unwrap();
+	let composed = (gate.silu().unwrap() * up.as_tensor()).unwrap();
+	compare("silu gate", &fused, &composed, &[&gate, &up], &mut rng);
+}
+
+/// Both rotary layouts, a partial rotation (ChatGLM turns half of each head) and an offset.
+#[test]
+fn split_heads_with_rope_matches_the_composed_ops() {
+	let (batch, seq, heads, hd, offset) = (2, 5, 3, 8, 2);
+	for (interleaved, rotary_dim) in [(false, 8), (true, 8), (true, 4)] {
+		let mut rng = Rng::new(3);
+		let x = random(&mut rng, &[batch, seq, heads * hd]);
+		let positions = offset + seq;
+		let angles: Vec<f32> = (0..positions * rotary_dim / 2).map(|i| i as f32 * 0.37).collect();
+		let cos: Vec<f32> = angles.iter().map(|a| a.cos()).collect();
+		let sin: Vec<f32> = angles.iter().map(|a| a.sin()).collect();
+		let table = |v: &Vec<f32>| Tensor::from_vec(v.clone(), (positions, rotary_dim / 2), &Device::Cpu).unwrap().narrow(0, offset, seq).unwrap();
+		let rope = RopeTables { cos: Arc::new(cos.clone()), sin: Arc::new(sin.clone()), rotary_dim, interleaved };
+		let fused = x.as_tensor().apply_op1(SplitHeads { heads, head_dim: hd, rope: Some(rope), offset }).unwrap();
+		let split = x.reshape((batch, seq, heads, hd)).unwrap().transpose(1, 2).unwrap().contiguous().unwrap();
+		let turned = split.narrow(3, 0, rotary_dim).unwrap().contiguous().unwrap();
+		let turned = if interleaved {
+			rotary_emb::rope_i_slow(&turned, &table(&cos), &table(&sin)).unwrap()
+		} else {
+			rotary_emb::rope_slow(&turned, &table(&cos), &table(&sin)).unwrap()
+		};
+		let composed = if rotary_dim == hd {
+			turned
+		} else {
+			Tensor::cat(&[&turned, &split.narrow(3, rotary_dim, hd - rotary_dim).unwrap()], 3).unwrap()
+		};
+		compare(&format!("rope interleaved={interleaved} dim={rotary_dim}"), &fused, &composed, &[&x], &mut rng);
+	}
+}
+
+/// Grouped-query heads, a cache offset (more keys than queries), a window and ALiBi.
+#[test]
+fn attention_matches_the_composed_ops() {
+	let (batch, heads, kv_heads, seq, total, hd) = (2, 4, 2, 6, 9, 8);
+	for (window, alibi) in [(None, false), (Some(4), false), (None, true)] {
+		let mut rng = Rng::new(4);
+		let q = random(&mut rng, &[batch, heads, seq, hd]);
+		let k = random(&mut rng, &[batch, kv_heads, total, hd]);
+		let v = random(&mut rng, &[batch, kv_heads, total, hd]);
+		let scale = 1.0 / (hd as f32).sqrt();
+		let slopes: Vec<f32> = (0..heads).map(|h| 0.5f32.powi(h as i32 + 1)).collect();
+		let op = CausalAttention::new(scale, window, alibi.then(|| Arc::new(slopes.clone())));
+		let fused = q.as_tensor().apply_op3(k.as_tensor(), v.as_tensor(), op).unwrap();
+
+		let repeat = |t: &Tensor| {
+			t.unsqueeze(2).unwrap().broadcast_as((batch, kv_heads, heads / kv_heads, total, hd)).unwrap().reshape((batch, heads, total, hd)).unwrap()
+		};
+		let mut scores = (q.matmul(&repeat(&k).t().unwrap().contiguous().unwrap()).unwrap() * scale as f64).unwrap();
+		let bias: Vec<f32> = (0..heads)
+			.flat_map(|h| {
+				let slopes = slopes.clone();
+				(0..seq).flat_map(move |i| {
+					let query = total - seq + i;
+					let slope = slopes[h];
+					(0..total).map(move |key| {
+						if key > query || query - key >= window.unwrap_or(usize::MAX) {
+							f32::NEG_INFINITY
+						} else if alibi {
+							slope * key as f32
+						} else {
+							0.0
+						}
+					})
+				})
+			})
+			.collect();
+		scores = scores.broadcast_add(&Tensor::from_vec(bias, (1, heads, seq, total), &Device::Cpu).unwrap()).unwrap();
+		let probs = ops::softmax(&scores, D::Minus1).unwrap();
+		let composed = probs.matmul(&repeat(&v)).unwrap().transpose(1, 2).unwrap().reshape((batch, seq, heads * hd)).unwrap();
+		compare(&format!("attention window={window:?} alibi={alibi}"), &fused, &composed, &[&q, &k, &v], &mut rng);
+	}
+}
+
+/// Chunks smaller than the positions (the vocabulary is large against `MAX_CHUNK_LOGITS` only
+/// in real models, so the chunk loop is forced through by many positions), masked positions.
+#[test]
+fn linear_cross_entropy_matches_the_composed_ops() {
+	let (positions, width, vocab) = (3000, 16, 2000);
+	let mut rng = Rng::new(5);
+	let hidden = random(&mut rng, &[positions, width]);
+	let weight = random(&mut rng, &[vocab, width]).as_tensor().clone();
+	let targets: Vec<u32> = (0..positions).map(|_| rng.below(vocab) as u32).collect();
+	let mask: Vec<f32> = (0..positions).map(|i| if i % 3 == 0 { 0.0 } else { 1.0 }).collect();
+	assert!(positions * vocab > super::loss::MAX_CHUNK_LOGITS, "the test must cross a chunk boundary");
+	let op = LinearCrossEntropy::new(weight.clone(), targets.clone(), mask.clone(), true);
+	let fused = hidden.as_tensor().apply_op1(op).unwrap();
+
+	let logits = hidden.matmul(&weight.t().unwrap()).unwrap();
+	let log_probs = ops::log_softmax(&logits, D::Minus1).unwrap();
+	let target_ids = Tensor::from_vec(targets, (positions, 1), &Device::Cpu).unwrap();
+	let picked = log_probs.gather(&target_ids, D::Minus1).unwrap().squeeze(D::Minus1).unwrap();
+	let mask = Tensor::from_vec(mask, positions, &Device::Cpu).unwrap();
+	let composed = (picked * mask).unwrap().sum_all().unwrap().neg().unwrap();
+	assert_close("loss", &fused, &composed, 1e-5);
+	let d_fused = fused.backward().unwrap().get(hidden.as_tensor()).unwrap().clone();
+	let d_composed = composed.backward().unwrap().get(hidden.as_tensor()).unwrap().clone();
+	assert_close("loss gradient", &d_fused, &d_composed, 1e-4);
+}
