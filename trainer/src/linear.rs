@@ -189,6 +189,7 @@ pub struct ForwardMode {
 	pub training: bool,
 	/// Seed and step: every mask is a pure function of them and the layer.
 	pub dropout_key: (u64, u64),
+	/// Fused CPU kernels or candle's composed ops.
 	pub kernels: Kernels,
 }
 

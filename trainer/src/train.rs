@@ -19,7 +19,7 @@ use crate::{
 	rng::Rng,
 	Error, Result,
 };
-use candle_core::{Tensor, Var, D};
+use candle_core::{Tensor, Var};
 use serde::{Deserialize, Serialize};
 use std::{
 	io::Write,

@@ -2,6 +2,7 @@
 //! - the forward pass matches candle-transformers' inference model where one exists;
 //! - every LoRA matrix gets a gradient, and the gradient is the loss's derivative;
 //! - training never changes a byte of the base;
+//! - the fused CPU kernels give the composed ops' loss, logits and gradients;
 //! - GGUF loading undoes llama.cpp's rotary permutation; merging folds the adapter in exactly.
 
 mod common;
@@ -13,10 +14,11 @@ use provenant_trainer::{
 	adapter::LoraSettings,
 	config::Family,
 	data::Block,
-	linear::ForwardMode,
+	linear::{ForwardMode, Kernels},
 	loader::{self, MemoryWeights},
 	model::{BuildOptions, Model},
 	quant::QuantKind,
+	rng::Rng,
 	train::{masked_loss_sum, AdamW, TrainConfig},
 };
 use std::path::Path;
@@ -125,7 +127,11 @@ fn training_block() -> Block {
 }
 
 fn loss_and_grads(model: &Model, block: &Block) -> (f32, Vec<Tensor>) {
-	let (sum, tokens) = masked_loss_sum(model, &[block], ForwardMode::EVAL).unwrap();
+	loss_and_grads_with(model, block, ForwardMode::EVAL)
+}
+
+fn loss_and_grads_with(model: &Model, block: &Block, mode: ForwardMode) -> (f32, Vec<Tensor>) {
+	let (sum, tokens) = masked_loss_sum(model, &[block], mode).unwrap();
 	let loss = (sum / tokens).unwrap();
 	let store = loss.backward().unwrap();
 	let grads = model
@@ -211,6 +217,47 @@ fn check_gradients(family: &str, quant: Option<QuantKind>) {
 fn every_family_trains_every_lora_matrix_and_never_the_base() {
 	for family in FAMILIES {
 		check_gradients(family, None);
+	}
+}
+
+/// The fused CPU kernels against candle's composed ops, the reference, on every family's
+/// switches: logits, the loss over a block whose prompt is masked out, and every adapter
+/// gradient, with non-zero B (so A has a gradient too), in training mode with dropout.
+#[test]
+fn fused_kernels_match_the_composed_ops_on_every_family() {
+	for family in FAMILIES {
+		let dir = tempfile::tempdir().unwrap();
+		write_checkpoint(family, dir.path(), 9);
+		let checkpoint = loader::open(dir.path(), None).unwrap();
+		let settings = LoraSettings { dropout: 0.25, ..all_targets(checkpoint.config.family) };
+		let options = BuildOptions { lora: Some(settings), quant: None, seed: 3 };
+		let model = Model::load(&checkpoint.config, checkpoint.weights.as_ref(), &Device::Cpu, &options).unwrap();
+		let mut rng = Rng::new(11);
+		for (name, var) in model.lora_vars() {
+			if name.ends_with("lora_B.weight") {
+				var.set(&Tensor::from_vec(rng.uniform_vec(var.elem_count(), 0.5), var.dims(), &Device::Cpu).unwrap()).unwrap();
+			}
+		}
+		let ids = sample_ids(17);
+		let input = Tensor::new(&ids[..16], &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+		let (fused, composed) = (ForwardMode::EVAL, ForwardMode { kernels: Kernels::Composed, ..ForwardMode::EVAL });
+		let logits = |mode| model.forward(&input, None, mode).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+		let (a, b) = (logits(fused), logits(composed));
+		assert!(max_abs_diff(&a, &b) < 1e-4, "{family}: logits differ by {}", max_abs_diff(&a, &b));
+
+		let mut block = training_block();
+		block.mask[..5].iter_mut().for_each(|m| *m = 0.0);
+		let training = |kernels| ForwardMode { training: true, dropout_key: (5, 1), kernels };
+		let (fused_loss, fused_grads) = loss_and_grads_with(&model, &block, training(Kernels::Auto));
+		let (composed_loss, composed_grads) = loss_and_grads_with(&model, &block, training(Kernels::Composed));
+		assert!((fused_loss - composed_loss).abs() < 1e-5, "{family}: loss {fused_loss} against {composed_loss}");
+		for ((name, _), (f, c)) in model.lora_vars().iter().zip(fused_grads.iter().zip(&composed_grads)) {
+			let (f, c) = (f.flatten_all().unwrap().to_vec1::<f32>().unwrap(), c.flatten_all().unwrap().to_vec1::<f32>().unwrap());
+			let scale = c.iter().fold(0f32, |m, v| m.max(v.abs()));
+			assert!(scale > 0.0, "{family}: {name} has no gradient to compare");
+			let diff = max_abs_diff(&f, &c);
+			assert!(diff <= 1e-3 * scale, "{family}: {name} gradients differ by {diff} (largest {scale})");
+		}
 	}
 }
 

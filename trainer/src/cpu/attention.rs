@@ -11,7 +11,7 @@
 
 use super::{
 	blas::{sgemm_serial, Operand},
-	contiguous, gradient, read,
+	contiguous, gradient, read, vector,
 };
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
@@ -55,6 +55,8 @@ impl Dims {
 }
 
 impl CausalAttention {
+	/// Attention scaled by `scale` (usually `1/√head_dim`), with an optional window and ALiBi
+	/// slopes (one per head).
 	pub fn new(scale: f32, window: Option<usize>, alibi_slopes: Option<Arc<Vec<f32>>>) -> Self {
 		Self { scale, window, alibi_slopes, log_sum_exp: Mutex::new(Vec::new()) }
 	}
@@ -106,12 +108,9 @@ impl CustomOp3 for CausalAttention {
 				self.scores(d, h, q_h, &k[g * total * hd..][..total * hd], &mut probs);
 				for (row, lse) in probs.chunks_mut(total).zip(&mut lse[h * seq..][..seq]) {
 					let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-					let mut sum = 0.0;
-					for p in row.iter_mut() {
-						*p = (*p - max).exp();
-						sum += *p;
-					}
-					row.iter_mut().for_each(|p| *p /= sum);
+					let sum = vector::exp_shifted(row, max);
+					let inverse = 1.0 / sum;
+					row.iter_mut().for_each(|p| *p *= inverse);
 					*lse = max + sum.ln();
 				}
 				let v_g = &v[g * total * hd..][..total * hd];
@@ -148,7 +147,7 @@ impl CustomOp3 for CausalAttention {
 									let lse_h = &lse[(b * heads + h) * seq..][..seq];
 									self.scores(d, h, q_h, k_g, &mut probs);
 									for (row, lse) in probs.chunks_mut(total).zip(lse_h) {
-										row.iter_mut().for_each(|p| *p = (*p - lse).exp());
+										vector::exp_shifted(row, *lse);
 									}
 									let d_out = Operand::plain(&grad[b * seq * width + h * hd..], width);
 									sgemm_serial(total, hd, seq, 1.0, Operand::transposed(&probs, total), d_out, 1.0, dv, hd);

@@ -15,8 +15,11 @@ use rayon::prelude::*;
 /// product uses its transpose.
 #[derive(Clone, Copy)]
 pub struct Operand<'a> {
+	/// The stored values.
 	pub values: &'a [f32],
+	/// Distance between the starts of two stored rows.
 	pub row_stride: usize,
+	/// Whether the product reads the transpose of what is stored.
 	pub transposed: bool,
 }
 
@@ -32,6 +35,7 @@ impl<'a> Operand<'a> {
 	}
 
 	/// (row, column) strides of the operand as the product reads it.
+	#[cfg(not(feature = "openblas"))]
 	fn strides(&self) -> (isize, isize) {
 		if self.transposed { (1, self.row_stride as isize) } else { (self.row_stride as isize, 1) }
 	}

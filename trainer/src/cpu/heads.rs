@@ -14,9 +14,13 @@ use std::sync::Arc;
 /// Cosines and sines `[positions, rotary_dim / 2]` of the rotary embedding.
 #[derive(Clone, Debug)]
 pub struct RopeTables {
+	/// `cos(position · frequency)`.
 	pub cos: Arc<Vec<f32>>,
+	/// `sin(position · frequency)`.
 	pub sin: Arc<Vec<f32>>,
+	/// How many of a head's values turn (ChatGLM turns half).
 	pub rotary_dim: usize,
+	/// Pairs `(2j, 2j + 1)` rather than `(j, j + d/2)`.
 	pub interleaved: bool,
 }
 
@@ -38,8 +42,11 @@ impl RopeTables {
 
 /// Apply with `x.apply_op1(split)` to a contiguous `[batch, seq, heads · head_dim]`.
 pub struct SplitHeads {
+	/// Heads in the projection.
 	pub heads: usize,
+	/// Values per head.
 	pub head_dim: usize,
+	/// The rotation, for queries and keys; `None` for values.
 	pub rope: Option<RopeTables>,
 	/// Position of the first row (tokens already in the cache).
 	pub offset: usize,

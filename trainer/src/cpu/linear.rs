@@ -17,7 +17,9 @@ use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Tenso
 /// without an adapter,
 /// `x.apply_op3(&a, &b, op)` with one (`a` `[r, in]`, `b` `[out, r]`).
 pub struct FusedLinear {
+	/// The frozen `W` `[out, in]`.
 	pub weight: FrozenWeight,
+	/// The frozen `b` `[out]`.
 	pub bias: Option<Tensor>,
 	/// The adapter's `α/r` (or `α/√r`).
 	pub scale: f32,

@@ -11,7 +11,7 @@
 
 use super::{
 	blas::{sgemm, Operand},
-	contiguous, read, tensor,
+	contiguous, read, tensor, vector,
 };
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
@@ -25,7 +25,9 @@ pub const MAX_CHUNK_LOGITS: usize = 1 << 22;
 pub struct LinearCrossEntropy {
 	/// The frozen output layer `[vocab, hidden]`.
 	pub weight: Tensor,
+	/// The next token at each position.
 	pub targets: Vec<u32>,
+	/// Each position's weight in the loss: 0 for prompts and padding, else 1.
 	pub mask: Vec<f32>,
 	/// Whether the backward pass will be asked for (training) or not (evaluation).
 	pub want_gradient: bool,
@@ -34,6 +36,7 @@ pub struct LinearCrossEntropy {
 }
 
 impl LinearCrossEntropy {
+	/// The loss of `weight`'s logits against `targets`, weighted by `mask`.
 	pub fn new(weight: Tensor, targets: Vec<u32>, mask: Vec<f32>, want_gradient: bool) -> Self {
 		Self { weight, targets, mask, want_gradient, hidden_gradient: Mutex::new(Vec::new()) }
 	}
@@ -76,11 +79,14 @@ impl CustomOp1 for LinearCrossEntropy {
 					.map(|(row, &i)| {
 						let (target, weight) = (self.targets[i] as usize, self.mask[i]);
 						let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-						let sum: f32 = row.iter().map(|v| (v - max).exp()).sum();
+						let target_logit = row[target];
+						// The row becomes e^(logit − max); softmax is that over its sum.
+						let sum = vector::exp_shifted(row, max);
 						let lse = max + sum.ln();
-						let loss = weight as f64 * (lse - row[target]) as f64;
+						let loss = weight as f64 * (lse - target_logit) as f64;
 						if self.want_gradient {
-							row.iter_mut().for_each(|v| *v = weight * (*v - lse).exp());
+							let scale = weight / sum;
+							row.iter_mut().for_each(|v| *v *= scale);
 							row[target] -= weight;
 						}
 						loss

@@ -3,7 +3,7 @@
 //! With `σ = sigmoid(gate)`: `∂/∂gate = g · up · σ · (1 + gate · (1 − σ))` and
 //! `∂/∂up = g · gate · σ`.
 
-use super::{contiguous, gradient, read};
+use super::{contiguous, gradient, read, vector};
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
@@ -11,10 +11,6 @@ const CHUNK: usize = 16_384;
 
 /// Apply with `gate.apply_op2(&up, SiluGate)`; both contiguous and of one shape.
 pub struct SiluGate;
-
-fn sigmoid(v: f32) -> f32 {
-	1.0 / (1.0 + (-v).exp())
-}
 
 impl CustomOp2 for SiluGate {
 	fn name(&self) -> &'static str {
@@ -28,9 +24,7 @@ impl CustomOp2 for SiluGate {
 		let (gate, up) = (contiguous(gate, gate_layout, self.name())?, contiguous(up, up_layout, self.name())?);
 		let mut y = vec![0f32; gate.len()];
 		y.par_chunks_mut(CHUNK).zip(gate.par_chunks(CHUNK)).zip(up.par_chunks(CHUNK)).for_each(|((y, gate), up)| {
-			for ((y, &g), &u) in y.iter_mut().zip(gate).zip(up) {
-				*y = g * sigmoid(g) * u;
-			}
+			vector::silu_gate(y, gate, up);
 		});
 		Ok((CpuStorage::F32(y), gate_layout.shape().clone()))
 	}
@@ -46,11 +40,7 @@ impl CustomOp2 for SiluGate {
 						.zip(d_up.par_chunks_mut(CHUNK))
 						.zip(gate.par_chunks(CHUNK).zip(up.par_chunks(CHUNK)).zip(grad.par_chunks(CHUNK)))
 						.for_each(|((d_gate, d_up), ((gate, up), grad))| {
-							for i in 0..gate.len() {
-								let s = sigmoid(gate[i]);
-								d_gate[i] = grad[i] * up[i] * s * (1.0 + gate[i] * (1.0 - s));
-								d_up[i] = grad[i] * gate[i] * s;
-							}
+							vector::silu_gate_backward(d_gate, d_up, gate, up, grad);
 						});
 					Ok((d_gate, d_up))
 				})

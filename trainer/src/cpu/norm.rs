@@ -10,11 +10,13 @@ use rayon::prelude::*;
 
 /// The normalisation op; apply it with `x.apply_op1(norm)`.
 pub struct Norm {
+	/// The frozen scale, one per value of a row.
 	pub weight: Vec<f32>,
 	/// LayerNorm's shift; `None` for RMSNorm.
 	pub bias: Option<Vec<f32>>,
 	/// Whether the mean is subtracted (LayerNorm) or not (RMSNorm).
 	pub centered: bool,
+	/// Added to the variance.
 	pub eps: f32,
 }
 
