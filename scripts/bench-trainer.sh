@@ -3,7 +3,7 @@
 # machine's CPU, same configs, same batch (8 × 128 tokens), LoRA r=8 on the attention
 # projections, AdamW, 2 threads. PyTorch, transformers and PEFT go into a throwaway venv.
 #
-#   scripts/bench-trainer.sh [--steps N] [CONFIG ...]   configs: llama-4l gpt2-small llama-100m
+#   scripts/bench-trainer.sh [--steps N] [CONFIG ...]   configs: llama-4l gpt2-small llama-100m smollm2
 #
 # Also runs the trainer with a QLoRA (NF4) base; PyTorch has no CPU 4-bit path to compare with.
 set -euo pipefail
@@ -17,16 +17,17 @@ while [[ $# -gt 0 ]]; do
 		*) configs+=("$1"); shift ;;
 	esac
 done
-[[ ${#configs[@]} -eq 0 ]] && configs=(llama-4l gpt2-small llama-100m)
+[[ ${#configs[@]} -eq 0 ]] && configs=(llama-4l gpt2-small llama-100m smollm2)
 
 # The workspace build, as the other scripts do: `-p` alone would resolve other features and
 # compile candle a second time beside the warm tree.
 cargo build --release --locked --workspace
+scripts/fetch-models.sh
 trainer="$CARGO_TARGET_DIR/release/provenant-trainer"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 python3 -m venv "$work/venv"
-"$work/venv/bin/pip" install --quiet torch transformers peft
+"$work/venv/bin/pip" install --quiet torch transformers peft gguf
 py="$work/venv/bin/python"
 
 peak_rss_mib() { awk '/Maximum resident set size/ { printf "%.0f", $NF / 1024 }' "$1"; }
@@ -37,9 +38,11 @@ for config in "${configs[@]}"; do
 	"$py" scripts/bench_trainer.py make "$config" "$dir" "$steps"
 	targets=q_proj,v_proj
 	[[ "$config" == gpt2* ]] && targets=c_attn
+	model="$dir"
+	[[ "$config" == smollm2 ]] && model="$PROVENANT_SMOLLM2_GGUF"
 	for method in lora qlora; do
 		out="$work/out-$config-$method"
-		/usr/bin/time -v -o "$work/time" "$trainer" train --model "$dir" --data "$dir/data.jsonl" \
+		/usr/bin/time -v -o "$work/time" "$trainer" train --model "$model" --data "$dir/data.jsonl" \
 			--output "$out" --method "$method" --bits 4 --rank 8 --alpha 16 --dropout 0 \
 			--target "$targets" --batch-size 8 --cutoff-len 128 --epochs 1 \
 			--max-steps $((steps + 1)) --lr 1e-4 --schedule constant --quiet >/dev/null
@@ -48,6 +51,6 @@ for config in "${configs[@]}"; do
 		printf '%-12s %-22s %12s %14s\n' "$config" "provenant-trainer $method" "$rate" "$(peak_rss_mib "$work/time")"
 	done
 	/usr/bin/time -v -o "$work/time" "$py" scripts/bench_trainer.py torch "$config" "$dir" "$steps" > "$work/torch.json"
-	rate=$("$py" -c 'import json, sys; print(f"{json.load(open(sys.argv[1]))["tokens_per_s"]:.0f}")' "$work/torch.json")
+	rate=$("$py" -c 'import json, sys; print(round(json.load(open(sys.argv[1]))["tokens_per_s"]))' "$work/torch.json")
 	printf '%-12s %-22s %12s %14s\n' "$config" "pytorch+peft lora" "$rate" "$(peak_rss_mib "$work/time")"
 done

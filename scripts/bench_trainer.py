@@ -2,6 +2,10 @@
 
   bench_trainer.py make  CONFIG DIR STEPS   random HF checkpoint, word-level tokenizer and data
   bench_trainer.py torch CONFIG DIR STEPS   the same LoRA training with PyTorch + PEFT
+
+Config smollm2 is the real SmolLM2-135M-Instruct GGUF at $PROVENANT_SMOLLM2_GGUF (fetched by
+scripts/fetch-models.sh); `make` writes only its data, and PyTorch loads the GGUF through
+transformers' `gguf_file` (dequantised to f32, as the trainer's LoRA run does).
 """
 import json, os, random, resource, sys, time
 
@@ -10,7 +14,10 @@ CONFIGS = {
     "llama-4l": dict(kind="llama", hidden=256, layers=4, heads=4, kv=2, ffn=768, vocab=1000),
     "gpt2-small": dict(kind="gpt2", hidden=768, layers=12, heads=12, ffn=3072, vocab=50257),
     "llama-100m": dict(kind="llama", hidden=768, layers=12, heads=12, kv=4, ffn=2048, vocab=16000),
+    "smollm2": dict(kind="gguf"),
 }
+WORDS = ("the of and to in is was for on with as by at from that this it are be or an which "
+         "river city north south field stone light water garden winter market bridge valley").split()
 BATCH, SEQ = 8, 128
 
 
@@ -18,6 +25,14 @@ def make(name, out, steps):
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
     c = CONFIGS[name]
+    os.makedirs(out, exist_ok=True)
+    if c["kind"] == "gguf":
+        # English words: the real tokenizer packs them into blocks of SEQ tokens.
+        rng = random.Random(0)
+        with open(os.path.join(out, "data.jsonl"), "w") as f:
+            for _ in range((steps + 2) * BATCH):
+                f.write(json.dumps({"text": " ".join(rng.choice(WORDS) for _ in range(SEQ))}) + "\n")
+        return
     torch.manual_seed(0)
     if c["kind"] == "llama":
         model = LlamaForCausalLM(LlamaConfig(
@@ -50,14 +65,20 @@ def bench_torch(name, out, steps):
     from transformers import AutoModelForCausalLM
     torch.set_num_threads(2)
     c = CONFIGS[name]
-    model = AutoModelForCausalLM.from_pretrained(out)
+    if c["kind"] == "gguf":
+        path = os.environ["PROVENANT_SMOLLM2_GGUF"]
+        model = AutoModelForCausalLM.from_pretrained(os.path.dirname(path), gguf_file=os.path.basename(path),
+                                                     torch_dtype=torch.float32)
+    else:
+        model = AutoModelForCausalLM.from_pretrained(out)
+    vocab = model.config.vocab_size
     targets = ["c_attn"] if c["kind"] == "gpt2" else ["q_proj", "v_proj"]
     model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0,
                                              target_modules=targets, task_type="CAUSAL_LM"))
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     gen = torch.Generator().manual_seed(0)
     def step():
-        ids = torch.randint(0, c["vocab"] - 1, (BATCH, SEQ), generator=gen)
+        ids = torch.randint(0, vocab - 1, (BATCH, SEQ), generator=gen)
         loss = model(input_ids=ids, labels=ids).loss
         loss.backward()
         opt.step()
