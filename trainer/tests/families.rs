@@ -1,5 +1,6 @@
 //! Every family, on a tiny random checkpoint in HF layout:
-//! - the forward pass matches candle-transformers' inference model where one exists;
+//! - the forward pass matches candle-transformers' inference model where one exists, and
+//!   transformers' logits (`tests/golden/`) for GPT-2 and BLOOM;
 //! - every LoRA matrix gets a gradient, and the gradient is the loss's derivative;
 //! - training never changes a byte of the base;
 //! - the fused CPU kernels give the composed ops' loss, logits and gradients;
@@ -94,6 +95,54 @@ fn reference_logits(family: &str, dir: &Path, ids: &[u32]) -> Vec<f32> {
 	};
 	let flat: Vec<f32> = logits.flatten_all().unwrap().to_vec1().unwrap();
 	flat[flat.len() - VOCAB..].to_vec()
+}
+
+/// The seed and token ids of the checkpoints behind `tests/golden/`.
+const GOLDEN_SEED: u64 = 11;
+
+fn golden_ids() -> Vec<u32> {
+	sample_ids(12)
+}
+
+/// Writes the golden checkpoints for `scripts/golden-logits.sh`, which then runs transformers on
+/// them.
+#[test]
+#[ignore = "run by scripts/golden-logits.sh"]
+fn write_golden_checkpoints() {
+	let dir = std::path::PathBuf::from(std::env::var("PROVENANT_GOLDEN_DIR").expect("PROVENANT_GOLDEN_DIR"));
+	for family in ["gpt2", "bloom"] {
+		write_checkpoint(family, &dir.join(family), GOLDEN_SEED);
+	}
+	std::fs::write(dir.join("ids.json"), serde_json::to_string(&golden_ids()).unwrap()).unwrap();
+}
+
+/// candle-transformers has no GPT-2 and no BLOOM, so these two families are checked against
+/// logits from Hugging Face transformers (see each file's `reference`), at every position and
+/// through both the fused kernels and the composed ops.
+#[test]
+fn gpt2_and_bloom_match_transformers() {
+	for family in ["gpt2", "bloom"] {
+		let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/golden/{family}.json"));
+		let golden: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+		let ids: Vec<u32> = serde_json::from_value(golden["ids"].clone()).unwrap();
+		assert_eq!(ids, golden_ids(), "{family}: golden ids changed; rerun scripts/golden-logits.sh");
+		let reference: Vec<Vec<f32>> = serde_json::from_value(golden["logits"].clone()).unwrap();
+		assert_eq!(reference.len(), ids.len());
+		let spread = reference.iter().flatten().fold(0f32, |m, x| m.max(x.abs()));
+		assert!(spread > 0.5, "{family}: logits too flat to compare ({spread})");
+		let dir = tempfile::tempdir().unwrap();
+		write_checkpoint(family, dir.path(), GOLDEN_SEED);
+		let model = open(dir.path(), &BuildOptions::default());
+		let input = Tensor::new(ids.as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+		for kernels in [Kernels::Auto, Kernels::Composed] {
+			let logits = model.forward(&input, None, ForwardMode { kernels, ..ForwardMode::EVAL }).unwrap();
+			let logits: Vec<Vec<f32>> = logits.squeeze(0).unwrap().to_vec2().unwrap();
+			for (position, (ours, theirs)) in logits.iter().zip(&reference).enumerate() {
+				let diff = max_abs_diff(ours, theirs);
+				assert!(diff < 1e-4, "{family} ({kernels:?}): logits at position {position} differ by {diff}");
+			}
+		}
+	}
 }
 
 #[test]
