@@ -20,7 +20,7 @@ use crate::{
 		attention::CausalAttention,
 		heads::{RopeTables, SplitHeads},
 		loss::LinearCrossEntropy,
-		mlp::SiluGate,
+		mlp::{GeluTanh, SiluGate},
 	},
 	linear::{ForwardMode, FrozenWeight, Linear, Lora},
 	quant::QuantKind,
@@ -752,7 +752,11 @@ impl Model {
 				let h = silu_gate(&h.narrow(D::Minus1, 0, half)?, &h.narrow(D::Minus1, half, half)?, mode)?;
 				down.forward(&h, mode)
 			},
-			FeedForward::Gelu { fc, proj } => proj.forward(&fc.forward(x, mode)?.gelu()?, mode),
+			FeedForward::Gelu { fc, proj } => {
+				let h = fc.forward(x, mode)?;
+				let h = if mode.kernels.fused_on(h.device()) { h.contiguous()?.apply_op1(GeluTanh)? } else { h.gelu()? };
+				proj.forward(&h, mode)
+			},
 		}
 	}
 }

@@ -1,10 +1,12 @@
-//! The SiLU-gated product `silu(gate) ⊙ up` of LLaMA-style MLPs, in one pass each way.
+//! The MLP activations in one pass each way: the SiLU-gated product `silu(gate) ⊙ up` of
+//! LLaMA-style MLPs, and GELU's tanh approximation (GPT-2, BLOOM).
 //!
 //! With `σ = sigmoid(gate)`: `∂/∂gate = g · up · σ · (1 + gate · (1 − σ))` and
-//! `∂/∂up = g · gate · σ`.
+//! `∂/∂up = g · gate · σ`. For GELU, with `u = √(2/π)(x + 0.044715x³)` and `t = tanh u`:
+//! `∂/∂x = g · ((1 + t)/2 + x(1 − t²)/2 · √(2/π)(1 + 3 · 0.044715x²))`.
 
 use super::{contiguous, gradient, read, vector};
-use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 const CHUNK: usize = 16_384;
@@ -47,5 +49,34 @@ impl CustomOp2 for SiluGate {
 			})
 		})?;
 		Ok((gradient(gate, d_gate)?, gradient(up, d_up)?))
+	}
+}
+
+/// Apply with `x.apply_op1(GeluTanh)`; `x` contiguous.
+pub struct GeluTanh;
+
+impl CustomOp1 for GeluTanh {
+	fn name(&self) -> &'static str {
+		"fused-gelu-tanh"
+	}
+
+	fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+		let x = contiguous(storage, layout, self.name())?;
+		let mut y = vec![0f32; x.len()];
+		y.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK)).for_each(|(y, x)| vector::gelu_tanh(y, x));
+		Ok((CpuStorage::F32(y), layout.shape().clone()))
+	}
+
+	fn bwd(&self, x: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+		let dx = read(x, |x| {
+			read(grad, |grad| {
+				let mut dx = vec![0f32; x.len()];
+				dx.par_chunks_mut(CHUNK)
+					.zip(x.par_chunks(CHUNK).zip(grad.par_chunks(CHUNK)))
+					.for_each(|(dx, (x, grad))| vector::gelu_tanh_backward(dx, x, grad));
+				Ok(dx)
+			})
+		})?;
+		gradient(x, dx)
 	}
 }

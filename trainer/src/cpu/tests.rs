@@ -1,6 +1,6 @@
 //! Each fused kernel against candle's composed ops: values, and gradients through `backward`.
 
-use super::{attention::CausalAttention, heads::{RopeTables, SplitHeads}, loss::LinearCrossEntropy, mlp::SiluGate, norm::Norm};
+use super::{attention::CausalAttention, heads::{RopeTables, SplitHeads}, loss::LinearCrossEntropy, mlp::{GeluTanh, SiluGate}, norm::Norm};
 use crate::rng::Rng;
 use candle_core::{Device, Tensor, Var, D};
 use candle_nn::{ops, rotary_emb};
@@ -59,6 +59,15 @@ fn silu_gate_matches_the_composed_ops() {
 	let fused = gate.as_tensor().apply_op2(up.as_tensor(), SiluGate).unwrap();
 	let composed = (gate.silu().unwrap() * up.as_tensor()).unwrap();
 	compare("silu gate", &fused, &composed, &[&gate, &up], &mut rng);
+}
+
+/// Inputs up to ±12, so both saturated ends of tanh are crossed.
+#[test]
+fn gelu_matches_the_composed_ops() {
+	let mut rng = Rng::new(5);
+	let x = Var::from_vec(rng.uniform_vec(4 * 7 * 33, 12.0), (4, 7, 33), &Device::Cpu).unwrap();
+	let fused = x.as_tensor().apply_op1(GeluTanh).unwrap();
+	compare("gelu", &fused, &x.gelu().unwrap(), &[&x], &mut rng);
 }
 
 /// Both rotary layouts, a partial rotation (ChatGLM turns half of each head) and an offset.

@@ -94,6 +94,36 @@ vectorized! {
 	}
 }
 
+/// `√(2/π)` and the cubic coefficient of GELU's tanh approximation.
+const GELU_SCALE: f32 = 0.797_884_6;
+const GELU_CUBIC: f32 = 0.044_715;
+
+/// `tanh(u) = 1 − 2 / (1 + e²ᵘ)`, exact to float precision at both saturated ends.
+#[inline(always)]
+fn tanh(u: f32) -> f32 {
+	1.0 - 2.0 / (1.0 + exp(2.0 * u))
+}
+
+vectorized! {
+	/// `out = x · (1 + tanh(√(2/π) · (x + 0.044715 x³))) / 2`, GPT-2's `gelu_new` and BLOOM's GELU.
+	pub fn gelu_tanh(out: &mut [f32], x: &[f32]) {
+		for (out, &x) in out.iter_mut().zip(x) {
+			*out = 0.5 * x * (1.0 + tanh(GELU_SCALE * x * (1.0 + GELU_CUBIC * x * x)));
+		}
+	}
+}
+
+vectorized! {
+	/// The gradient of [`gelu_tanh`] for the incoming gradient `grad`.
+	pub fn gelu_tanh_backward(dx: &mut [f32], x: &[f32], grad: &[f32]) {
+		for ((dx, &x), &g) in dx.iter_mut().zip(x).zip(grad) {
+			let t = tanh(GELU_SCALE * x * (1.0 + GELU_CUBIC * x * x));
+			let du = GELU_SCALE * (1.0 + 3.0 * GELU_CUBIC * x * x);
+			*dx = g * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * du);
+		}
+	}
+}
+
 #[cfg(test)]
 mod tests {
 	#[test]
