@@ -8,6 +8,10 @@
 //! no `[batch, heads, seq, seq]` tensor outlives a pass. With `dO` the output's gradient:
 //! `dV = Pᵀ dO`, `dP = dO Vᵀ`, `dS = P ⊙ (dP − rowsum(P ⊙ dP))`, `dQ = scale · dS K` and
 //! `dK = scale · dSᵀ Q`.
+//!
+//! Queries go in blocks of [`QUERY_BLOCK`] rows, and each block's products span only the keys
+//! some row of it can see: for a causal mask that skips most of the upper triangle (a third of
+//! the score products at 128 positions), and with a window also the keys left behind it.
 
 use super::{
 	blas::{sgemm_serial, Operand},
@@ -27,6 +31,10 @@ pub struct CausalAttention {
 	/// Each query row's log-sum-exp, `[batch, heads, seq]`, from the forward pass.
 	log_sum_exp: Mutex<Vec<f32>>,
 }
+
+/// Query rows per block. Smaller blocks skip more of the masked triangle but make smaller,
+/// less efficient products.
+const QUERY_BLOCK: usize = 32;
 
 /// The sizes of one call.
 #[derive(Clone, Copy)]
@@ -52,6 +60,29 @@ impl Dims {
 	fn group(&self) -> usize {
 		self.heads / self.kv_heads
 	}
+
+	/// The query blocks: each block's first row, its row count, and the first key and the key
+	/// count that its rows can see.
+	fn blocks(&self, window: Option<usize>) -> impl Iterator<Item = Block> + '_ {
+		let window = window.unwrap_or(usize::MAX);
+		(0..self.seq).step_by(QUERY_BLOCK).map(move |first_row| {
+			let rows = QUERY_BLOCK.min(self.seq - first_row);
+			// Query i sits at position total − seq + i and sees keys (position − window, position].
+			let first_query = self.total - self.seq + first_row;
+			let first_key = (first_query + 1).saturating_sub(window);
+			Block { first_row, rows, first_key, keys: first_query + rows - first_key }
+		})
+	}
+}
+
+/// Rows `first_row..first_row + rows` of the queries and the keys `first_key..first_key + keys`
+/// they can see.
+#[derive(Clone, Copy)]
+struct Block {
+	first_row: usize,
+	rows: usize,
+	first_key: usize,
+	keys: usize,
 }
 
 impl CausalAttention {
@@ -61,15 +92,19 @@ impl CausalAttention {
 		Self { scale, window, alibi_slopes, log_sum_exp: Mutex::new(Vec::new()) }
 	}
 
-	/// `scale · q kᵀ` plus bias and mask, `[seq, total]`, into `scores`.
-	fn scores(&self, d: Dims, head: usize, q: &[f32], k: &[f32], scores: &mut [f32]) {
-		let (seq, total, hd) = (d.seq, d.total, d.head_dim);
-		sgemm_serial(seq, total, hd, self.scale, Operand::plain(q, hd), Operand::transposed(k, hd), 0.0, scores, total);
+	/// `scale · q kᵀ` plus bias and mask for one block, `[rows, keys]`, into `scores`; `q` and
+	/// `k` are the whole head's.
+	fn scores(&self, d: Dims, head: usize, block: Block, q: &[f32], k: &[f32], scores: &mut [f32]) {
+		let hd = d.head_dim;
+		let Block { first_row, rows, first_key, keys } = block;
+		let (q, k) = (&q[first_row * hd..], &k[first_key * hd..]);
+		sgemm_serial(rows, keys, hd, self.scale, Operand::plain(q, hd), Operand::transposed(k, hd), 0.0, scores, keys);
 		let slope = self.alibi_slopes.as_ref().map(|s| s[head]);
 		let window = self.window.unwrap_or(usize::MAX);
-		for (i, row) in scores.chunks_mut(total).enumerate() {
-			let query = total - seq + i;
-			for (key, score) in row.iter_mut().enumerate() {
+		for (i, row) in scores[..rows * keys].chunks_mut(keys).enumerate() {
+			let query = d.total - d.seq + first_row + i;
+			for (j, score) in row.iter_mut().enumerate() {
+				let key = first_key + j;
 				if key > query || query - key >= window {
 					*score = f32::NEG_INFINITY;
 				} else if let Some(slope) = slope {
@@ -101,20 +136,25 @@ impl CustomOp3 for CausalAttention {
 		let mut out = vec![0f32; d.batch * seq * width];
 		let mut lse = vec![0f32; d.batch * heads * seq];
 		out.par_chunks_mut(seq * width).zip(lse.par_chunks_mut(heads * seq)).enumerate().for_each(|(b, (out, lse))| {
-			let mut probs = vec![0f32; seq * total];
+			let mut probs = vec![0f32; QUERY_BLOCK * total];
 			for h in 0..heads {
 				let g = b * d.kv_heads + h / d.group();
 				let q_h = &q[(b * heads + h) * seq * hd..][..seq * hd];
-				self.scores(d, h, q_h, &k[g * total * hd..][..total * hd], &mut probs);
-				for (row, lse) in probs.chunks_mut(total).zip(&mut lse[h * seq..][..seq]) {
-					let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-					let sum = vector::exp_shifted(row, max);
-					let inverse = 1.0 / sum;
-					row.iter_mut().for_each(|p| *p *= inverse);
-					*lse = max + sum.ln();
+				let (k_g, v_g) = (&k[g * total * hd..][..total * hd], &v[g * total * hd..][..total * hd]);
+				for block in d.blocks(self.window) {
+					let probs = &mut probs[..block.rows * block.keys];
+					self.scores(d, h, block, q_h, k_g, probs);
+					for (row, lse) in probs.chunks_mut(block.keys).zip(&mut lse[h * seq + block.first_row..][..block.rows]) {
+						let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+						let sum = vector::exp_shifted(row, max);
+						let inverse = 1.0 / sum;
+						row.iter_mut().for_each(|p| *p *= inverse);
+						*lse = max + sum.ln();
+					}
+					let out = &mut out[block.first_row * width + h * hd..];
+					let v_keys = Operand::plain(&v_g[block.first_key * hd..], hd);
+					sgemm_serial(block.rows, hd, block.keys, 1.0, Operand::plain(probs, block.keys), v_keys, 0.0, out, width);
 				}
-				let v_g = &v[g * total * hd..][..total * hd];
-				sgemm_serial(seq, hd, total, 1.0, Operand::plain(&probs, total), Operand::plain(v_g, hd), 0.0, &mut out[h * hd..], width);
 			}
 		});
 		*self.log_sum_exp.lock().map_err(|_| candle_core::Error::Msg("fused-attention: poisoned lock".into()))? = lse;
@@ -139,25 +179,32 @@ impl CustomOp3 for CausalAttention {
 							.for_each(|(bg, (dq, (dk, dv)))| {
 								let b = bg / d.kv_heads;
 								let (k_g, v_g) = (&k[bg * total * hd..][..total * hd], &v[bg * total * hd..][..total * hd]);
-								let mut probs = vec![0f32; seq * total];
-								let mut d_scores = vec![0f32; seq * total];
+								let mut probs = vec![0f32; QUERY_BLOCK * total];
+								let mut d_scores = vec![0f32; QUERY_BLOCK * total];
 								for (member, dq_h) in dq.chunks_mut(seq * hd).enumerate() {
 									let h = (bg % d.kv_heads) * group + member;
 									let q_h = &q[(b * heads + h) * seq * hd..][..seq * hd];
 									let lse_h = &lse[(b * heads + h) * seq..][..seq];
-									self.scores(d, h, q_h, k_g, &mut probs);
-									for (row, lse) in probs.chunks_mut(total).zip(lse_h) {
-										vector::exp_shifted(row, *lse);
+									for block in d.blocks(self.window) {
+										let Block { first_row, rows, first_key, keys } = block;
+										let (probs, d_scores) = (&mut probs[..rows * keys], &mut d_scores[..rows * keys]);
+										self.scores(d, h, block, q_h, k_g, probs);
+										for (row, lse) in probs.chunks_mut(keys).zip(&lse_h[first_row..][..rows]) {
+											vector::exp_shifted(row, *lse);
+										}
+										let d_out = Operand::plain(&grad[(b * seq + first_row) * width + h * hd..], width);
+										let (k_keys, v_keys) = (&k_g[first_key * hd..][..keys * hd], &v_g[first_key * hd..][..keys * hd]);
+										let (dk_keys, dv_keys) = (&mut dk[first_key * hd..][..keys * hd], &mut dv[first_key * hd..][..keys * hd]);
+										sgemm_serial(keys, hd, rows, 1.0, Operand::transposed(probs, keys), d_out, 1.0, dv_keys, hd);
+										sgemm_serial(rows, keys, hd, 1.0, d_out, Operand::transposed(v_keys, hd), 0.0, d_scores, keys);
+										for (ds, p) in d_scores.chunks_mut(keys).zip(probs.chunks(keys)) {
+											let dot: f32 = ds.iter().zip(p.iter()).map(|(a, b)| a * b).sum();
+											ds.iter_mut().zip(p.iter()).for_each(|(ds, p)| *ds = p * (*ds - dot));
+										}
+										let q_rows = Operand::plain(&q_h[first_row * hd..], hd);
+										sgemm_serial(rows, hd, keys, self.scale, Operand::plain(d_scores, keys), Operand::plain(k_keys, hd), 0.0, &mut dq_h[first_row * hd..], hd);
+										sgemm_serial(keys, hd, rows, self.scale, Operand::transposed(d_scores, keys), q_rows, 1.0, dk_keys, hd);
 									}
-									let d_out = Operand::plain(&grad[b * seq * width + h * hd..], width);
-									sgemm_serial(total, hd, seq, 1.0, Operand::transposed(&probs, total), d_out, 1.0, dv, hd);
-									sgemm_serial(seq, total, hd, 1.0, d_out, Operand::transposed(v_g, hd), 0.0, &mut d_scores, total);
-									for (ds, p) in d_scores.chunks_mut(total).zip(probs.chunks(total)) {
-										let dot: f32 = ds.iter().zip(p).map(|(a, b)| a * b).sum();
-										ds.iter_mut().zip(p).for_each(|(ds, p)| *ds = p * (*ds - dot));
-									}
-									sgemm_serial(seq, hd, total, self.scale, Operand::plain(&d_scores, total), Operand::plain(k_g, hd), 0.0, dq_h, hd);
-									sgemm_serial(total, hd, seq, self.scale, Operand::transposed(&d_scores, total), Operand::plain(q_h, hd), 1.0, dk, hd);
 								}
 							});
 						Ok(())

@@ -4,7 +4,7 @@
 //! `ĝ = g ⊙ w`, the input gradient is `r · (ĝ − mean(ĝ) − x̂ · mean(ĝ ⊙ x̂))`, without the
 //! `mean(ĝ)` term for RMSNorm.
 
-use super::{contiguous, read, rows_per_task, tensor};
+use super::{contiguous, read, rows_per_task, tensor, vector};
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
@@ -20,16 +20,6 @@ pub struct Norm {
 	pub eps: f32,
 }
 
-impl Norm {
-	/// `(μ, r)` of one row.
-	fn statistics(&self, row: &[f32]) -> (f32, f32) {
-		let n = row.len() as f32;
-		let mean = if self.centered { row.iter().sum::<f32>() / n } else { 0.0 };
-		let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
-		(mean, 1.0 / (var + self.eps).sqrt())
-	}
-}
-
 impl CustomOp1 for Norm {
 	fn name(&self) -> &'static str {
 		"fused-norm"
@@ -42,10 +32,7 @@ impl CustomOp1 for Norm {
 		let rows = rows_per_task(width);
 		y.par_chunks_mut(rows * width).zip(x.par_chunks(rows * width)).for_each(|(y, x)| {
 			for (y, x) in y.chunks_mut(width).zip(x.chunks(width)) {
-				let (mean, r) = self.statistics(x);
-				for j in 0..width {
-					y[j] = (x[j] - mean) * r * self.weight[j] + self.bias.as_ref().map_or(0.0, |b| b[j]);
-				}
+				vector::norm_row(y, x, &self.weight, self.bias.as_deref(), self.centered, self.eps);
 			}
 		});
 		Ok((CpuStorage::F32(y), layout.shape().clone()))
@@ -60,20 +47,7 @@ impl CustomOp1 for Norm {
 				dx.par_chunks_mut(rows * width).zip(x.par_chunks(rows * width)).zip(g.par_chunks(rows * width)).for_each(
 					|((dx, x), g)| {
 						for ((dx, x), g) in dx.chunks_mut(width).zip(x.chunks(width)).zip(g.chunks(width)) {
-							let (mean, r) = self.statistics(x);
-							let (mut sum_g, mut sum_gx) = (0f32, 0f32);
-							for j in 0..width {
-								let gw = g[j] * self.weight[j];
-								sum_g += gw;
-								sum_gx += gw * (x[j] - mean) * r;
-							}
-							let n = width as f32;
-							let mean_g = if self.centered { sum_g / n } else { 0.0 };
-							let mean_gx = sum_gx / n;
-							for j in 0..width {
-								let x_hat = (x[j] - mean) * r;
-								dx[j] = r * (g[j] * self.weight[j] - mean_g - x_hat * mean_gx);
-							}
+							vector::norm_row_backward(dx, x, g, &self.weight, self.centered, self.eps);
 						}
 					},
 				);

@@ -100,11 +100,13 @@ fn split_heads_with_rope_matches_the_composed_ops() {
 	}
 }
 
-/// Grouped-query heads, a cache offset (more keys than queries), a window and ALiBi.
+/// Grouped-query heads, a cache offset (more keys than queries), a window and ALiBi; at 70
+/// queries, several query blocks, the last one partial, and a window that leaves keys behind.
 #[test]
 fn attention_matches_the_composed_ops() {
-	let (batch, heads, kv_heads, seq, total, hd) = (2, 4, 2, 6, 9, 8);
-	for (window, alibi) in [(None, false), (Some(4), false), (None, true)] {
+	let (batch, heads, kv_heads, hd) = (2, 4, 2, 8);
+	let cases = [(6, 9, None, false), (6, 9, Some(4), false), (6, 9, None, true), (70, 75, None, false), (70, 75, Some(40), true)];
+	for (seq, total, window, alibi) in cases {
 		let mut rng = Rng::new(4);
 		let q = random(&mut rng, &[batch, heads, seq, hd]);
 		let k = random(&mut rng, &[batch, kv_heads, total, hd]);
@@ -139,7 +141,7 @@ fn attention_matches_the_composed_ops() {
 		scores = scores.broadcast_add(&Tensor::from_vec(bias, (1, heads, seq, total), &Device::Cpu).unwrap()).unwrap();
 		let probs = ops::softmax(&scores, D::Minus1).unwrap();
 		let composed = probs.matmul(&repeat(&v)).unwrap().transpose(1, 2).unwrap().reshape((batch, seq, heads * hd)).unwrap();
-		compare(&format!("attention window={window:?} alibi={alibi}"), &fused, &composed, &[&q, &k, &v], &mut rng);
+		compare(&format!("attention seq={seq} total={total} window={window:?} alibi={alibi}"), &fused, &composed, &[&q, &k, &v], &mut rng);
 	}
 }
 
