@@ -753,8 +753,7 @@ impl Model {
 				down.forward(&h, mode)
 			},
 			FeedForward::Gelu { fc, proj } => {
-				let h = fc.forward(x, mode)?;
-				let h = if mode.kernels.fused_on(h.device()) { h.contiguous()?.apply_op1(GeluTanh)? } else { h.gelu()? };
+				let h = gelu(&fc.forward(x, mode)?, mode)?;
 				proj.forward(&h, mode)
 			},
 		}
@@ -767,6 +766,15 @@ fn silu_gate(gate: &Tensor, up: &Tensor, mode: ForwardMode) -> Result<Tensor> {
 		Ok(gate.contiguous()?.apply_op2(&up.contiguous()?, SiluGate)?)
 	} else {
 		Ok((gate.silu()? * up)?)
+	}
+}
+
+/// GELU's tanh form.
+fn gelu(x: &Tensor, mode: ForwardMode) -> Result<Tensor> {
+	if mode.kernels.fused_on(x.device()) {
+		Ok(x.contiguous()?.apply_op1(GeluTanh)?)
+	} else {
+		Ok(x.gelu()?)
 	}
 }
 

@@ -71,17 +71,7 @@ vectorized! {
 		for v in values.iter_mut() {
 			*v = exp(*v - shift);
 		}
-		// Eight running sums: one sequential sum would keep the compiler from using lanes
-		// (float addition is not associative).
-		let mut lanes = [0f32; 8];
-		let chunks = values.chunks_exact(8);
-		let tail: f32 = chunks.remainder().iter().sum();
-		for chunk in chunks {
-			for (lane, v) in lanes.iter_mut().zip(chunk) {
-				*lane += v;
-			}
-		}
-		lanes.iter().sum::<f32>() + tail
+		lane_sum(values, values, |v, _| v)
 	}
 }
 
