@@ -149,7 +149,7 @@ fn attention_matches_the_composed_ops() {
 /// in real models, so the chunk loop is forced through by many positions), masked positions.
 #[test]
 fn linear_cross_entropy_matches_the_composed_ops() {
-	let (positions, width, vocab) = (3000, 16, 2000);
+	let (positions, width, vocab) = (3000, 16, 3000);
 	let mut rng = Rng::new(5);
 	let hidden = random(&mut rng, &[positions, width]);
 	let weight = random(&mut rng, &[vocab, width]).as_tensor().clone();
