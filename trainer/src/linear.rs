@@ -11,7 +11,7 @@
 //! one layer's dense copy exists at a time.
 
 use crate::{
-	cpu::linear::FusedLinear,
+	cpu::linear::{Branch, FusedLinear},
 	quant::{QuantKind, QuantizedMatrix},
 	rng::Rng,
 	Result,
@@ -30,6 +30,9 @@ pub enum FrozenWeight {
 	Dense(Tensor),
 	/// Block-quantised, with its `[out, in]` shape.
 	Quantized(Arc<QuantizedMatrix>, (usize, usize)),
+	/// Several layers' weights stacked by rows, each quantised on its own, for a
+	/// [`LinearGroup`]. (A dense group stacks into one [`FrozenWeight::Dense`] instead.)
+	Stacked(Vec<FrozenWeight>),
 }
 
 impl FrozenWeight {
@@ -38,6 +41,25 @@ impl FrozenWeight {
 		Ok(match self {
 			FrozenWeight::Dense(w) => w.clone(),
 			FrozenWeight::Quantized(q, shape) => Tensor::from_vec(q.dequantize(), *shape, device)?,
+			FrozenWeight::Stacked(parts) => {
+				let parts = parts.iter().map(|p| p.dense(device)).collect::<Result<Vec<_>>>()?;
+				Tensor::cat(&parts, 0)?
+			},
+		})
+	}
+
+	/// The weight's `f32` values, row-major, dequantised where stored quantised.
+	pub fn dequantized_values(&self) -> Result<Vec<f32>> {
+		Ok(match self {
+			FrozenWeight::Dense(w) => w.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?,
+			FrozenWeight::Quantized(q, _) => q.dequantize(),
+			FrozenWeight::Stacked(parts) => {
+				let mut values = Vec::new();
+				for part in parts {
+					values.extend(part.dequantized_values()?);
+				}
+				values
+			},
 		})
 	}
 
@@ -49,6 +71,8 @@ impl FrozenWeight {
 				let values = w.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
 				FrozenWeight::Quantized(Arc::new(QuantizedMatrix::quantize(kind, &values)), shape)
 			},
+			FrozenWeight::Stacked(parts) =>
+				FrozenWeight::Stacked(parts.into_iter().map(|p| p.quantize(kind)).collect::<Result<_>>()?),
 			quantized => quantized,
 		})
 	}
@@ -58,6 +82,16 @@ impl FrozenWeight {
 		Ok(match self {
 			FrozenWeight::Dense(w) => w.dims2()?,
 			FrozenWeight::Quantized(_, shape) => *shape,
+			FrozenWeight::Stacked(parts) => {
+				let mut rows = 0;
+				let mut width = 0;
+				for part in parts {
+					let (out, in_dim) = part.shape()?;
+					rows += out;
+					width = in_dim;
+				}
+				(rows, width)
+			},
 		})
 	}
 
@@ -66,6 +100,7 @@ impl FrozenWeight {
 		match self {
 			FrozenWeight::Dense(w) => w.elem_count() * w.dtype().size_in_bytes(),
 			FrozenWeight::Quantized(q, _) => q.bytes(),
+			FrozenWeight::Stacked(parts) => parts.iter().map(FrozenWeight::bytes).sum(),
 		}
 	}
 }
@@ -218,12 +253,8 @@ impl Linear {
 	pub fn forward(&self, x: &Tensor, mode: ForwardMode) -> Result<Tensor> {
 		let (out_dim, in_dim) = self.weight.shape()?;
 		if mode.kernels.fused_on(x.device()) {
-			let op = FusedLinear {
-				weight: self.weight.clone(),
-				bias: self.bias.clone(),
-				scale: self.lora.as_ref().map_or(0.0, |l| l.scale as f32),
-				dropout_mask: self.dropout_mask(x.elem_count(), mode),
-			};
+			let branch = self.branch(0, x.elem_count(), mode)?;
+			let op = FusedLinear::new(self.weight.clone(), self.bias.clone(), self.scale(), branch.into_iter().collect());
 			let x = x.contiguous()?;
 			return Ok(match &self.lora {
 				Some(lora) => x.apply_op3(lora.a.as_tensor(), lora.b.as_tensor(), op)?,
@@ -237,6 +268,21 @@ impl Linear {
 		let mut shape = leading;
 		shape.push(out_dim);
 		Ok(y.reshape(shape)?)
+	}
+
+	/// The adapter's scale, 0 without one.
+	fn scale(&self) -> f32 {
+		self.lora.as_ref().map_or(0.0, |l| l.scale as f32)
+	}
+
+	/// The adapter as a branch of a [`FusedLinear`] writing from `first_column`, for an input
+	/// of `input_len` values.
+	fn branch(&self, first_column: usize, input_len: usize, mode: ForwardMode) -> Result<Option<Branch>> {
+		if self.lora.is_none() {
+			return Ok(None);
+		}
+		let columns = self.weight.shape()?.0;
+		Ok(Some(Branch { first_column, columns, dropout_mask: self.dropout_mask(input_len, mode) }))
 	}
 
 	/// Dropout's mask on the adapter's input, scaled by 1/keep, when dropout applies.
@@ -276,5 +322,88 @@ impl Linear {
 			Some(lora) => (w + (lora.b.as_tensor().matmul(lora.a.as_tensor())? * lora.scale)?)?,
 			None => w,
 		})
+	}
+}
+
+/// Linear layers that read the same input, run as one product over their stacked weights: a
+/// family's q/k/v or gate/up projections. The output is the members' outputs side by side,
+/// `[…, Σ out]`, in member order. A group of one is a plain layer (GPT-2's fused `c_attn`).
+#[derive(Clone, Debug)]
+pub struct LinearGroup {
+	/// The layers, each with its own path and adapter, and a view of its rows of the weight.
+	pub members: Vec<Linear>,
+	/// The members' weights stacked by rows.
+	weight: FrozenWeight,
+	/// The members' biases stacked, zeros for a member without one.
+	bias: Option<Tensor>,
+}
+
+impl LinearGroup {
+	/// Stacks `members`, which hold dense weights on `device`, then quantises them when `quant`
+	/// is set.
+	pub fn new(mut members: Vec<Linear>, quant: Option<QuantKind>, device: &candle_core::Device) -> Result<Self> {
+		let weight = match quant {
+			Some(kind) => {
+				for member in &mut members {
+					member.weight = member.weight.clone().quantize(kind)?;
+				}
+				match members.as_slice() {
+					[single] => single.weight.clone(),
+					_ => FrozenWeight::Stacked(members.iter().map(|m| m.weight.clone()).collect()),
+				}
+			},
+			None => {
+				let dense = members.iter().map(|m| m.weight.dense(device)).collect::<Result<Vec<_>>>()?;
+				let stacked = Tensor::cat(&dense, 0)?;
+				// Each member keeps a view of its rows, so the weights are stored once.
+				let mut first = 0;
+				for member in &mut members {
+					let rows = member.weight.shape()?.0;
+					member.weight = FrozenWeight::Dense(stacked.narrow(0, first, rows)?);
+					first += rows;
+				}
+				FrozenWeight::Dense(stacked)
+			},
+		};
+		let bias = if members.iter().any(|m| m.bias.is_some()) {
+			let parts = members
+				.iter()
+				.map(|m| match &m.bias {
+					Some(bias) => Ok(bias.clone()),
+					None => Ok(Tensor::zeros(m.weight.shape()?.0, DType::F32, device)?),
+				})
+				.collect::<Result<Vec<_>>>()?;
+			Some(Tensor::cat(&parts, 0)?)
+		} else {
+			None
+		};
+		Ok(Self { members, weight, bias })
+	}
+
+	/// Applies every member to `x` `[…, in]`: `[…, Σ out]`.
+	pub fn forward(&self, x: &Tensor, mode: ForwardMode) -> Result<Tensor> {
+		if let [single] = self.members.as_slice() {
+			return single.forward(x, mode);
+		}
+		if !mode.kernels.fused_on(x.device()) {
+			let outputs = self.members.iter().map(|m| m.forward(x, mode)).collect::<Result<Vec<_>>>()?;
+			return Ok(Tensor::cat(&outputs, candle_core::D::Minus1)?);
+		}
+		let (mut branches, mut a, mut b) = (Vec::new(), Vec::new(), Vec::new());
+		let mut scale = 0.0;
+		let mut first_column = 0;
+		for member in &self.members {
+			if let (Some(branch), Some(lora)) = (member.branch(first_column, x.elem_count(), mode)?, &member.lora) {
+				branches.push(branch);
+				a.push(lora.a.as_tensor().clone());
+				b.push(lora.b.as_tensor().clone());
+				// Every adapter of a model shares its settings, so one scale serves the group.
+				scale = member.scale();
+			}
+			first_column += member.weight.shape()?.0;
+		}
+		let op = FusedLinear::new(self.weight.clone(), self.bias.clone(), scale, branches);
+		let x = x.contiguous()?;
+		Ok(if a.is_empty() { x.apply_op1(op)? } else { x.apply_op3(&Tensor::cat(&a, 0)?, &Tensor::cat(&b, 0)?, op)? })
 	}
 }

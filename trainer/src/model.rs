@@ -18,11 +18,11 @@ use crate::{
 	config::{Mlp, ModelConfig, Norm, Positions, QkvLayout},
 	cpu::{
 		attention::CausalAttention,
-		heads::{RopeTables, SplitHeads},
+		heads::{HeadPart, RopeTables, SplitHeads},
 		loss::LinearCrossEntropy,
 		mlp::{GeluTanh, SiluGate},
 	},
-	linear::{ForwardMode, FrozenWeight, Linear, Lora},
+	linear::{ForwardMode, FrozenWeight, Linear, LinearGroup, Lora},
 	quant::QuantKind,
 	rng::Rng,
 	Error, Result,
@@ -93,18 +93,34 @@ impl Loader<'_> {
 		})
 	}
 
-	/// A linear layer `[out, in]` at `path`, with LoRA if `path`'s last segment is targeted.
+	/// A linear layer `[out, in]` at `path`, quantised for QLoRA, with LoRA if `path`'s last
+	/// segment is targeted.
 	fn linear(&mut self, path: &str, in_dim: usize, out_dim: usize, bias: bool) -> Result<Linear> {
+		let mut linear = self.dense_linear(path, in_dim, out_dim, bias)?;
+		if let Some(kind) = self.options.quant {
+			linear.weight = linear.weight.quantize(kind)?;
+		}
+		Ok(linear)
+	}
+
+	/// Layers that read one input, as one [`LinearGroup`]: each `(path, out)` of width `in_dim`.
+	fn group(&mut self, layers: &[(String, usize)], in_dim: usize, bias: bool) -> Result<LinearGroup> {
+		let members = layers
+			.iter()
+			.map(|(path, out_dim)| self.dense_linear(path, in_dim, *out_dim, bias))
+			.collect::<Result<Vec<_>>>()?;
+		LinearGroup::new(members, self.options.quant, self.device)
+	}
+
+	/// [`Loader::linear`] with the weight left dense.
+	fn dense_linear(&mut self, path: &str, in_dim: usize, out_dim: usize, bias: bool) -> Result<Linear> {
 		let weight = if self.cfg.conv1d_weights {
 			self.get(&format!("{path}.weight"), &[in_dim, out_dim])?.t()?.contiguous()?
 		} else {
 			self.get(&format!("{path}.weight"), &[out_dim, in_dim])?
 		};
 		let bias = if bias { Some(self.get(&format!("{path}.bias"), &[out_dim])?) } else { None };
-		let mut weight = FrozenWeight::Dense(weight);
-		if let Some(kind) = self.options.quant {
-			weight = weight.quantize(kind)?;
-		}
+		let weight = FrozenWeight::Dense(weight);
 		let index = self.next_index;
 		self.next_index += 1;
 		let module = path.rsplit('.').next().unwrap_or(path);
@@ -152,14 +168,9 @@ impl NormLayer {
 }
 
 #[derive(Clone, Debug)]
-enum QkvProjection {
-	Separate { q: Linear, k: Linear, v: Linear },
-	Fused(Linear),
-}
-
-#[derive(Clone, Debug)]
 struct Attention {
-	qkv: QkvProjection,
+	/// q, k and v as one product (separate layers stacked, or the family's fused one).
+	qkv: LinearGroup,
 	out: Linear,
 	q_norm: Option<NormLayer>,
 	k_norm: Option<NormLayer>,
@@ -167,8 +178,8 @@ struct Attention {
 
 #[derive(Clone, Debug)]
 enum FeedForward {
-	Gated { gate: Linear, up: Linear, down: Linear },
-	FusedGated { gate_up: Linear, down: Linear },
+	/// `gate_up` yields the gate then the up projection side by side.
+	Gated { gate_up: LinearGroup, down: Linear },
 	Gelu { fc: Linear, proj: Linear },
 }
 
@@ -364,19 +375,16 @@ impl Model {
 		for layer in 0..cfg.num_layers {
 			let base = (names.layer)(layer);
 			let attn = format!("{base}.{}", names.attention);
-			let qkv = match cfg.qkv {
-				QkvLayout::Separate => QkvProjection::Separate {
-					q: loader.linear(&format!("{attn}.q_proj"), h, q_width, cfg.qkv_bias)?,
-					k: loader.linear(&format!("{attn}.k_proj"), h, kv_width, cfg.qkv_bias)?,
-					v: loader.linear(&format!("{attn}.v_proj"), h, kv_width, cfg.qkv_bias)?,
-				},
-				QkvLayout::Concatenated | QkvLayout::PerHead => QkvProjection::Fused(loader.linear(
-					&format!("{attn}.{}", names.fused_qkv),
-					h,
-					q_width + 2 * kv_width,
-					cfg.qkv_bias,
-				)?),
+			let qkv_layers = match cfg.qkv {
+				QkvLayout::Separate => vec![
+					(format!("{attn}.q_proj"), q_width),
+					(format!("{attn}.k_proj"), kv_width),
+					(format!("{attn}.v_proj"), kv_width),
+				],
+				QkvLayout::Concatenated | QkvLayout::PerHead =>
+					vec![(format!("{attn}.{}", names.fused_qkv), q_width + 2 * kv_width)],
 			};
+			let qkv = loader.group(&qkv_layers, h, cfg.qkv_bias)?;
 			let out = loader.linear(&format!("{attn}.{}", names.attn_out), q_width, h, cfg.dense_bias)?;
 			let (q_norm, k_norm) = if cfg.qk_norm {
 				(
@@ -391,12 +399,15 @@ impl Model {
 			let (mlp_in, mlp_out) = (format!("{mlp_path}.{}", names.mlp_in), format!("{mlp_path}.{}", names.mlp_out));
 			let mlp = match cfg.mlp {
 				Mlp::GatedSilu => FeedForward::Gated {
-					gate: loader.linear(&format!("{mlp_path}.gate_proj"), h, f, cfg.dense_bias)?,
-					up: loader.linear(&format!("{mlp_path}.up_proj"), h, f, cfg.dense_bias)?,
+					gate_up: loader.group(
+						&[(format!("{mlp_path}.gate_proj"), f), (format!("{mlp_path}.up_proj"), f)],
+						h,
+						cfg.dense_bias,
+					)?,
 					down: loader.linear(&format!("{mlp_path}.down_proj"), f, h, cfg.dense_bias)?,
 				},
-				Mlp::FusedGatedSilu => FeedForward::FusedGated {
-					gate_up: loader.linear(&mlp_in, h, 2 * f, cfg.dense_bias)?,
+				Mlp::FusedGatedSilu => FeedForward::Gated {
+					gate_up: loader.group(&[(mlp_in.clone(), 2 * f)], h, cfg.dense_bias)?,
 					down: loader.linear(&mlp_out, f, h, cfg.dense_bias)?,
 				},
 				Mlp::GeluTanh => FeedForward::Gelu {
@@ -463,14 +474,13 @@ impl Model {
 	pub fn linears(&self) -> Vec<&Linear> {
 		let mut out = Vec::new();
 		for block in &self.blocks {
-			match &block.attention.qkv {
-				QkvProjection::Separate { q, k, v } => out.extend([q, k, v]),
-				QkvProjection::Fused(l) => out.push(l),
-			}
+			out.extend(&block.attention.qkv.members);
 			out.push(&block.attention.out);
 			match &block.mlp {
-				FeedForward::Gated { gate, up, down } => out.extend([gate, up, down]),
-				FeedForward::FusedGated { gate_up, down } => out.extend([gate_up, down]),
+				FeedForward::Gated { gate_up, down } => {
+					out.extend(&gate_up.members);
+					out.push(down);
+				},
 				FeedForward::Gelu { fc, proj } => out.extend([fc, proj]),
 			}
 		}
@@ -659,24 +669,31 @@ impl Model {
 		let (b, s, _) = x.dims3()?;
 		let (hd, nh, nkv) = (cfg.head_dim, cfg.num_heads, cfg.num_kv_heads);
 		let attn = &block.attention;
-		let (q, k, v) = match &attn.qkv {
-			QkvProjection::Separate { q, k, v } =>
-				(q.forward(x, mode)?, k.forward(x, mode)?, v.forward(x, mode)?),
-			QkvProjection::Fused(l) => {
-				let fused = l.forward(x, mode)?;
-				if cfg.qkv == QkvLayout::PerHead {
-					let fused = fused.reshape((b, s, nh, 3, hd))?;
-					let part = |i| -> Result<Tensor> {
-						Ok(fused.narrow(3, i, 1)?.reshape((b, s, nh * hd))?)
-					};
-					(part(0)?, part(1)?, part(2)?)
-				} else {
-					let (qw, kvw) = cfg.qkv_width();
-					(fused.narrow(2, 0, qw)?, fused.narrow(2, qw, kvw)?, fused.narrow(2, qw + kvw, kvw)?)
-				}
-			},
-		};
+		let projected = attn.qkv.forward(x, mode)?;
 		let fused = mode.kernels.fused_on(x.device());
+		let scale = (1.0 / (hd as f64).sqrt()) as f32;
+		if fused && cache.is_none() && attn.q_norm.is_none() {
+			// Training: q, k and v go into heads in one op, and attention reads them packed, so
+			// the projection's output has a single consumer and a single gradient.
+			let parts = vec![
+				HeadPart { heads: nh, rotated: true },
+				HeadPart { heads: nkv, rotated: true },
+				HeadPart { heads: nkv, rotated: false },
+			];
+			let interleaved_parts = cfg.qkv == QkvLayout::PerHead;
+			let split = SplitHeads { parts, head_dim: hd, rope: self.rope.clone(), interleaved_parts, offset };
+			let packed = projected.contiguous()?.apply_op1(split)?;
+			let op = CausalAttention::new(scale, cfg.sliding_window, self.alibi_slopes.clone()).packed(nh, nkv);
+			return attn.out.forward(&packed.apply_op1(op)?, mode);
+		}
+		let (q, k, v) = if cfg.qkv == QkvLayout::PerHead {
+			let per_head = projected.reshape((b, s, nh, 3, hd))?;
+			let part = |i| -> Result<Tensor> { Ok(per_head.narrow(3, i, 1)?.reshape((b, s, nh * hd))?) };
+			(part(0)?, part(1)?, part(2)?)
+		} else {
+			let (qw, kvw) = cfg.qkv_width();
+			(projected.narrow(2, 0, qw)?, projected.narrow(2, qw, kvw)?, projected.narrow(2, qw + kvw, kvw)?)
+		};
 		let (q, k, v) = if fused {
 			// Normalising over the last dimension commutes with splitting the heads.
 			let (mut q, mut k) = (q, k);
@@ -685,7 +702,7 @@ impl Model {
 				k = kn.forward(&k.reshape((b, s, nkv, hd))?, mode)?.reshape((b, s, nkv * hd))?;
 			}
 			let split = |t: Tensor, heads: usize, rope: Option<RopeTables>| -> Result<Tensor> {
-				Ok(t.contiguous()?.apply_op1(SplitHeads { heads, head_dim: hd, rope, offset })?)
+				Ok(t.contiguous()?.apply_op1(SplitHeads::single(heads, hd, rope, offset))?)
 			};
 			(split(q, nh, self.rope.clone())?, split(k, nkv, self.rope.clone())?, split(v, nkv, None)?)
 		} else {
@@ -711,7 +728,7 @@ impl Model {
 			None => (k, v),
 		};
 		if fused {
-			let op = CausalAttention::new((1.0 / (hd as f64).sqrt()) as f32, cfg.sliding_window, self.alibi_slopes.clone());
+			let op = CausalAttention::new(scale, cfg.sliding_window, self.alibi_slopes.clone());
 			return attn.out.forward(&q.apply_op3(&k, &v, op)?, mode);
 		}
 		let total = k.dim(2)?;
@@ -742,16 +759,7 @@ impl Model {
 
 	fn feed_forward(&self, mlp: &FeedForward, x: &Tensor, mode: ForwardMode) -> Result<Tensor> {
 		match mlp {
-			FeedForward::Gated { gate, up, down } => {
-				let h = silu_gate(&gate.forward(x, mode)?, &up.forward(x, mode)?, mode)?;
-				down.forward(&h, mode)
-			},
-			FeedForward::FusedGated { gate_up, down } => {
-				let h = gate_up.forward(x, mode)?;
-				let half = h.dim(D::Minus1)? / 2;
-				let h = silu_gate(&h.narrow(D::Minus1, 0, half)?, &h.narrow(D::Minus1, half, half)?, mode)?;
-				down.forward(&h, mode)
-			},
+			FeedForward::Gated { gate_up, down } => down.forward(&silu_gate(&gate_up.forward(x, mode)?, mode)?, mode),
 			FeedForward::Gelu { fc, proj } => {
 				let h = gelu(&fc.forward(x, mode)?, mode)?;
 				proj.forward(&h, mode)
@@ -760,13 +768,13 @@ impl Model {
 	}
 }
 
-/// `silu(gate) ⊙ up`.
-fn silu_gate(gate: &Tensor, up: &Tensor, mode: ForwardMode) -> Result<Tensor> {
-	if mode.kernels.fused_on(gate.device()) {
-		Ok(gate.contiguous()?.apply_op2(&up.contiguous()?, SiluGate)?)
-	} else {
-		Ok((gate.silu()? * up)?)
+/// `silu(gate) ⊙ up` for `gate_up` `[…, 2f]`, the gate then the up projection.
+fn silu_gate(gate_up: &Tensor, mode: ForwardMode) -> Result<Tensor> {
+	if mode.kernels.fused_on(gate_up.device()) {
+		return Ok(gate_up.contiguous()?.apply_op1(SiluGate)?);
 	}
+	let half = gate_up.dim(D::Minus1)? / 2;
+	Ok((gate_up.narrow(D::Minus1, 0, half)?.silu()? * gate_up.narrow(D::Minus1, half, half)?)?)
 }
 
 /// GELU's tanh form.

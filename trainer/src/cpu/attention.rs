@@ -17,15 +17,22 @@ use super::{
 	blas::{sgemm_serial, Operand},
 	contiguous, gradient, read, vector,
 };
-use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 use std::sync::{Arc, Mutex};
 
 /// Apply with `q.apply_op3(&k, &v, attention)`: `q` `[batch, heads, seq, head_dim]`, `k` and `v`
 /// `[batch, kv_heads, total, head_dim]`, all contiguous. The result is `[batch, seq, heads ·
 /// head_dim]`, ready for the output projection.
+///
+/// Or, built [`CausalAttention::packed`], with `qkv.apply_op1(attention)` on one contiguous
+/// `[batch, heads + 2 · kv_heads, seq, head_dim]`: the query heads, then the keys', then the
+/// values', as [`super::heads::SplitHeads`] lays out a q/k/v projection. One input means one
+/// gradient for candle to hand back instead of three.
 pub struct CausalAttention {
 	scale: f32,
+	/// `(heads, kv_heads)` of a packed input.
+	packed: Option<(usize, usize)>,
 	window: Option<usize>,
 	alibi_slopes: Option<Arc<Vec<f32>>>,
 	/// Each query row's log-sum-exp, `[batch, heads, seq]`, from the forward pass.
@@ -61,6 +68,13 @@ impl Dims {
 		self.heads / self.kv_heads
 	}
 
+	/// The views of separate q, k and v tensors.
+	fn separate_views(&self) -> [Heads; 3] {
+		let (q_head, kv_head) = (self.seq * self.head_dim, self.total * self.head_dim);
+		let kv = Heads { first: 0, batch_stride: self.kv_heads * kv_head, head: kv_head };
+		[Heads { first: 0, batch_stride: self.heads * q_head, head: q_head }, kv, kv]
+	}
+
 	/// The query blocks: each block's first row, its row count, and the first key and the key
 	/// count that its rows can see.
 	fn blocks(&self, window: Option<usize>) -> impl Iterator<Item = Block> + '_ {
@@ -72,6 +86,22 @@ impl Dims {
 			let first_key = (first_query + 1).saturating_sub(window);
 			Block { first_row, rows, first_key, keys: first_query + rows - first_key }
 		})
+	}
+}
+
+/// Where each head of q, k or v lies in its buffer: head `h` of batch `b` is
+/// `[first + b · batch_stride + h · head..][..head]`.
+#[derive(Clone, Copy)]
+struct Heads {
+	first: usize,
+	batch_stride: usize,
+	head: usize,
+}
+
+impl Heads {
+	fn range(&self, batch: usize, head: usize) -> std::ops::Range<usize> {
+		let start = self.first + batch * self.batch_stride + head * self.head;
+		start..start + self.head
 	}
 }
 
@@ -89,7 +119,27 @@ impl CausalAttention {
 	/// Attention scaled by `scale` (usually `1/√head_dim`), with an optional window and ALiBi
 	/// slopes (one per head).
 	pub fn new(scale: f32, window: Option<usize>, alibi_slopes: Option<Arc<Vec<f32>>>) -> Self {
-		Self { scale, window, alibi_slopes, log_sum_exp: Mutex::new(Vec::new()) }
+		Self { scale, window, alibi_slopes, packed: None, log_sum_exp: Mutex::new(Vec::new()) }
+	}
+
+	/// The same attention over one packed q/k/v input of `heads` query heads and `kv_heads`
+	/// key/value heads.
+	pub fn packed(self, heads: usize, kv_heads: usize) -> Self {
+		Self { packed: Some((heads, kv_heads)), ..self }
+	}
+
+	/// The sizes, and the views of q, k and v, of a packed input `[batch, heads + 2 · kv_heads,
+	/// seq, head_dim]`.
+	fn packed_dims(&self, shape: &Shape) -> Result<(Dims, [Heads; 3])> {
+		let Some((heads, kv_heads)) = self.packed else { candle_core::bail!("fused-attention: built for separate q, k and v") };
+		let (batch, all, seq, head_dim) = shape.dims4()?;
+		if all != heads + 2 * kv_heads || kv_heads == 0 || heads % kv_heads != 0 {
+			candle_core::bail!("fused-attention: {shape:?} is not {heads} query and 2 × {kv_heads} key/value heads")
+		}
+		let head = seq * head_dim;
+		let view = |first: usize| Heads { first: first * head, batch_stride: all * head, head };
+		let d = Dims { batch, heads, kv_heads, seq, total: seq, head_dim };
+		Ok((d, [view(0), view(heads), view(heads + kv_heads)]))
 	}
 
 	/// `scale · q kᵀ` plus bias and mask for one block, `[rows, keys]`, into `scores`; `q` and
@@ -115,22 +165,9 @@ impl CausalAttention {
 	}
 }
 
-impl CustomOp3 for CausalAttention {
-	fn name(&self) -> &'static str {
-		"fused-attention"
-	}
-
-	fn cpu_fwd(
-		&self,
-		q: &CpuStorage,
-		q_layout: &Layout,
-		k: &CpuStorage,
-		k_layout: &Layout,
-		v: &CpuStorage,
-		v_layout: &Layout,
-	) -> Result<(CpuStorage, Shape)> {
-		let d = Dims::of(q_layout.shape(), k_layout.shape(), v_layout.shape())?;
-		let (q, k, v) = (contiguous(q, q_layout, self.name())?, contiguous(k, k_layout, self.name())?, contiguous(v, v_layout, self.name())?);
+impl CausalAttention {
+	/// The forward pass over `q`, `k` and `v` (one buffer or three) viewed through `views`.
+	fn forward(&self, d: Dims, q: &[f32], k: &[f32], v: &[f32], [q_at, k_at, v_at]: [Heads; 3]) -> Result<(CpuStorage, Shape)> {
 		let (seq, total, hd, heads) = (d.seq, d.total, d.head_dim, d.heads);
 		let width = heads * hd;
 		let mut out = vec![0f32; d.batch * seq * width];
@@ -138,9 +175,9 @@ impl CustomOp3 for CausalAttention {
 		out.par_chunks_mut(seq * width).zip(lse.par_chunks_mut(heads * seq)).enumerate().for_each(|(b, (out, lse))| {
 			let mut probs = vec![0f32; QUERY_BLOCK * total];
 			for h in 0..heads {
-				let g = b * d.kv_heads + h / d.group();
-				let q_h = &q[(b * heads + h) * seq * hd..][..seq * hd];
-				let (k_g, v_g) = (&k[g * total * hd..][..total * hd], &v[g * total * hd..][..total * hd]);
+				let g = h / d.group();
+				let q_h = &q[q_at.range(b, h)];
+				let (k_g, v_g) = (&k[k_at.range(b, g)], &v[v_at.range(b, g)]);
 				for block in d.blocks(self.window) {
 					let probs = &mut probs[..block.rows * block.keys];
 					self.scores(d, h, block, q_h, k_g, probs);
@@ -161,57 +198,111 @@ impl CustomOp3 for CausalAttention {
 		Ok((CpuStorage::F32(out), Shape::from((d.batch, seq, width))))
 	}
 
-	fn bwd(&self, q: &Tensor, k: &Tensor, v: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-		let d = Dims::of(q.shape(), k.shape(), v.shape())?;
+	/// The backward pass: for each (batch, key/value head) in `work`, the gradients of its
+	/// query heads, its key and its value, written in place.
+	#[allow(clippy::too_many_arguments)]
+	fn backward(&self, d: Dims, q: &[f32], k: &[f32], v: &[f32], [q_at, k_at, v_at]: [Heads; 3], grad: &[f32], work: Vec<GroupGradients>) -> Result<()> {
 		let (seq, total, hd, heads, group) = (d.seq, d.total, d.head_dim, d.heads, d.group());
 		let width = heads * hd;
 		let lse = self.log_sum_exp.lock().map_err(|_| candle_core::Error::Msg("fused-attention: poisoned lock".into()))?;
+		work.into_par_iter().for_each(|(bg, dq, dk, dv)| {
+			let (b, g) = (bg / d.kv_heads, bg % d.kv_heads);
+			let (k_g, v_g) = (&k[k_at.range(b, g)], &v[v_at.range(b, g)]);
+			let mut probs = vec![0f32; QUERY_BLOCK * total];
+			let mut d_scores = vec![0f32; QUERY_BLOCK * total];
+			for (member, dq_h) in dq.chunks_mut(seq * hd).enumerate() {
+				let h = g * group + member;
+				let q_h = &q[q_at.range(b, h)];
+				let lse_h = &lse[(b * heads + h) * seq..][..seq];
+				for block in d.blocks(self.window) {
+					let Block { first_row, rows, first_key, keys } = block;
+					let (probs, d_scores) = (&mut probs[..rows * keys], &mut d_scores[..rows * keys]);
+					self.scores(d, h, block, q_h, k_g, probs);
+					for (row, lse) in probs.chunks_mut(keys).zip(&lse_h[first_row..][..rows]) {
+						vector::exp_shifted(row, *lse);
+					}
+					let d_out = Operand::plain(&grad[(b * seq + first_row) * width + h * hd..], width);
+					let (k_keys, v_keys) = (&k_g[first_key * hd..][..keys * hd], &v_g[first_key * hd..][..keys * hd]);
+					let (dk_keys, dv_keys) = (&mut dk[first_key * hd..][..keys * hd], &mut dv[first_key * hd..][..keys * hd]);
+					sgemm_serial(keys, hd, rows, 1.0, Operand::transposed(probs, keys), d_out, 1.0, dv_keys, hd);
+					sgemm_serial(rows, keys, hd, 1.0, d_out, Operand::transposed(v_keys, hd), 0.0, d_scores, keys);
+					for (ds, p) in d_scores.chunks_mut(keys).zip(probs.chunks(keys)) {
+						let dot: f32 = ds.iter().zip(p.iter()).map(|(a, b)| a * b).sum();
+						ds.iter_mut().zip(p.iter()).for_each(|(ds, p)| *ds = p * (*ds - dot));
+					}
+					let q_rows = Operand::plain(&q_h[first_row * hd..], hd);
+					sgemm_serial(rows, hd, keys, self.scale, Operand::plain(d_scores, keys), Operand::plain(k_keys, hd), 0.0, &mut dq_h[first_row * hd..], hd);
+					sgemm_serial(keys, hd, rows, self.scale, Operand::transposed(d_scores, keys), q_rows, 1.0, dk_keys, hd);
+				}
+			}
+		});
+		Ok(())
+	}
+}
+
+/// One task of the backward pass: the index `batch · kv_heads + kv_head`, then the gradients of
+/// that key/value head's query heads (`group` of them, contiguous), of its key and of its value.
+type GroupGradients<'a> = (usize, &'a mut [f32], &'a mut [f32], &'a mut [f32]);
+
+impl CustomOp3 for CausalAttention {
+	fn name(&self) -> &'static str {
+		"fused-attention"
+	}
+
+	fn cpu_fwd(
+		&self,
+		q: &CpuStorage,
+		q_layout: &Layout,
+		k: &CpuStorage,
+		k_layout: &Layout,
+		v: &CpuStorage,
+		v_layout: &Layout,
+	) -> Result<(CpuStorage, Shape)> {
+		let d = Dims::of(q_layout.shape(), k_layout.shape(), v_layout.shape())?;
+		let (q, k, v) = (contiguous(q, q_layout, "fused-attention")?, contiguous(k, k_layout, "fused-attention")?, contiguous(v, v_layout, "fused-attention")?);
+		self.forward(d, q, k, v, d.separate_views())
+	}
+
+	fn bwd(&self, q: &Tensor, k: &Tensor, v: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+		let d = Dims::of(q.shape(), k.shape(), v.shape())?;
 		let mut dq = vec![0f32; q.elem_count()];
 		let mut dk = vec![0f32; k.elem_count()];
 		let mut dv = vec![0f32; v.elem_count()];
-		read(q, |q| {
-			read(k, |k| {
-				read(v, |v| {
-					read(grad, |grad| {
-						dq.par_chunks_mut(group * seq * hd)
-							.zip(dk.par_chunks_mut(total * hd).zip(dv.par_chunks_mut(total * hd)))
-							.enumerate()
-							.for_each(|(bg, (dq, (dk, dv)))| {
-								let b = bg / d.kv_heads;
-								let (k_g, v_g) = (&k[bg * total * hd..][..total * hd], &v[bg * total * hd..][..total * hd]);
-								let mut probs = vec![0f32; QUERY_BLOCK * total];
-								let mut d_scores = vec![0f32; QUERY_BLOCK * total];
-								for (member, dq_h) in dq.chunks_mut(seq * hd).enumerate() {
-									let h = (bg % d.kv_heads) * group + member;
-									let q_h = &q[(b * heads + h) * seq * hd..][..seq * hd];
-									let lse_h = &lse[(b * heads + h) * seq..][..seq];
-									for block in d.blocks(self.window) {
-										let Block { first_row, rows, first_key, keys } = block;
-										let (probs, d_scores) = (&mut probs[..rows * keys], &mut d_scores[..rows * keys]);
-										self.scores(d, h, block, q_h, k_g, probs);
-										for (row, lse) in probs.chunks_mut(keys).zip(&lse_h[first_row..][..rows]) {
-											vector::exp_shifted(row, *lse);
-										}
-										let d_out = Operand::plain(&grad[(b * seq + first_row) * width + h * hd..], width);
-										let (k_keys, v_keys) = (&k_g[first_key * hd..][..keys * hd], &v_g[first_key * hd..][..keys * hd]);
-										let (dk_keys, dv_keys) = (&mut dk[first_key * hd..][..keys * hd], &mut dv[first_key * hd..][..keys * hd]);
-										sgemm_serial(keys, hd, rows, 1.0, Operand::transposed(probs, keys), d_out, 1.0, dv_keys, hd);
-										sgemm_serial(rows, keys, hd, 1.0, d_out, Operand::transposed(v_keys, hd), 0.0, d_scores, keys);
-										for (ds, p) in d_scores.chunks_mut(keys).zip(probs.chunks(keys)) {
-											let dot: f32 = ds.iter().zip(p.iter()).map(|(a, b)| a * b).sum();
-											ds.iter_mut().zip(p.iter()).for_each(|(ds, p)| *ds = p * (*ds - dot));
-										}
-										let q_rows = Operand::plain(&q_h[first_row * hd..], hd);
-										sgemm_serial(rows, hd, keys, self.scale, Operand::plain(d_scores, keys), Operand::plain(k_keys, hd), 0.0, &mut dq_h[first_row * hd..], hd);
-										sgemm_serial(keys, hd, rows, self.scale, Operand::transposed(d_scores, keys), q_rows, 1.0, dk_keys, hd);
-									}
-								}
-							});
-						Ok(())
-					})
-				})
-			})
-		})?;
+		let (kv_head, group) = (d.total * d.head_dim, d.group() * d.seq * d.head_dim);
+		let work: Vec<GroupGradients> = dq
+			.chunks_mut(group)
+			.zip(dk.chunks_mut(kv_head).zip(dv.chunks_mut(kv_head)))
+			.enumerate()
+			.map(|(bg, (dq, (dk, dv)))| (bg, dq, dk, dv))
+			.collect();
+		read(q, |q| read(k, |k| read(v, |v| read(grad, |grad| self.backward(d, q, k, v, d.separate_views(), grad, work)))))?;
 		Ok((gradient(q, dq)?, gradient(k, dk)?, gradient(v, dv)?))
+	}
+}
+
+impl CustomOp1 for CausalAttention {
+	fn name(&self) -> &'static str {
+		"fused-attention"
+	}
+
+	fn cpu_fwd(&self, qkv: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+		let (d, views) = self.packed_dims(layout.shape())?;
+		let qkv = contiguous(qkv, layout, "fused-attention")?;
+		self.forward(d, qkv, qkv, qkv, views)
+	}
+
+	fn bwd(&self, qkv: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+		let (d, views) = self.packed_dims(qkv.shape())?;
+		let mut d_qkv = vec![0f32; qkv.elem_count()];
+		let head = d.seq * d.head_dim;
+		let mut work: Vec<GroupGradients> = Vec::with_capacity(d.batch * d.kv_heads);
+		for (b, batch) in d_qkv.chunks_mut((d.heads + 2 * d.kv_heads) * head).enumerate() {
+			let (dq, rest) = batch.split_at_mut(d.heads * head);
+			let (dk, dv) = rest.split_at_mut(d.kv_heads * head);
+			let groups = dq.chunks_mut(d.group() * head).zip(dk.chunks_mut(head).zip(dv.chunks_mut(head)));
+			work.extend(groups.enumerate().map(|(g, (dq, (dk, dv)))| (b * d.kv_heads + g, dq, dk, dv)));
+		}
+		read(qkv, |qkv| read(grad, |grad| self.backward(d, qkv, qkv, qkv, views, grad, work)))?;
+		gradient(qkv, d_qkv)
 	}
 }

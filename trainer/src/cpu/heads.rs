@@ -40,23 +40,62 @@ impl RopeTables {
 	}
 }
 
-/// Apply with `x.apply_op1(split)` to a contiguous `[batch, seq, heads · head_dim]`.
+/// Apply with `x.apply_op1(split)` to a contiguous `[batch, seq, width]` whose rows hold the
+/// parts (for example q, k and v) side by side; the result is `[batch, Σ heads, seq, head_dim]`,
+/// every part's heads in turn.
 pub struct SplitHeads {
-	/// Heads in the projection.
-	pub heads: usize,
+	/// The parts of a row, in order.
+	pub parts: Vec<HeadPart>,
 	/// Values per head.
 	pub head_dim: usize,
-	/// The rotation, for queries and keys; `None` for values.
+	/// The rotation for the parts that turn.
 	pub rope: Option<RopeTables>,
+	/// Rows hold `[heads, parts, head_dim]` (BLOOM's per-head q/k/v) rather than
+	/// `[parts, heads, head_dim]`; the parts must then have one head count.
+	pub interleaved_parts: bool,
 	/// Position of the first row (tokens already in the cache).
 	pub offset: usize,
 }
 
+/// One part of a [`SplitHeads`] input row.
+#[derive(Clone, Copy, Debug)]
+pub struct HeadPart {
+	/// Heads in the part.
+	pub heads: usize,
+	/// Whether the rotary embedding applies (queries and keys) or not (values).
+	pub rotated: bool,
+}
+
 impl SplitHeads {
-	fn copy(&self, src: &[f32], dst: &mut [f32], position: usize, direction: f32) {
+	/// A row of one part of `heads`, turned by `rope` if given.
+	pub fn single(heads: usize, head_dim: usize, rope: Option<RopeTables>, offset: usize) -> Self {
+		let rotated = rope.is_some();
+		Self { parts: vec![HeadPart { heads, rotated }], head_dim, rope, interleaved_parts: false, offset }
+	}
+
+	fn total_heads(&self) -> usize {
+		self.parts.iter().map(|p| p.heads).sum()
+	}
+
+	/// For each output head: where it starts in an input row, and whether it turns.
+	fn sources(&self) -> Vec<(usize, bool)> {
+		let hd = self.head_dim;
+		let mut sources = Vec::with_capacity(self.total_heads());
+		let mut first = 0;
+		for (p, part) in self.parts.iter().enumerate() {
+			for h in 0..part.heads {
+				let column = if self.interleaved_parts { (h * self.parts.len() + p) * hd } else { first + h * hd };
+				sources.push((column, part.rotated && self.rope.is_some()));
+			}
+			first += part.heads * hd;
+		}
+		sources
+	}
+
+	fn copy(&self, src: &[f32], dst: &mut [f32], rotated: bool, position: usize, direction: f32) {
 		match &self.rope {
-			Some(rope) => rope.turn(src, dst, position, direction),
-			None => dst.copy_from_slice(src),
+			Some(rope) if rotated => rope.turn(src, dst, position, direction),
+			_ => dst.copy_from_slice(src),
 		}
 	}
 }
@@ -69,16 +108,18 @@ impl CustomOp1 for SplitHeads {
 	fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
 		let x = contiguous(storage, layout, self.name())?;
 		let (batch, seq, width) = layout.shape().dims3()?;
-		let (heads, hd) = (self.heads, self.head_dim);
-		if width != heads * hd {
-			candle_core::bail!("{}: width {width} is not {heads} heads of {hd}", self.name())
+		let (heads, hd) = (self.total_heads(), self.head_dim);
+		let uneven = self.interleaved_parts && self.parts.iter().any(|p| p.heads != self.parts[0].heads);
+		if width != heads * hd || uneven {
+			candle_core::bail!("{}: width {width} is not {:?} heads of {hd}", self.name(), self.parts)
 		}
+		let sources = self.sources();
 		let mut y = vec![0f32; x.len()];
 		y.par_chunks_mut(seq * hd).enumerate().for_each(|(bh, y)| {
-			let (b, h) = (bh / heads, bh % heads);
+			let (b, (column, rotated)) = (bh / heads, sources[bh % heads]);
 			for (i, dst) in y.chunks_mut(hd).enumerate() {
-				let src = &x[(b * seq + i) * width + h * hd..][..hd];
-				self.copy(src, dst, self.offset + i, 1.0);
+				let src = &x[(b * seq + i) * width + column..][..hd];
+				self.copy(src, dst, rotated, self.offset + i, 1.0);
 			}
 		});
 		Ok((CpuStorage::F32(y), Shape::from((batch, heads, seq, hd))))
@@ -86,14 +127,15 @@ impl CustomOp1 for SplitHeads {
 
 	fn bwd(&self, x: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
 		let (_, seq, width) = x.dims3()?;
-		let (heads, hd) = (self.heads, self.head_dim);
+		let (heads, hd) = (self.total_heads(), self.head_dim);
+		let sources = self.sources();
 		let dx = read(grad, |g| {
 			let mut dx = vec![0f32; g.len()];
 			dx.par_chunks_mut(seq * width).enumerate().for_each(|(b, dx)| {
 				for i in 0..seq {
-					for h in 0..heads {
+					for (h, &(column, rotated)) in sources.iter().enumerate() {
 						let src = &g[((b * heads + h) * seq + i) * hd..][..hd];
-						self.copy(src, &mut dx[i * width + h * hd..][..hd], self.offset + i, -1.0);
+						self.copy(src, &mut dx[i * width + column..][..hd], rotated, self.offset + i, -1.0);
 					}
 				}
 			});

@@ -1,9 +1,13 @@
-//! A linear layer's frozen product and LoRA branch in one op:
+//! A linear layer's frozen product and LoRA branches in one op:
 //! `y = x Wᵀ + b + s · (m ⊙ x) Aᵀ Bᵀ`, with `m` the dropout mask and `s` the adapter's scale.
 //!
 //! Backward, with `g = ∂L/∂y`: `dx = g W + s · m ⊙ (g B) A`, `dB = s · gᵀ (m ⊙ x) Aᵀ` and
 //! `dA = s · (g B)ᵀ (m ⊙ x)`. The frozen `W` and `b` get no gradient, which saves the `xᵀ g`
 //! product candle's matmul would compute; a quantised `W` is dequantised for each pass only.
+//!
+//! Several layers that read the same input (q/k/v, gate/up) run as one op over their stacked
+//! weights, each adapter a branch on its own output columns: one wide product instead of three
+//! narrow ones, and one gradient for the input instead of three that candle would sum.
 
 use super::{
 	blas::{sgemm, Operand},
@@ -11,27 +15,47 @@ use super::{
 };
 use crate::linear::FrozenWeight;
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Tensor};
+use std::sync::Mutex;
 
 /// Apply to a contiguous `x` `[…, in]` (every leading position is a row, so callers need no
 /// reshape, which would be one more node for the backward pass to visit): `x.apply_op1(op)`
-/// without an adapter,
-/// `x.apply_op3(&a, &b, op)` with one (`a` `[r, in]`, `b` `[out, r]`).
+/// without adapters, `x.apply_op3(&a, &b, op)` with them, `a` `[branches · r, in]` and `b`
+/// `[Σ columns, r]` holding each branch's `A` and `B` in branch order.
 pub struct FusedLinear {
 	/// The frozen `W` `[out, in]`.
-	pub weight: FrozenWeight,
+	weight: FrozenWeight,
 	/// The frozen `b` `[out]`.
-	pub bias: Option<Tensor>,
-	/// The adapter's `α/r` (or `α/√r`).
-	pub scale: f32,
-	/// Dropout's mask on the adapter's input `[rows, in]`, already divided by the keep rate.
+	bias: Option<Tensor>,
+	/// The adapters' `α/r` (or `α/√r`), the same for every branch.
+	scale: f32,
+	/// The LoRA branches, in the order of their rows in `a` and `b`.
+	branches: Vec<Branch>,
+	/// `(m ⊙ x) Aᵀ` `[rows, branches · r]` from the forward pass, for the backward pass.
+	adapter_activations: Mutex<Vec<f32>>,
+}
+
+/// One adapter of a [`FusedLinear`]: it adds to output columns `first_column..first_column +
+/// columns`.
+pub struct Branch {
+	/// The first output column the branch adds to.
+	pub first_column: usize,
+	/// How many output columns it adds to (its layer's width).
+	pub columns: usize,
+	/// Dropout's mask on the branch's input `[rows, in]`, already divided by the keep rate.
 	pub dropout_mask: Option<Vec<f32>>,
 }
 
 impl FusedLinear {
+	/// The op for `weight` (stacked, for several layers), `bias`, and LoRA `branches` scaled by
+	/// `scale`.
+	pub fn new(weight: FrozenWeight, bias: Option<Tensor>, scale: f32, branches: Vec<Branch>) -> Self {
+		Self { weight, bias, scale, branches, adapter_activations: Mutex::new(Vec::new()) }
+	}
+
 	fn with_weight<R>(&self, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
 		match &self.weight {
 			FrozenWeight::Dense(w) => read(w, f),
-			FrozenWeight::Quantized(q, _) => f(&q.dequantize()),
+			quantized => f(&quantized.dequantized_values().map_err(candle_core::Error::wrap)?),
 		}
 	}
 
@@ -79,12 +103,44 @@ impl FusedLinear {
 		Ok(dx)
 	}
 
-	/// The adapter's input `m ⊙ x`.
-	fn adapter_input<'a>(&self, x: &'a [f32]) -> std::borrow::Cow<'a, [f32]> {
-		match &self.dropout_mask {
-			Some(mask) => x.iter().zip(mask).map(|(x, m)| x * m).collect::<Vec<_>>().into(),
-			None => x.into(),
+	/// Whether any branch drops inputs; without dropout every branch reads the same `x`, and
+	/// their `A` products run as one.
+	fn any_dropout(&self) -> bool {
+		self.branches.iter().any(|b| b.dropout_mask.is_some())
+	}
+
+	/// Rows of the stacked `B`: every branch's columns.
+	fn b_rows(&self) -> usize {
+		self.branches.iter().map(|b| b.columns).sum()
+	}
+
+	/// Each branch's first row in the stacked `B`.
+	fn b_offsets(&self) -> Vec<usize> {
+		self.branches.iter().scan(0, |next, branch| Some(std::mem::replace(next, *next + branch.columns))).collect()
+	}
+
+	/// `(m ⊙ x) Aᵀ` for every branch, `[rows, branches · rank]`.
+	fn adapter_products(&self, x: &[f32], a: &[f32], rows: usize, in_dim: usize, rank: usize) -> Vec<f32> {
+		let width = self.branches.len() * rank;
+		let mut xa = vec![0f32; rows * width];
+		if !self.any_dropout() {
+			sgemm(rows, width, in_dim, 1.0, Operand::plain(x, in_dim), Operand::transposed(a, in_dim), 0.0, &mut xa, width);
+			return xa;
 		}
+		for (i, branch) in self.branches.iter().enumerate() {
+			let a_i = Operand::transposed(&a[i * rank * in_dim..], in_dim);
+			let input = adapter_input(x, &branch.dropout_mask);
+			sgemm(rows, rank, in_dim, 1.0, Operand::plain(&input, in_dim), a_i, 0.0, &mut xa[i * rank..], width);
+		}
+		xa
+	}
+}
+
+/// A branch's input `m ⊙ x`.
+fn adapter_input<'a>(x: &'a [f32], mask: &Option<Vec<f32>>) -> std::borrow::Cow<'a, [f32]> {
+	match mask {
+		Some(mask) => x.iter().zip(mask).map(|(x, m)| x * m).collect::<Vec<_>>().into(),
+		None => x.into(),
 	}
 }
 
@@ -121,49 +177,67 @@ impl CustomOp3 for FusedLinear {
 		b_layout: &Layout,
 	) -> Result<(CpuStorage, Shape)> {
 		let (rows, in_dim, out_dim) = self.dims(x_layout.shape())?;
-		let rank = a_layout.shape().dims2()?.0;
+		let rank = b_layout.shape().dims2()?.1;
+		if a_layout.shape().dims2()? != (self.branches.len() * rank, in_dim) || b_layout.shape().dims2()?.0 != self.b_rows()
+			|| self.branches.iter().any(|b| b.first_column + b.columns > out_dim)
+		{
+			candle_core::bail!("fused-lora-linear: adapters {:?} and {:?} do not fit {} branches", a_layout.shape(), b_layout.shape(), self.branches.len())
+		}
 		let x = contiguous(x, x_layout, "fused-lora-linear")?;
 		let (a, b) = (contiguous(a, a_layout, "fused-lora-linear")?, contiguous(b, b_layout, "fused-lora-linear")?);
 		let mut y = self.frozen_product(x, rows, in_dim, out_dim)?;
-		let mut xa = vec![0f32; rows * rank];
-		sgemm(rows, rank, in_dim, 1.0, Operand::plain(&self.adapter_input(x), in_dim), Operand::transposed(a, in_dim), 0.0, &mut xa, rank);
-		sgemm(rows, out_dim, rank, self.scale, Operand::plain(&xa, rank), Operand::transposed(b, rank), 1.0, &mut y, out_dim);
+		let xa = self.adapter_products(x, a, rows, in_dim, rank);
+		let width = self.branches.len() * rank;
+		for (i, (branch, b_offset)) in self.branches.iter().zip(self.b_offsets()).enumerate() {
+			let b_i = Operand::transposed(&b[b_offset * rank..], rank);
+			sgemm(rows, branch.columns, rank, self.scale, Operand::plain(&xa[i * rank..], width), b_i, 1.0, &mut y[branch.first_column..], out_dim);
+		}
+		*self.adapter_activations.lock().map_err(|_| candle_core::Error::Msg("fused-linear: poisoned lock".into()))? = xa;
 		Ok((CpuStorage::F32(y), self.output_shape(x_layout.shape(), out_dim)))
 	}
 
 	fn bwd(&self, x: &Tensor, a: &Tensor, b: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
 		let (rows, in_dim, out_dim) = self.dims(x.shape())?;
-		let rank = a.dims2()?.0;
-		let s = self.scale;
+		let rank = b.dims2()?.1;
+		let (s, width) = (self.scale, self.branches.len() * rank);
+		let b_offsets = self.b_offsets();
 		// The first layer's input comes from the frozen embedding: no gradient to compute.
 		let want_dx = x.track_op();
+		let cached = std::mem::take(&mut *self.adapter_activations.lock().map_err(|_| candle_core::Error::Msg("fused-linear: poisoned lock".into()))?);
 		let (dx, da, db) = read(x, |x| {
 			read(a, |a| {
 				read(b, |b| {
 					read(grad, |g| {
-						let x_in = self.adapter_input(x);
-						let mut gb = vec![0f32; rows * rank];
-						sgemm(rows, rank, out_dim, 1.0, Operand::plain(g, out_dim), Operand::plain(b, rank), 0.0, &mut gb, rank);
-						let mut xa = vec![0f32; rows * rank];
-						sgemm(rows, rank, in_dim, 1.0, Operand::plain(&x_in, in_dim), Operand::transposed(a, in_dim), 0.0, &mut xa, rank);
-						let mut db = vec![0f32; out_dim * rank];
-						sgemm(out_dim, rank, rows, s, Operand::transposed(g, out_dim), Operand::plain(&xa, rank), 0.0, &mut db, rank);
-						let mut da = vec![0f32; rank * in_dim];
-						sgemm(rank, in_dim, rows, s, Operand::transposed(&gb, rank), Operand::plain(&x_in, in_dim), 0.0, &mut da, in_dim);
-						let dx = if !want_dx {
-							None
-						} else {
-							let mut dx = self.input_gradient(g, rows, in_dim, out_dim)?;
-							match &self.dropout_mask {
-								None => sgemm(rows, in_dim, rank, s, Operand::plain(&gb, rank), Operand::plain(a, in_dim), 1.0, &mut dx, in_dim),
-								Some(mask) => {
-									let mut branch = vec![0f32; rows * in_dim];
-									sgemm(rows, in_dim, rank, s, Operand::plain(&gb, rank), Operand::plain(a, in_dim), 0.0, &mut branch, in_dim);
-									dx.iter_mut().zip(branch).zip(mask).for_each(|((dx, v), m)| *dx += v * m);
-								},
+						let xa = if cached.len() == rows * width { cached } else { self.adapter_products(x, a, rows, in_dim, rank) };
+						// `g B` per branch, side by side like `xa`.
+						let mut gb = vec![0f32; rows * width];
+						let mut db = vec![0f32; self.b_rows() * rank];
+						for (i, (branch, &b_offset)) in self.branches.iter().zip(&b_offsets).enumerate() {
+							let g_i = &g[branch.first_column..];
+							sgemm(rows, rank, branch.columns, 1.0, Operand::plain(g_i, out_dim), Operand::plain(&b[b_offset * rank..], rank), 0.0, &mut gb[i * rank..], width);
+							sgemm(branch.columns, rank, rows, s, Operand::transposed(g_i, out_dim), Operand::plain(&xa[i * rank..], width), 0.0, &mut db[b_offset * rank..], rank);
+						}
+						let mut da = vec![0f32; width * in_dim];
+						let mut dx = if want_dx { Some(self.input_gradient(g, rows, in_dim, out_dim)?) } else { None };
+						if !self.any_dropout() {
+							sgemm(width, in_dim, rows, s, Operand::transposed(&gb, width), Operand::plain(x, in_dim), 0.0, &mut da, in_dim);
+							if let Some(dx) = dx.as_mut() {
+								sgemm(rows, in_dim, width, s, Operand::plain(&gb, width), Operand::plain(a, in_dim), 1.0, dx, in_dim);
 							}
-							Some(dx)
-						};
+						} else {
+							for (i, branch) in self.branches.iter().enumerate() {
+								let (gb_i, a_i) = (&gb[i * rank..], &a[i * rank * in_dim..]);
+								let input = adapter_input(x, &branch.dropout_mask);
+								sgemm(rank, in_dim, rows, s, Operand::transposed(gb_i, width), Operand::plain(&input, in_dim), 0.0, &mut da[i * rank * in_dim..], in_dim);
+								let Some(dx) = dx.as_mut() else { continue };
+								let mut through = vec![0f32; rows * in_dim];
+								sgemm(rows, in_dim, rank, s, Operand::plain(gb_i, width), Operand::plain(a_i, in_dim), 0.0, &mut through, in_dim);
+								match &branch.dropout_mask {
+									Some(mask) => dx.iter_mut().zip(through).zip(mask).for_each(|((dx, v), m)| *dx += v * m),
+									None => dx.iter_mut().zip(through).for_each(|(dx, v)| *dx += v),
+								}
+							}
+						}
 						Ok((dx, da, db))
 					})
 				})

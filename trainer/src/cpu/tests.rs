@@ -83,7 +83,7 @@ fn split_heads_with_rope_matches_the_composed_ops() {
 		let sin: Vec<f32> = angles.iter().map(|a| a.sin()).collect();
 		let table = |v: &Vec<f32>| Tensor::from_vec(v.clone(), (positions, rotary_dim / 2), &Device::Cpu).unwrap().narrow(0, offset, seq).unwrap();
 		let rope = RopeTables { cos: Arc::new(cos.clone()), sin: Arc::new(sin.clone()), rotary_dim, interleaved };
-		let fused = x.as_tensor().apply_op1(SplitHeads { heads, head_dim: hd, rope: Some(rope), offset }).unwrap();
+		let fused = x.as_tensor().apply_op1(SplitHeads::single(heads, hd, Some(rope), offset)).unwrap();
 		let split = x.reshape((batch, seq, heads, hd)).unwrap().transpose(1, 2).unwrap().contiguous().unwrap();
 		let turned = split.narrow(3, 0, rotary_dim).unwrap().contiguous().unwrap();
 		let turned = if interleaved {
