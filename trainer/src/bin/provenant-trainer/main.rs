@@ -33,6 +33,7 @@ enum Command {
 }
 
 fn main() {
+	provenant_trainer::cpu::park_idle_candle_workers();
 	let cli = Cli::parse();
 	provenant_trainer::cpu::keep_freed_memory();
 	let result = provenant_trainer::cpu::run_in_pool(|| match cli.command {
