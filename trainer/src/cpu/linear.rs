@@ -10,7 +10,7 @@
 //! narrow ones, and one gradient for the input instead of three that candle would sum.
 
 use super::{
-	blas::{sgemm, Operand},
+	blas::{sgemm, sgemm_new, Operand},
 	contiguous, gradient, read,
 };
 use crate::linear::FrozenWeight;
@@ -79,11 +79,7 @@ impl FusedLinear {
 
 	/// `x Wᵀ + b`, `[rows, out]`.
 	fn frozen_product(&self, x: &[f32], rows: usize, in_dim: usize, out_dim: usize) -> Result<Vec<f32>> {
-		let mut y = vec![0f32; rows * out_dim];
-		self.with_weight(|w| {
-			sgemm(rows, out_dim, in_dim, 1.0, Operand::plain(x, in_dim), Operand::transposed(w, in_dim), 0.0, &mut y, out_dim);
-			Ok(())
-		})?;
+		let mut y = self.with_weight(|w| Ok(sgemm_new(rows, out_dim, in_dim, 1.0, Operand::plain(x, in_dim), Operand::transposed(w, in_dim))))?;
 		if let Some(bias) = &self.bias {
 			read(bias, |bias| {
 				y.chunks_mut(out_dim).for_each(|row| row.iter_mut().zip(bias).for_each(|(y, b)| *y += b));
@@ -95,12 +91,7 @@ impl FusedLinear {
 
 	/// `g W`, `[rows, in]`.
 	fn input_gradient(&self, g: &[f32], rows: usize, in_dim: usize, out_dim: usize) -> Result<Vec<f32>> {
-		let mut dx = vec![0f32; rows * in_dim];
-		self.with_weight(|w| {
-			sgemm(rows, in_dim, out_dim, 1.0, Operand::plain(g, out_dim), Operand::plain(w, in_dim), 0.0, &mut dx, in_dim);
-			Ok(())
-		})?;
-		Ok(dx)
+		self.with_weight(|w| Ok(sgemm_new(rows, in_dim, out_dim, 1.0, Operand::plain(g, out_dim), Operand::plain(w, in_dim))))
 	}
 
 	/// Whether any branch drops inputs; without dropout every branch reads the same `x`, and
@@ -122,11 +113,10 @@ impl FusedLinear {
 	/// `(m ⊙ x) Aᵀ` for every branch, `[rows, branches · rank]`.
 	fn adapter_products(&self, x: &[f32], a: &[f32], rows: usize, in_dim: usize, rank: usize) -> Vec<f32> {
 		let width = self.branches.len() * rank;
-		let mut xa = vec![0f32; rows * width];
 		if !self.any_dropout() {
-			sgemm(rows, width, in_dim, 1.0, Operand::plain(x, in_dim), Operand::transposed(a, in_dim), 0.0, &mut xa, width);
-			return xa;
+			return sgemm_new(rows, width, in_dim, 1.0, Operand::plain(x, in_dim), Operand::transposed(a, in_dim));
 		}
+		let mut xa = vec![0f32; rows * width];
 		for (i, branch) in self.branches.iter().enumerate() {
 			let a_i = Operand::transposed(&a[i * rank * in_dim..], in_dim);
 			let input = adapter_input(x, &branch.dropout_mask);
