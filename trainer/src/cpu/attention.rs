@@ -15,11 +15,11 @@
 
 use super::{
 	blas::{sgemm_serial, Operand},
-	contiguous, gradient, read, vector,
+	contiguous, gradient, read, vector, Saved,
 };
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// Apply with `q.apply_op3(&k, &v, attention)`: `q` `[batch, heads, seq, head_dim]`, `k` and `v`
 /// `[batch, kv_heads, total, head_dim]`, all contiguous. The result is `[batch, seq, heads ·
@@ -36,7 +36,7 @@ pub struct CausalAttention {
 	window: Option<usize>,
 	alibi_slopes: Option<Arc<Vec<f32>>>,
 	/// Each query row's log-sum-exp, `[batch, heads, seq]`, from the forward pass.
-	log_sum_exp: Mutex<Vec<f32>>,
+	log_sum_exp: Saved,
 }
 
 /// Query rows per block. Smaller blocks skip more of the masked triangle but make smaller,
@@ -119,7 +119,7 @@ impl CausalAttention {
 	/// Attention scaled by `scale` (usually `1/√head_dim`), with an optional window and ALiBi
 	/// slopes (one per head).
 	pub fn new(scale: f32, window: Option<usize>, alibi_slopes: Option<Arc<Vec<f32>>>) -> Self {
-		Self { scale, window, alibi_slopes, packed: None, log_sum_exp: Mutex::new(Vec::new()) }
+		Self { scale, window, alibi_slopes, packed: None, log_sum_exp: Saved::default() }
 	}
 
 	/// The same attention over one packed q/k/v input of `heads` query heads and `kv_heads`
@@ -194,7 +194,7 @@ impl CausalAttention {
 				}
 			}
 		});
-		*self.log_sum_exp.lock().map_err(|_| candle_core::Error::Msg("fused-attention: poisoned lock".into()))? = lse;
+		self.log_sum_exp.put(lse)?;
 		Ok((CpuStorage::F32(out), Shape::from((d.batch, seq, width))))
 	}
 
@@ -204,39 +204,40 @@ impl CausalAttention {
 	fn backward(&self, d: Dims, q: &[f32], k: &[f32], v: &[f32], [q_at, k_at, v_at]: [Heads; 3], grad: &[f32], work: Vec<GroupGradients>) -> Result<()> {
 		let (seq, total, hd, heads, group) = (d.seq, d.total, d.head_dim, d.heads, d.group());
 		let width = heads * hd;
-		let lse = self.log_sum_exp.lock().map_err(|_| candle_core::Error::Msg("fused-attention: poisoned lock".into()))?;
-		work.into_par_iter().for_each(|(bg, dq, dk, dv)| {
-			let (b, g) = (bg / d.kv_heads, bg % d.kv_heads);
-			let (k_g, v_g) = (&k[k_at.range(b, g)], &v[v_at.range(b, g)]);
-			let mut probs = vec![0f32; QUERY_BLOCK * total];
-			let mut d_scores = vec![0f32; QUERY_BLOCK * total];
-			for (member, dq_h) in dq.chunks_mut(seq * hd).enumerate() {
-				let h = g * group + member;
-				let q_h = &q[q_at.range(b, h)];
-				let lse_h = &lse[(b * heads + h) * seq..][..seq];
-				for block in d.blocks(self.window) {
-					let Block { first_row, rows, first_key, keys } = block;
-					let (probs, d_scores) = (&mut probs[..rows * keys], &mut d_scores[..rows * keys]);
-					self.scores(d, h, block, q_h, k_g, probs);
-					for (row, lse) in probs.chunks_mut(keys).zip(&lse_h[first_row..][..rows]) {
-						vector::exp_shifted(row, *lse);
+		self.log_sum_exp.read(|lse| {
+			work.into_par_iter().for_each(|(bg, dq, dk, dv)| {
+				let (b, g) = (bg / d.kv_heads, bg % d.kv_heads);
+				let (k_g, v_g) = (&k[k_at.range(b, g)], &v[v_at.range(b, g)]);
+				let mut probs = vec![0f32; QUERY_BLOCK * total];
+				let mut d_scores = vec![0f32; QUERY_BLOCK * total];
+				for (member, dq_h) in dq.chunks_mut(seq * hd).enumerate() {
+					let h = g * group + member;
+					let q_h = &q[q_at.range(b, h)];
+					let lse_h = &lse[(b * heads + h) * seq..][..seq];
+					for block in d.blocks(self.window) {
+						let Block { first_row, rows, first_key, keys } = block;
+						let (probs, d_scores) = (&mut probs[..rows * keys], &mut d_scores[..rows * keys]);
+						self.scores(d, h, block, q_h, k_g, probs);
+						for (row, lse) in probs.chunks_mut(keys).zip(&lse_h[first_row..][..rows]) {
+							vector::exp_shifted(row, *lse);
+						}
+						let d_out = Operand::plain(&grad[(b * seq + first_row) * width + h * hd..], width);
+						let (k_keys, v_keys) = (&k_g[first_key * hd..][..keys * hd], &v_g[first_key * hd..][..keys * hd]);
+						let (dk_keys, dv_keys) = (&mut dk[first_key * hd..][..keys * hd], &mut dv[first_key * hd..][..keys * hd]);
+						sgemm_serial(keys, hd, rows, 1.0, Operand::transposed(probs, keys), d_out, 1.0, dv_keys, hd);
+						sgemm_serial(rows, keys, hd, 1.0, d_out, Operand::transposed(v_keys, hd), 0.0, d_scores, keys);
+						for (ds, p) in d_scores.chunks_mut(keys).zip(probs.chunks(keys)) {
+							let dot: f32 = ds.iter().zip(p.iter()).map(|(a, b)| a * b).sum();
+							ds.iter_mut().zip(p.iter()).for_each(|(ds, p)| *ds = p * (*ds - dot));
+						}
+						let q_rows = Operand::plain(&q_h[first_row * hd..], hd);
+						sgemm_serial(rows, hd, keys, self.scale, Operand::plain(d_scores, keys), Operand::plain(k_keys, hd), 0.0, &mut dq_h[first_row * hd..], hd);
+						sgemm_serial(keys, hd, rows, self.scale, Operand::transposed(d_scores, keys), q_rows, 1.0, dk_keys, hd);
 					}
-					let d_out = Operand::plain(&grad[(b * seq + first_row) * width + h * hd..], width);
-					let (k_keys, v_keys) = (&k_g[first_key * hd..][..keys * hd], &v_g[first_key * hd..][..keys * hd]);
-					let (dk_keys, dv_keys) = (&mut dk[first_key * hd..][..keys * hd], &mut dv[first_key * hd..][..keys * hd]);
-					sgemm_serial(keys, hd, rows, 1.0, Operand::transposed(probs, keys), d_out, 1.0, dv_keys, hd);
-					sgemm_serial(rows, keys, hd, 1.0, d_out, Operand::transposed(v_keys, hd), 0.0, d_scores, keys);
-					for (ds, p) in d_scores.chunks_mut(keys).zip(probs.chunks(keys)) {
-						let dot: f32 = ds.iter().zip(p.iter()).map(|(a, b)| a * b).sum();
-						ds.iter_mut().zip(p.iter()).for_each(|(ds, p)| *ds = p * (*ds - dot));
-					}
-					let q_rows = Operand::plain(&q_h[first_row * hd..], hd);
-					sgemm_serial(rows, hd, keys, self.scale, Operand::plain(d_scores, keys), Operand::plain(k_keys, hd), 0.0, &mut dq_h[first_row * hd..], hd);
-					sgemm_serial(keys, hd, rows, self.scale, Operand::transposed(d_scores, keys), q_rows, 1.0, dk_keys, hd);
 				}
-			}
-		});
-		Ok(())
+			});
+			Ok(())
+		})
 	}
 }
 

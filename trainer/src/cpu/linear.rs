@@ -11,11 +11,10 @@
 
 use super::{
 	blas::{sgemm, sgemm_new, Operand},
-	contiguous, gradient, read,
+	contiguous, gradient, read, Saved,
 };
 use crate::linear::FrozenWeight;
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Tensor};
-use std::sync::Mutex;
 
 /// Apply to a contiguous `x` `[…, in]` (every leading position is a row, so callers need no
 /// reshape, which would be one more node for the backward pass to visit): `x.apply_op1(op)`
@@ -31,7 +30,7 @@ pub struct FusedLinear {
 	/// The LoRA branches, in the order of their rows in `a` and `b`.
 	branches: Vec<Branch>,
 	/// `(m ⊙ x) Aᵀ` `[rows, branches · r]` from the forward pass, for the backward pass.
-	adapter_activations: Mutex<Vec<f32>>,
+	adapter_activations: Saved,
 }
 
 /// One adapter of a [`FusedLinear`]: it adds to output columns `first_column..first_column +
@@ -49,7 +48,7 @@ impl FusedLinear {
 	/// The op for `weight` (stacked, for several layers), `bias`, and LoRA `branches` scaled by
 	/// `scale`.
 	pub fn new(weight: FrozenWeight, bias: Option<Tensor>, scale: f32, branches: Vec<Branch>) -> Self {
-		Self { weight, bias, scale, branches, adapter_activations: Mutex::new(Vec::new()) }
+		Self { weight, bias, scale, branches, adapter_activations: Saved::default() }
 	}
 
 	fn with_weight<R>(&self, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
@@ -182,7 +181,7 @@ impl CustomOp3 for FusedLinear {
 			let b_i = Operand::transposed(&b[b_offset * rank..], rank);
 			sgemm(rows, branch.columns, rank, self.scale, Operand::plain(&xa[i * rank..], width), b_i, 1.0, &mut y[branch.first_column..], out_dim);
 		}
-		*self.adapter_activations.lock().map_err(|_| candle_core::Error::Msg("fused-linear: poisoned lock".into()))? = xa;
+		self.adapter_activations.put(xa)?;
 		Ok((CpuStorage::F32(y), self.output_shape(x_layout.shape(), out_dim)))
 	}
 
@@ -193,7 +192,7 @@ impl CustomOp3 for FusedLinear {
 		let b_offsets = self.b_offsets();
 		// The first layer's input comes from the frozen embedding: no gradient to compute.
 		let want_dx = x.track_op();
-		let cached = std::mem::take(&mut *self.adapter_activations.lock().map_err(|_| candle_core::Error::Msg("fused-linear: poisoned lock".into()))?);
+		let cached = self.adapter_activations.take()?;
 		let (dx, da, db) = read(x, |x| {
 			read(a, |a| {
 				read(b, |b| {

@@ -11,11 +11,10 @@
 
 use super::{
 	blas::{sgemm, Operand},
-	contiguous, read, tensor, vector,
+	contiguous, read, tensor, vector, Saved,
 };
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
-use std::sync::Mutex;
 
 /// Logits held at once: 8 Mi floats, 32 MiB. At 4 Mi, GPT-2's chunks of 83 positions made
 /// products too thin to amortise packing the vocabulary matrix; 166 gained 4% a step.
@@ -33,13 +32,13 @@ pub struct LinearCrossEntropy {
 	/// Whether the backward pass will be asked for (training) or not (evaluation).
 	pub want_gradient: bool,
 	/// `∂loss/∂h`, from the forward pass.
-	hidden_gradient: Mutex<Vec<f32>>,
+	hidden_gradient: Saved,
 }
 
 impl LinearCrossEntropy {
 	/// The loss of `weight`'s logits against `targets`, weighted by `mask`.
 	pub fn new(weight: Tensor, targets: Vec<u32>, mask: Vec<f32>, want_gradient: bool) -> Self {
-		Self { weight, targets, mask, want_gradient, hidden_gradient: Mutex::new(Vec::new()) }
+		Self { weight, targets, mask, want_gradient, hidden_gradient: Saved::default() }
 	}
 }
 
@@ -104,7 +103,7 @@ impl CustomOp1 for LinearCrossEntropy {
 			}
 			Ok(())
 		})?;
-		*self.hidden_gradient.lock().map_err(|_| candle_core::Error::Msg("fused loss: poisoned lock".into()))? = d_hidden;
+		self.hidden_gradient.put(d_hidden)?;
 		Ok((CpuStorage::F32(vec![total as f32]), Shape::from(())))
 	}
 
@@ -113,8 +112,7 @@ impl CustomOp1 for LinearCrossEntropy {
 			candle_core::bail!("{}: built for evaluation, without a gradient", self.name())
 		}
 		let scale = grad.to_scalar::<f32>()?;
-		let mut d_hidden =
-			std::mem::take(&mut *self.hidden_gradient.lock().map_err(|_| candle_core::Error::Msg("fused loss: poisoned lock".into()))?);
+		let mut d_hidden = self.hidden_gradient.take()?;
 		d_hidden.iter_mut().for_each(|v| *v *= scale);
 		Ok(Some(tensor(d_hidden, hidden.shape())?))
 	}

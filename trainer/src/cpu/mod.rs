@@ -64,6 +64,32 @@ pub(crate) fn gradient(t: &Tensor, values: Vec<f32>) -> Result<Option<Tensor>> {
 	if t.track_op() { Ok(Some(tensor(values, t.shape())?)) } else { Ok(None) }
 }
 
+/// Values an op's forward pass keeps for its backward pass (candle calls both through `&self`).
+#[derive(Default)]
+pub(crate) struct Saved(std::sync::Mutex<Vec<f32>>);
+
+impl Saved {
+	fn lock(&self) -> Result<std::sync::MutexGuard<'_, Vec<f32>>> {
+		self.0.lock().map_err(|_| candle_core::Error::Msg("a fused op's saved values were poisoned by a panic".into()))
+	}
+
+	/// Keeps `values`, replacing what was kept.
+	pub(crate) fn put(&self, values: Vec<f32>) -> Result<()> {
+		*self.lock()? = values;
+		Ok(())
+	}
+
+	/// Runs `f` on the kept values.
+	pub(crate) fn read<R>(&self, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
+		f(&self.lock()?)
+	}
+
+	/// Hands the kept values over, leaving nothing kept.
+	pub(crate) fn take(&self) -> Result<Vec<f32>> {
+		Ok(std::mem::take(&mut *self.lock()?))
+	}
+}
+
 /// Keeps freed tensor memory in the process for reuse.
 ///
 /// glibc hands blocks over its (adaptive) mmap threshold straight back to the kernel and trims
