@@ -226,11 +226,14 @@ pub struct ForwardMode {
 	pub dropout_key: (u64, u64),
 	/// Fused CPU kernels or candle's composed ops.
 	pub kernels: Kernels,
+	/// Whether `backward()` will follow. Without it the fused loss skips `∂loss/∂h`, a second
+	/// product as large as the logits, so evaluating an adapter costs one forward pass.
+	pub gradients: bool,
 }
 
 impl ForwardMode {
-	/// Inference: no dropout.
-	pub const EVAL: ForwardMode = ForwardMode { training: false, dropout_key: (0, 0), kernels: Kernels::Auto };
+	/// Inference: no dropout, no gradients.
+	pub const EVAL: ForwardMode = ForwardMode { training: false, dropout_key: (0, 0), kernels: Kernels::Auto, gradients: false };
 }
 
 /// A linear layer: frozen weight, optional bias, optional LoRA.

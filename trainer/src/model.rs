@@ -570,7 +570,7 @@ impl Model {
 				self.lm_head.weight.dense(&self.device)?,
 				targets.flatten_all()?.to_vec1()?,
 				mask.flatten_all()?.to_vec1()?,
-				hidden.track_op(),
+				mode.gradients && hidden.track_op(),
 			);
 			return Ok(hidden.contiguous()?.apply_op1(op)?);
 		}

@@ -448,6 +448,7 @@ pub fn train(run: Run) -> Result<Summary> {
 			let mode = ForwardMode {
 				training: true,
 				dropout_key: (cfg.seed, (step * cfg.grad_accum + micro) as u64),
+				gradients: true,
 				..ForwardMode::EVAL
 			};
 			let (sum, _) = masked_loss_sum(run.model, &blocks, mode)?;

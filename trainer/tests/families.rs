@@ -20,7 +20,7 @@ use provenant_trainer::{
 	model::{BuildOptions, Model},
 	quant::QuantKind,
 	rng::Rng,
-	train::{masked_loss_sum, AdamW, TrainConfig},
+	train::{evaluate, masked_loss_sum, AdamW, TrainConfig},
 };
 use std::path::Path;
 
@@ -180,7 +180,7 @@ fn loss_and_grads(model: &Model, block: &Block) -> (f32, Vec<Tensor>) {
 }
 
 fn loss_and_grads_with(model: &Model, block: &Block, mode: ForwardMode) -> (f32, Vec<Tensor>) {
-	let (sum, tokens) = masked_loss_sum(model, &[block], mode).unwrap();
+	let (sum, tokens) = masked_loss_sum(model, &[block], ForwardMode { gradients: true, ..mode }).unwrap();
 	let loss = (sum / tokens).unwrap();
 	let store = loss.backward().unwrap();
 	let grads = model
@@ -298,10 +298,15 @@ fn fused_kernels_match_the_composed_ops_on_every_family() {
 
 		let mut block = training_block();
 		block.mask[..5].iter_mut().for_each(|m| *m = 0.0);
-		let training = |kernels| ForwardMode { training: true, dropout_key: (5, 1), kernels };
+		let training = |kernels| ForwardMode { training: true, dropout_key: (5, 1), kernels, gradients: true };
 		let (fused_loss, fused_grads) = loss_and_grads_with(&model, &block, training(Kernels::Auto));
 		let (composed_loss, composed_grads) = loss_and_grads_with(&model, &block, training(Kernels::Composed));
 		assert!((fused_loss - composed_loss).abs() < 1e-5, "{family}, dropout {dropout}: loss {fused_loss} against {composed_loss}");
+		if dropout == 0.0 {
+			// `eval` skips the loss's gradient work; it must still report the same loss.
+			let evaluated = evaluate(&model, std::slice::from_ref(&block), 1).unwrap() as f32;
+			assert!((evaluated - fused_loss).abs() < 1e-5, "{family}: evaluate gives {evaluated}, training {fused_loss}");
+		}
 		for ((name, _), (f, c)) in model.lora_vars().iter().zip(fused_grads.iter().zip(&composed_grads)) {
 			let (f, c) = (f.flatten_all().unwrap().to_vec1::<f32>().unwrap(), c.flatten_all().unwrap().to_vec1::<f32>().unwrap());
 			let scale = c.iter().fold(0f32, |m, v| m.max(v.abs()));
