@@ -11,7 +11,10 @@
 //! one layer's dense copy exists at a time.
 
 use crate::{
-	cpu::linear::{Branch, FusedLinear},
+	cpu::{
+		linear::{Branch, FusedLinear},
+		mlp::Activation,
+	},
 	quant::{QuantKind, QuantizedMatrix},
 	rng::Rng,
 	Result,
@@ -254,16 +257,34 @@ pub struct Linear {
 impl Linear {
 	/// Applies the layer to `x` of shape `[…, in]`.
 	pub fn forward(&self, x: &Tensor, mode: ForwardMode) -> Result<Tensor> {
+		self.apply(x, None, mode)
+	}
+
+	/// Applies the layer to `activation(x)`: an MLP's output projection, fed the up
+	/// projection's output (`[…, 2·in]` for a stacked gate/up).
+	pub fn forward_after(&self, x: &Tensor, activation: Activation, mode: ForwardMode) -> Result<Tensor> {
+		self.apply(x, Some(activation), mode)
+	}
+
+	fn apply(&self, x: &Tensor, activation: Option<Activation>, mode: ForwardMode) -> Result<Tensor> {
 		let (out_dim, in_dim) = self.weight.shape()?;
 		if mode.kernels.fused_on(x.device()) {
-			let branch = self.branch(0, x.elem_count(), mode)?;
-			let op = FusedLinear::new(self.weight.clone(), self.bias.clone(), self.scale(), branch.into_iter().collect());
+			let rows = x.elem_count() / activation.map_or(in_dim, |a| a.input_width(in_dim)).max(1);
+			let branch = self.branch(0, rows * in_dim, mode)?;
+			let mut op = FusedLinear::new(self.weight.clone(), self.bias.clone(), self.scale(), branch.into_iter().collect());
+			if let Some(activation) = activation {
+				op = op.after(activation);
+			}
 			let x = x.contiguous()?;
 			return Ok(match &self.lora {
 				Some(lora) => x.apply_op3(lora.a.as_tensor(), lora.b.as_tensor(), op)?,
 				None => x.apply_op1(op)?,
 			});
 		}
+		let x = match activation {
+			Some(activation) => composed_activation(x, activation)?,
+			None => x.clone(),
+		};
 		let leading: Vec<usize> = x.dims()[..x.rank() - 1].to_vec();
 		let rows: usize = leading.iter().product();
 		let flat = x.reshape((rows, in_dim))?.contiguous()?;
@@ -326,6 +347,17 @@ impl Linear {
 			None => w,
 		})
 	}
+}
+
+/// `activation(x)` from candle's ops.
+fn composed_activation(x: &Tensor, activation: Activation) -> Result<Tensor> {
+	Ok(match activation {
+		Activation::SiluGate => {
+			let half = x.dim(candle_core::D::Minus1)? / 2;
+			(x.narrow(candle_core::D::Minus1, 0, half)?.silu()? * x.narrow(candle_core::D::Minus1, half, half)?)?
+		},
+		Activation::GeluTanh => x.gelu()?,
+	})
 }
 
 /// Linear layers that read the same input, run as one product over their stacked weights: a

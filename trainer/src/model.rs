@@ -20,7 +20,7 @@ use crate::{
 		attention::CausalAttention,
 		heads::{HeadPart, RopeTables, SplitHeads},
 		loss::LinearCrossEntropy,
-		mlp::{GeluTanh, SiluGate},
+		mlp::Activation,
 	},
 	linear::{ForwardMode, FrozenWeight, Linear, LinearGroup, Lora},
 	quant::QuantKind,
@@ -759,30 +759,9 @@ impl Model {
 
 	fn feed_forward(&self, mlp: &FeedForward, x: &Tensor, mode: ForwardMode) -> Result<Tensor> {
 		match mlp {
-			FeedForward::Gated { gate_up, down } => down.forward(&silu_gate(&gate_up.forward(x, mode)?, mode)?, mode),
-			FeedForward::Gelu { fc, proj } => {
-				let h = gelu(&fc.forward(x, mode)?, mode)?;
-				proj.forward(&h, mode)
-			},
+			FeedForward::Gated { gate_up, down } => down.forward_after(&gate_up.forward(x, mode)?, Activation::SiluGate, mode),
+			FeedForward::Gelu { fc, proj } => proj.forward_after(&fc.forward(x, mode)?, Activation::GeluTanh, mode),
 		}
-	}
-}
-
-/// `silu(gate) ⊙ up` for `gate_up` `[…, 2f]`, the gate then the up projection.
-fn silu_gate(gate_up: &Tensor, mode: ForwardMode) -> Result<Tensor> {
-	if mode.kernels.fused_on(gate_up.device()) {
-		return Ok(gate_up.contiguous()?.apply_op1(SiluGate)?);
-	}
-	let half = gate_up.dim(D::Minus1)? / 2;
-	Ok((gate_up.narrow(D::Minus1, 0, half)?.silu()? * gate_up.narrow(D::Minus1, half, half)?)?)
-}
-
-/// GELU's tanh form.
-fn gelu(x: &Tensor, mode: ForwardMode) -> Result<Tensor> {
-	if mode.kernels.fused_on(x.device()) {
-		Ok(x.contiguous()?.apply_op1(GeluTanh)?)
-	} else {
-		Ok(x.gelu()?)
 	}
 }
 

@@ -8,13 +8,19 @@
 //! Several layers that read the same input (q/k/v, gate/up) run as one op over their stacked
 //! weights, each adapter a branch on its own output columns: one wide product instead of three
 //! narrow ones, and one gradient for the input instead of three that candle would sum.
+//!
+//! An MLP's output projection applies the activation to its input itself ([`FusedLinear::after`]):
+//! `x` is then the up projection's output, and `dx` goes back through the activation.
 
 use super::{
 	blas::{sgemm, sgemm_new, Operand},
-	contiguous, gradient, read, Saved,
+	contiguous, gradient, read,
+	mlp::Activation,
+	Saved,
 };
 use crate::linear::FrozenWeight;
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Tensor};
+use std::borrow::Cow;
 
 /// Apply to a contiguous `x` `[…, in]` (every leading position is a row, so callers need no
 /// reshape, which would be one more node for the backward pass to visit): `x.apply_op1(op)`
@@ -31,6 +37,8 @@ pub struct FusedLinear {
 	branches: Vec<Branch>,
 	/// `(m ⊙ x) Aᵀ` `[rows, branches · r]` from the forward pass, for the backward pass.
 	adapter_activations: Saved,
+	/// Applied to the op's input first; the layer reads its result.
+	activation: Option<Activation>,
 }
 
 /// One adapter of a [`FusedLinear`]: it adds to output columns `first_column..first_column +
@@ -48,7 +56,28 @@ impl FusedLinear {
 	/// The op for `weight` (stacked, for several layers), `bias`, and LoRA `branches` scaled by
 	/// `scale`.
 	pub fn new(weight: FrozenWeight, bias: Option<Tensor>, scale: f32, branches: Vec<Branch>) -> Self {
-		Self { weight, bias, scale, branches, adapter_activations: Saved::default() }
+		Self { weight, bias, scale, branches, adapter_activations: Saved::default(), activation: None }
+	}
+
+	/// The layer applied to `activation(x)`: the op's input is then the activation's input.
+	pub fn after(self, activation: Activation) -> Self {
+		Self { activation: Some(activation), ..self }
+	}
+
+	/// The layer's own input: `x`, or its activation.
+	fn layer_input<'a>(&self, x: &'a [f32], in_dim: usize) -> Cow<'a, [f32]> {
+		match self.activation {
+			Some(activation) => activation.forward(x, activation.input_width(in_dim)).into(),
+			None => x.into(),
+		}
+	}
+
+	/// `∂L/∂x` from the gradient of the layer's own input.
+	fn through_activation(&self, x: &[f32], d_input: Vec<f32>, in_dim: usize) -> Vec<f32> {
+		match self.activation {
+			Some(activation) => activation.backward(x, &d_input, activation.input_width(in_dim)),
+			None => d_input,
+		}
 	}
 
 	fn with_weight<R>(&self, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
@@ -58,13 +87,15 @@ impl FusedLinear {
 		}
 	}
 
+	/// Rows, the layer's input width and its output width, for the op's input `x`.
 	fn dims(&self, x: &Shape) -> Result<(usize, usize, usize)> {
 		let (out_dim, in_dim) = self.weight.shape().map_err(candle_core::Error::wrap)?;
 		let width = x.dims().last().copied().unwrap_or(0);
-		if width != in_dim {
-			candle_core::bail!("fused-linear: input width {width}, weight [{out_dim}, {in_dim}]")
+		let expected = self.activation.map_or(in_dim, |a| a.input_width(in_dim));
+		if width != expected {
+			candle_core::bail!("fused-linear: input width {width}, weight [{out_dim}, {in_dim}], activation {:?}", self.activation)
 		}
-		Ok((x.elem_count() / in_dim.max(1), in_dim, out_dim))
+		Ok((x.elem_count() / expected.max(1), in_dim, out_dim))
 	}
 
 	/// `x`'s shape with the last dimension `out`.
@@ -126,7 +157,7 @@ impl FusedLinear {
 }
 
 /// A branch's input `m ⊙ x`.
-fn adapter_input<'a>(x: &'a [f32], mask: &Option<Vec<f32>>) -> std::borrow::Cow<'a, [f32]> {
+fn adapter_input<'a>(x: &'a [f32], mask: &Option<Vec<f32>>) -> Cow<'a, [f32]> {
 	match mask {
 		Some(mask) => x.iter().zip(mask).map(|(x, m)| x * m).collect::<Vec<_>>().into(),
 		None => x.into(),
@@ -140,13 +171,18 @@ impl CustomOp1 for FusedLinear {
 
 	fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
 		let (rows, in_dim, out_dim) = self.dims(layout.shape())?;
-		let y = self.frozen_product(contiguous(storage, layout, "fused-linear")?, rows, in_dim, out_dim)?;
+		let x = self.layer_input(contiguous(storage, layout, "fused-linear")?, in_dim);
+		let y = self.frozen_product(&x, rows, in_dim, out_dim)?;
 		Ok((CpuStorage::F32(y), self.output_shape(layout.shape(), out_dim)))
 	}
 
 	fn bwd(&self, x: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
 		let (rows, in_dim, out_dim) = self.dims(x.shape())?;
-		let dx = read(grad, |g| self.input_gradient(g, rows, in_dim, out_dim))?;
+		let d_input = read(grad, |g| self.input_gradient(g, rows, in_dim, out_dim))?;
+		let dx = match self.activation {
+			Some(_) => read(x, |x| Ok(self.through_activation(x, d_input, in_dim)))?,
+			None => d_input,
+		};
 		gradient(x, dx)
 	}
 }
@@ -172,10 +208,10 @@ impl CustomOp3 for FusedLinear {
 		{
 			candle_core::bail!("fused-lora-linear: adapters {:?} and {:?} do not fit {} branches", a_layout.shape(), b_layout.shape(), self.branches.len())
 		}
-		let x = contiguous(x, x_layout, "fused-lora-linear")?;
+		let x = self.layer_input(contiguous(x, x_layout, "fused-lora-linear")?, in_dim);
 		let (a, b) = (contiguous(a, a_layout, "fused-lora-linear")?, contiguous(b, b_layout, "fused-lora-linear")?);
-		let mut y = self.frozen_product(x, rows, in_dim, out_dim)?;
-		let xa = self.adapter_products(x, a, rows, in_dim, rank);
+		let mut y = self.frozen_product(&x, rows, in_dim, out_dim)?;
+		let xa = self.adapter_products(&x, a, rows, in_dim, rank);
 		let width = self.branches.len() * rank;
 		for (i, (branch, b_offset)) in self.branches.iter().zip(self.b_offsets()).enumerate() {
 			let b_i = Operand::transposed(&b[b_offset * rank..], rank);
@@ -193,7 +229,9 @@ impl CustomOp3 for FusedLinear {
 		// The first layer's input comes from the frozen embedding: no gradient to compute.
 		let want_dx = x.track_op();
 		let cached = self.adapter_activations.take()?;
-		let (dx, da, db) = read(x, |x| {
+		let (dx, da, db) = read(x, |op_input| {
+			let layer_input = self.layer_input(op_input, in_dim);
+			let x = &*layer_input;
 			read(a, |a| {
 				read(b, |b| {
 					read(grad, |g| {
@@ -227,7 +265,7 @@ impl CustomOp3 for FusedLinear {
 								}
 							}
 						}
-						Ok((dx, da, db))
+						Ok((dx.map(|dx| self.through_activation(op_input, dx, in_dim)), da, db))
 					})
 				})
 			})

@@ -10,7 +10,7 @@
 //! - [`heads`]: splitting a projection into heads, with the rotary embedding applied.
 //! - [`attention`]: causal attention with grouped-query heads, a sliding window and ALiBi,
 //!   recomputing the probabilities in the backward pass from the saved log-sum-exp.
-//! - [`mlp`]: the SiLU-gated product.
+//! - [`mlp`]: the SiLU-gated product and GELU, run inside the MLP's output projection.
 //! - [`loss`]: the output layer and cross-entropy together, over chunks of positions, so the
 //!   `[positions, vocab]` logits never exist at once and prompt positions cost nothing.
 //!

@@ -1,6 +1,14 @@
 //! Each fused kernel against candle's composed ops: values, and gradients through `backward`.
 
-use super::{attention::CausalAttention, heads::{RopeTables, SplitHeads}, loss::LinearCrossEntropy, mlp::{GeluTanh, SiluGate}, norm::Norm};
+use super::{
+	attention::CausalAttention,
+	heads::{RopeTables, SplitHeads},
+	linear::{Branch, FusedLinear},
+	loss::LinearCrossEntropy,
+	mlp::Activation,
+	norm::Norm,
+};
+use crate::linear::FrozenWeight;
 use crate::rng::Rng;
 use candle_core::{Device, Tensor, Var, D};
 use candle_nn::{ops, rotary_emb};
@@ -52,22 +60,33 @@ fn norms_match_the_composed_ops() {
 	compare("layer", &fused, &ops::layer_norm_slow(&x, &w, &bias, 1e-5).unwrap(), &[&x], &mut rng);
 }
 
+/// An MLP's output projection with the activation inside, with and without an adapter, against
+/// the activation and the product from candle's ops. GELU's inputs reach ±12, so both saturated
+/// ends of tanh are crossed.
 #[test]
-fn silu_gate_matches_the_composed_ops() {
-	let mut rng = Rng::new(2);
-	let (gate, up) = (random(&mut rng, &[4, 7, 33]), random(&mut rng, &[4, 7, 33]));
-	let fused = gate.as_tensor().apply_op2(up.as_tensor(), SiluGate).unwrap();
-	let composed = (gate.silu().unwrap() * up.as_tensor()).unwrap();
-	compare("silu gate", &fused, &composed, &[&gate, &up], &mut rng);
-}
+fn activated_linear_matches_the_composed_ops() {
+	let (rows, width, out, rank, scale) = (4 * 7, 33, 5, 3, 0.5);
+	for (activation, range) in [(Activation::SiluGate, 1.0), (Activation::GeluTanh, 12.0)] {
+		let mut rng = Rng::new(2);
+		let input_width = activation.input_width(width);
+		let x = Var::from_vec(rng.uniform_vec(rows * input_width, range), (4, 7, input_width), &Device::Cpu).unwrap();
+		let weight = random(&mut rng, &[out, width]).as_tensor().clone();
+		let (a, b) = (random(&mut rng, &[rank, width]), random(&mut rng, &[out, rank]));
+		let activated = match activation {
+			Activation::SiluGate => (x.narrow(2, 0, width).unwrap().silu().unwrap() * x.narrow(2, width, width).unwrap()).unwrap(),
+			Activation::GeluTanh => x.gelu().unwrap(),
+		};
+		let frozen = activated.broadcast_matmul(&weight.t().unwrap()).unwrap();
+		let op = || FusedLinear::new(FrozenWeight::Dense(weight.clone()), None, scale, Vec::new()).after(activation);
+		compare(&format!("{activation:?}"), &x.as_tensor().apply_op1(op()).unwrap(), &frozen, &[&x], &mut rng);
 
-/// Inputs up to ±12, so both saturated ends of tanh are crossed.
-#[test]
-fn gelu_matches_the_composed_ops() {
-	let mut rng = Rng::new(5);
-	let x = Var::from_vec(rng.uniform_vec(4 * 7 * 33, 12.0), (4, 7, 33), &Device::Cpu).unwrap();
-	let fused = x.as_tensor().apply_op1(GeluTanh).unwrap();
-	compare("gelu", &fused, &x.gelu().unwrap(), &[&x], &mut rng);
+		let branch = Branch { first_column: 0, columns: out, dropout_mask: None };
+		let op = FusedLinear::new(FrozenWeight::Dense(weight.clone()), None, scale, vec![branch]).after(activation);
+		let fused = x.as_tensor().apply_op3(a.as_tensor(), b.as_tensor(), op).unwrap();
+		let update = activated.broadcast_matmul(&a.t().unwrap()).unwrap().broadcast_matmul(&b.t().unwrap()).unwrap();
+		let composed = (frozen + (update * scale as f64).unwrap()).unwrap();
+		compare(&format!("{activation:?} with an adapter"), &fused, &composed, &[&x, &a, &b], &mut rng);
+	}
 }
 
 /// Both rotary layouts, a partial rotation (ChatGLM turns half of each head) and an offset.
