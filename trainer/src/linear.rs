@@ -260,21 +260,33 @@ impl Linear {
 		self.apply(x, None, mode)
 	}
 
-	/// Applies the layer to `activation(x)`: an MLP's output projection, fed the up
-	/// projection's output (`[…, 2·in]` for a stacked gate/up).
-	pub fn forward_after(&self, x: &Tensor, activation: Activation, mode: ForwardMode) -> Result<Tensor> {
-		self.apply(x, Some(activation), mode)
+	/// `residual + layer(activation(x))`: a block's output projection adding to the residual
+	/// stream `[…, out]`. With an activation, `x` is the MLP's up projection (`[…, 2·in]` for
+	/// a stacked gate/up).
+	pub fn forward_onto(&self, residual: &Tensor, x: &Tensor, activation: Option<Activation>, mode: ForwardMode) -> Result<Tensor> {
+		if self.lora.is_none() && mode.kernels.fused_on(x.device()) {
+			let op = self.fused_op(x, activation, mode)?;
+			return Ok(x.contiguous()?.apply_op2(&residual.contiguous()?, op)?);
+		}
+		Ok((residual + self.apply(x, activation, mode)?)?)
+	}
+
+	/// The fused op for input `x`, with this layer's adapter as its one branch.
+	fn fused_op(&self, x: &Tensor, activation: Option<Activation>, mode: ForwardMode) -> Result<FusedLinear> {
+		let in_dim = self.weight.shape()?.1;
+		let rows = x.elem_count() / activation.map_or(in_dim, |a| a.input_width(in_dim)).max(1);
+		let branch = self.branch(0, rows * in_dim, mode)?;
+		let op = FusedLinear::new(self.weight.clone(), self.bias.clone(), self.scale(), branch.into_iter().collect());
+		Ok(match activation {
+			Some(activation) => op.after(activation),
+			None => op,
+		})
 	}
 
 	fn apply(&self, x: &Tensor, activation: Option<Activation>, mode: ForwardMode) -> Result<Tensor> {
 		let (out_dim, in_dim) = self.weight.shape()?;
 		if mode.kernels.fused_on(x.device()) {
-			let rows = x.elem_count() / activation.map_or(in_dim, |a| a.input_width(in_dim)).max(1);
-			let branch = self.branch(0, rows * in_dim, mode)?;
-			let mut op = FusedLinear::new(self.weight.clone(), self.bias.clone(), self.scale(), branch.into_iter().collect());
-			if let Some(activation) = activation {
-				op = op.after(activation);
-			}
+			let op = self.fused_op(x, activation, mode)?;
 			let x = x.contiguous()?;
 			return Ok(match &self.lora {
 				Some(lora) => x.apply_op3(lora.a.as_tensor(), lora.b.as_tensor(), op)?,

@@ -609,10 +609,9 @@ impl Model {
 		}
 		for (i, block) in self.blocks.iter().enumerate() {
 			let layer_cache = cache.as_deref_mut().map(|c| &mut c.layers[i]);
-			let h = self.attention(block, &block.attn_norm.forward(&x, mode)?, offset, mask.as_ref(), layer_cache, mode)?;
-			x = (x + h)?;
-			let h = self.feed_forward(&block.mlp, &block.mlp_norm.forward(&x, mode)?, mode)?;
-			x = (x + h)?;
+			// Each sublayer's output projection adds onto the residual stream `x` itself.
+			x = self.attention(block, &x, &block.attn_norm.forward(&x, mode)?, offset, mask.as_ref(), layer_cache, mode)?;
+			x = self.feed_forward(&block.mlp, &x, &block.mlp_norm.forward(&x, mode)?, mode)?;
 		}
 		self.final_norm.forward(&x, mode)
 	}
@@ -656,9 +655,12 @@ impl Model {
 		}
 	}
 
+	/// `residual` plus attention over `x`.
+	#[allow(clippy::too_many_arguments)]
 	fn attention(
 		&self,
 		block: &Block,
+		residual: &Tensor,
 		x: &Tensor,
 		offset: usize,
 		mask: Option<&Tensor>,
@@ -684,7 +686,7 @@ impl Model {
 			let split = SplitHeads { parts, head_dim: hd, rope: self.rope.clone(), interleaved_parts, offset };
 			let packed = projected.contiguous()?.apply_op1(split)?;
 			let op = CausalAttention::new(scale, cfg.sliding_window, self.alibi_slopes.clone()).packed(nh, nkv);
-			return attn.out.forward(&packed.apply_op1(op)?, mode);
+			return attn.out.forward_onto(residual, &packed.apply_op1(op)?, None, mode);
 		}
 		let (q, k, v) = if cfg.qkv == QkvLayout::PerHead {
 			let per_head = projected.reshape((b, s, nh, 3, hd))?;
@@ -729,7 +731,7 @@ impl Model {
 		};
 		if fused {
 			let op = CausalAttention::new(scale, cfg.sliding_window, self.alibi_slopes.clone());
-			return attn.out.forward(&q.apply_op3(&k, &v, op)?, mode);
+			return attn.out.forward_onto(residual, &q.apply_op3(&k, &v, op)?, None, mode);
 		}
 		let total = k.dim(2)?;
 		let repeat = |t: Tensor| -> Result<Tensor> {
@@ -754,13 +756,14 @@ impl Model {
 		}
 		let probs = ops::softmax(&scores, D::Minus1)?;
 		let context = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, s, nh * hd))?;
-		attn.out.forward(&context, mode)
+		attn.out.forward_onto(residual, &context, None, mode)
 	}
 
-	fn feed_forward(&self, mlp: &FeedForward, x: &Tensor, mode: ForwardMode) -> Result<Tensor> {
+	/// `residual` plus the MLP of `x`.
+	fn feed_forward(&self, mlp: &FeedForward, residual: &Tensor, x: &Tensor, mode: ForwardMode) -> Result<Tensor> {
 		match mlp {
-			FeedForward::Gated { gate_up, down } => down.forward_after(&gate_up.forward(x, mode)?, Activation::SiluGate, mode),
-			FeedForward::Gelu { fc, proj } => proj.forward_after(&fc.forward(x, mode)?, Activation::GeluTanh, mode),
+			FeedForward::Gated { gate_up, down } => down.forward_onto(residual, &gate_up.forward(x, mode)?, Some(Activation::SiluGate), mode),
+			FeedForward::Gelu { fc, proj } => proj.forward_onto(residual, &fc.forward(x, mode)?, Some(Activation::GeluTanh), mode),
 		}
 	}
 }

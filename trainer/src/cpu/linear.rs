@@ -9,6 +9,11 @@
 //! weights, each adapter a branch on its own output columns: one wide product instead of three
 //! narrow ones, and one gradient for the input instead of three that candle would sum.
 //!
+//! A block's output projections without an adapter also add the residual stream:
+//! `x.apply_op2(&residual, op)` gives `residual + x Wᵀ + b` and hands `g` back to the residual,
+//! in place of an add node whose forward pass and backward edges cost more than the product's
+//! `β = 1`.
+//!
 //! An MLP's output projection applies the activation to its input itself ([`FusedLinear::after`]):
 //! `x` is then the up projection's output, and `dx` goes back through the activation.
 
@@ -19,7 +24,7 @@ use super::{
 	Saved,
 };
 use crate::linear::FrozenWeight;
-use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use std::borrow::Cow;
 
 /// Apply to a contiguous `x` `[…, in]` (every leading position is a row, so callers need no
@@ -109,7 +114,20 @@ impl FusedLinear {
 
 	/// `x Wᵀ + b`, `[rows, out]`.
 	fn frozen_product(&self, x: &[f32], rows: usize, in_dim: usize, out_dim: usize) -> Result<Vec<f32>> {
-		let mut y = self.with_weight(|w| Ok(sgemm_new(rows, out_dim, in_dim, 1.0, Operand::plain(x, in_dim), Operand::transposed(w, in_dim))))?;
+		self.frozen_product_onto(None, x, rows, in_dim, out_dim)
+	}
+
+	/// `residual + x Wᵀ + b`, `[rows, out]`; without a residual, into fresh memory.
+	fn frozen_product_onto(&self, residual: Option<&[f32]>, x: &[f32], rows: usize, in_dim: usize, out_dim: usize) -> Result<Vec<f32>> {
+		let x = Operand::plain(x, in_dim);
+		let mut y = match residual {
+			Some(residual) => {
+				let mut y = residual.to_vec();
+				self.with_weight(|w| Ok(sgemm(rows, out_dim, in_dim, 1.0, x, Operand::transposed(w, in_dim), 1.0, &mut y, out_dim)))?;
+				y
+			},
+			None => self.with_weight(|w| Ok(sgemm_new(rows, out_dim, in_dim, 1.0, x, Operand::transposed(w, in_dim))))?,
+		};
 		if let Some(bias) = &self.bias {
 			read(bias, |bias| {
 				y.chunks_mut(out_dim).for_each(|row| row.iter_mut().zip(bias).for_each(|(y, b)| *y += b));
@@ -177,6 +195,16 @@ impl CustomOp1 for FusedLinear {
 	}
 
 	fn bwd(&self, x: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+		self.frozen_input_gradient(x, grad)
+	}
+}
+
+impl FusedLinear {
+	/// `∂L/∂x` of an op without adapters.
+	fn frozen_input_gradient(&self, x: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+		if !x.track_op() {
+			return Ok(None);
+		}
 		let (rows, in_dim, out_dim) = self.dims(x.shape())?;
 		let d_input = read(grad, |g| self.input_gradient(g, rows, in_dim, out_dim))?;
 		let dx = match self.activation {
@@ -184,6 +212,29 @@ impl CustomOp1 for FusedLinear {
 			None => d_input,
 		};
 		gradient(x, dx)
+	}
+}
+
+impl CustomOp2 for FusedLinear {
+	fn name(&self) -> &'static str {
+		"fused-linear-residual"
+	}
+
+	fn cpu_fwd(&self, x: &CpuStorage, x_layout: &Layout, residual: &CpuStorage, residual_layout: &Layout) -> Result<(CpuStorage, Shape)> {
+		let (rows, in_dim, out_dim) = self.dims(x_layout.shape())?;
+		let shape = self.output_shape(x_layout.shape(), out_dim);
+		if !self.branches.is_empty() || residual_layout.shape() != &shape {
+			candle_core::bail!("fused-linear-residual: residual {:?} for output {shape:?}, {} adapters (takes none)", residual_layout.shape(), self.branches.len())
+		}
+		let x = self.layer_input(contiguous(x, x_layout, "fused-linear-residual")?, in_dim);
+		let residual = contiguous(residual, residual_layout, "fused-linear-residual")?;
+		let y = self.frozen_product_onto(Some(residual), &x, rows, in_dim, out_dim)?;
+		Ok((CpuStorage::F32(y), shape))
+	}
+
+	fn bwd(&self, x: &Tensor, residual: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+		let d_residual = residual.track_op().then(|| grad.clone());
+		Ok((self.frozen_input_gradient(x, grad)?, d_residual))
 	}
 }
 

@@ -60,8 +60,8 @@ fn norms_match_the_composed_ops() {
 	compare("layer", &fused, &ops::layer_norm_slow(&x, &w, &bias, 1e-5).unwrap(), &[&x], &mut rng);
 }
 
-/// An MLP's output projection with the activation inside, with and without an adapter, against
-/// the activation and the product from candle's ops. GELU's inputs reach ±12, so both saturated
+/// An MLP's output projection with the activation inside, with and without an adapter, and
+/// adding onto a residual, against the activation, product and sum from candle's ops. GELU's inputs reach ±12, so both saturated
 /// ends of tanh are crossed.
 #[test]
 fn activated_linear_matches_the_composed_ops() {
@@ -79,6 +79,9 @@ fn activated_linear_matches_the_composed_ops() {
 		let frozen = activated.broadcast_matmul(&weight.t().unwrap()).unwrap();
 		let op = || FusedLinear::new(FrozenWeight::Dense(weight.clone()), None, scale, Vec::new()).after(activation);
 		compare(&format!("{activation:?}"), &x.as_tensor().apply_op1(op()).unwrap(), &frozen, &[&x], &mut rng);
+		let residual = random(&mut rng, &[4, 7, out]);
+		let onto = x.as_tensor().apply_op2(residual.as_tensor(), op()).unwrap();
+		compare(&format!("{activation:?} onto a residual"), &onto, &(residual.as_tensor() + &frozen).unwrap(), &[&x, &residual], &mut rng);
 
 		let branch = Branch { first_column: 0, columns: out, dropout_mask: None };
 		let op = FusedLinear::new(FrozenWeight::Dense(weight.clone()), None, scale, vec![branch]).after(activation);
