@@ -49,7 +49,9 @@ pub(crate) struct AdaptedModelArgs {
 
 impl AdaptedModelArgs {
 	pub(crate) fn load(&self) -> Result<(Checkpoint, Model)> {
-		model_with_adapter(&self.base, self.adapter.as_deref())
+		let (mut checkpoint, model) = model_with_adapter(&self.base, self.adapter.as_deref())?;
+		checkpoint.release_weights();
+		Ok((checkpoint, model))
 	}
 }
 

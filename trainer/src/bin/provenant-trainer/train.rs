@@ -108,7 +108,7 @@ pub(crate) struct Command {
 
 impl Command {
 	pub(crate) fn execute(self) -> Result<()> {
-		let checkpoint = self.model.open()?;
+		let mut checkpoint = self.model.open()?;
 		let family = checkpoint.config.family;
 		let settings = LoraSettings {
 			rank: self.rank,
@@ -165,6 +165,7 @@ impl Command {
 		let device = self.model.device()?;
 		let options = BuildOptions { lora: Some(settings.clone()), quant, seed: self.seed };
 		let model = Model::load(&checkpoint.config, checkpoint.weights.as_ref(), &device, &options)?;
+		checkpoint.release_weights();
 		let peft = PeftConfig::new(&settings, family, &checkpoint.name);
 		let trainable: usize = model.lora_vars().iter().map(|(_, v)| v.elem_count()).sum();
 		println!(
