@@ -675,8 +675,8 @@ impl Model {
 		let fused = mode.kernels.fused_on(x.device());
 		let scale = (1.0 / (hd as f64).sqrt()) as f32;
 		if fused && cache.is_none() && attn.q_norm.is_none() {
-			// Training: q, k and v go into heads in one op, and attention reads them packed, so
-			// the projection's output has a single consumer and a single gradient.
+			// Training: the attention op splits q, k and v into heads itself, so the projection's
+			// output has a single consumer and a single gradient.
 			let parts = vec![
 				HeadPart { heads: nh, rotated: true },
 				HeadPart { heads: nkv, rotated: true },
@@ -684,9 +684,8 @@ impl Model {
 			];
 			let interleaved_parts = cfg.qkv == QkvLayout::PerHead;
 			let split = SplitHeads { parts, head_dim: hd, rope: self.rope.clone(), interleaved_parts, offset };
-			let packed = projected.contiguous()?.apply_op1(split)?;
-			let op = CausalAttention::new(scale, cfg.sliding_window, self.alibi_slopes.clone()).packed(nh, nkv);
-			return attn.out.forward_onto(residual, &packed.apply_op1(op)?, None, mode);
+			let op = CausalAttention::new(scale, cfg.sliding_window, self.alibi_slopes.clone()).on_projection(split)?;
+			return attn.out.forward_onto(residual, &projected.contiguous()?.apply_op1(op)?, None, mode);
 		}
 		let (q, k, v) = if cfg.qkv == QkvLayout::PerHead {
 			let per_head = projected.reshape((b, s, nh, 3, hd))?;

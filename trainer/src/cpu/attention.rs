@@ -15,7 +15,9 @@
 
 use super::{
 	blas::{sgemm_serial, Operand},
-	contiguous, gradient, read, vector, Saved,
+	contiguous, gradient,
+	heads::SplitHeads,
+	read, vector, Saved,
 };
 use candle_core::{CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
@@ -25,14 +27,17 @@ use std::sync::Arc;
 /// `[batch, kv_heads, total, head_dim]`, all contiguous. The result is `[batch, seq, heads ·
 /// head_dim]`, ready for the output projection.
 ///
-/// Or, built [`CausalAttention::packed`], with `qkv.apply_op1(attention)` on one contiguous
-/// `[batch, heads + 2 · kv_heads, seq, head_dim]`: the query heads, then the keys', then the
-/// values', as [`super::heads::SplitHeads`] lays out a q/k/v projection. One input means one
-/// gradient for candle to hand back instead of three.
+/// Or, built [`CausalAttention::on_projection`], with `qkv.apply_op1(attention)` on the q/k/v
+/// projection `[batch, seq, width]` itself: the op splits it into heads (with the rotary turn)
+/// as [`SplitHeads`] does and keeps those heads for its backward pass. One input means one
+/// gradient for candle to hand back instead of three, and no heads tensor for it to visit.
 pub struct CausalAttention {
 	scale: f32,
-	/// `(heads, kv_heads)` of a packed input.
-	packed: Option<(usize, usize)>,
+	/// How a projection input splits into query, key and value heads.
+	split: Option<SplitHeads>,
+	/// A projection input's heads `[batch, heads + 2 · kv_heads, seq, head_dim]`, from the
+	/// forward pass.
+	split_heads: Saved,
 	window: Option<usize>,
 	alibi_slopes: Option<Arc<Vec<f32>>>,
 	/// Each query row's log-sum-exp, `[batch, heads, seq]`, from the forward pass.
@@ -119,27 +124,32 @@ impl CausalAttention {
 	/// Attention scaled by `scale` (usually `1/√head_dim`), with an optional window and ALiBi
 	/// slopes (one per head).
 	pub fn new(scale: f32, window: Option<usize>, alibi_slopes: Option<Arc<Vec<f32>>>) -> Self {
-		Self { scale, window, alibi_slopes, packed: None, log_sum_exp: Saved::default() }
+		Self { scale, window, alibi_slopes, split: None, split_heads: Saved::default(), log_sum_exp: Saved::default() }
 	}
 
-	/// The same attention over one packed q/k/v input of `heads` query heads and `kv_heads`
-	/// key/value heads.
-	pub fn packed(self, heads: usize, kv_heads: usize) -> Self {
-		Self { packed: Some((heads, kv_heads)), ..self }
-	}
-
-	/// The sizes, and the views of q, k and v, of a packed input `[batch, heads + 2 · kv_heads,
-	/// seq, head_dim]`.
-	fn packed_dims(&self, shape: &Shape) -> Result<(Dims, [Heads; 3])> {
-		let Some((heads, kv_heads)) = self.packed else { candle_core::bail!("fused-attention: built for separate q, k and v") };
-		let (batch, all, seq, head_dim) = shape.dims4()?;
-		if all != heads + 2 * kv_heads || kv_heads == 0 || heads % kv_heads != 0 {
-			candle_core::bail!("fused-attention: {shape:?} is not {heads} query and 2 × {kv_heads} key/value heads")
+	/// The same attention over a q/k/v projection that `split` turns into query, key and value
+	/// heads (its three parts, in that order).
+	pub fn on_projection(self, split: SplitHeads) -> Result<Self> {
+		let [q, k, v] = split.parts.as_slice() else {
+			candle_core::bail!("fused-attention: a projection splits into q, k and v, not {:?}", split.parts)
+		};
+		if k.heads != v.heads || k.heads == 0 || q.heads % k.heads != 0 {
+			candle_core::bail!("fused-attention: {} query heads cannot share {} key and {} value heads", q.heads, k.heads, v.heads)
 		}
+		Ok(Self { split: Some(split), ..self })
+	}
+
+	/// The split, the sizes, and the views of q, k and v in the split heads `[batch, heads + 2 ·
+	/// kv_heads, seq, head_dim]`, for a projection input of `shape`.
+	fn projection_dims(&self, shape: &Shape) -> Result<(&SplitHeads, Dims, [Heads; 3])> {
+		let Some(split) = &self.split else { candle_core::bail!("fused-attention: built for separate q, k and v") };
+		let (batch, seq, _) = shape.dims3()?;
+		let (heads, kv_heads, head_dim) = (split.parts[0].heads, split.parts[1].heads, split.head_dim);
+		let all = heads + 2 * kv_heads;
 		let head = seq * head_dim;
 		let view = |first: usize| Heads { first: first * head, batch_stride: all * head, head };
 		let d = Dims { batch, heads, kv_heads, seq, total: seq, head_dim };
-		Ok((d, [view(0), view(heads), view(heads + kv_heads)]))
+		Ok((split, d, [view(0), view(heads), view(heads + kv_heads)]))
 	}
 
 	/// `scale · q kᵀ` plus bias and mask for one block, `[rows, keys]`, into `scores`; `q` and
@@ -286,15 +296,22 @@ impl CustomOp1 for CausalAttention {
 		"fused-attention"
 	}
 
-	fn cpu_fwd(&self, qkv: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-		let (d, views) = self.packed_dims(layout.shape())?;
-		let qkv = contiguous(qkv, layout, "fused-attention")?;
-		self.forward(d, qkv, qkv, qkv, views)
+	fn cpu_fwd(&self, projection: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+		let (split, d, views) = self.projection_dims(layout.shape())?;
+		let width = layout.shape().dims3()?.2;
+		let qkv = split.split(contiguous(projection, layout, "fused-attention")?, d.batch, d.seq, width)?;
+		let out = self.forward(d, &qkv, &qkv, &qkv, views)?;
+		self.split_heads.put(qkv)?;
+		Ok(out)
 	}
 
-	fn bwd(&self, qkv: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-		let (d, views) = self.packed_dims(qkv.shape())?;
-		let mut d_qkv = vec![0f32; qkv.elem_count()];
+	fn bwd(&self, projection: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+		let (split, d, views) = self.projection_dims(projection.shape())?;
+		let qkv = self.split_heads.take()?;
+		if qkv.len() != projection.elem_count() {
+			candle_core::bail!("fused-attention: the backward pass ran without its forward pass")
+		}
+		let mut d_qkv = vec![0f32; qkv.len()];
 		let head = d.seq * d.head_dim;
 		let mut work: Vec<GroupGradients> = Vec::with_capacity(d.batch * d.kv_heads);
 		for (b, batch) in d_qkv.chunks_mut((d.heads + 2 * d.kv_heads) * head).enumerate() {
@@ -303,7 +320,7 @@ impl CustomOp1 for CausalAttention {
 			let groups = dq.chunks_mut(d.group() * head).zip(dk.chunks_mut(head).zip(dv.chunks_mut(head)));
 			work.extend(groups.enumerate().map(|(g, (dq, (dk, dv)))| (b * d.kv_heads + g, dq, dk, dv)));
 		}
-		read(qkv, |qkv| read(grad, |grad| self.backward(d, qkv, qkv, qkv, views, grad, work)))?;
-		gradient(qkv, d_qkv)
+		read(grad, |grad| self.backward(d, &qkv, &qkv, &qkv, views, grad, work))?;
+		gradient(projection, split.merge_gradient(&d_qkv, d.seq, projection.dims3()?.2))
 	}
 }

@@ -100,18 +100,13 @@ impl SplitHeads {
 	}
 }
 
-impl CustomOp1 for SplitHeads {
-	fn name(&self) -> &'static str {
-		"fused-split-heads"
-	}
-
-	fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-		let x = contiguous(storage, layout, self.name())?;
-		let (batch, seq, width) = layout.shape().dims3()?;
+impl SplitHeads {
+	/// The heads `[batch, Σ heads, seq, head_dim]` of `x` `[batch, seq, width]`.
+	pub(crate) fn split(&self, x: &[f32], batch: usize, seq: usize, width: usize) -> Result<Vec<f32>> {
 		let (heads, hd) = (self.total_heads(), self.head_dim);
 		let uneven = self.interleaved_parts && self.parts.iter().any(|p| p.heads != self.parts[0].heads);
-		if width != heads * hd || uneven {
-			candle_core::bail!("{}: width {width} is not {:?} heads of {hd}", self.name(), self.parts)
+		if width != heads * hd || uneven || x.len() != batch * seq * width {
+			candle_core::bail!("fused-split-heads: width {width} is not {:?} heads of {hd}", self.parts)
 		}
 		let sources = self.sources();
 		let mut y = vec![0f32; x.len()];
@@ -122,25 +117,41 @@ impl CustomOp1 for SplitHeads {
 				self.copy(src, dst, rotated, self.offset + i, 1.0);
 			}
 		});
-		Ok((CpuStorage::F32(y), Shape::from((batch, heads, seq, hd))))
+		Ok(y)
+	}
+
+	/// The gradient of [`SplitHeads::split`]'s input, `[batch, seq, width]`, from `g`, the
+	/// heads' gradient: the heads put back in their rows, turned back.
+	pub(crate) fn merge_gradient(&self, g: &[f32], seq: usize, width: usize) -> Vec<f32> {
+		let (heads, hd) = (self.total_heads(), self.head_dim);
+		let sources = self.sources();
+		let mut dx = vec![0f32; g.len()];
+		dx.par_chunks_mut(seq * width).enumerate().for_each(|(b, dx)| {
+			for i in 0..seq {
+				for (h, &(column, rotated)) in sources.iter().enumerate() {
+					let src = &g[((b * heads + h) * seq + i) * hd..][..hd];
+					self.copy(src, &mut dx[i * width + column..][..hd], rotated, self.offset + i, -1.0);
+				}
+			}
+		});
+		dx
+	}
+}
+
+impl CustomOp1 for SplitHeads {
+	fn name(&self) -> &'static str {
+		"fused-split-heads"
+	}
+
+	fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+		let (batch, seq, width) = layout.shape().dims3()?;
+		let y = self.split(contiguous(storage, layout, self.name())?, batch, seq, width)?;
+		Ok((CpuStorage::F32(y), Shape::from((batch, self.total_heads(), seq, self.head_dim))))
 	}
 
 	fn bwd(&self, x: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
 		let (_, seq, width) = x.dims3()?;
-		let (heads, hd) = (self.total_heads(), self.head_dim);
-		let sources = self.sources();
-		let dx = read(grad, |g| {
-			let mut dx = vec![0f32; g.len()];
-			dx.par_chunks_mut(seq * width).enumerate().for_each(|(b, dx)| {
-				for i in 0..seq {
-					for (h, &(column, rotated)) in sources.iter().enumerate() {
-						let src = &g[((b * heads + h) * seq + i) * hd..][..hd];
-						self.copy(src, &mut dx[i * width + column..][..hd], rotated, self.offset + i, -1.0);
-					}
-				}
-			});
-			Ok(dx)
-		})?;
+		let dx = read(grad, |g| Ok(self.merge_gradient(g, seq, width)))?;
 		Ok(Some(tensor(dx, x.shape())?))
 	}
 }
