@@ -6,6 +6,8 @@
 #   scripts/bench-trainer.sh [--steps N] [CONFIG ...]   configs: llama-4l gpt2-small llama-100m smollm2
 #
 # Also runs the trainer with a QLoRA (NF4) base; PyTorch has no CPU 4-bit path to compare with.
+# Each LoRA adapter of an HF-directory config is loaded back with PEFT (`peft-check`), and the
+# script stops if PEFT's logits differ from the trainer's merged model.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -49,6 +51,16 @@ for config in "${configs[@]}"; do
 		# The first step warms caches and allocators, as PyTorch's warm-up step does.
 		rate=$(tail -n +2 "$out/progress.jsonl" | "$py" -c 'import sys, json; r = [json.loads(l)["tokens_per_s"] for l in sys.stdin]; print(f"{len(r) / sum(1 / x for x in r):.0f}")')
 		printf '%-12s %-22s %12s %14s\n' "$config" "provenant-trainer $method" "$rate" "$(peak_rss_mib "$work/time")"
+		# The adapter must work outside this project: PEFT loads it, and transformers loads the
+		# `merge` output, with the same logits. (The GGUF base has no HF directory for PEFT.)
+		if [[ "$method" == lora && "$config" != smollm2 ]]; then
+			"$trainer" merge --model "$model" --adapter "$out" --output "$work/merged-$config" >/dev/null
+			if ! check=$("$py" scripts/bench_trainer.py peft-check "$model" "$out" "$work/merged-$config" 2>"$work/peft.err"); then
+				tail -n 5 "$work/peft.err" >&2
+				exit 1
+			fi
+			printf '%-12s %-22s %s\n' "$config" "PEFT load check" "$check"
+		fi
 	done
 	/usr/bin/time -v -o "$work/time" "$py" scripts/bench_trainer.py torch "$config" "$dir" "$steps" > "$work/torch.json"
 	rate=$("$py" -c 'import json, sys; print(round(json.load(open(sys.argv[1]))["tokens_per_s"]))' "$work/torch.json")

@@ -2,6 +2,9 @@
 
   bench_trainer.py make  CONFIG DIR STEPS   random HF checkpoint, word-level tokenizer and data
   bench_trainer.py torch CONFIG DIR STEPS   the same LoRA training with PyTorch + PEFT
+  bench_trainer.py peft-check BASE ADAPTER MERGED
+      loads the trainer's adapter with peft.PeftModel and its `merge` output with transformers,
+      and fails unless both give the same logits and the adapter changes them
 
 Config smollm2 is the real SmolLM2-135M-Instruct GGUF at $PROVENANT_SMOLLM2_GGUF (fetched by
 scripts/fetch-models.sh); `make` writes only its data, and PyTorch loads the GGUF through
@@ -92,6 +95,30 @@ def bench_torch(name, out, steps):
     print(json.dumps({"tokens_per_s": steps * BATCH * SEQ / seconds, "peak_rss_mib": rss}))
 
 
+def peft_check(base, adapter, merged):
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+    torch.set_num_threads(2)
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32), adapter)
+    ours = AutoModelForCausalLM.from_pretrained(merged, dtype=torch.float32)
+    ids = torch.randint(0, model.config.vocab_size - 1, (2, 32), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        with_adapter = model(input_ids=ids).logits
+        with model.disable_adapter():
+            without = model(input_ids=ids).logits
+        merged_logits = ours(input_ids=ids).logits
+    difference = (with_adapter - merged_logits).abs().max().item()
+    effect = (with_adapter - without).abs().max().item()
+    print(json.dumps({"peft_vs_merged_max_logit_diff": difference, "adapter_effect_max_logit": effect}))
+    # The adapter's effect after a few steps is small, so it must stand well clear of float noise.
+    if not (difference < 1e-4 and effect > 10 * difference):
+        sys.exit(f"PEFT check failed: PEFT and the merged model differ by {difference}, the adapter moves logits by {effect}")
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "peft-check":
+        peft_check(*sys.argv[2:5])
+        sys.exit()
     command, name, out, steps = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     {"make": make, "torch": bench_torch}[command](name, out, steps)
