@@ -71,7 +71,7 @@ def bench_torch(name, out, steps):
     if c["kind"] == "gguf":
         path = os.environ["PROVENANT_SMOLLM2_GGUF"]
         model = AutoModelForCausalLM.from_pretrained(os.path.dirname(path), gguf_file=os.path.basename(path),
-                                                     torch_dtype=torch.float32)
+                                                     dtype=torch.float32)
     else:
         model = AutoModelForCausalLM.from_pretrained(out)
     vocab = model.config.vocab_size

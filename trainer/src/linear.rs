@@ -54,7 +54,7 @@ impl FrozenWeight {
 	/// The weight's `f32` values, row-major, dequantised where stored quantised.
 	pub fn dequantized_values(&self) -> Result<Vec<f32>> {
 		Ok(match self {
-			FrozenWeight::Dense(w) => w.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?,
+			FrozenWeight::Dense(w) => dense_values(w)?,
 			FrozenWeight::Quantized(q, _) => q.dequantize(),
 			FrozenWeight::Stacked(parts) => {
 				let mut values = Vec::new();
@@ -70,9 +70,8 @@ impl FrozenWeight {
 	pub fn quantize(self, kind: QuantKind) -> Result<Self> {
 		Ok(match self {
 			FrozenWeight::Dense(w) => {
-				let shape = w.dims2()?;
-				let values = w.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
-				FrozenWeight::Quantized(Arc::new(QuantizedMatrix::quantize(kind, &values)), shape)
+				let values = dense_values(&w)?;
+				FrozenWeight::Quantized(Arc::new(QuantizedMatrix::quantize(kind, &values)), w.dims2()?)
 			},
 			FrozenWeight::Stacked(parts) =>
 				FrozenWeight::Stacked(parts.into_iter().map(|p| p.quantize(kind)).collect::<Result<_>>()?),
@@ -359,6 +358,11 @@ impl Linear {
 			None => w,
 		})
 	}
+}
+
+/// A dense weight's `f32` values, row-major.
+fn dense_values(w: &Tensor) -> Result<Vec<f32>> {
+	Ok(w.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?)
 }
 
 /// `activation(x)` from candle's ops.

@@ -142,6 +142,17 @@ impl FusedLinear {
 		self.with_weight(|w| Ok(sgemm_new(rows, in_dim, out_dim, 1.0, Operand::plain(g, out_dim), Operand::plain(w, in_dim))))
 	}
 
+	/// `∂L/∂x` of an op without adapters.
+	fn frozen_input_gradient(&self, x: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
+		if !x.track_op() {
+			return Ok(None);
+		}
+		let (rows, in_dim, out_dim) = self.dims(x.shape())?;
+		let d_input = read(grad, |g| self.input_gradient(g, rows, in_dim, out_dim))?;
+		let dx = read(x, |x| Ok(self.through_activation(x, d_input, in_dim)))?;
+		gradient(x, dx)
+	}
+
 	/// Whether any branch drops inputs; without dropout every branch reads the same `x`, and
 	/// their `A` products run as one.
 	fn any_dropout(&self) -> bool {
@@ -196,22 +207,6 @@ impl CustomOp1 for FusedLinear {
 
 	fn bwd(&self, x: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
 		self.frozen_input_gradient(x, grad)
-	}
-}
-
-impl FusedLinear {
-	/// `∂L/∂x` of an op without adapters.
-	fn frozen_input_gradient(&self, x: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-		if !x.track_op() {
-			return Ok(None);
-		}
-		let (rows, in_dim, out_dim) = self.dims(x.shape())?;
-		let d_input = read(grad, |g| self.input_gradient(g, rows, in_dim, out_dim))?;
-		let dx = match self.activation {
-			Some(_) => read(x, |x| Ok(self.through_activation(x, d_input, in_dim)))?,
-			None => d_input,
-		};
-		gradient(x, dx)
 	}
 }
 
