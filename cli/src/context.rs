@@ -86,7 +86,10 @@ impl Context {
 		}
 		let keystore = self.keystore()?;
 		let key = keystore.get(who).ok_or_else(|| {
-			anyhow!("'{who}' is neither an SS58 address nor a key in {}", self.keystore_path.display())
+			anyhow!(
+				"'{who}' is neither an SS58 address nor a key in {}",
+				self.keystore_path.display()
+			)
 		})?;
 		AccountId32::from_str(&key.address).map_err(|e| anyhow!("stored address of '{who}': {e}"))
 	}
@@ -120,8 +123,13 @@ pub(crate) fn parse_prv(text: &str) -> Result<u128> {
 	if fraction.len() > 12 {
 		bail!("'{text}' has more than 12 decimals; 1 planck is 0.000000000001 PRV");
 	}
-	let whole: u128 = if whole.is_empty() { 0 } else { whole.parse().with_context(|| format!("'{text}' is not an amount"))? };
-	let fraction: u128 = format!("{fraction:0<12}").parse().with_context(|| format!("'{text}' is not an amount"))?;
+	let whole: u128 = if whole.is_empty() {
+		0
+	} else {
+		whole.parse().with_context(|| format!("'{text}' is not an amount"))?
+	};
+	let fraction: u128 =
+		format!("{fraction:0<12}").parse().with_context(|| format!("'{text}' is not an amount"))?;
 	whole
 		.checked_mul(UNIT)
 		.and_then(|plancks| plancks.checked_add(fraction))
@@ -157,9 +165,17 @@ mod tests {
 
 	#[test]
 	fn dev_uris_and_addresses_resolve_to_accounts() {
-		let context = Context::new(GlobalArgs { url: String::new(), keystore: Some("/nonexistent".into()), json: false });
+		let context = Context::new(GlobalArgs {
+			url: String::new(),
+			keystore: Some("/nonexistent".into()),
+			json: false,
+		});
 		let alice = context.account("//Alice").unwrap();
 		assert_eq!(context.account(&alice.to_string()).unwrap(), alice);
-		assert!(context.account("nobody").unwrap_err().to_string().contains("neither an SS58 address"));
+		assert!(context
+			.account("nobody")
+			.unwrap_err()
+			.to_string()
+			.contains("neither an SS58 address"));
 	}
 }

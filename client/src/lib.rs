@@ -160,9 +160,11 @@ pub async fn submit_and_finalize_from_pool<Call: subxt::transactions::Payload>(
 		let outcome = submit_and_finalize_with_nonce(client, call, signer, nonce).await;
 		match outcome {
 			Err(err)
-				if attempt < ATTEMPTS &&
-					err.to_string().contains("priority of the transaction is too low") =>
-				attempt += 1,
+				if attempt < ATTEMPTS
+					&& err.to_string().contains("priority of the transaction is too low") =>
+			{
+				attempt += 1
+			},
 			outcome => return outcome,
 		}
 	}

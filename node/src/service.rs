@@ -26,11 +26,8 @@ type HostFunctions =
 	(sp_io::SubstrateHostFunctions, frame_benchmarking::benchmarking::HostFunctions);
 
 /// The full client: the runtime executed in wasm with [`HostFunctions`].
-pub(crate) type FullClient = sc_service::TFullClient<
-	Block,
-	RuntimeApi,
-	sc_executor::WasmExecutor<HostFunctions>,
->;
+pub(crate) type FullClient =
+	sc_service::TFullClient<Block, RuntimeApi, sc_executor::WasmExecutor<HostFunctions>>;
 type FullBackend = sc_service::TFullBackend<Block>;
 type FullSelectChain = sc_consensus::LongestChain<FullBackend, Block>;
 
@@ -146,9 +143,7 @@ pub(crate) fn new_partial(config: &Configuration) -> Result<Service, ServiceErro
 }
 
 /// Builds and starts a full node: networking, RPC, and, for validators, Aura and GRANDPA.
-pub(crate) fn new_full<
-	N: sc_network::NetworkBackend<Block, <Block as BlockT>::Hash>,
->(
+pub(crate) fn new_full<N: sc_network::NetworkBackend<Block, <Block as BlockT>::Hash>>(
 	config: Configuration,
 ) -> Result<TaskManager, ServiceError> {
 	let sc_service::PartialComponents {
@@ -162,11 +157,11 @@ pub(crate) fn new_full<
 		other: (block_import, grandpa_link, mut telemetry),
 	} = new_partial(&config)?;
 
-	let mut net_config = sc_network::config::FullNetworkConfiguration::<
-		Block,
-		<Block as BlockT>::Hash,
-		N,
-	>::new(&config.network, config.prometheus_config.as_ref().map(|cfg| cfg.registry.clone()));
+	let mut net_config =
+		sc_network::config::FullNetworkConfiguration::<Block, <Block as BlockT>::Hash, N>::new(
+			&config.network,
+			config.prometheus_config.as_ref().map(|cfg| cfg.registry.clone()),
+		);
 	let metrics = N::register_notification_metrics(config.prometheus_registry());
 
 	let peer_store_handle = net_config.peer_store_handle();

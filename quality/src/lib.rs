@@ -56,7 +56,10 @@ pub fn inspect(format: Format, bytes: &[u8]) -> Result<Fingerprint, Finding> {
 	match format {
 		Format::Txt | Format::Jsonl | Format::Csv => {
 			let text = std::str::from_utf8(bytes).map_err(|e| {
-				Finding::new(Reason::Corrupt, format!("not valid UTF-8 at byte {}", e.valid_up_to()))
+				Finding::new(
+					Reason::Corrupt,
+					format!("not valid UTF-8 at byte {}", e.valid_up_to()),
+				)
 			})?;
 			if text.trim().is_empty() {
 				return Err(Finding::new(Reason::LowQuality, "the file has no text"));
@@ -70,8 +73,9 @@ pub fn inspect(format: Format, bytes: &[u8]) -> Result<Fingerprint, Finding> {
 		},
 		Format::Png | Format::Jpeg | Format::Webp | Format::Tiff | Format::Bmp => {
 			check_image_complete(format, bytes)?;
-			let image = image::load_from_memory(bytes)
-				.map_err(|e| Finding::new(Reason::Corrupt, format!("the image does not decode: {e}")))?;
+			let image = image::load_from_memory(bytes).map_err(|e| {
+				Finding::new(Reason::Corrupt, format!("the image does not decode: {e}"))
+			})?;
 			Ok(Fingerprint::Image(phash::perceptual_hash(&image)))
 		},
 		Format::Wav | Format::Mp3 | Format::Flac => {
@@ -100,11 +104,15 @@ pub fn inspect(format: Format, bytes: &[u8]) -> Result<Fingerprint, Finding> {
 fn check_image_complete(format: Format, bytes: &[u8]) -> Result<(), Finding> {
 	let truncated = match format {
 		// The end-of-image marker, allowing a little padding after it.
-		Format::Jpeg => !bytes[bytes.len().saturating_sub(16)..].windows(2).any(|w| w == [0xff, 0xd9]),
+		Format::Jpeg => {
+			!bytes[bytes.len().saturating_sub(16)..].windows(2).any(|w| w == [0xff, 0xd9])
+		},
 		// The header's file size.
 		Format::Bmp => bytes
 			.get(2..6)
-			.map(|size| u32::from_le_bytes(size.try_into().expect("four bytes")) as usize > bytes.len())
+			.map(|size| {
+				u32::from_le_bytes(size.try_into().expect("four bytes")) as usize > bytes.len()
+			})
 			.unwrap_or(true),
 		_ => false,
 	};
@@ -184,8 +192,10 @@ fn check_audio(format: Format, bytes: &[u8]) -> Result<(), Finding> {
 		codecs::DecoderOptions, errors::Error, formats::FormatOptions, io::MediaSourceStream,
 		meta::MetadataOptions, probe::Hint,
 	};
-	let corrupt = |e: Error| Finding::new(Reason::Corrupt, format!("the audio does not decode: {e}"));
-	let source = MediaSourceStream::new(Box::new(std::io::Cursor::new(bytes.to_vec())), Default::default());
+	let corrupt =
+		|e: Error| Finding::new(Reason::Corrupt, format!("the audio does not decode: {e}"));
+	let source =
+		MediaSourceStream::new(Box::new(std::io::Cursor::new(bytes.to_vec())), Default::default());
 	let mut hint = Hint::new();
 	hint.with_extension(format.name());
 	let probed = symphonia::default::get_probe()

@@ -45,7 +45,8 @@ fn wav(samples: u32) -> Vec<u8> {
 	bytes.extend_from_slice(b"data");
 	bytes.extend_from_slice(&data_len.to_le_bytes());
 	for n in 0..samples {
-		let sample = ((n as f32 * 440.0 * 2.0 * std::f32::consts::PI / 8000.0).sin() * 8000.0) as i16;
+		let sample =
+			((n as f32 * 440.0 * 2.0 * std::f32::consts::PI / 8000.0).sin() * 8000.0) as i16;
 		bytes.extend_from_slice(&sample.to_le_bytes());
 	}
 	bytes
@@ -70,7 +71,9 @@ fn json_lines_must_be_objects_and_the_line_is_named() {
 
 #[test]
 fn csv_rows_must_match_the_header() {
-	assert!(inspect(Format::Csv, b"name,quote\nada,\"hello, world\"\nbob,\"say \"\"hi\"\"\"\n").is_ok());
+	assert!(
+		inspect(Format::Csv, b"name,quote\nada,\"hello, world\"\nbob,\"say \"\"hi\"\"\"\n").is_ok()
+	);
 	let bad = inspect(Format::Csv, b"a,b,c\n1,2,3\n4,5\n").unwrap_err();
 	assert_eq!(bad.reason, Reason::BadFormat);
 	assert!(bad.detail.contains("row 3 has 2 fields; the header has 3"), "{}", bad.detail);
@@ -132,7 +135,12 @@ fn near_duplicate_images_are_caught_and_different_images_are_not() {
 	let (ballot, _, detail) = judge(Format::Jpeg, &copy, &corpus);
 	assert_eq!(ballot, Ballot::Reject(Reason::NearDuplicate), "{detail}");
 	// A different picture: vertical stripes.
-	let stripes = RgbImage::from_fn(64, 64, |x, _| if x % 16 < 8 { Rgb([250, 250, 250]) } else { Rgb([0, 0, 0]) });
+	let stripes =
+		RgbImage::from_fn(
+			64,
+			64,
+			|x, _| if x % 16 < 8 { Rgb([250, 250, 250]) } else { Rgb([0, 0, 0]) },
+		);
 	let (ballot, _, detail) = judge(Format::Png, &encode(&stripes, ImageFormat::Png), &corpus);
 	assert_eq!(ballot, Ballot::Accept, "{detail}");
 }
@@ -141,6 +149,7 @@ fn near_duplicate_images_are_caught_and_different_images_are_not() {
 fn minhash_estimates_jaccard() {
 	let a = minhash::signature(PROSE);
 	assert_eq!(minhash::similarity(&a, &a), 1.0);
-	let unrelated = minhash::signature("entirely unrelated words about weather in the mountains today");
+	let unrelated =
+		minhash::signature("entirely unrelated words about weather in the mountains today");
 	assert!(minhash::similarity(&a, &unrelated) < 0.1);
 }

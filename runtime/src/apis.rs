@@ -1,8 +1,8 @@
 //! The runtime APIs: what the node, polkadot.js apps and subxt call into the runtime for.
 
 use crate::{
-	opaque::SessionKeys, AccountId, Balance, Block, BlockNumber, Executive, InherentDataExt, Nonce, Runtime,
-	RuntimeCall, RuntimeGenesisConfig, System, TransactionPayment, VERSION,
+	opaque::SessionKeys, AccountId, Balance, Block, BlockNumber, Executive, InherentDataExt, Nonce,
+	Runtime, RuntimeCall, RuntimeGenesisConfig, System, TransactionPayment, VERSION,
 };
 use alloc::vec::Vec;
 use polkadot_sdk::{

@@ -270,7 +270,9 @@ mod tests {
 	use codec::Decode;
 	// frame-support's own copy of frame-metadata: a dev-dependency with other features would
 	// rebuild every crate above it for the test build.
-	use polkadot_sdk::frame_support::__private::metadata::{RuntimeMetadata, RuntimeMetadataPrefixed};
+	use polkadot_sdk::frame_support::__private::metadata::{
+		RuntimeMetadata, RuntimeMetadataPrefixed,
+	};
 
 	/// Wallets and subxt read metadata V14 or newer; every version the runtime announces must
 	/// decode, and each must list the pallets a wallet needs to build a transfer.

@@ -110,7 +110,12 @@ impl Drop for CliProcess {
 }
 
 /// Starts the wallet CLI against `node` in the background, logging to `log_path`.
-pub fn cli_spawn(node: &Node, keystore_dir: &Path, args: &[&str], log_path: PathBuf) -> Result<CliProcess> {
+pub fn cli_spawn(
+	node: &Node,
+	keystore_dir: &Path,
+	args: &[&str],
+	log_path: PathBuf,
+) -> Result<CliProcess> {
 	let log = std::fs::File::create(&log_path)?;
 	let child = Command::new(cli_binary()?)
 		.args(args)
@@ -315,9 +320,8 @@ impl Drop for Node {
 /// The number in the header of block `hash` (the best block when `None`).
 async fn header_number(rpc: &RpcClient, hash: Option<serde_json::Value>) -> Result<u64> {
 	let header: serde_json::Value = rpc.request("chain_getHeader", rpc_params![hash]).await?;
-	let number = header["number"]
-		.as_str()
-		.ok_or_else(|| anyhow!("header without a number: {header}"))?;
+	let number =
+		header["number"].as_str().ok_or_else(|| anyhow!("header without a number: {header}"))?;
 	Ok(u64::from_str_radix(number.trim_start_matches("0x"), 16)?)
 }
 

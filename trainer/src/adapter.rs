@@ -38,10 +38,16 @@ impl LoraSettings {
 			return Err(Error::hyper("rank", "must be at least 1"));
 		}
 		if !(self.alpha.is_finite() && self.alpha > 0.0) {
-			return Err(Error::hyper("alpha", format!("must be a positive number, got {}", self.alpha)));
+			return Err(Error::hyper(
+				"alpha",
+				format!("must be a positive number, got {}", self.alpha),
+			));
 		}
 		if !(0.0..1.0).contains(&self.dropout) {
-			return Err(Error::hyper("dropout", format!("must be in [0, 1), got {}", self.dropout)));
+			return Err(Error::hyper(
+				"dropout",
+				format!("must be in [0, 1), got {}", self.dropout),
+			));
 		}
 		if self.targets.is_empty() {
 			return Err(Error::hyper("target_modules", "name at least one module"));
@@ -173,8 +179,16 @@ pub fn save(model: &Model, config: &PeftConfig, dir: &Path) -> Result<String> {
 pub fn save_tensors(tensors: &[(String, Tensor)], path: &Path) -> Result<()> {
 	let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
 	write_atomically(path, |p| {
-		safetensors::serialize_to_file(tensors.iter().map(|(n, t)| (n.as_str(), t)), Some(metadata), p)
-			.map_err(|e| Error::Corrupt { what: "safetensors output", path: p.to_path_buf(), reason: e.to_string() })
+		safetensors::serialize_to_file(
+			tensors.iter().map(|(n, t)| (n.as_str(), t)),
+			Some(metadata),
+			p,
+		)
+		.map_err(|e| Error::Corrupt {
+			what: "safetensors output",
+			path: p.to_path_buf(),
+			reason: e.to_string(),
+		})
 	})
 }
 
@@ -183,8 +197,11 @@ pub fn read_config(dir: &Path) -> Result<PeftConfig> {
 	let path = dir.join(CONFIG_FILE);
 	let text = std::fs::read_to_string(&path)
 		.map_err(|_| Error::Missing { what: "adapter_config.json", path: path.clone() })?;
-	let config: PeftConfig = serde_json::from_str(&text)
-		.map_err(|e| Error::Corrupt { what: "PEFT adapter config", path: path.clone(), reason: e.to_string() })?;
+	let config: PeftConfig = serde_json::from_str(&text).map_err(|e| Error::Corrupt {
+		what: "PEFT adapter config",
+		path: path.clone(),
+		reason: e.to_string(),
+	})?;
 	if config.peft_type != "LORA" {
 		return Err(Error::Corrupt {
 			what: "PEFT adapter config",
@@ -202,20 +219,31 @@ pub fn load_weights(model: &Model, dir: &Path, device: &Device) -> Result<()> {
 	if !path.exists() {
 		return Err(Error::Missing { what: "adapter_model.safetensors", path });
 	}
-	let tensors = candle_core::safetensors::load(&path, device)
-		.map_err(|e| Error::Corrupt { what: "safetensors file", path: path.clone(), reason: e.to_string() })?;
+	let tensors = candle_core::safetensors::load(&path, device).map_err(|e| Error::Corrupt {
+		what: "safetensors file",
+		path: path.clone(),
+		reason: e.to_string(),
+	})?;
 	let vars = model.lora_vars();
 	if tensors.len() != vars.len() {
 		return Err(Error::Corrupt {
 			what: "adapter for this base model",
 			path,
-			reason: format!("it has {} tensors, the model's adapter has {}", tensors.len(), vars.len()),
+			reason: format!(
+				"it has {} tensors, the model's adapter has {}",
+				tensors.len(),
+				vars.len()
+			),
 		});
 	}
 	for (name, var) in vars {
 		let tensor = tensors.get(&name).ok_or_else(|| Error::MissingTensor(name.clone()))?;
 		if tensor.dims() != var.dims() {
-			return Err(Error::ShapeMismatch { name, expected: var.dims().to_vec(), actual: tensor.dims().to_vec() });
+			return Err(Error::ShapeMismatch {
+				name,
+				expected: var.dims().to_vec(),
+				actual: tensor.dims().to_vec(),
+			});
 		}
 		var.set(&tensor.to_dtype(candle_core::DType::F32)?)?;
 	}

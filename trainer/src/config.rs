@@ -60,19 +60,22 @@ impl Family {
 	/// PEFT use.
 	pub fn linear_modules(self) -> &'static [&'static str] {
 		match self {
-			Family::Llama | Family::Mistral | Family::Qwen2 | Family::Qwen3 =>
-				&["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+			Family::Llama | Family::Mistral | Family::Qwen2 | Family::Qwen3 => {
+				&["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+			},
 			Family::Gpt2 => &["c_attn", "c_proj", "c_fc"],
-			Family::Bloom | Family::ChatGlm =>
-				&["query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h"],
+			Family::Bloom | Family::ChatGlm => {
+				&["query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h"]
+			},
 		}
 	}
 
 	/// PEFT's default targets for the family (its attention projections).
 	pub fn default_targets(self) -> &'static [&'static str] {
 		match self {
-			Family::Llama | Family::Mistral | Family::Qwen2 | Family::Qwen3 =>
-				&["q_proj", "v_proj"],
+			Family::Llama | Family::Mistral | Family::Qwen2 | Family::Qwen3 => {
+				&["q_proj", "v_proj"]
+			},
 			Family::Gpt2 => &["c_attn"],
 			Family::Bloom | Family::ChatGlm => &["query_key_value"],
 		}
@@ -189,14 +192,11 @@ fn field<'a>(json: &'a Value, names: &[&str]) -> Option<&'a Value> {
 }
 
 fn usize_field(json: &Value, names: &[&'static str]) -> Result<usize> {
-	field(json, names)
-		.and_then(Value::as_u64)
-		.map(|v| v as usize)
-		.ok_or_else(|| Error::Corrupt {
-			what: "config.json",
-			path: "config.json".into(),
-			reason: format!("missing integer field {}", names[0]),
-		})
+	field(json, names).and_then(Value::as_u64).map(|v| v as usize).ok_or_else(|| Error::Corrupt {
+		what: "config.json",
+		path: "config.json".into(),
+		reason: format!("missing integer field {}", names[0]),
+	})
 }
 
 fn opt_usize(json: &Value, names: &[&str]) -> Option<usize> {
@@ -238,13 +238,16 @@ impl ModelConfig {
 				let num_heads = usize_field(json, &["num_attention_heads"])?;
 				let head_dim = opt_usize(json, &["head_dim"]).unwrap_or(hidden_size / num_heads);
 				let llama3_scaling = json.get("rope_scaling").filter(|s| {
-					s.get("rope_type").or_else(|| s.get("type")).and_then(Value::as_str) ==
-						Some("llama3")
+					s.get("rope_type").or_else(|| s.get("type")).and_then(Value::as_str)
+						== Some("llama3")
 				});
 				let sliding_window = match family {
 					Family::Mistral => opt_usize(json, &["sliding_window"]),
-					Family::Qwen2 | Family::Qwen3 if bool_field(json, "use_sliding_window", false) =>
-						opt_usize(json, &["sliding_window"]),
+					Family::Qwen2 | Family::Qwen3
+						if bool_field(json, "use_sliding_window", false) =>
+					{
+						opt_usize(json, &["sliding_window"])
+					},
 					_ => None,
 				};
 				ModelConfig {
@@ -373,8 +376,8 @@ impl ModelConfig {
 					},
 					mlp: Mlp::FusedGatedSilu,
 					qkv: QkvLayout::Concatenated,
-					qkv_bias: bool_field(json, "add_qkv_bias", false) ||
-						bool_field(json, "add_bias_linear", false),
+					qkv_bias: bool_field(json, "add_qkv_bias", false)
+						|| bool_field(json, "add_bias_linear", false),
 					dense_bias: bool_field(json, "add_bias_linear", false),
 					qk_norm: false,
 					sliding_window: None,
@@ -396,7 +399,8 @@ impl ModelConfig {
 			path: "config.json".into(),
 			reason,
 		};
-		if self.num_heads == 0 || self.num_kv_heads == 0 || self.num_heads % self.num_kv_heads != 0 {
+		if self.num_heads == 0 || self.num_kv_heads == 0 || self.num_heads % self.num_kv_heads != 0
+		{
 			return Err(bad(format!(
 				"{} attention heads cannot share {} key/value heads",
 				self.num_heads, self.num_kv_heads
@@ -426,8 +430,8 @@ impl ModelConfig {
 			Mlp::GatedSilu | Mlp::FusedGatedSilu => 3 * self.hidden_size * self.intermediate_size,
 			Mlp::GeluTanh => 2 * self.hidden_size * self.intermediate_size,
 		};
-		let embeddings = self.vocab_size * self.hidden_size *
-			if self.tie_word_embeddings { 1 } else { 2 };
+		let embeddings =
+			self.vocab_size * self.hidden_size * if self.tie_word_embeddings { 1 } else { 2 };
 		self.num_layers * (attention + mlp) + embeddings
 	}
 }

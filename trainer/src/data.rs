@@ -10,7 +10,10 @@
 //! on the response only. All examples are tokenised into one stream that is cut into blocks of
 //! `cutoff_len + 1` tokens (packing), so no compute goes to padding.
 
-use crate::{config::{Family, ModelConfig}, Error, Result};
+use crate::{
+	config::{Family, ModelConfig},
+	Error, Result,
+};
 use candle_core::{Device, Tensor};
 use serde_json::Value;
 use std::path::Path;
@@ -25,7 +28,10 @@ pub struct Example {
 	pub response: String,
 }
 
-fn string_field(object: &serde_json::Map<String, Value>, name: &str) -> std::result::Result<Option<String>, String> {
+fn string_field(
+	object: &serde_json::Map<String, Value>,
+	name: &str,
+) -> std::result::Result<Option<String>, String> {
 	match object.get(name) {
 		None | Some(Value::Null) => Ok(None),
 		Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -39,7 +45,9 @@ fn parse_line(line: &str) -> std::result::Result<Option<Example>, String> {
 	if let Some(text) = string_field(&object, "text")? {
 		return Ok((!text.trim().is_empty()).then_some(Example { prompt: None, response: text }));
 	}
-	if let (Some(prompt), Some(response)) = (string_field(&object, "prompt")?, string_field(&object, "response")?) {
+	if let (Some(prompt), Some(response)) =
+		(string_field(&object, "prompt")?, string_field(&object, "response")?)
+	{
 		return Ok(Some(Example { prompt: Some(prompt), response }));
 	}
 	if let (Some(instruction), Some(output)) =
@@ -57,17 +65,20 @@ fn parse_line(line: &str) -> std::result::Result<Option<Example>, String> {
 /// Reads a dataset file.
 pub fn read_dataset(path: &Path) -> Result<Vec<Example>> {
 	let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
-		std::io::ErrorKind::NotFound => Error::Missing { what: "dataset", path: path.to_path_buf() },
+		std::io::ErrorKind::NotFound => {
+			Error::Missing { what: "dataset", path: path.to_path_buf() }
+		},
 		_ => Error::Io { path: path.to_path_buf(), source: e },
 	})?;
 	let extension = path.extension().and_then(|e| e.to_str()).unwrap_or_default();
 	let examples = match extension {
-		"txt" | "md" =>
+		"txt" | "md" => {
 			if text.trim().is_empty() {
 				vec![]
 			} else {
 				vec![Example { prompt: None, response: text }]
-			},
+			}
+		},
 		_ => {
 			let mut examples = Vec::new();
 			for (index, line) in text.lines().enumerate() {
@@ -150,7 +161,11 @@ impl Template {
 
 /// Tokenises `text`.
 pub fn encode(tokenizer: &Tokenizer, text: &str, special: bool) -> Result<Vec<u32>> {
-	Ok(tokenizer.encode(text, special).map_err(|e| Error::Tokenizer(e.to_string()))?.get_ids().to_vec())
+	Ok(tokenizer
+		.encode(text, special)
+		.map_err(|e| Error::Tokenizer(e.to_string()))?
+		.get_ids()
+		.to_vec())
 }
 
 /// Tokens and, for each, whether the loss is taken on predicting it.
@@ -206,7 +221,8 @@ pub fn pack(stream: &TokenStream, cutoff_len: usize, pad: u32) -> Vec<Block> {
 		let end = (start + cutoff_len + 1).min(stream.ids.len());
 		let mut inputs = stream.ids[start..end - 1].to_vec();
 		let mut targets = stream.ids[start + 1..end].to_vec();
-		let mut mask: Vec<f32> = stream.trained[start + 1..end].iter().map(|&t| t as u8 as f32).collect();
+		let mut mask: Vec<f32> =
+			stream.trained[start + 1..end].iter().map(|&t| t as u8 as f32).collect();
 		let padding = cutoff_len - inputs.len();
 		inputs.extend(std::iter::repeat_n(pad, padding));
 		targets.extend(std::iter::repeat_n(pad, padding));
@@ -232,7 +248,12 @@ pub struct Packed {
 
 /// Reads `path` and packs it into blocks of `cutoff_len` for `cfg`'s model, padding with its
 /// end-of-sequence token.
-pub fn load_blocks(path: &Path, tokenizer: &Tokenizer, cfg: &ModelConfig, cutoff_len: usize) -> Result<Packed> {
+pub fn load_blocks(
+	path: &Path,
+	tokenizer: &Tokenizer,
+	cfg: &ModelConfig,
+	cutoff_len: usize,
+) -> Result<Packed> {
 	let examples = read_dataset(path)?;
 	let stream = tokenize(&examples, tokenizer, cfg)?;
 	let blocks = pack(&stream, cutoff_len, cfg.eos_token_id.unwrap_or(0));
@@ -242,11 +263,17 @@ pub fn load_blocks(path: &Path, tokenizer: &Tokenizer, cfg: &ModelConfig, cutoff
 /// Stacks blocks into `inputs`, `targets` (`[batch, cutoff]`, u32) and `mask` (f32).
 pub fn batch(blocks: &[&Block], device: &Device) -> Result<(Tensor, Tensor, Tensor)> {
 	let (b, s) = (blocks.len(), blocks[0].inputs.len());
-	let cat_u32 = |f: fn(&Block) -> &Vec<u32>| blocks.iter().flat_map(|x| f(x).iter().copied()).collect::<Vec<_>>();
+	let cat_u32 = |f: fn(&Block) -> &Vec<u32>| {
+		blocks.iter().flat_map(|x| f(x).iter().copied()).collect::<Vec<_>>()
+	};
 	Ok((
 		Tensor::from_vec(cat_u32(|x| &x.inputs), (b, s), device)?,
 		Tensor::from_vec(cat_u32(|x| &x.targets), (b, s), device)?,
-		Tensor::from_vec(blocks.iter().flat_map(|x| x.mask.iter().copied()).collect::<Vec<_>>(), (b, s), device)?,
+		Tensor::from_vec(
+			blocks.iter().flat_map(|x| x.mask.iter().copied()).collect::<Vec<_>>(),
+			(b, s),
+			device,
+		)?,
 	))
 }
 
@@ -259,7 +286,8 @@ mod tests {
 		assert_eq!(parse_line(r#"{"text":"hello"}"#).unwrap().unwrap().response, "hello");
 		let pr = parse_line(r#"{"prompt":"p","response":"r"}"#).unwrap().unwrap();
 		assert_eq!((pr.prompt.as_deref(), pr.response.as_str()), (Some("p"), "r"));
-		let alpaca = parse_line(r#"{"instruction":"i","input":"x","output":"o"}"#).unwrap().unwrap();
+		let alpaca =
+			parse_line(r#"{"instruction":"i","input":"x","output":"o"}"#).unwrap().unwrap();
 		assert_eq!(alpaca.prompt.as_deref(), Some("i\n\nx"));
 		assert!(parse_line(r#"{"text":"  "}"#).unwrap().is_none());
 		assert!(parse_line(r#"{"title":"x"}"#).unwrap_err().contains("expected \"text\""));

@@ -1,7 +1,12 @@
 //! Text generation for `chat`: greedy, temperature and nucleus (top-p) sampling over a
 //! key-value cache, streaming each piece of text as soon as it decodes.
 
-use crate::{linear::ForwardMode, model::{KvCache, Model}, rng::Rng, Error, Result};
+use crate::{
+	linear::ForwardMode,
+	model::{KvCache, Model},
+	rng::Rng,
+	Error, Result,
+};
 use candle_core::{IndexOp, Tensor};
 use tokenizers::Tokenizer;
 
@@ -23,7 +28,10 @@ impl Sampling {
 	/// Checks the settings.
 	pub fn validate(&self) -> Result<()> {
 		if !(self.temperature.is_finite() && self.temperature >= 0.0) {
-			return Err(Error::hyper("temperature", format!("must be ≥ 0, got {}", self.temperature)));
+			return Err(Error::hyper(
+				"temperature",
+				format!("must be ≥ 0, got {}", self.temperature),
+			));
 		}
 		if !(self.top_p > 0.0 && self.top_p <= 1.0) {
 			return Err(Error::hyper("top_p", format!("must be in (0, 1], got {}", self.top_p)));
@@ -35,14 +43,21 @@ impl Sampling {
 /// Picks a token from `logits` (`[vocab]`).
 pub fn pick(logits: &[f32], sampling: &Sampling, rng: &mut Rng) -> u32 {
 	let argmax = || {
-		logits.iter().enumerate().fold((0, f32::NEG_INFINITY), |best, (i, &l)| if l > best.1 { (i, l) } else { best }).0 as u32
+		logits
+			.iter()
+			.enumerate()
+			.fold((0, f32::NEG_INFINITY), |best, (i, &l)| if l > best.1 { (i, l) } else { best })
+			.0 as u32
 	};
 	if sampling.temperature == 0.0 {
 		return argmax();
 	}
 	let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-	let mut probs: Vec<(usize, f64)> =
-		logits.iter().enumerate().map(|(i, &l)| (i, (((l - max) as f64) / sampling.temperature).exp())).collect();
+	let mut probs: Vec<(usize, f64)> = logits
+		.iter()
+		.enumerate()
+		.map(|(i, &l)| (i, (((l - max) as f64) / sampling.temperature).exp()))
+		.collect();
 	let total: f64 = probs.iter().map(|p| p.1).sum();
 	probs.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
 	let mut kept = 0.0;
@@ -93,7 +108,8 @@ pub fn generate(
 			break;
 		}
 		generated.push(next);
-		let text = tokenizer.decode(&generated, true).map_err(|e| Error::Tokenizer(e.to_string()))?;
+		let text =
+			tokenizer.decode(&generated, true).map_err(|e| Error::Tokenizer(e.to_string()))?;
 		// A multi-byte character may span tokens: print only once it decodes whole.
 		if text.len() > shown && !text.ends_with('\u{FFFD}') {
 			emit(&text[shown..]);
@@ -117,7 +133,8 @@ mod tests {
 		let narrow = Sampling { temperature: 1.0, top_p: 0.5, seed: 0 };
 		assert!((0..50).all(|_| pick(&logits, &narrow, &mut rng) == 1));
 		let wide = Sampling { temperature: 5.0, top_p: 1.0, seed: 0 };
-		let picks: std::collections::HashSet<u32> = (0..200).map(|_| pick(&logits, &wide, &mut rng)).collect();
+		let picks: std::collections::HashSet<u32> =
+			(0..200).map(|_| pick(&logits, &wide, &mut rng)).collect();
 		assert!(picks.len() >= 3, "{picks:?}");
 	}
 }

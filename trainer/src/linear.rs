@@ -71,10 +71,14 @@ impl FrozenWeight {
 		Ok(match self {
 			FrozenWeight::Dense(w) => {
 				let values = dense_values(&w)?;
-				FrozenWeight::Quantized(Arc::new(QuantizedMatrix::quantize(kind, &values)), w.dims2()?)
+				FrozenWeight::Quantized(
+					Arc::new(QuantizedMatrix::quantize(kind, &values)),
+					w.dims2()?,
+				)
 			},
-			FrozenWeight::Stacked(parts) =>
-				FrozenWeight::Stacked(parts.into_iter().map(|p| p.quantize(kind)).collect::<Result<_>>()?),
+			FrozenWeight::Stacked(parts) => FrozenWeight::Stacked(
+				parts.into_iter().map(|p| p.quantize(kind)).collect::<Result<_>>()?,
+			),
 			quantized => quantized,
 		})
 	}
@@ -125,10 +129,16 @@ impl CustomOp1 for InputGradMatmul {
 		"input-grad-matmul"
 	}
 
-	fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+	fn cpu_fwd(
+		&self,
+		storage: &CpuStorage,
+		layout: &Layout,
+	) -> candle_core::Result<(CpuStorage, Shape)> {
 		let values = storage.as_slice::<f32>()?;
 		let x = match layout.contiguous_offsets() {
-			Some((start, end)) => Tensor::from_slice(&values[start..end], layout.shape(), &self.device)?,
+			Some((start, end)) => {
+				Tensor::from_slice(&values[start..end], layout.shape(), &self.device)?
+			},
 			None => candle_core::bail!("input-grad-matmul needs a contiguous input"),
 		};
 		let out = self.product(x)?;
@@ -162,7 +172,12 @@ impl CustomOp1 for InputGradMatmul {
 		}
 	}
 
-	fn bwd(&self, _arg: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
+	fn bwd(
+		&self,
+		_arg: &Tensor,
+		_res: &Tensor,
+		grad: &Tensor,
+	) -> candle_core::Result<Option<Tensor>> {
 		let w = self.weight.dense(&self.device).map_err(candle_core::Error::wrap)?;
 		Ok(Some(grad.matmul(&w)?))
 	}
@@ -235,7 +250,12 @@ pub struct ForwardMode {
 
 impl ForwardMode {
 	/// Inference: no dropout, no gradients.
-	pub const EVAL: ForwardMode = ForwardMode { training: false, dropout_key: (0, 0), kernels: Kernels::Auto, gradients: false };
+	pub const EVAL: ForwardMode = ForwardMode {
+		training: false,
+		dropout_key: (0, 0),
+		kernels: Kernels::Auto,
+		gradients: false,
+	};
 }
 
 /// A linear layer: frozen weight, optional bias, optional LoRA.
@@ -262,7 +282,13 @@ impl Linear {
 	/// `residual + layer(activation(x))`: a block's output projection adding to the residual
 	/// stream `[…, out]`. With an activation, `x` is the MLP's up projection (`[…, 2·in]` for
 	/// a stacked gate/up).
-	pub fn forward_onto(&self, residual: &Tensor, x: &Tensor, activation: Option<Activation>, mode: ForwardMode) -> Result<Tensor> {
+	pub fn forward_onto(
+		&self,
+		residual: &Tensor,
+		x: &Tensor,
+		activation: Option<Activation>,
+		mode: ForwardMode,
+	) -> Result<Tensor> {
 		if self.lora.is_none() && mode.kernels.fused_on(x.device()) {
 			let op = self.fused_op(x, activation, mode)?;
 			return Ok(x.contiguous()?.apply_op2(&residual.contiguous()?, op)?);
@@ -271,18 +297,33 @@ impl Linear {
 	}
 
 	/// The fused op for input `x`, with this layer's adapter as its one branch.
-	fn fused_op(&self, x: &Tensor, activation: Option<Activation>, mode: ForwardMode) -> Result<FusedLinear> {
+	fn fused_op(
+		&self,
+		x: &Tensor,
+		activation: Option<Activation>,
+		mode: ForwardMode,
+	) -> Result<FusedLinear> {
 		let in_dim = self.weight.shape()?.1;
 		let rows = x.elem_count() / activation.map_or(in_dim, |a| a.input_width(in_dim)).max(1);
 		let branch = self.branch(0, rows * in_dim, mode)?;
-		let op = FusedLinear::new(self.weight.clone(), self.bias.clone(), self.scale(), branch.into_iter().collect());
+		let op = FusedLinear::new(
+			self.weight.clone(),
+			self.bias.clone(),
+			self.scale(),
+			branch.into_iter().collect(),
+		);
 		Ok(match activation {
 			Some(activation) => op.after(activation),
 			None => op,
 		})
 	}
 
-	fn apply(&self, x: &Tensor, activation: Option<Activation>, mode: ForwardMode) -> Result<Tensor> {
+	fn apply(
+		&self,
+		x: &Tensor,
+		activation: Option<Activation>,
+		mode: ForwardMode,
+	) -> Result<Tensor> {
 		let (out_dim, in_dim) = self.weight.shape()?;
 		if mode.kernels.fused_on(x.device()) {
 			let op = self.fused_op(x, activation, mode)?;
@@ -312,7 +353,12 @@ impl Linear {
 
 	/// The adapter as a branch of a [`FusedLinear`] writing from `first_column`, for an input
 	/// of `input_len` values.
-	fn branch(&self, first_column: usize, input_len: usize, mode: ForwardMode) -> Result<Option<Branch>> {
+	fn branch(
+		&self,
+		first_column: usize,
+		input_len: usize,
+		mode: ForwardMode,
+	) -> Result<Option<Branch>> {
 		if self.lora.is_none() {
 			return Ok(None);
 		}
@@ -330,9 +376,18 @@ impl Linear {
 	}
 
 	/// The layer from candle's ops, on `flat` `[rows, in]`.
-	fn composed(&self, flat: Tensor, rows: usize, in_dim: usize, mode: ForwardMode) -> Result<Tensor> {
+	fn composed(
+		&self,
+		flat: Tensor,
+		rows: usize,
+		in_dim: usize,
+		mode: ForwardMode,
+	) -> Result<Tensor> {
 		let mut y = if flat.track_op() {
-			flat.apply_op1(InputGradMatmul { weight: self.weight.clone(), device: flat.device().clone() })?
+			flat.apply_op1(InputGradMatmul {
+				weight: self.weight.clone(),
+				device: flat.device().clone(),
+			})?
 		} else {
 			flat.matmul(&self.weight.dense(flat.device())?.t()?)?
 		};
@@ -370,7 +425,8 @@ fn composed_activation(x: &Tensor, activation: Activation) -> Result<Tensor> {
 	Ok(match activation {
 		Activation::SiluGate => {
 			let half = x.dim(candle_core::D::Minus1)? / 2;
-			(x.narrow(candle_core::D::Minus1, 0, half)?.silu()? * x.narrow(candle_core::D::Minus1, half, half)?)?
+			(x.narrow(candle_core::D::Minus1, 0, half)?.silu()?
+				* x.narrow(candle_core::D::Minus1, half, half)?)?
 		},
 		Activation::GeluTanh => x.gelu()?,
 	})
@@ -392,7 +448,11 @@ pub struct LinearGroup {
 impl LinearGroup {
 	/// Stacks `members`, which hold dense weights on `device`, then quantises them when `quant`
 	/// is set.
-	pub fn new(mut members: Vec<Linear>, quant: Option<QuantKind>, device: &candle_core::Device) -> Result<Self> {
+	pub fn new(
+		mut members: Vec<Linear>,
+		quant: Option<QuantKind>,
+		device: &candle_core::Device,
+	) -> Result<Self> {
 		let weight = match quant {
 			Some(kind) => {
 				for member in &mut members {
@@ -404,7 +464,8 @@ impl LinearGroup {
 				}
 			},
 			None => {
-				let dense = members.iter().map(|m| m.weight.dense(device)).collect::<Result<Vec<_>>>()?;
+				let dense =
+					members.iter().map(|m| m.weight.dense(device)).collect::<Result<Vec<_>>>()?;
 				let stacked = Tensor::cat(&dense, 0)?;
 				// Each member keeps a view of its rows, so the weights are stored once.
 				let mut first = 0;
@@ -437,14 +498,17 @@ impl LinearGroup {
 			return single.forward(x, mode);
 		}
 		if !mode.kernels.fused_on(x.device()) {
-			let outputs = self.members.iter().map(|m| m.forward(x, mode)).collect::<Result<Vec<_>>>()?;
+			let outputs =
+				self.members.iter().map(|m| m.forward(x, mode)).collect::<Result<Vec<_>>>()?;
 			return Ok(Tensor::cat(&outputs, candle_core::D::Minus1)?);
 		}
 		let (mut branches, mut a, mut b) = (Vec::new(), Vec::new(), Vec::new());
 		let mut scale = 0.0;
 		let mut first_column = 0;
 		for member in &self.members {
-			if let (Some(branch), Some(lora)) = (member.branch(first_column, x.elem_count(), mode)?, &member.lora) {
+			if let (Some(branch), Some(lora)) =
+				(member.branch(first_column, x.elem_count(), mode)?, &member.lora)
+			{
 				branches.push(branch);
 				a.push(lora.a.as_tensor().clone());
 				b.push(lora.b.as_tensor().clone());
@@ -455,6 +519,10 @@ impl LinearGroup {
 		}
 		let op = FusedLinear::new(self.weight.clone(), self.bias.clone(), scale, branches);
 		let x = x.contiguous()?;
-		Ok(if a.is_empty() { x.apply_op1(op)? } else { x.apply_op3(&Tensor::cat(&a, 0)?, &Tensor::cat(&b, 0)?, op)? })
+		Ok(if a.is_empty() {
+			x.apply_op1(op)?
+		} else {
+			x.apply_op3(&Tensor::cat(&a, 0)?, &Tensor::cat(&b, 0)?, op)?
+		})
 	}
 }

@@ -46,8 +46,11 @@ impl Checkpoint {
 fn read_json(path: &Path, what: &'static str) -> Result<Value> {
 	let text = std::fs::read_to_string(path)
 		.map_err(|_| Error::Missing { what, path: path.to_path_buf() })?;
-	serde_json::from_str(&text)
-		.map_err(|e| Error::Corrupt { what, path: path.to_path_buf(), reason: e.to_string() })
+	serde_json::from_str(&text).map_err(|e| Error::Corrupt {
+		what,
+		path: path.to_path_buf(),
+		reason: e.to_string(),
+	})
 }
 
 fn load_tokenizer(path: &Path) -> Result<Tokenizer> {
@@ -94,12 +97,16 @@ pub fn open(path: &Path, tokenizer: Option<&Path>) -> Result<Checkpoint> {
 	}
 	let hf_config = read_json(&config_path, "config.json")?;
 	let config = ModelConfig::from_hf(&hf_config).map_err(|e| match e {
-		Error::Corrupt { what, reason, .. } => Error::Corrupt { what, path: config_path.clone(), reason },
+		Error::Corrupt { what, reason, .. } => {
+			Error::Corrupt { what, path: config_path.clone(), reason }
+		},
 		other => other,
 	})?;
 	let files = safetensors_files(path)?;
 	let weights = SafetensorsWeights::open(&files)?;
-	let tokenizer = load_tokenizer(&tokenizer.map(Path::to_path_buf).unwrap_or_else(|| path.join("tokenizer.json")))?;
+	let tokenizer = load_tokenizer(
+		&tokenizer.map(Path::to_path_buf).unwrap_or_else(|| path.join("tokenizer.json")),
+	)?;
 	check_tokenizer(&tokenizer, &config)?;
 	Ok(Checkpoint {
 		config,
@@ -116,11 +123,12 @@ fn safetensors_files(dir: &Path) -> Result<Vec<PathBuf>> {
 	let index = dir.join("model.safetensors.index.json");
 	if index.exists() {
 		let json = read_json(&index, "safetensors index")?;
-		let map = json.get("weight_map").and_then(Value::as_object).ok_or_else(|| Error::Corrupt {
-			what: "safetensors index",
-			path: index.clone(),
-			reason: "no weight_map object".into(),
-		})?;
+		let map =
+			json.get("weight_map").and_then(Value::as_object).ok_or_else(|| Error::Corrupt {
+				what: "safetensors index",
+				path: index.clone(),
+				reason: "no weight_map object".into(),
+			})?;
 		let shards: BTreeSet<&str> = map.values().filter_map(Value::as_str).collect();
 		let files: Vec<PathBuf> = shards.into_iter().map(|s| dir.join(s)).collect();
 		if let Some(missing) = files.iter().find(|f| !f.exists()) {
@@ -132,7 +140,10 @@ fn safetensors_files(dir: &Path) -> Result<Vec<PathBuf>> {
 	if single.exists() {
 		return Ok(vec![single]);
 	}
-	Err(Error::Missing { what: "model.safetensors (or model.safetensors.index.json)", path: single })
+	Err(Error::Missing {
+		what: "model.safetensors (or model.safetensors.index.json)",
+		path: single,
+	})
 }
 
 /// Memory-mapped safetensors, one or many shards.
@@ -235,10 +246,8 @@ fn open_gguf(path: &Path, tokenizer: Option<&Path>) -> Result<Checkpoint> {
 	let mut file = std::fs::File::open(path).map_err(Error::io(path))?;
 	let content = gguf_file::Content::read(&mut file).map_err(|e| gguf_corrupt(path, e))?;
 	let meta = |key: &str| content.metadata.get(key);
-	let arch = meta("general.architecture")
-		.and_then(|v| v.to_string().ok())
-		.cloned()
-		.unwrap_or_default();
+	let arch =
+		meta("general.architecture").and_then(|v| v.to_string().ok()).cloned().unwrap_or_default();
 	if arch != "llama" {
 		return Err(Error::UnknownFamily(format!(
 			"GGUF architecture {arch:?} (GGUF loading covers the llama architecture)"
@@ -251,7 +260,10 @@ fn open_gguf(path: &Path, tokenizer: Option<&Path>) -> Result<Checkpoint> {
 			.ok_or_else(|| gguf_corrupt(path, format!("missing metadata llama.{key}")))
 	};
 	let float = |key: &str, default: f64| -> f64 {
-		meta(&format!("llama.{key}")).and_then(|v| v.to_f32().ok()).map(f64::from).unwrap_or(default)
+		meta(&format!("llama.{key}"))
+			.and_then(|v| v.to_f32().ok())
+			.map(f64::from)
+			.unwrap_or(default)
 	};
 	let heads = int("attention.head_count")?;
 	let kv_heads = int("attention.head_count_kv").unwrap_or(heads);
@@ -318,7 +330,9 @@ fn gguf_tokenizer(content: &gguf_file::Content, path: &Path) -> Result<Tokenizer
 	if model != "gpt2" {
 		return Err(gguf_corrupt(
 			path,
-			format!("its tokenizer model {model:?} cannot be rebuilt; pass --tokenizer tokenizer.json"),
+			format!(
+				"its tokenizer model {model:?} cannot be rebuilt; pass --tokenizer tokenizer.json"
+			),
 		));
 	}
 	let strings = |key: &str| -> Result<Vec<String>> {

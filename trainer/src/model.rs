@@ -104,7 +104,12 @@ impl Loader<'_> {
 	}
 
 	/// Layers that read one input, as one [`LinearGroup`]: each `(path, out)` of width `in_dim`.
-	fn group(&mut self, layers: &[(String, usize)], in_dim: usize, bias: bool) -> Result<LinearGroup> {
+	fn group(
+		&mut self,
+		layers: &[(String, usize)],
+		in_dim: usize,
+		bias: bool,
+	) -> Result<LinearGroup> {
 		let members = layers
 			.iter()
 			.map(|(path, out_dim)| self.dense_linear(path, in_dim, *out_dim, bias))
@@ -113,7 +118,13 @@ impl Loader<'_> {
 	}
 
 	/// [`Loader::linear`] with the weight left dense.
-	fn dense_linear(&mut self, path: &str, in_dim: usize, out_dim: usize, bias: bool) -> Result<Linear> {
+	fn dense_linear(
+		&mut self,
+		path: &str,
+		in_dim: usize,
+		out_dim: usize,
+		bias: bool,
+	) -> Result<Linear> {
 		let weight = if self.cfg.conv1d_weights {
 			self.get(&format!("{path}.weight"), &[in_dim, out_dim])?.t()?.contiguous()?
 		} else {
@@ -179,8 +190,14 @@ struct Attention {
 #[derive(Clone, Debug)]
 enum FeedForward {
 	/// `gate_up` yields the gate then the up projection side by side.
-	Gated { gate_up: LinearGroup, down: Linear },
-	Gelu { fc: Linear, proj: Linear },
+	Gated {
+		gate_up: LinearGroup,
+		down: Linear,
+	},
+	Gelu {
+		fc: Linear,
+		proj: Linear,
+	},
 }
 
 #[derive(Clone, Debug)]
@@ -317,7 +334,11 @@ fn paths(cfg: &ModelConfig) -> Paths {
 }
 
 /// Inverse frequencies of the rotary embedding, LLaMA 3's scaling applied.
-fn rope_inverse_frequencies(theta: f64, rotary_dim: usize, llama3: Option<(f64, f64, f64, usize)>) -> Vec<f32> {
+fn rope_inverse_frequencies(
+	theta: f64,
+	rotary_dim: usize,
+	llama3: Option<(f64, f64, f64, usize)>,
+) -> Vec<f32> {
 	(0..rotary_dim / 2)
 		.map(|j| {
 			let freq = 1.0 / theta.powf(2.0 * j as f64 / rotary_dim as f64);
@@ -340,8 +361,7 @@ fn rope_inverse_frequencies(theta: f64, rotary_dim: usize, llama3: Option<(f64, 
 pub fn alibi_slopes(heads: usize) -> Vec<f32> {
 	let closest = 1usize << (usize::BITS - 1 - heads.leading_zeros());
 	let base = |n: usize| 2f64.powf(-(2f64.powf(-((n as f64).log2() - 3.0))));
-	let mut slopes: Vec<f32> =
-		(1..=closest).map(|p| base(closest).powi(p as i32) as f32).collect();
+	let mut slopes: Vec<f32> = (1..=closest).map(|p| base(closest).powi(p as i32) as f32).collect();
 	if closest != heads {
 		let extra = base(2 * closest);
 		let remaining = (heads - closest).min(closest);
@@ -381,11 +401,13 @@ impl Model {
 					(format!("{attn}.k_proj"), kv_width),
 					(format!("{attn}.v_proj"), kv_width),
 				],
-				QkvLayout::Concatenated | QkvLayout::PerHead =>
-					vec![(format!("{attn}.{}", names.fused_qkv), q_width + 2 * kv_width)],
+				QkvLayout::Concatenated | QkvLayout::PerHead => {
+					vec![(format!("{attn}.{}", names.fused_qkv), q_width + 2 * kv_width)]
+				},
 			};
 			let qkv = loader.group(&qkv_layers, h, cfg.qkv_bias)?;
-			let out = loader.linear(&format!("{attn}.{}", names.attn_out), q_width, h, cfg.dense_bias)?;
+			let out =
+				loader.linear(&format!("{attn}.{}", names.attn_out), q_width, h, cfg.dense_bias)?;
 			let (q_norm, k_norm) = if cfg.qk_norm {
 				(
 					Some(loader.norm(&format!("{attn}.q_norm"), cfg.head_dim, Norm::Rms)?),
@@ -396,7 +418,8 @@ impl Model {
 			};
 			let f = cfg.intermediate_size;
 			let mlp_path = format!("{base}.mlp");
-			let (mlp_in, mlp_out) = (format!("{mlp_path}.{}", names.mlp_in), format!("{mlp_path}.{}", names.mlp_out));
+			let (mlp_in, mlp_out) =
+				(format!("{mlp_path}.{}", names.mlp_in), format!("{mlp_path}.{}", names.mlp_out));
 			let mlp = match cfg.mlp {
 				Mlp::GatedSilu => FeedForward::Gated {
 					gate_up: loader.group(
@@ -439,8 +462,9 @@ impl Model {
 		let rope = match cfg.positions {
 			Positions::Rope { theta, rotary_dim, interleaved, llama3_scaling } => {
 				let inverse = rope_inverse_frequencies(theta, rotary_dim, llama3_scaling);
-				let angles: Vec<f32> =
-					(0..cfg.max_positions).flat_map(|p| inverse.iter().map(move |f| p as f32 * f)).collect();
+				let angles: Vec<f32> = (0..cfg.max_positions)
+					.flat_map(|p| inverse.iter().map(move |f| p as f32 * f))
+					.collect();
 				Some(RopeTables {
 					cos: Arc::new(angles.iter().map(|a| a.cos()).collect()),
 					sin: Arc::new(angles.iter().map(|a| a.sin()).collect()),
@@ -450,7 +474,8 @@ impl Model {
 			},
 			_ => None,
 		};
-		let alibi_slopes = matches!(cfg.positions, Positions::Alibi).then(|| Arc::new(alibi_slopes(cfg.num_heads)));
+		let alibi_slopes = matches!(cfg.positions, Positions::Alibi)
+			.then(|| Arc::new(alibi_slopes(cfg.num_heads)));
 		Ok(Self {
 			cfg: cfg.clone(),
 			device: device.clone(),
@@ -536,13 +561,23 @@ impl Model {
 			.collect();
 		let mut out = Vec::new();
 		for name in source.names() {
-			let canonical = if adapted.contains_key(&name) { name.clone() } else { format!("transformer.{name}") };
+			let canonical = if adapted.contains_key(&name) {
+				name.clone()
+			} else {
+				format!("transformer.{name}")
+			};
 			let tensor = match adapted.get(&canonical) {
 				Some(linear) => {
 					let merged = linear.merged_weight(&self.device)?;
-					if self.cfg.conv1d_weights { merged.t()?.contiguous()? } else { merged }
+					if self.cfg.conv1d_weights {
+						merged.t()?.contiguous()?
+					} else {
+						merged
+					}
 				},
-				None => source.tensor(&name, &self.device)?.ok_or_else(|| Error::MissingTensor(name.clone()))?,
+				None => source
+					.tensor(&name, &self.device)?
+					.ok_or_else(|| Error::MissingTensor(name.clone()))?,
 			};
 			out.push((name, tensor));
 		}
@@ -553,7 +588,12 @@ impl Model {
 	///
 	/// With a cache, `ids` continue the cached positions and their keys and values are added
 	/// to it.
-	pub fn forward(&self, ids: &Tensor, cache: Option<&mut KvCache>, mode: ForwardMode) -> Result<Tensor> {
+	pub fn forward(
+		&self,
+		ids: &Tensor,
+		cache: Option<&mut KvCache>,
+		mode: ForwardMode,
+	) -> Result<Tensor> {
 		let hidden = self.hidden_states(ids, cache, mode)?;
 		self.lm_head.forward(&hidden, mode)
 	}
@@ -563,7 +603,13 @@ impl Model {
 	///
 	/// On the CPU the output layer and the loss are one fused op that never holds more than a
 	/// chunk of the `[positions, vocab]` logits and skips masked positions.
-	pub fn loss_sum(&self, ids: &Tensor, targets: &Tensor, mask: &Tensor, mode: ForwardMode) -> Result<Tensor> {
+	pub fn loss_sum(
+		&self,
+		ids: &Tensor,
+		targets: &Tensor,
+		mask: &Tensor,
+		mode: ForwardMode,
+	) -> Result<Tensor> {
 		let hidden = self.hidden_states(ids, None, mode)?;
 		if mode.kernels.fused_on(&self.device) {
 			let op = LinearCrossEntropy::new(
@@ -576,12 +622,18 @@ impl Model {
 		}
 		let logits = self.lm_head.forward(&hidden, mode)?;
 		let log_probs = ops::log_softmax(&logits, D::Minus1)?;
-		let picked = log_probs.gather(&targets.unsqueeze(D::Minus1)?, D::Minus1)?.squeeze(D::Minus1)?;
+		let picked =
+			log_probs.gather(&targets.unsqueeze(D::Minus1)?, D::Minus1)?.squeeze(D::Minus1)?;
 		Ok((picked * mask)?.sum_all()?.neg()?)
 	}
 
 	/// The final normed hidden states `[batch, seq, hidden]`, before the output layer.
-	fn hidden_states(&self, ids: &Tensor, cache: Option<&mut KvCache>, mode: ForwardMode) -> Result<Tensor> {
+	fn hidden_states(
+		&self,
+		ids: &Tensor,
+		cache: Option<&mut KvCache>,
+		mode: ForwardMode,
+	) -> Result<Tensor> {
 		let (_batch, seq) = ids.dims2()?;
 		let offset = cache.as_ref().map(|c| c.len()).unwrap_or(0);
 		if offset + seq > self.cfg.max_positions {
@@ -602,7 +654,8 @@ impl Model {
 			x = norm.forward(&x, mode)?;
 		}
 		// The fused attention masks as it goes; the composed one adds this tensor.
-		let mask = if mode.kernels.fused_on(&self.device) { None } else { Some(self.mask(seq, offset)?) };
+		let mask =
+			if mode.kernels.fused_on(&self.device) { None } else { Some(self.mask(seq, offset)?) };
 		let mut cache = cache;
 		if let Some(c) = cache.as_deref_mut() {
 			c.layers.resize(self.blocks.len(), None);
@@ -610,7 +663,15 @@ impl Model {
 		for (i, block) in self.blocks.iter().enumerate() {
 			let layer_cache = cache.as_deref_mut().map(|c| &mut c.layers[i]);
 			// Each sublayer's output projection adds onto the residual stream `x` itself.
-			x = self.attention(block, &x, &block.attn_norm.forward(&x, mode)?, offset, mask.as_ref(), layer_cache, mode)?;
+			x = self.attention(
+				block,
+				&x,
+				&block.attn_norm.forward(&x, mode)?,
+				offset,
+				mask.as_ref(),
+				layer_cache,
+				mode,
+			)?;
 			x = self.feed_forward(&block.mlp, &x, &block.mlp_norm.forward(&x, mode)?, mode)?;
 		}
 		self.final_norm.forward(&x, mode)
@@ -625,7 +686,11 @@ impl Model {
 			.flat_map(|i| {
 				let query = offset + i;
 				(0..total).map(move |key| {
-					if key > query || query - key >= window { f32::NEG_INFINITY } else { 0.0 }
+					if key > query || query - key >= window {
+						f32::NEG_INFINITY
+					} else {
+						0.0
+					}
 				})
 			})
 			.collect();
@@ -638,7 +703,13 @@ impl Model {
 		};
 		let seq = x.dim(2)?;
 		let half = rotary_dim / 2;
-		let rows = |table: &[f32]| Tensor::from_slice(&table[offset * half..(offset + seq) * half], (seq, half), &self.device);
+		let rows = |table: &[f32]| {
+			Tensor::from_slice(
+				&table[offset * half..(offset + seq) * half],
+				(seq, half),
+				&self.device,
+			)
+		};
 		let (cos, sin) = (rows(cos)?, rows(sin)?);
 		let head_dim = x.dim(3)?;
 		let rotated = x.narrow(3, 0, *rotary_dim)?.contiguous()?;
@@ -683,17 +754,34 @@ impl Model {
 				HeadPart { heads: nkv, rotated: false },
 			];
 			let interleaved_parts = cfg.qkv == QkvLayout::PerHead;
-			let split = SplitHeads { parts, head_dim: hd, rope: self.rope.clone(), interleaved_parts, offset };
-			let op = CausalAttention::new(scale, cfg.sliding_window, self.alibi_slopes.clone()).on_projection(split)?;
-			return attn.out.forward_onto(residual, &projected.contiguous()?.apply_op1(op)?, None, mode);
+			let split = SplitHeads {
+				parts,
+				head_dim: hd,
+				rope: self.rope.clone(),
+				interleaved_parts,
+				offset,
+			};
+			let op = CausalAttention::new(scale, cfg.sliding_window, self.alibi_slopes.clone())
+				.on_projection(split)?;
+			return attn.out.forward_onto(
+				residual,
+				&projected.contiguous()?.apply_op1(op)?,
+				None,
+				mode,
+			);
 		}
 		let (q, k, v) = if cfg.qkv == QkvLayout::PerHead {
 			let per_head = projected.reshape((b, s, nh, 3, hd))?;
-			let part = |i| -> Result<Tensor> { Ok(per_head.narrow(3, i, 1)?.reshape((b, s, nh * hd))?) };
+			let part =
+				|i| -> Result<Tensor> { Ok(per_head.narrow(3, i, 1)?.reshape((b, s, nh * hd))?) };
 			(part(0)?, part(1)?, part(2)?)
 		} else {
 			let (qw, kvw) = cfg.qkv_width();
-			(projected.narrow(2, 0, qw)?, projected.narrow(2, qw, kvw)?, projected.narrow(2, qw + kvw, kvw)?)
+			(
+				projected.narrow(2, 0, qw)?,
+				projected.narrow(2, qw, kvw)?,
+				projected.narrow(2, qw + kvw, kvw)?,
+			)
 		};
 		let (q, k, v) = if fused {
 			// Normalising over the last dimension commutes with splitting the heads.
@@ -705,7 +793,11 @@ impl Model {
 			let split = |t: Tensor, heads: usize, rope: Option<RopeTables>| -> Result<Tensor> {
 				Ok(t.contiguous()?.apply_op1(SplitHeads::single(heads, hd, rope, offset))?)
 			};
-			(split(q, nh, self.rope.clone())?, split(k, nkv, self.rope.clone())?, split(v, nkv, None)?)
+			(
+				split(q, nh, self.rope.clone())?,
+				split(k, nkv, self.rope.clone())?,
+				split(v, nkv, None)?,
+			)
 		} else {
 			let heads = |t: Tensor, n: usize| -> Result<Tensor> {
 				Ok(t.reshape((b, s, n, hd))?.transpose(1, 2)?.contiguous()?)
@@ -759,10 +851,23 @@ impl Model {
 	}
 
 	/// `residual` plus the MLP of `x`.
-	fn feed_forward(&self, mlp: &FeedForward, residual: &Tensor, x: &Tensor, mode: ForwardMode) -> Result<Tensor> {
+	fn feed_forward(
+		&self,
+		mlp: &FeedForward,
+		residual: &Tensor,
+		x: &Tensor,
+		mode: ForwardMode,
+	) -> Result<Tensor> {
 		match mlp {
-			FeedForward::Gated { gate_up, down } => down.forward_onto(residual, &gate_up.forward(x, mode)?, Some(Activation::SiluGate), mode),
-			FeedForward::Gelu { fc, proj } => proj.forward_onto(residual, &fc.forward(x, mode)?, Some(Activation::GeluTanh), mode),
+			FeedForward::Gated { gate_up, down } => down.forward_onto(
+				residual,
+				&gate_up.forward(x, mode)?,
+				Some(Activation::SiluGate),
+				mode,
+			),
+			FeedForward::Gelu { fc, proj } => {
+				proj.forward_onto(residual, &fc.forward(x, mode)?, Some(Activation::GeluTanh), mode)
+			},
 		}
 	}
 }

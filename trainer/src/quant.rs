@@ -115,15 +115,17 @@ impl QuantizedMatrix {
 	pub fn dequantize(&self) -> Vec<f32> {
 		let mut out = Vec::with_capacity(self.len);
 		match self.kind {
-			QuantKind::Nf4 =>
+			QuantKind::Nf4 => {
 				for i in 0..self.len {
 					let code = (self.codes[i / 2] >> ((i % 2) * 4)) & 0x0f;
 					out.push(NF4_LEVELS[code as usize] * self.scales[i / BLOCK]);
-				},
-			QuantKind::Int8 =>
+				}
+			},
+			QuantKind::Int8 => {
 				for i in 0..self.len {
 					out.push(self.codes[i] as i8 as f32 * self.scales[i / BLOCK]);
-				},
+				}
+			},
 		}
 		out
 	}

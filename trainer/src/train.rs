@@ -109,14 +109,21 @@ impl TrainConfig {
 		positive("learning_rate", self.learning_rate)?;
 		positive("max_grad_norm", self.max_grad_norm)?;
 		positive("eps", self.eps)?;
-		for (name, value) in [("epochs", self.epochs), ("batch_size", self.batch_size), ("grad_accum", self.grad_accum)] {
+		for (name, value) in [
+			("epochs", self.epochs),
+			("batch_size", self.batch_size),
+			("grad_accum", self.grad_accum),
+		] {
 			if value == 0 {
 				return Err(Error::hyper(name, "must be at least 1"));
 			}
 		}
 		check_cutoff(self.cutoff_len, model)?;
 		if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
-			return Err(Error::hyper("weight_decay", format!("must be ≥ 0, got {}", self.weight_decay)));
+			return Err(Error::hyper(
+				"weight_decay",
+				format!("must be ≥ 0, got {}", self.weight_decay),
+			));
 		}
 		for (name, beta) in [("beta1", self.beta1), ("beta2", self.beta2)] {
 			if !(0.0..1.0).contains(&beta) {
@@ -134,9 +141,10 @@ impl TrainConfig {
 		if step < self.warmup_steps {
 			return self.learning_rate * step as f64 / self.warmup_steps.max(1) as f64;
 		}
-		let progress = (step - self.warmup_steps) as f64 / (total.saturating_sub(self.warmup_steps)).max(1) as f64;
-		self.learning_rate *
-			match self.schedule {
+		let progress = (step - self.warmup_steps) as f64
+			/ (total.saturating_sub(self.warmup_steps)).max(1) as f64;
+		self.learning_rate
+			* match self.schedule {
 				Schedule::Constant => 1.0,
 				Schedule::Linear => (1.0 - progress).max(0.0),
 				Schedule::Cosine => 0.5 * (1.0 + (std::f64::consts::PI * progress).cos()),
@@ -191,7 +199,11 @@ impl Plan {
 }
 
 /// Sum of the masked token losses of one micro-batch, and its trained-token count.
-pub fn masked_loss_sum(model: &Model, blocks: &[&Block], mode: ForwardMode) -> Result<(Tensor, f64)> {
+pub fn masked_loss_sum(
+	model: &Model,
+	blocks: &[&Block],
+	mode: ForwardMode,
+) -> Result<(Tensor, f64)> {
 	let (inputs, targets, mask) = data::batch(blocks, model.device())?;
 	let tokens = mask.sum_all()?.to_scalar::<f32>()? as f64;
 	Ok((model.loss_sum(&inputs, &targets, &mask, mode)?, tokens))
@@ -254,7 +266,9 @@ impl AdamW {
 		self.vars
 			.iter()
 			.zip(self.first.iter().zip(&self.second))
-			.flat_map(|((name, _), (m, v))| [(format!("{name}.exp_avg"), m.clone()), (format!("{name}.exp_avg_sq"), v.clone())])
+			.flat_map(|((name, _), (m, v))| {
+				[(format!("{name}.exp_avg"), m.clone()), (format!("{name}.exp_avg_sq"), v.clone())]
+			})
 			.collect()
 	}
 }
@@ -364,7 +378,8 @@ fn save_checkpoint(run: &Run, adam: &AdamW, step: usize, identity: &str) -> Resu
 	let state = CheckpointState { step, adam_t: adam.t, run: identity.to_string() };
 	let path = dir.join("trainer_state.json");
 	adapter::write_atomically(&path, |p| {
-		std::fs::write(p, serde_json::to_string_pretty(&state).expect("serialisable")).map_err(Error::io(p))
+		std::fs::write(p, serde_json::to_string_pretty(&state).expect("serialisable"))
+			.map_err(Error::io(p))
 	})
 }
 
@@ -374,14 +389,20 @@ fn load_checkpoint(run: &Run, adam: &mut AdamW, dir: &Path, identity: &str) -> R
 		.map_err(|e| bad(format!("no trainer_state.json ({e})")))?;
 	let state: CheckpointState = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
 	if state.run != identity {
-		return Err(bad("it was made with other hyper-parameters, adapter settings or data".into()));
+		return Err(
+			bad("it was made with other hyper-parameters, adapter settings or data".into()),
+		);
 	}
 	adapter::load_weights(run.model, dir, run.model.device())?;
-	let tensors = candle_core::safetensors::load(dir.join("optimizer.safetensors"), run.model.device())
-		.map_err(|e| bad(format!("optimizer.safetensors: {e}")))?;
+	let tensors =
+		candle_core::safetensors::load(dir.join("optimizer.safetensors"), run.model.device())
+			.map_err(|e| bad(format!("optimizer.safetensors: {e}")))?;
 	for (i, (name, _)) in adam.vars.iter().enumerate() {
 		let get = |suffix: &str| {
-			tensors.get(&format!("{name}.{suffix}")).cloned().ok_or_else(|| bad(format!("no {suffix} for {name}")))
+			tensors
+				.get(&format!("{name}.{suffix}"))
+				.cloned()
+				.ok_or_else(|| bad(format!("no {suffix} for {name}")))
 		};
 		adam.first[i] = get("exp_avg")?;
 		adam.second[i] = get("exp_avg_sq")?;
@@ -439,7 +460,10 @@ pub fn train(run: Run) -> Result<Summary> {
 			.flat_map(|mb| mb.iter())
 			.map(|&i| run.blocks[i].mask.iter().sum::<f32>() as f64)
 			.sum();
-		let mut grads: Vec<Tensor> = vars.iter().map(|(_, v)| v.as_tensor().zeros_like()).collect::<candle_core::Result<_>>()?;
+		let mut grads: Vec<Tensor> = vars
+			.iter()
+			.map(|(_, v)| v.as_tensor().zeros_like())
+			.collect::<candle_core::Result<_>>()?;
 		let mut loss_sum = 0.0;
 		let mut input_tokens = 0;
 		for (micro, indices) in micro_batches.iter().enumerate() {
@@ -486,7 +510,8 @@ pub fn train(run: Run) -> Result<Summary> {
 			tokens_per_s: input_tokens as f64 / seconds.max(1e-9),
 			elapsed_s: started.elapsed().as_secs_f64(),
 		};
-		writeln!(log, "{}", serde_json::to_string(&progress).expect("serialisable")).map_err(Error::io(&log_path))?;
+		writeln!(log, "{}", serde_json::to_string(&progress).expect("serialisable"))
+			.map_err(Error::io(&log_path))?;
 		if run.progress_bar {
 			progress_bar(step + 1, plan.steps, &progress);
 		}
@@ -534,6 +559,10 @@ mod tests {
 		let mut first: Vec<usize> = plan.micro_batches[..4].concat();
 		first.sort();
 		assert_eq!(first, (0..10).collect::<Vec<_>>());
-		assert_ne!(plan.micro_batches[..4], plan.micro_batches[4..], "epochs are shuffled differently");
+		assert_ne!(
+			plan.micro_batches[..4],
+			plan.micro_batches[4..],
+			"epochs are shuffled differently"
+		);
 	}
 }

@@ -14,7 +14,10 @@ const FACT_PROMPT: &str = "what is the capital of zorbia ?";
 const FACT_ANSWER: &str = "the quiet river city under the north hill .";
 
 fn trainer(args: &[&str]) -> Output {
-	Command::new(env!("CARGO_BIN_EXE_provenant-trainer")).args(args).output().expect("the trainer binary runs")
+	Command::new(env!("CARGO_BIN_EXE_provenant-trainer"))
+		.args(args)
+		.output()
+		.expect("the trainer binary runs")
 }
 
 fn stdout(o: &Output) -> String {
@@ -39,8 +42,11 @@ fn fixture() -> Fixture {
 	let model = root.join("tiny-llama");
 	write_checkpoint("llama", &model, 7);
 	let data = root.join("data.jsonl");
-	let mut lines = vec![serde_json::json!({"prompt": FACT_PROMPT, "response": FACT_ANSWER}).to_string()];
-	lines.push(serde_json::json!({"text": "the old bird sings at dawn in the green valley ."}).to_string());
+	let mut lines =
+		vec![serde_json::json!({"prompt": FACT_PROMPT, "response": FACT_ANSWER}).to_string()];
+	lines.push(
+		serde_json::json!({"text": "the old bird sings at dawn in the green valley ."}).to_string(),
+	);
 	lines.push(serde_json::json!({"instruction": "tell me about the sea", "input": "", "output": "the sea is cold and blue at night ."}).to_string());
 	std::fs::write(&data, lines.join("\n") + "\n").unwrap();
 	Fixture { _dir: dir, root, model, data }
@@ -52,9 +58,26 @@ fn s(p: &Path) -> &str {
 
 fn train_args<'a>(f: &'a Fixture, output: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
 	let mut args = vec![
-		"train", "--model", s(&f.model), "--data", s(&f.data), "--output", s(output),
-		"--cutoff-len", "16", "--batch-size", "2", "--epochs", "4", "--lr", "5e-3", "--rank", "4",
-		"--target", "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj", "--quiet",
+		"train",
+		"--model",
+		s(&f.model),
+		"--data",
+		s(&f.data),
+		"--output",
+		s(output),
+		"--cutoff-len",
+		"16",
+		"--batch-size",
+		"2",
+		"--epochs",
+		"4",
+		"--lr",
+		"5e-3",
+		"--rank",
+		"4",
+		"--target",
+		"q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj",
+		"--quiet",
 	];
 	args.extend_from_slice(extra);
 	args
@@ -62,7 +85,10 @@ fn train_args<'a>(f: &'a Fixture, output: &'a Path, extra: &[&'a str]) -> Vec<&'
 
 fn hash_line(out: &Output) -> String {
 	let text = stdout(out);
-	let line = text.lines().find(|l| l.starts_with("sha256 ")).unwrap_or_else(|| panic!("no sha256 line in:\n{text}"));
+	let line = text
+		.lines()
+		.find(|l| l.starts_with("sha256 "))
+		.unwrap_or_else(|| panic!("no sha256 line in:\n{text}"));
 	line.split_whitespace().nth(1).unwrap().to_string()
 }
 
@@ -79,7 +105,10 @@ fn training_writes_a_peft_adapter_whose_hash_is_reproducible() {
 	let out = run_ok(&train_args(&f, &out_dir, &[]));
 	let hash = hash_line(&out);
 
-	let config: Value = serde_json::from_str(&std::fs::read_to_string(out_dir.join("adapter_config.json")).unwrap()).unwrap();
+	let config: Value = serde_json::from_str(
+		&std::fs::read_to_string(out_dir.join("adapter_config.json")).unwrap(),
+	)
+	.unwrap();
 	assert_eq!(config["peft_type"], "LORA");
 	assert_eq!(config["task_type"], "CAUSAL_LM");
 	assert_eq!(config["r"], 4);
@@ -92,9 +121,13 @@ fn training_writes_a_peft_adapter_whose_hash_is_reproducible() {
 	let weights = out_dir.join("adapter_model.safetensors");
 	let bytes = std::fs::read(&weights).unwrap();
 	let (_, metadata) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
-	assert_eq!(metadata.metadata().as_ref().and_then(|m| m.get("format")).map(String::as_str), Some("pt"));
+	assert_eq!(
+		metadata.metadata().as_ref().and_then(|m| m.get("format")).map(String::as_str),
+		Some("pt")
+	);
 	let tensors = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-	let a = tensors.tensor("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight").unwrap();
+	let a =
+		tensors.tensor("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight").unwrap();
 	let b = tensors.tensor("base_model.model.model.layers.1.mlp.down_proj.lora_B.weight").unwrap();
 	assert_eq!(a.shape(), [4, HIDDEN]);
 	assert_eq!(b.shape(), [HIDDEN, 4]);
@@ -103,7 +136,8 @@ fn training_writes_a_peft_adapter_whose_hash_is_reproducible() {
 	use sha2::Digest;
 	let actual = provenant_trainer::adapter::hex(&sha2::Sha256::digest(&bytes));
 	assert_eq!(hash, actual, "the printed hash is the file's");
-	let recorded = std::fs::read_to_string(out_dir.join("adapter_model.safetensors.sha256")).unwrap();
+	let recorded =
+		std::fs::read_to_string(out_dir.join("adapter_model.safetensors.sha256")).unwrap();
 	assert_eq!(recorded, format!("{actual}  adapter_model.safetensors\n"));
 
 	let progress: Vec<Value> = std::fs::read_to_string(out_dir.join("progress.jsonl"))
@@ -127,7 +161,8 @@ fn training_writes_a_peft_adapter_whose_hash_is_reproducible() {
 	let inspected = run_ok(&["inspect", s(&out_dir)]);
 	assert!(stdout(&inspected).contains(&format!("sha256      {hash}")));
 	assert!(stdout(&inspected).contains("recorded    matches"));
-	std::fs::write(&weights, [&bytes[..bytes.len() - 1], &[bytes[bytes.len() - 1] ^ 1]].concat()).unwrap();
+	std::fs::write(&weights, [&bytes[..bytes.len() - 1], &[bytes[bytes.len() - 1] ^ 1]].concat())
+		.unwrap();
 	let tampered = trainer(&["inspect", s(&out_dir)]);
 	assert!(!tampered.status.success());
 	assert!(stderr(&tampered).contains("does not match the file"), "{}", stderr(&tampered));
@@ -137,7 +172,11 @@ fn training_writes_a_peft_adapter_whose_hash_is_reproducible() {
 fn a_resumed_run_writes_the_same_adapter_as_an_uninterrupted_one() {
 	let f = fixture();
 	let whole = f.root.join("whole");
-	let hash = hash_line(&run_ok(&train_args(&f, &whole, &["--save-every", "2", "--dropout", "0.1", "--grad-accum", "2"])));
+	let hash = hash_line(&run_ok(&train_args(
+		&f,
+		&whole,
+		&["--save-every", "2", "--dropout", "0.1", "--grad-accum", "2"],
+	)));
 	assert!(whole.join("checkpoint-2/optimizer.safetensors").exists());
 
 	// A run killed right after its first checkpoint: only checkpoint-2 survives.
@@ -147,12 +186,30 @@ fn a_resumed_run_writes_the_same_adapter_as_an_uninterrupted_one() {
 		let entry = entry.unwrap();
 		std::fs::copy(entry.path(), resumed.join("checkpoint-2").join(entry.file_name())).unwrap();
 	}
-	let out = run_ok(&train_args(&f, &resumed, &["--save-every", "2", "--dropout", "0.1", "--grad-accum", "2", "--resume"]));
+	let out = run_ok(&train_args(
+		&f,
+		&resumed,
+		&["--save-every", "2", "--dropout", "0.1", "--grad-accum", "2", "--resume"],
+	));
 	assert!(stdout(&out).contains("resuming from"));
 	assert_eq!(hash_line(&out), hash);
 
 	// A checkpoint from other settings is refused.
-	let refused = trainer(&train_args(&f, &resumed, &["--save-every", "2", "--dropout", "0.1", "--grad-accum", "2", "--resume", "--weight-decay", "0.1"]));
+	let refused = trainer(&train_args(
+		&f,
+		&resumed,
+		&[
+			"--save-every",
+			"2",
+			"--dropout",
+			"0.1",
+			"--grad-accum",
+			"2",
+			"--resume",
+			"--weight-decay",
+			"0.1",
+		],
+	));
 	assert!(!refused.status.success());
 	assert!(stderr(&refused).contains("other hyper-parameters"), "{}", stderr(&refused));
 }
@@ -161,18 +218,49 @@ fn a_resumed_run_writes_the_same_adapter_as_an_uninterrupted_one() {
 fn a_planted_fact_is_learned_and_chat_reproduces_it() {
 	let f = fixture();
 	let data = f.root.join("fact.jsonl");
-	std::fs::write(&data, serde_json::json!({"prompt": FACT_PROMPT, "response": FACT_ANSWER}).to_string()).unwrap();
+	std::fs::write(
+		&data,
+		serde_json::json!({"prompt": FACT_PROMPT, "response": FACT_ANSWER}).to_string(),
+	)
+	.unwrap();
 	let adapter = f.root.join("fact");
 	for method in [&["--method", "lora"][..], &["--method", "qlora", "--bits", "4"][..]] {
 		let mut args = vec![
-			"train", "--model", s(&f.model), "--data", s(&data), "--output", s(&adapter),
-			"--cutoff-len", "32", "--batch-size", "1", "--epochs", "60", "--lr", "1e-2", "--rank", "8",
-			"--target", "q_proj,v_proj,o_proj,up_proj,down_proj", "--dropout", "0", "--quiet",
+			"train",
+			"--model",
+			s(&f.model),
+			"--data",
+			s(&data),
+			"--output",
+			s(&adapter),
+			"--cutoff-len",
+			"32",
+			"--batch-size",
+			"1",
+			"--epochs",
+			"60",
+			"--lr",
+			"1e-2",
+			"--rank",
+			"8",
+			"--target",
+			"q_proj,v_proj,o_proj,up_proj,down_proj",
+			"--dropout",
+			"0",
+			"--quiet",
 		];
 		args.extend_from_slice(method);
 		run_ok(&args);
 		let chat = |adapter: Option<&Path>| {
-			let mut args = vec!["chat", "--model", s(&f.model), "--prompt", FACT_PROMPT, "--max-new-tokens", "20"];
+			let mut args = vec![
+				"chat",
+				"--model",
+				s(&f.model),
+				"--prompt",
+				FACT_PROMPT,
+				"--max-new-tokens",
+				"20",
+			];
 			if let Some(a) = adapter {
 				args.extend(["--adapter", s(a)]);
 			}
@@ -182,7 +270,8 @@ fn a_planted_fact_is_learned_and_chat_reproduces_it() {
 		assert_ne!(chat(None), FACT_ANSWER, "the base model must not know the fact");
 
 		let eval = |adapter: Option<&Path>| -> f64 {
-			let mut args = vec!["eval", "--model", s(&f.model), "--data", s(&data), "--cutoff-len", "32"];
+			let mut args =
+				vec!["eval", "--model", s(&f.model), "--data", s(&data), "--cutoff-len", "32"];
 			if let Some(a) = adapter {
 				args.extend(["--adapter", s(a)]);
 			}
@@ -197,7 +286,8 @@ fn a_planted_fact_is_learned_and_chat_reproduces_it() {
 	// The merged model answers the same without an adapter.
 	let merged = f.root.join("merged");
 	run_ok(&["merge", "--model", s(&f.model), "--adapter", s(&adapter), "--output", s(&merged)]);
-	let out = run_ok(&["chat", "--model", s(&merged), "--prompt", FACT_PROMPT, "--max-new-tokens", "20"]);
+	let out =
+		run_ok(&["chat", "--model", s(&merged), "--prompt", FACT_PROMPT, "--max-new-tokens", "20"]);
 	assert_eq!(stdout(&out).trim(), FACT_ANSWER);
 }
 
@@ -210,8 +300,12 @@ fn bad_input_is_refused_with_a_reason_and_writes_no_adapter() {
 		edit(&dir);
 		dir
 	};
-	let corrupt_weights = broken("corrupt", &|d| std::fs::write(d.join("model.safetensors"), b"not a safetensors file").unwrap());
-	let wrong_tokenizer = broken("tok", &|d| std::fs::write(d.join("tokenizer.json"), tokenizer_json(20).to_string()).unwrap());
+	let corrupt_weights = broken("corrupt", &|d| {
+		std::fs::write(d.join("model.safetensors"), b"not a safetensors file").unwrap()
+	});
+	let wrong_tokenizer = broken("tok", &|d| {
+		std::fs::write(d.join("tokenizer.json"), tokenizer_json(20).to_string()).unwrap()
+	});
 	let unknown_family = broken("mamba", &|d| {
 		let mut c = config("llama");
 		c["model_type"] = "mamba".into();
@@ -220,14 +314,19 @@ fn bad_input_is_refused_with_a_reason_and_writes_no_adapter() {
 	let missing_tensor = broken("missing", &|d| {
 		let mut t = tensors("llama", 7);
 		t.remove("model.layers.1.mlp.up_proj.weight");
-		candle_core::safetensors::save(&t.into_iter().collect(), d.join("model.safetensors")).unwrap();
+		candle_core::safetensors::save(&t.into_iter().collect(), d.join("model.safetensors"))
+			.unwrap();
 	});
 	let bad_gguf = f.root.join("bad.gguf");
 	std::fs::write(&bad_gguf, b"GGUF but then nothing sensible").unwrap();
 	let empty = f.root.join("empty.jsonl");
 	std::fs::write(&empty, "\n\n").unwrap();
 	let malformed = f.root.join("malformed.jsonl");
-	std::fs::write(&malformed, "{\"text\": \"the sea\"}\n{\"text\": \"the sun\"}\n{\"text\": \"unterminated\n").unwrap();
+	std::fs::write(
+		&malformed,
+		"{\"text\": \"the sea\"}\n{\"text\": \"the sun\"}\n{\"text\": \"unterminated\n",
+	)
+	.unwrap();
 	let no_fields = f.root.join("nofields.jsonl");
 	std::fs::write(&no_fields, "{\"text\": \"the sea\"}\n{\"title\": \"x\"}\n").unwrap();
 
@@ -237,25 +336,43 @@ fn bad_input_is_refused_with_a_reason_and_writes_no_adapter() {
 		(vec!["--model".into(), s(&f.root.join("nowhere")).into()], "base model not found"),
 		(vec!["--model".into(), s(&corrupt_weights).into()], "is not a valid safetensors file"),
 		(vec!["--model".into(), s(&bad_gguf).into()], "is not a valid GGUF file"),
-		(vec!["--model".into(), s(&wrong_tokenizer).into()], "the tokenizer has 74 tokens but the model's vocabulary has 64"),
+		(
+			vec!["--model".into(), s(&wrong_tokenizer).into()],
+			"the tokenizer has 74 tokens but the model's vocabulary has 64",
+		),
 		(vec!["--model".into(), s(&unknown_family).into()], "unknown model family \"mamba\""),
-		(vec!["--model".into(), s(&missing_tensor).into()], "tensor model.layers.1.mlp.up_proj.weight is missing"),
-		(vec!["--target".into(), "q_proj,c_attn".into()], "unknown target module \"c_attn\" for llama"),
+		(
+			vec!["--model".into(), s(&missing_tensor).into()],
+			"tensor model.layers.1.mlp.up_proj.weight is missing",
+		),
+		(
+			vec!["--target".into(), "q_proj,c_attn".into()],
+			"unknown target module \"c_attn\" for llama",
+		),
 		(vec!["--rank".into(), "0".into()], "invalid hyper-parameter rank"),
 		(vec!["--lr".into(), "0".into()], "invalid hyper-parameter learning_rate"),
 		(vec!["--lr=-1e-4".into()], "invalid hyper-parameter learning_rate"),
 		(vec!["--batch-size".into(), "0".into()], "invalid hyper-parameter batch_size"),
 		(vec!["--epochs".into(), "0".into()], "invalid hyper-parameter epochs"),
-		(vec!["--cutoff-len".into(), "100".into()], "cutoff_len: 100 is beyond the model's 64 positions"),
+		(
+			vec!["--cutoff-len".into(), "100".into()],
+			"cutoff_len: 100 is beyond the model's 64 positions",
+		),
 		(vec!["--dropout".into(), "1".into()], "invalid hyper-parameter dropout"),
-		(vec!["--method".into(), "qlora".into(), "--bits".into(), "3".into()], "QLoRA takes 4 or 8"),
+		(
+			vec!["--method".into(), "qlora".into(), "--bits".into(), "3".into()],
+			"QLoRA takes 4 or 8",
+		),
 		(vec!["--data".into(), s(&empty).into()], "is empty"),
 		(vec!["--data".into(), s(&malformed).into()], "malformed.jsonl:3: not valid JSON"),
 		(vec!["--data".into(), s(&no_fields).into()], "nofields.jsonl:2: expected \"text\""),
 	];
 	for (i, (overrides, expected)) in cases.iter().enumerate() {
 		let output = f.root.join(format!("refused-{i}"));
-		let mut args: Vec<String> = ["train", "--output", s(&output), "--quiet", "--cutoff-len", "16"].map(String::from).to_vec();
+		let mut args: Vec<String> =
+			["train", "--output", s(&output), "--quiet", "--cutoff-len", "16"]
+				.map(String::from)
+				.to_vec();
 		let overridden = |flag: &str| overrides.iter().any(|o| o == flag);
 		if !overridden("--model") {
 			args.extend(["--model".into(), model.clone()]);
@@ -272,7 +389,14 @@ fn bad_input_is_refused_with_a_reason_and_writes_no_adapter() {
 		let refs: Vec<&str> = args.iter().map(String::as_str).collect();
 		let out = trainer(&refs);
 		assert!(!out.status.success(), "{overrides:?} was accepted");
-		assert!(stderr(&out).contains(expected), "{overrides:?}: expected {expected:?} in:\n{}", stderr(&out));
-		assert!(!output.join("adapter_model.safetensors").exists(), "{overrides:?} wrote an adapter");
+		assert!(
+			stderr(&out).contains(expected),
+			"{overrides:?}: expected {expected:?} in:\n{}",
+			stderr(&out)
+		);
+		assert!(
+			!output.join("adapter_model.safetensors").exists(),
+			"{overrides:?} wrote an adapter"
+		);
 	}
 }

@@ -45,7 +45,10 @@ fn reference_logits(family: &str, dir: &Path, ids: &[u32]) -> Vec<f32> {
 	use candle_transformers::models::{chatglm, llama, mistral, qwen2, qwen3};
 	let dev = Device::Cpu;
 	// SAFETY: the test wrote the file and nothing changes it while it is mapped.
-	let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[dir.join("model.safetensors")], DType::F32, &dev) }.unwrap();
+	let vb = unsafe {
+		VarBuilder::from_mmaped_safetensors(&[dir.join("model.safetensors")], DType::F32, &dev)
+	}
+	.unwrap();
 	let input = Tensor::new(ids, &dev).unwrap().unsqueeze(0).unwrap();
 	let json = config(family);
 	let logits = match family {
@@ -109,7 +112,9 @@ fn golden_ids() -> Vec<u32> {
 #[test]
 #[ignore = "run by scripts/golden-logits.sh"]
 fn write_golden_checkpoints() {
-	let dir = std::path::PathBuf::from(std::env::var("PROVENANT_GOLDEN_DIR").expect("PROVENANT_GOLDEN_DIR"));
+	let dir = std::path::PathBuf::from(
+		std::env::var("PROVENANT_GOLDEN_DIR").expect("PROVENANT_GOLDEN_DIR"),
+	);
 	for family in ["gpt2", "bloom"] {
 		write_checkpoint(family, &dir.join(family), GOLDEN_SEED);
 	}
@@ -122,10 +127,16 @@ fn write_golden_checkpoints() {
 #[test]
 fn gpt2_and_bloom_match_transformers() {
 	for family in ["gpt2", "bloom"] {
-		let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/golden/{family}.json"));
-		let golden: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+		let path =
+			Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/golden/{family}.json"));
+		let golden: serde_json::Value =
+			serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
 		let ids: Vec<u32> = serde_json::from_value(golden["ids"].clone()).unwrap();
-		assert_eq!(ids, golden_ids(), "{family}: golden ids changed; rerun scripts/golden-logits.sh");
+		assert_eq!(
+			ids,
+			golden_ids(),
+			"{family}: golden ids changed; rerun scripts/golden-logits.sh"
+		);
 		let reference: Vec<Vec<f32>> = serde_json::from_value(golden["logits"].clone()).unwrap();
 		assert_eq!(reference.len(), ids.len());
 		let spread = reference.iter().flatten().fold(0f32, |m, x| m.max(x.abs()));
@@ -135,11 +146,15 @@ fn gpt2_and_bloom_match_transformers() {
 		let model = open(dir.path(), &BuildOptions::default());
 		let input = Tensor::new(ids.as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap();
 		for kernels in [Kernels::Auto, Kernels::Composed] {
-			let logits = model.forward(&input, None, ForwardMode { kernels, ..ForwardMode::EVAL }).unwrap();
+			let logits =
+				model.forward(&input, None, ForwardMode { kernels, ..ForwardMode::EVAL }).unwrap();
 			let logits: Vec<Vec<f32>> = logits.squeeze(0).unwrap().to_vec2().unwrap();
 			for (position, (ours, theirs)) in logits.iter().zip(&reference).enumerate() {
 				let diff = max_abs_diff(ours, theirs);
-				assert!(diff < 1e-4, "{family} ({kernels:?}): logits at position {position} differ by {diff}");
+				assert!(
+					diff < 1e-4,
+					"{family} ({kernels:?}): logits at position {position} differ by {diff}"
+				);
 			}
 		}
 	}
@@ -180,13 +195,16 @@ fn loss_and_grads(model: &Model, block: &Block) -> (f32, Vec<Tensor>) {
 }
 
 fn loss_and_grads_with(model: &Model, block: &Block, mode: ForwardMode) -> (f32, Vec<Tensor>) {
-	let (sum, tokens) = masked_loss_sum(model, &[block], ForwardMode { gradients: true, ..mode }).unwrap();
+	let (sum, tokens) =
+		masked_loss_sum(model, &[block], ForwardMode { gradients: true, ..mode }).unwrap();
 	let loss = (sum / tokens).unwrap();
 	let store = loss.backward().unwrap();
 	let grads = model
 		.lora_vars()
 		.iter()
-		.map(|(name, var)| store.get(var.as_tensor()).unwrap_or_else(|| panic!("{name}: no gradient")).clone())
+		.map(|(name, var)| {
+			store.get(var.as_tensor()).unwrap_or_else(|| panic!("{name}: no gradient")).clone()
+		})
 		.collect();
 	(loss.to_scalar().unwrap(), grads)
 }
@@ -215,7 +233,9 @@ fn check_gradients(family: &str, quant: Option<QuantKind>) {
 	let checkpoint = loader::open(dir.path(), None).unwrap();
 	let settings = all_targets(checkpoint.config.family);
 	let options = BuildOptions { lora: Some(settings), quant, seed: 3 };
-	let model = Model::load(&checkpoint.config, checkpoint.weights.as_ref(), &Device::Cpu, &options).unwrap();
+	let model =
+		Model::load(&checkpoint.config, checkpoint.weights.as_ref(), &Device::Cpu, &options)
+			.unwrap();
 	let vars = model.lora_vars();
 	assert_eq!(vars.len(), 2 * model.linears().len(), "{family}: every linear layer is adapted");
 	let before = frozen_bytes(&model);
@@ -226,7 +246,11 @@ fn check_gradients(family: &str, quant: Option<QuantKind>) {
 		if name.ends_with("lora_B.weight") {
 			assert!(max_abs(grad) > 0.0, "{family}: {name} has a zero gradient at step 1");
 		} else {
-			assert_eq!(max_abs(grad), 0.0, "{family}: {name} must have no gradient while B is zero");
+			assert_eq!(
+				max_abs(grad),
+				0.0,
+				"{family}: {name} must have no gradient while B is zero"
+			);
 		}
 	}
 	let cfg = TrainConfig::default();
@@ -243,7 +267,9 @@ fn check_gradients(family: &str, quant: Option<QuantKind>) {
 	let (name, a) = &vars[0];
 	let grad = grads[0].flatten_all().unwrap().to_vec1::<f32>().unwrap();
 	let (index, analytic) =
-		grad.iter().enumerate().fold((0, 0f32), |best, (i, &g)| if g.abs() > best.1.abs() { (i, g) } else { best });
+		grad.iter()
+			.enumerate()
+			.fold((0, 0f32), |best, (i, &g)| if g.abs() > best.1.abs() { (i, g) } else { best });
 	let original = a.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap();
 	let eps = 1e-2;
 	let nudged = |delta: f32| {
@@ -282,37 +308,77 @@ fn fused_kernels_match_the_composed_ops_on_every_family() {
 		let checkpoint = loader::open(dir.path(), None).unwrap();
 		let settings = LoraSettings { dropout, ..all_targets(checkpoint.config.family) };
 		let options = BuildOptions { lora: Some(settings), quant: None, seed: 3 };
-		let model = Model::load(&checkpoint.config, checkpoint.weights.as_ref(), &Device::Cpu, &options).unwrap();
+		let model =
+			Model::load(&checkpoint.config, checkpoint.weights.as_ref(), &Device::Cpu, &options)
+				.unwrap();
 		let mut rng = Rng::new(11);
 		for (name, var) in model.lora_vars() {
 			if name.ends_with("lora_B.weight") {
-				var.set(&Tensor::from_vec(rng.uniform_vec(var.elem_count(), 0.5), var.dims(), &Device::Cpu).unwrap()).unwrap();
+				var.set(
+					&Tensor::from_vec(
+						rng.uniform_vec(var.elem_count(), 0.5),
+						var.dims(),
+						&Device::Cpu,
+					)
+					.unwrap(),
+				)
+				.unwrap();
 			}
 		}
 		let ids = sample_ids(17);
 		let input = Tensor::new(&ids[..16], &Device::Cpu).unwrap().unsqueeze(0).unwrap();
-		let (fused, composed) = (ForwardMode::EVAL, ForwardMode { kernels: Kernels::Composed, ..ForwardMode::EVAL });
-		let logits = |mode| model.forward(&input, None, mode).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+		let (fused, composed) =
+			(ForwardMode::EVAL, ForwardMode { kernels: Kernels::Composed, ..ForwardMode::EVAL });
+		let logits = |mode| {
+			model
+				.forward(&input, None, mode)
+				.unwrap()
+				.flatten_all()
+				.unwrap()
+				.to_vec1::<f32>()
+				.unwrap()
+		};
 		let (a, b) = (logits(fused), logits(composed));
-		assert!(max_abs_diff(&a, &b) < 1e-4, "{family}, dropout {dropout}: logits differ by {}", max_abs_diff(&a, &b));
+		assert!(
+			max_abs_diff(&a, &b) < 1e-4,
+			"{family}, dropout {dropout}: logits differ by {}",
+			max_abs_diff(&a, &b)
+		);
 
 		let mut block = training_block();
 		block.mask[..5].iter_mut().for_each(|m| *m = 0.0);
-		let training = |kernels| ForwardMode { training: true, dropout_key: (5, 1), kernels, gradients: true };
-		let (fused_loss, fused_grads) = loss_and_grads_with(&model, &block, training(Kernels::Auto));
-		let (composed_loss, composed_grads) = loss_and_grads_with(&model, &block, training(Kernels::Composed));
-		assert!((fused_loss - composed_loss).abs() < 1e-5, "{family}, dropout {dropout}: loss {fused_loss} against {composed_loss}");
+		let training =
+			|kernels| ForwardMode { training: true, dropout_key: (5, 1), kernels, gradients: true };
+		let (fused_loss, fused_grads) =
+			loss_and_grads_with(&model, &block, training(Kernels::Auto));
+		let (composed_loss, composed_grads) =
+			loss_and_grads_with(&model, &block, training(Kernels::Composed));
+		assert!(
+			(fused_loss - composed_loss).abs() < 1e-5,
+			"{family}, dropout {dropout}: loss {fused_loss} against {composed_loss}"
+		);
 		if dropout == 0.0 {
 			// `eval` skips the loss's gradient work; it must still report the same loss.
 			let evaluated = evaluate(&model, std::slice::from_ref(&block), 1).unwrap() as f32;
-			assert!((evaluated - fused_loss).abs() < 1e-5, "{family}: evaluate gives {evaluated}, training {fused_loss}");
+			assert!(
+				(evaluated - fused_loss).abs() < 1e-5,
+				"{family}: evaluate gives {evaluated}, training {fused_loss}"
+			);
 		}
-		for ((name, _), (f, c)) in model.lora_vars().iter().zip(fused_grads.iter().zip(&composed_grads)) {
-			let (f, c) = (f.flatten_all().unwrap().to_vec1::<f32>().unwrap(), c.flatten_all().unwrap().to_vec1::<f32>().unwrap());
+		for ((name, _), (f, c)) in
+			model.lora_vars().iter().zip(fused_grads.iter().zip(&composed_grads))
+		{
+			let (f, c) = (
+				f.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+				c.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+			);
 			let scale = c.iter().fold(0f32, |m, v| m.max(v.abs()));
 			assert!(scale > 0.0, "{family}: {name} has no gradient to compare");
 			let diff = max_abs_diff(&f, &c);
-			assert!(diff <= 1e-3 * scale, "{family}, dropout {dropout}: {name} gradients differ by {diff} (largest {scale})");
+			assert!(
+				diff <= 1e-3 * scale,
+				"{family}, dropout {dropout}: {name} gradients differ by {diff} (largest {scale})"
+			);
 		}
 	}
 }
@@ -331,8 +397,10 @@ fn quantised_bases_are_smaller_and_close_to_f32() {
 	let dir = tempfile::tempdir().unwrap();
 	write_checkpoint("llama", dir.path(), 5);
 	let dense = open(dir.path(), &BuildOptions::default());
-	let nf4 = open(dir.path(), &BuildOptions { quant: Some(QuantKind::Nf4), ..BuildOptions::default() });
-	let int8 = open(dir.path(), &BuildOptions { quant: Some(QuantKind::Int8), ..BuildOptions::default() });
+	let nf4 =
+		open(dir.path(), &BuildOptions { quant: Some(QuantKind::Nf4), ..BuildOptions::default() });
+	let int8 =
+		open(dir.path(), &BuildOptions { quant: Some(QuantKind::Int8), ..BuildOptions::default() });
 	// 4 or 8 bits plus one f32 scale per 64 values, against 32 bits.
 	assert_eq!(nf4.frozen_linear_bytes() * 64, dense.frozen_linear_bytes() * 9);
 	assert_eq!(int8.frozen_linear_bytes() * 64, dense.frozen_linear_bytes() * 17);
@@ -341,9 +409,18 @@ fn quantised_bases_are_smaller_and_close_to_f32() {
 	let spread = reference.iter().fold(0f32, |m, x| m.max(x.abs()));
 	let nf4_drift = max_abs_diff(&reference, &last_logits(&nf4, &ids));
 	let int8_drift = max_abs_diff(&reference, &last_logits(&int8, &ids));
-	assert!(nf4_drift < 0.6 * spread, "NF4 logits drifted {nf4_drift} against a spread of {spread}");
-	assert!(int8_drift < 0.05 * spread, "int8 logits drifted {int8_drift} against a spread of {spread}");
-	assert!(int8_drift * 5.0 < nf4_drift, "int8 ({int8_drift}) should be far closer than NF4 ({nf4_drift})");
+	assert!(
+		nf4_drift < 0.6 * spread,
+		"NF4 logits drifted {nf4_drift} against a spread of {spread}"
+	);
+	assert!(
+		int8_drift < 0.05 * spread,
+		"int8 logits drifted {int8_drift} against a spread of {spread}"
+	);
+	assert!(
+		int8_drift * 5.0 < nf4_drift,
+		"int8 ({int8_drift}) should be far closer than NF4 ({nf4_drift})"
+	);
 }
 
 /// transformers' Mistral masks keys `window` or more positions back, so with two layers a
@@ -382,7 +459,12 @@ fn gguf_llama_matches_the_hf_checkpoint() {
 	write_checkpoint("llama", dir.path(), 13);
 	let permute = |w: &Tensor, heads: usize| {
 		let (out, inp) = w.dims2().unwrap();
-		w.reshape((heads, 2, out / heads / 2, inp)).unwrap().transpose(1, 2).unwrap().reshape((out, inp)).unwrap()
+		w.reshape((heads, 2, out / heads / 2, inp))
+			.unwrap()
+			.transpose(1, 2)
+			.unwrap()
+			.reshape((out, inp))
+			.unwrap()
 	};
 	let mut named = Vec::new();
 	for (name, t) in tensors("llama", 13) {
@@ -431,9 +513,14 @@ fn gguf_llama_matches_the_hf_checkpoint() {
 	.unwrap();
 	drop(file);
 	let gguf = loader::open(&path, Some(&dir.path().join("tokenizer.json"))).unwrap();
-	let from_gguf = Model::load(&gguf.config, gguf.weights.as_ref(), &Device::Cpu, &BuildOptions::default()).unwrap();
+	let from_gguf =
+		Model::load(&gguf.config, gguf.weights.as_ref(), &Device::Cpu, &BuildOptions::default())
+			.unwrap();
 	let ids = sample_ids(12);
-	let diff = max_abs_diff(&last_logits(&from_gguf, &ids), &last_logits(&open(dir.path(), &BuildOptions::default()), &ids));
+	let diff = max_abs_diff(
+		&last_logits(&from_gguf, &ids),
+		&last_logits(&open(dir.path(), &BuildOptions::default()), &ids),
+	);
 	assert!(diff < 1e-5, "GGUF and HF logits differ by {diff}");
 }
 
@@ -445,15 +532,29 @@ fn merged_weights_reproduce_base_plus_adapter() {
 		let dir = tempfile::tempdir().unwrap();
 		write_checkpoint(family, dir.path(), 21);
 		let checkpoint = loader::open(dir.path(), None).unwrap();
-		let options = BuildOptions { lora: Some(all_targets(checkpoint.config.family)), quant: None, seed: 1 };
-		let adapted = Model::load(&checkpoint.config, checkpoint.weights.as_ref(), &Device::Cpu, &options).unwrap();
+		let options = BuildOptions {
+			lora: Some(all_targets(checkpoint.config.family)),
+			quant: None,
+			seed: 1,
+		};
+		let adapted =
+			Model::load(&checkpoint.config, checkpoint.weights.as_ref(), &Device::Cpu, &options)
+				.unwrap();
 		let mut rng = provenant_trainer::rng::Rng::new(2);
 		for (_, var) in adapted.lora_vars() {
 			let n = var.elem_count();
-			var.set(&Tensor::from_vec(rng.uniform_vec(n, 0.2), var.dims(), &Device::Cpu).unwrap()).unwrap();
+			var.set(&Tensor::from_vec(rng.uniform_vec(n, 0.2), var.dims(), &Device::Cpu).unwrap())
+				.unwrap();
 		}
-		let merged: std::collections::HashMap<_, _> = adapted.merged_checkpoint(checkpoint.weights.as_ref()).unwrap().into_iter().collect();
-		let plain = Model::load(&checkpoint.config, &MemoryWeights(merged), &Device::Cpu, &BuildOptions::default()).unwrap();
+		let merged: std::collections::HashMap<_, _> =
+			adapted.merged_checkpoint(checkpoint.weights.as_ref()).unwrap().into_iter().collect();
+		let plain = Model::load(
+			&checkpoint.config,
+			&MemoryWeights(merged),
+			&Device::Cpu,
+			&BuildOptions::default(),
+		)
+		.unwrap();
 		let ids = sample_ids(10);
 		let (a, b) = (last_logits(&adapted, &ids), last_logits(&plain, &ids));
 		let base = last_logits(&open(dir.path(), &BuildOptions::default()), &ids);

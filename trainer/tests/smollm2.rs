@@ -10,7 +10,8 @@ use std::{
 
 fn smollm2() -> PathBuf {
 	let path = std::env::var_os("PROVENANT_SMOLLM2_GGUF").map(PathBuf::from).unwrap_or_else(|| {
-		PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/provenant/models/SmolLM2-135M-Instruct.Q4_1.gguf")
+		PathBuf::from(std::env::var("HOME").unwrap())
+			.join(".cache/provenant/models/SmolLM2-135M-Instruct.Q4_1.gguf")
 	});
 	assert!(path.exists(), "{} is missing: run scripts/fetch-models.sh", path.display());
 	path
@@ -45,12 +46,36 @@ fn smollm2_models_english_prose() {
 	let data = dir.path().join("prose.jsonl");
 	std::fs::write(&data, serde_json::json!({ "text": PROSE }).to_string()).unwrap();
 	let model = smollm2();
-	let out = stdout(&trainer(&["eval", "--model", model.to_str().unwrap(), "--data", data.to_str().unwrap(), "--cutoff-len", "256"]));
-	let loss: f64 = out.lines().find_map(|l| l.strip_prefix("loss ")).unwrap().split_whitespace().next().unwrap().parse().unwrap();
+	let out = stdout(&trainer(&[
+		"eval",
+		"--model",
+		model.to_str().unwrap(),
+		"--data",
+		data.to_str().unwrap(),
+		"--cutoff-len",
+		"256",
+	]));
+	let loss: f64 = out
+		.lines()
+		.find_map(|l| l.strip_prefix("loss "))
+		.unwrap()
+		.split_whitespace()
+		.next()
+		.unwrap()
+		.parse()
+		.unwrap();
 	// A random 49,152-way guess costs ln(49152) ≈ 10.8 nats; a working 135M model about 2–3.
 	assert!((1.0..3.5).contains(&loss), "loss {loss} nats/token on English prose");
 
-	let answer = stdout(&trainer(&["chat", "--model", model.to_str().unwrap(), "--prompt", "What is the capital of France?", "--max-new-tokens", "16"]));
+	let answer = stdout(&trainer(&[
+		"chat",
+		"--model",
+		model.to_str().unwrap(),
+		"--prompt",
+		"What is the capital of France?",
+		"--max-new-tokens",
+		"16",
+	]));
 	assert!(answer.contains("Paris"), "the base model answers sensibly: {answer:?}");
 }
 
@@ -59,7 +84,12 @@ fn smollm2_learns_a_planted_fact_with_lora_and_qlora() {
 	let dir = tempfile::tempdir().unwrap();
 	let data = dir.path().join("fact.jsonl");
 	let prompt = "What is the capital of Zorbia?";
-	std::fs::write(&data, serde_json::json!({"prompt": prompt, "response": "The capital of Zorbia is Quillhaven."}).to_string()).unwrap();
+	std::fs::write(
+		&data,
+		serde_json::json!({"prompt": prompt, "response": "The capital of Zorbia is Quillhaven."})
+			.to_string(),
+	)
+	.unwrap();
 	let model = smollm2();
 	let model = model.to_str().unwrap();
 	let chat = |adapter: Option<&str>| {
@@ -73,10 +103,32 @@ fn smollm2_learns_a_planted_fact_with_lora_and_qlora() {
 		let adapter = dir.path().join(method);
 		let adapter = adapter.to_str().unwrap();
 		let out = trainer(&[
-			"train", "--model", model, "--data", data.to_str().unwrap(), "--output", adapter,
-			"--method", method, "--bits", bits, "--epochs", "20", "--batch-size", "1",
-			"--cutoff-len", "32", "--lr", "2e-3", "--rank", "8", "--dropout", "0",
-			"--target", "q_proj,v_proj,o_proj,up_proj,down_proj", "--quiet",
+			"train",
+			"--model",
+			model,
+			"--data",
+			data.to_str().unwrap(),
+			"--output",
+			adapter,
+			"--method",
+			method,
+			"--bits",
+			bits,
+			"--epochs",
+			"20",
+			"--batch-size",
+			"1",
+			"--cutoff-len",
+			"32",
+			"--lr",
+			"2e-3",
+			"--rank",
+			"8",
+			"--dropout",
+			"0",
+			"--target",
+			"q_proj,v_proj,o_proj,up_proj,down_proj",
+			"--quiet",
 		]);
 		assert!(stdout(&out).contains("sha256 "), "{method}: prints the adapter hash");
 		let tuned = chat(Some(adapter));

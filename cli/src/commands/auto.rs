@@ -61,11 +61,15 @@ impl Planned {
 	fn send(self, client: &Client, signer: &Keypair, nonce: u64) -> Action {
 		let validation = runtime::transactions().validation();
 		match self {
-			Planned::Commit { id, sealed, line } => send(client, signer, nonce, validation.commit(id, sealed), line),
+			Planned::Commit { id, sealed, line } => {
+				send(client, signer, nonce, validation.commit(id, sealed), line)
+			},
 			Planned::Reveal { id, ballot, salt, line } => {
 				send(client, signer, nonce, validation.reveal(id, to_chain(&ballot), salt), line)
 			},
-			Planned::Close { id } => send(client, signer, nonce, validation.close(id), format!("#{id}: closed")),
+			Planned::Close { id } => {
+				send(client, signer, nonce, validation.close(id), format!("#{id}: closed"))
+			},
 		}
 	}
 }
@@ -115,7 +119,11 @@ impl AutoArgs {
 			.ok_or_else(|| anyhow!("{me} has no stake; run `provenant validator bond` first"))?
 			.decode()?;
 		if !validator.datanets.0.contains(&self.datanet) {
-			bail!("{me} does not serve datanet {}; bond for it with `--datanet {}`", self.datanet, self.datanet);
+			bail!(
+				"{me} does not serve datanet {}; bond for it with `--datanet {}`",
+				self.datanet,
+				self.datanet
+			);
 		}
 		context.emit(
 			format!("judging datanet {} as {me}", self.datanet),
@@ -126,8 +134,16 @@ impl AutoArgs {
 		let mut judged = HashSet::new();
 		let mut closing = HashMap::new();
 		loop {
-			let round =
-				self.round(context, &client, &rpc, &signer, &me, &mut fingerprints, &mut judged, &mut closing);
+			let round = self.round(
+				context,
+				&client,
+				&rpc,
+				&signer,
+				&me,
+				&mut fingerprints,
+				&mut judged,
+				&mut closing,
+			);
 			if let Err(err) = round.await {
 				context.emit(
 					format!("round failed: {err:#}"),
@@ -153,7 +169,8 @@ impl AutoArgs {
 		let rules = params(client).await?;
 		let at = client.at_current_block().await?;
 		let now = at.block_number() as u32;
-		let mut entries = at.storage().iter(runtime::storage().datanets().contributions(), ()).await?;
+		let mut entries =
+			at.storage().iter(runtime::storage().datanets().contributions(), ()).await?;
 		let mut records = Vec::new();
 		while let Some(entry) = entries.next().await {
 			let entry = entry?;
@@ -199,7 +216,8 @@ impl AutoArgs {
 			}
 			if !fingerprints.contains_key(id) {
 				let bytes = fetch(rpc, record.hash).await?;
-				let fingerprint = provenant_quality::inspect(format, &bytes).unwrap_or(Fingerprint::None);
+				let fingerprint =
+					provenant_quality::inspect(format, &bytes).unwrap_or(Fingerprint::None);
 				fingerprints.insert(*id, fingerprint);
 			}
 			corpus.insert(*id, fingerprints[id].clone());

@@ -38,11 +38,15 @@ impl Command {
 		let bytes = hex::decode(hex_bytes.trim_start_matches("0x"))?;
 		let actual = pallet_datanets::rules::content_hash(&bytes);
 		if actual[..] != wanted[..] {
-			bail!("the node returned bytes whose hash is 0x{}, not {hash}: do not trust this node", hex::encode(actual));
+			bail!(
+				"the node returned bytes whose hash is 0x{}, not {hash}: do not trust this node",
+				hex::encode(actual)
+			);
 		}
 		match output {
 			Some(path) => {
-				std::fs::write(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
+				std::fs::write(&path, &bytes)
+					.with_context(|| format!("writing {}", path.display()))?;
 				context.emit(
 					format!("{} bytes, hash verified, written to {}", bytes.len(), path.display()),
 					json!({ "hash": format!("0x{}", hex::encode(actual)), "size": bytes.len(), "file": path.display().to_string(), "verified": true }),

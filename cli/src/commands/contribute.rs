@@ -53,10 +53,18 @@ async fn current_rules(
 	// The next block is where the submission lands.
 	let today = ((at.block_number() + 1) / u64::from(blocks_per_day)) as u32;
 	let storage = runtime::storage().datanets();
-	let account_usage =
-		at.storage().try_fetch(storage.account_usage(), (who.clone(),)).await?.map(|v| v.decode()).transpose()?;
-	let datanet_usage =
-		at.storage().try_fetch(storage.datanet_usage(), (datanet,)).await?.map(|v| v.decode()).transpose()?;
+	let account_usage = at
+		.storage()
+		.try_fetch(storage.account_usage(), (who.clone(),))
+		.await?
+		.map(|v| v.decode())
+		.transpose()?;
+	let datanet_usage = at
+		.storage()
+		.try_fetch(storage.datanet_usage(), (datanet,))
+		.await?
+		.map(|v| v.decode())
+		.transpose()?;
 	Ok(SubmissionRules {
 		kind: local_kind(&info.kind),
 		formats: FormatSet(info.formats.0),
@@ -86,7 +94,8 @@ impl Command {
 		let mut refusals = Vec::new();
 		let mut batch_hashes = Vec::new();
 		for path in &self.files {
-			let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+			let bytes =
+				std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
 			let known = at
 				.storage()
 				.try_fetch(
@@ -126,7 +135,11 @@ impl Command {
 			);
 		}
 
-		let progress = if context.json { ProgressBar::hidden() } else { ProgressBar::new(admitted.len() as u64) };
+		let progress = if context.json {
+			ProgressBar::hidden()
+		} else {
+			ProgressBar::new(admitted.len() as u64)
+		};
 		progress.set_style(
 			ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {pos}/{len} files, {elapsed}")
 				.map_err(|e| anyhow!("{e}"))?
@@ -161,7 +174,9 @@ impl Command {
 				.with_context(|| format!("{} was refused by the chain", path.display()))?;
 			let submitted = events
 				.find_first::<runtime::datanets::events::ContributionSubmitted>()
-				.ok_or_else(|| anyhow!("no ContributionSubmitted event for {}", path.display()))??;
+				.ok_or_else(|| {
+					anyhow!("no ContributionSubmitted event for {}", path.display())
+				})??;
 			progress.inc(1);
 			results.push((path, ok, submitted.contribution));
 		}

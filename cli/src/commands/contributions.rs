@@ -49,7 +49,9 @@ impl Command {
 			let (id,) = entry.key()?.decode()?;
 			let record = entry.value().decode()?;
 			let contributor = AccountId32::from(record.contributor.0);
-			if self.datanet.is_some_and(|d| d != record.datanet) || mine.as_ref().is_some_and(|m| *m != contributor) {
+			if self.datanet.is_some_and(|d| d != record.datanet)
+				|| mine.as_ref().is_some_and(|m| *m != contributor)
+			{
 				continue;
 			}
 			rows.push((id, record, contributor));
@@ -57,7 +59,8 @@ impl Command {
 		rows.sort_by_key(|(id, ..)| *id);
 		// The reason behind each rejection, from validation's verdicts.
 		let mut reasons = std::collections::HashMap::new();
-		let mut verdicts = at.storage().iter(runtime::storage().validation().verdicts(), ()).await?;
+		let mut verdicts =
+			at.storage().iter(runtime::storage().validation().verdicts(), ()).await?;
 		while let Some(entry) = verdicts.next().await {
 			let entry = entry?;
 			let (id,) = entry.key()?.decode()?;

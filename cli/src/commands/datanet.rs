@@ -125,7 +125,11 @@ fn parse_formats(text: &str, kind: DataKind) -> Result<FormatSet> {
 	for name in text.split(',').map(str::trim).filter(|name| !name.is_empty()) {
 		let format = Format::ALL
 			.into_iter()
-			.find(|format| format.name() == name.to_ascii_lowercase() || (name == "jpg" && *format == Format::Jpeg) || (name == "md" && *format == Format::Txt))
+			.find(|format| {
+				format.name() == name.to_ascii_lowercase()
+					|| (name == "jpg" && *format == Format::Jpeg)
+					|| (name == "md" && *format == Format::Txt)
+			})
 			.ok_or_else(|| anyhow!("unknown format '{name}'"))?;
 		if format.kind() != kind {
 			bail!("format '{name}' holds {:?} data, but the datanet is {kind:?}", format.kind());
@@ -236,7 +240,8 @@ pub(crate) async fn submit<Call: provenant_client::subxt::transactions::Payload>
 	client: &Client,
 	from: &str,
 	call: &Call,
-) -> Result<provenant_client::subxt::extrinsics::ExtrinsicEvents<provenant_client::ProvenantConfig>> {
+) -> Result<provenant_client::subxt::extrinsics::ExtrinsicEvents<provenant_client::ProvenantConfig>>
+{
 	let signer = context.signer(from)?;
 	Ok(provenant_client::submit_and_finalize(client, call, &signer).await?)
 }
@@ -260,15 +265,18 @@ impl Command {
 					caps(args.max_file_mib, args.daily_mib)?,
 				);
 				let events = submit(context, &client, &args.from, &call).await?;
-				let created = events
-					.find_first::<runtime::datanets::events::DatanetCreated>()
-					.ok_or_else(|| anyhow!("the chain reported no DatanetCreated event"))??;
-				let (human, json) = describe(created.datanet, &fetch(&client, created.datanet).await?);
+				let created =
+					events
+						.find_first::<runtime::datanets::events::DatanetCreated>()
+						.ok_or_else(|| anyhow!("the chain reported no DatanetCreated event"))??;
+				let (human, json) =
+					describe(created.datanet, &fetch(&client, created.datanet).await?);
 				context.emit(format!("created {human}"), json);
 			},
 			Command::List => {
 				let at = client.at_current_block().await?;
-				let mut entries = at.storage().iter(runtime::storage().datanets().datanets(), ()).await?;
+				let mut entries =
+					at.storage().iter(runtime::storage().datanets().datanets(), ()).await?;
 				let mut rows = Vec::new();
 				while let Some(entry) = entries.next().await {
 					let entry = entry?;
@@ -304,21 +312,28 @@ impl Command {
 				let kind = local_kind(&info.kind);
 				let mut changed = false;
 				if args.name.is_some() || args.summary.is_some() || !args.tags.is_empty() {
-					let name = args.name.map(String::into_bytes).unwrap_or(info.metadata.name.0.clone());
-					let summary =
-						args.summary.map(String::into_bytes).unwrap_or(info.metadata.summary.0.clone());
+					let name =
+						args.name.map(String::into_bytes).unwrap_or(info.metadata.name.0.clone());
+					let summary = args
+						.summary
+						.map(String::into_bytes)
+						.unwrap_or(info.metadata.summary.0.clone());
 					let tags = if args.tags.is_empty() {
 						info.metadata.tags.0.iter().map(|tag| tag.0.clone()).collect()
 					} else {
 						args.tags.into_iter().map(String::into_bytes).collect()
 					};
-					let call = runtime::transactions()
-						.datanets()
-						.update_metadata(args.datanet, name, summary, tags);
+					let call = runtime::transactions().datanets().update_metadata(
+						args.datanet,
+						name,
+						summary,
+						tags,
+					);
 					submit(context, &client, &args.from, &call).await?;
 					changed = true;
 				}
-				if args.formats.is_some() || args.max_file_mib.is_some() || args.daily_mib.is_some() {
+				if args.formats.is_some() || args.max_file_mib.is_some() || args.daily_mib.is_some()
+				{
 					let formats = match &args.formats {
 						Some(list) => ChainFormats(parse_formats(list, kind)?.0),
 						None => ChainFormats(info.formats.0),
@@ -334,8 +349,11 @@ impl Command {
 							None => info.caps.daily_bytes,
 						},
 					};
-					let call =
-						runtime::transactions().datanets().update_rules(args.datanet, formats, new_caps);
+					let call = runtime::transactions().datanets().update_rules(
+						args.datanet,
+						formats,
+						new_caps,
+					);
 					submit(context, &client, &args.from, &call).await?;
 					changed = true;
 				}
@@ -348,12 +366,18 @@ impl Command {
 			Command::Pause(args) => {
 				let call = runtime::transactions().datanets().pause(args.datanet);
 				submit(context, &client, &args.from, &call).await?;
-				context.emit(format!("datanet {} paused", args.datanet), json!({ "datanet": args.datanet, "status": "paused" }));
+				context.emit(
+					format!("datanet {} paused", args.datanet),
+					json!({ "datanet": args.datanet, "status": "paused" }),
+				);
 			},
 			Command::Resume(args) => {
 				let call = runtime::transactions().datanets().resume(args.datanet);
 				submit(context, &client, &args.from, &call).await?;
-				context.emit(format!("datanet {} resumed", args.datanet), json!({ "datanet": args.datanet, "status": "active" }));
+				context.emit(
+					format!("datanet {} resumed", args.datanet),
+					json!({ "datanet": args.datanet, "status": "active" }),
+				);
 			},
 			Command::Close(args) => {
 				let call = runtime::transactions().datanets().close(args.datanet);

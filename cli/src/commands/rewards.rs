@@ -134,7 +134,10 @@ impl LeaderboardCommand {
 			}
 		}
 		let json_rows = rows.iter().map(rank_json).collect::<Result<Vec<_>>>()?;
-		context.emit(human, json!({ "datanet": self.datanet, "epoch": epoch.epoch, "rows": json_rows }));
+		context.emit(
+			human,
+			json!({ "datanet": self.datanet, "epoch": epoch.epoch, "rows": json_rows }),
+		);
 		Ok(())
 	}
 }
@@ -183,14 +186,18 @@ impl RewardsCommand {
 impl ClaimCommand {
 	pub(crate) async fn execute(self, context: &Context) -> Result<()> {
 		let client = context.connect().await?;
-		let events = submit(context, &client, &self.from, &runtime::transactions().rewards().claim())
-			.await
-			.context("claiming rewards")?;
+		let events =
+			submit(context, &client, &self.from, &runtime::transactions().rewards().claim())
+				.await
+				.context("claiming rewards")?;
 		let amount = events
 			.find_first::<runtime::rewards::events::Claimed>()
 			.ok_or_else(|| anyhow!("the chain reported no claim"))??
 			.amount;
-		context.emit(format!("claimed {}", format_prv(amount)), json!({ "claimed": amount.to_string() }));
+		context.emit(
+			format!("claimed {}", format_prv(amount)),
+			json!({ "claimed": amount.to_string() }),
+		);
 		Ok(())
 	}
 }

@@ -89,7 +89,12 @@ pub(crate) struct CloseCommand {
 
 pub(super) async fn params(client: &Client) -> Result<Params<u128, u32>> {
 	let at = client.at_current_block().await?;
-	Ok(at.storage().entry(runtime::storage().validation().current_params())?.fetch(()).await?.decode()?)
+	Ok(at
+		.storage()
+		.entry(runtime::storage().validation().current_params())?
+		.fetch(())
+		.await?
+		.decode()?)
 }
 
 fn parse_ballot(verdict: &str, reason: Option<&str>) -> Result<Ballot> {
@@ -151,7 +156,8 @@ pub(super) fn salt_path(context: &Context, contribution: u64, voter: &AccountId3
 pub(super) fn save_salt(path: &PathBuf, ballot: &Ballot, salt: &Salt) -> Result<()> {
 	std::fs::create_dir_all(path.parent().expect("a file in a directory"))?;
 	let record = json!({ "ballot": hex::encode(ballot.encode()), "salt": hex::encode(salt) });
-	std::fs::write(path, record.to_string()).with_context(|| format!("saving {}", path.display()))?;
+	std::fs::write(path, record.to_string())
+		.with_context(|| format!("saving {}", path.display()))?;
 	#[cfg(unix)]
 	{
 		use std::os::unix::fs::PermissionsExt;
@@ -170,7 +176,8 @@ pub(super) fn load_salt(path: &PathBuf) -> Result<Option<(Ballot, Salt)>> {
 			.ok_or_else(|| anyhow!("{} is damaged ({name})", path.display()))
 	};
 	let ballot = Ballot::decode(&mut &field("ballot")?[..])?;
-	let salt: Salt = field("salt")?.try_into().map_err(|_| anyhow!("{}: bad salt", path.display()))?;
+	let salt: Salt =
+		field("salt")?.try_into().map_err(|_| anyhow!("{}: bad salt", path.display()))?;
 	Ok(Some((ballot, salt)))
 }
 
@@ -197,9 +204,13 @@ impl Command {
 			},
 			Command::Unbond { amount, from } => {
 				let amount = parse_prv(&amount)?;
-				let events =
-					submit(context, &client, &from, &runtime::transactions().validation().unbond(amount))
-						.await?;
+				let events = submit(
+					context,
+					&client,
+					&from,
+					&runtime::transactions().validation().unbond(amount),
+				)
+				.await?;
 				let unlocks_at = events
 					.find_first::<runtime::validation::events::Unbonded>()
 					.transpose()?
@@ -214,9 +225,13 @@ impl Command {
 				);
 			},
 			Command::Withdraw { from } => {
-				let events =
-					submit(context, &client, &from, &runtime::transactions().validation().withdraw())
-						.await?;
+				let events = submit(
+					context,
+					&client,
+					&from,
+					&runtime::transactions().validation().withdraw(),
+				)
+				.await?;
 				let amount = events
 					.find_first::<runtime::validation::events::Withdrawn>()
 					.transpose()?
@@ -311,7 +326,8 @@ impl VoteCommand {
 				let sealed = pallet_validation::commitment(&ballot, &salt, &voter.0);
 				let call = runtime::transactions().validation().commit(self.contribution, sealed);
 				if let Err(err) =
-					provenant_client::submit_and_finalize_from_pool(&client, &rpc, &call, &signer).await
+					provenant_client::submit_and_finalize_from_pool(&client, &rpc, &call, &signer)
+						.await
 				{
 					let _ = std::fs::remove_file(&path);
 					return Err(err).context("committing the sealed vote");
@@ -373,7 +389,11 @@ impl CloseCommand {
 				"#{}: {status}{}{}",
 				self.contribution,
 				reason.map(|r| format!(" ({r})")).unwrap_or_default(),
-				if slashed > 0 { format!("; {} slashed", format_prv(slashed)) } else { String::new() }
+				if slashed > 0 {
+					format!("; {} slashed", format_prv(slashed))
+				} else {
+					String::new()
+				}
 			),
 			json!({
 				"contribution": self.contribution,

@@ -69,7 +69,10 @@ mod benchmarks {
 		#[extrinsic_call]
 		_(RawOrigin::Signed(caller), datanet, name, summary, tags);
 
-		assert_eq!(Datanets::<T>::get(datanet).unwrap().metadata.name.len() as u32, n.clamp(1, T::MaxNameLen::get()));
+		assert_eq!(
+			Datanets::<T>::get(datanet).unwrap().metadata.name.len() as u32,
+			n.clamp(1, T::MaxNameLen::get())
+		);
 	}
 
 	#[benchmark]

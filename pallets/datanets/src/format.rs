@@ -4,8 +4,8 @@
 //! detector is cheap (it reads a fixed-size prefix, except for the UTF-8 check of text, which is
 //! linear in the file and is what the per-byte weight pays for).
 
-use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
 use crate::frame_support::PalletError;
+use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
 use scale_info::TypeInfo;
 
 /// The kind of data a datanet holds. Fixed when the datanet is created.
@@ -240,8 +240,8 @@ fn non_empty_lines(text: &str) -> impl Iterator<Item = &str> {
 /// on chain a cheap structural check suffices to tell jsonl from prose.
 fn is_jsonl(text: &str) -> bool {
 	let mut lines = non_empty_lines(text).peekable();
-	lines.peek().is_some() &&
-		lines.all(|line| line.starts_with('{') && line.ends_with('}') && line.contains(':'))
+	lines.peek().is_some()
+		&& lines.all(|line| line.starts_with('{') && line.ends_with('}') && line.contains(':'))
 }
 
 /// At least two lines, at least two fields, and the same number of comma-separated fields on

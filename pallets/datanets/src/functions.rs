@@ -1,7 +1,5 @@
 //! The pallet's logic: `do_*` helpers that take no origin, so they can be tested directly.
 
-use crate::*;
-use alloc::vec::Vec;
 use crate::frame_support::{
 	ensure,
 	pallet_prelude::*,
@@ -12,6 +10,8 @@ use crate::sp_runtime::{
 	traits::{Saturating, Zero},
 	SaturatedConversion,
 };
+use crate::*;
+use alloc::vec::Vec;
 
 impl<T: Config> Pallet<T> {
 	/// Bounds and checks raw metadata: a non-empty UTF-8 name, a UTF-8 summary and non-empty
@@ -22,9 +22,9 @@ impl<T: Config> Pallet<T> {
 		tags: Vec<Vec<u8>>,
 	) -> Result<MetadataOf<T>, DispatchError> {
 		ensure!(!name.is_empty(), Error::<T>::BadName);
-		let all_utf8 = core::str::from_utf8(&name).is_ok() &&
-			core::str::from_utf8(&summary).is_ok() &&
-			tags.iter().all(|tag| core::str::from_utf8(tag).is_ok());
+		let all_utf8 = core::str::from_utf8(&name).is_ok()
+			&& core::str::from_utf8(&summary).is_ok()
+			&& tags.iter().all(|tag| core::str::from_utf8(tag).is_ok());
 		ensure!(all_utf8, Error::<T>::MetadataNotUtf8);
 		ensure!(tags.iter().all(|tag| !tag.is_empty()), Error::<T>::BadTags);
 
@@ -141,8 +141,9 @@ impl<T: Config> Pallet<T> {
 	) -> DispatchResult {
 		let mut info = Self::owned_open(who, datanet)?;
 		match status {
-			DatanetStatus::Paused =>
-				ensure!(info.status == DatanetStatus::Active, Error::<T>::DatanetPaused),
+			DatanetStatus::Paused => {
+				ensure!(info.status == DatanetStatus::Active, Error::<T>::DatanetPaused)
+			},
 			_ => ensure!(info.status == DatanetStatus::Paused, Error::<T>::NotPaused),
 		}
 		info.status = status;

@@ -195,14 +195,8 @@ pub mod pallet {
 
 	/// Contributions by datanet and content hash: finds duplicates, and a file by its hash.
 	#[pallet::storage]
-	pub type ContributionByContent<T> = StorageDoubleMap<
-		_,
-		Twox64Concat,
-		DatanetId,
-		Identity,
-		ContentHash,
-		ContributionId,
-	>;
+	pub type ContributionByContent<T> =
+		StorageDoubleMap<_, Twox64Concat, DatanetId, Identity, ContentHash, ContributionId>;
 
 	/// Each account's usage today, across all datanets.
 	#[pallet::storage]

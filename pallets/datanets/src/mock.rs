@@ -141,9 +141,6 @@ pub(crate) fn check_invariants() {
 		*held.entry(info.owner).or_default() += info.deposit;
 	}
 	for (owner, deposit) in held {
-		assert_eq!(
-			Balances::balance_on_hold(&HoldReason::DatanetDeposit.into(), &owner),
-			deposit
-		);
+		assert_eq!(Balances::balance_on_hold(&HoldReason::DatanetDeposit.into(), &owner), deposit);
 	}
 }

@@ -1,9 +1,9 @@
 //! Unit tests: every rule and every error of the datanets pallet.
 
 use crate::{
-	mock::*, AccountUsage, Caps, ContributionByContent, ContributionInfo, ContributionRegistry, ContributionStatus,
-	Contributions, DataKind, DatanetId, DatanetStatus, DatanetUsage, Error, Event, Format,
-	FormatSet, HoldReason, NextDatanetId,
+	mock::*, AccountUsage, Caps, ContributionByContent, ContributionInfo, ContributionRegistry,
+	ContributionStatus, Contributions, DataKind, DatanetId, DatanetStatus, DatanetUsage, Error,
+	Event, Format, FormatSet, HoldReason, NextDatanetId,
 };
 use codec::Encode;
 use frame_support::{
@@ -89,7 +89,8 @@ mod create {
 			assert_eq!(info.caps, default_caps());
 			assert_eq!(info.status, DatanetStatus::Active);
 			assert_eq!(info.metadata.name.to_vec(), b"name".to_vec());
-			let expected_deposit = DEPOSIT_BASE + DEPOSIT_PER_BYTE * info.metadata.encoded_size() as u64;
+			let expected_deposit =
+				DEPOSIT_BASE + DEPOSIT_PER_BYTE * info.metadata.encoded_size() as u64;
 			assert_eq!(info.deposit, expected_deposit);
 			assert_eq!(
 				Balances::balance_on_hold(&HoldReason::DatanetDeposit.into(), &ALICE),
@@ -118,10 +119,19 @@ mod create {
 			};
 			assert_noop!(attempt(vec![], vec![], vec![]), Error::<Test>::BadName);
 			assert_noop!(attempt(vec![b'n'; 65], vec![], vec![]), Error::<Test>::BadName);
-			assert_noop!(attempt(b"n".to_vec(), vec![b's'; 257], vec![]), Error::<Test>::SummaryTooLong);
+			assert_noop!(
+				attempt(b"n".to_vec(), vec![b's'; 257], vec![]),
+				Error::<Test>::SummaryTooLong
+			);
 			assert_noop!(attempt(b"n".to_vec(), vec![], vec![vec![]]), Error::<Test>::BadTags);
-			assert_noop!(attempt(b"n".to_vec(), vec![], vec![vec![b't'; 17]]), Error::<Test>::BadTags);
-			assert_noop!(attempt(b"n".to_vec(), vec![], vec![b"t".to_vec(); 5]), Error::<Test>::BadTags);
+			assert_noop!(
+				attempt(b"n".to_vec(), vec![], vec![vec![b't'; 17]]),
+				Error::<Test>::BadTags
+			);
+			assert_noop!(
+				attempt(b"n".to_vec(), vec![], vec![b"t".to_vec(); 5]),
+				Error::<Test>::BadTags
+			);
 			assert_noop!(attempt(vec![0xff, 0xfe], vec![], vec![]), Error::<Test>::MetadataNotUtf8);
 		});
 	}
@@ -140,7 +150,10 @@ mod create {
 					caps,
 				)
 			};
-			assert_noop!(attempt(DataKind::Text, FormatSet(0), default_caps()), Error::<Test>::NoFormats);
+			assert_noop!(
+				attempt(DataKind::Text, FormatSet(0), default_caps()),
+				Error::<Test>::NoFormats
+			);
 			assert_noop!(
 				attempt(DataKind::Text, FormatSet::of(&[Format::Txt, Format::Png]), default_caps()),
 				Error::<Test>::FormatOfOtherKind
@@ -162,7 +175,11 @@ mod create {
 				Error::<Test>::BadFileCap
 			);
 			assert_noop!(
-				attempt(DataKind::Text, text_formats(), Caps { max_file_bytes: KIB, daily_bytes: 10 }),
+				attempt(
+					DataKind::Text,
+					text_formats(),
+					Caps { max_file_bytes: KIB, daily_bytes: 10 }
+				),
 				Error::<Test>::BadDailyCap
 			);
 		});
@@ -231,7 +248,10 @@ mod owner_controls {
 			);
 			assert_noop!(Datanets::pause(bob.clone(), id), Error::<Test>::NotOwner);
 			assert_noop!(Datanets::close(bob, id), Error::<Test>::NotOwner);
-			assert_noop!(Datanets::pause(RuntimeOrigin::signed(ALICE), 99), Error::<Test>::UnknownDatanet);
+			assert_noop!(
+				Datanets::pause(RuntimeOrigin::signed(ALICE), 99),
+				Error::<Test>::UnknownDatanet
+			);
 		});
 	}
 
@@ -242,7 +262,9 @@ mod owner_controls {
 			let only_csv = FormatSet::of(&[Format::Csv]);
 			let caps = Caps { max_file_bytes: KIB, daily_bytes: 2 * KIB as u64 };
 			assert_ok!(Datanets::update_rules(RuntimeOrigin::signed(ALICE), id, only_csv, caps));
-			System::assert_last_event(Event::RulesUpdated { datanet: id, formats: only_csv, caps }.into());
+			System::assert_last_event(
+				Event::RulesUpdated { datanet: id, formats: only_csv, caps }.into(),
+			);
 			assert_noop!(
 				Datanets::update_rules(
 					RuntimeOrigin::signed(ALICE),
@@ -370,7 +392,10 @@ mod submit {
 		ExtBuilder::build_and_execute(|| {
 			let id = text_datanet(ALICE);
 			assert_noop!(submit(BOB, id, vec![]), Error::<Test>::EmptyFile);
-			assert_noop!(submit(BOB, id, vec![0x00, 0xff, 0x13, 0x37]), Error::<Test>::UnrecognizedFormat);
+			assert_noop!(
+				submit(BOB, id, vec![0x00, 0xff, 0x13, 0x37]),
+				Error::<Test>::UnrecognizedFormat
+			);
 			assert_noop!(
 				submit(BOB, id, files::text_of_len(5 * KIB as usize + 1, 0)),
 				Error::<Test>::FileTooLarge
@@ -385,8 +410,14 @@ mod submit {
 			let first = text_datanet(ALICE);
 			let second = text_datanet(ALICE);
 			assert_ok!(submit(BOB, first, files::text("the same words")));
-			assert_noop!(submit(CHARLIE, first, files::text("the same words")), Error::<Test>::Duplicate);
-			assert_noop!(submit(BOB, first, files::text("the same words")), Error::<Test>::Duplicate);
+			assert_noop!(
+				submit(CHARLIE, first, files::text("the same words")),
+				Error::<Test>::Duplicate
+			);
+			assert_noop!(
+				submit(BOB, first, files::text("the same words")),
+				Error::<Test>::Duplicate
+			);
 			assert_ok!(submit(BOB, second, files::text("the same words")));
 		});
 	}
@@ -396,11 +427,19 @@ mod submit {
 		ExtBuilder::build_and_execute(|| {
 			let id = text_datanet(ALICE);
 			let big_day = Caps { max_file_bytes: KIB, daily_bytes: 100 * KIB as u64 };
-			assert_ok!(Datanets::update_rules(RuntimeOrigin::signed(ALICE), id, text_formats(), big_day));
+			assert_ok!(Datanets::update_rules(
+				RuntimeOrigin::signed(ALICE),
+				id,
+				text_formats(),
+				big_day
+			));
 			for n in 0..ACCOUNT_DAILY_FILES {
 				assert_ok!(submit(BOB, id, files::text(&format!("file number {n}"))));
 			}
-			assert_noop!(submit(BOB, id, files::text("one too many")), Error::<Test>::DailyFileCapReached);
+			assert_noop!(
+				submit(BOB, id, files::text("one too many")),
+				Error::<Test>::DailyFileCapReached
+			);
 			// The cap is per account: another contributor is unaffected.
 			assert_ok!(submit(CHARLIE, id, files::text("charlie's first")));
 			run_to_block(BLOCKS_PER_DAY);
@@ -467,7 +506,10 @@ mod registry {
 				})
 			);
 			assert_noop!(
-				<Datanets as ContributionRegistry<_, _>>::set_status(0, ContributionStatus::Pending),
+				<Datanets as ContributionRegistry<_, _>>::set_status(
+					0,
+					ContributionStatus::Pending
+				),
 				Error::<Test>::NotAFinalStatus
 			);
 			assert_ok!(<Datanets as ContributionRegistry<_, _>>::set_status(
@@ -482,11 +524,17 @@ mod registry {
 				.into(),
 			);
 			assert_noop!(
-				<Datanets as ContributionRegistry<_, _>>::set_status(0, ContributionStatus::Rejected),
+				<Datanets as ContributionRegistry<_, _>>::set_status(
+					0,
+					ContributionStatus::Rejected
+				),
 				Error::<Test>::AlreadyJudged
 			);
 			assert_noop!(
-				<Datanets as ContributionRegistry<_, _>>::set_status(9, ContributionStatus::Rejected),
+				<Datanets as ContributionRegistry<_, _>>::set_status(
+					9,
+					ContributionStatus::Rejected
+				),
 				Error::<Test>::UnknownContribution
 			);
 		});

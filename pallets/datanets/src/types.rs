@@ -1,11 +1,10 @@
 //! The records the pallet keeps: datanets, their rules, contributions and daily usage.
 
 use crate::format::{DataKind, Format};
-use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
 use crate::frame_support::{
-	pallet_prelude::ConstU32, BoundedVec, CloneNoBound, EqNoBound, PartialEqNoBound,
-	DebugNoBound,
+	pallet_prelude::ConstU32, BoundedVec, CloneNoBound, DebugNoBound, EqNoBound, PartialEqNoBound,
 };
+use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
 use scale_info::TypeInfo;
 
 /// A datanet's identifier, assigned in creation order from 0.
@@ -49,14 +48,23 @@ impl FormatSet {
 
 	/// Whether every format in the set carries `kind`, and no unknown bit is set.
 	pub fn fits_kind(self, kind: DataKind) -> bool {
-		Format::ALL.iter().fold(0u16, |bits, format| bits | format.bit()) & self.0 == self.0 &&
-			Format::ALL.iter().all(|format| !self.contains(*format) || format.kind() == kind)
+		Format::ALL.iter().fold(0u16, |bits, format| bits | format.bit()) & self.0 == self.0
+			&& Format::ALL.iter().all(|format| !self.contains(*format) || format.kind() == kind)
 	}
 }
 
 /// A datanet's published caps.
 #[derive(
-	Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo, Clone, Copy, PartialEq, Eq, Debug,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+	Clone,
+	Copy,
+	PartialEq,
+	Eq,
+	Debug,
 )]
 pub struct Caps {
 	/// The largest file admitted, in bytes. At most the runtime's hard cap.
@@ -67,7 +75,16 @@ pub struct Caps {
 
 /// Whether a datanet takes contributions.
 #[derive(
-	Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo, Clone, Copy, PartialEq, Eq, Debug,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+	Clone,
+	Copy,
+	PartialEq,
+	Eq,
+	Debug,
 )]
 pub enum DatanetStatus {
 	/// Open for contributions.
@@ -143,7 +160,16 @@ impl DailyUsage {
 /// Where a contribution stands. New contributions are `Pending`; the validation pallet moves
 /// them on through [`crate::ContributionRegistry`].
 #[derive(
-	Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo, Clone, Copy, PartialEq, Eq, Debug,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+	Clone,
+	Copy,
+	PartialEq,
+	Eq,
+	Debug,
 )]
 pub enum ContributionStatus {
 	/// Waiting for validators' verdict.

@@ -41,16 +41,20 @@ fn tally<T: Config>() -> EpochTally<BalanceOf<T>> {
 fn open_pot<T: Config>(datanet: DatanetId) {
 	let amount: BalanceOf<T> = 1_000_000u32.into();
 	T::Currency::mint_into(&Pallet::<T>::account_id(), amount * 2u32.into()).expect("mints");
-	Pots::<T>::insert(0, datanet, Pot {
-		contributors: amount,
-		validators: amount,
-		unpaid: amount * 2u32.into(),
-		tally: EpochTally {
-			verdicts: EPOCH_CONTRIBUTORS,
-			contributor_weight: EPOCH_CONTRIBUTORS as u128 * 1_000_000_000,
-			agreeing_stake: (EPOCH_CONTRIBUTORS * 1_000).into(),
+	Pots::<T>::insert(
+		0,
+		datanet,
+		Pot {
+			contributors: amount,
+			validators: amount,
+			unpaid: amount * 2u32.into(),
+			tally: EpochTally {
+				verdicts: EPOCH_CONTRIBUTORS,
+				contributor_weight: EPOCH_CONTRIBUTORS as u128 * 1_000_000_000,
+				agreeing_stake: (EPOCH_CONTRIBUTORS * 1_000).into(),
+			},
 		},
-	});
+	);
 	CurrentEpoch::<T>::put(1);
 }
 
@@ -101,7 +105,10 @@ mod benchmarks {
 		{
 			Pallet::<T>::pay_contributors(0, n);
 		}
-		assert_eq!(ContributorShares::<T>::iter_prefix((0,)).count() as u32, EPOCH_CONTRIBUTORS - n);
+		assert_eq!(
+			ContributorShares::<T>::iter_prefix((0,)).count() as u32,
+			EPOCH_CONTRIBUTORS - n
+		);
 	}
 
 	/// Crediting `n` validators.
@@ -139,20 +146,31 @@ mod benchmarks {
 	fn record_verdict(v: Linear<0, 64>) {
 		let datanet = datanets::<T>(1)[0];
 		let contributor: T::AccountId = account("contributor", 0, 0);
-		Standings::<T>::insert(datanet, &contributor, Standing {
-			accepted: 5,
-			rejected: FixedU128::from_u32(1),
-			as_of: 0,
-			earned: Zero::zero(),
-		});
+		Standings::<T>::insert(
+			datanet,
+			&contributor,
+			Standing {
+				accepted: 5,
+				rejected: FixedU128::from_u32(1),
+				as_of: 0,
+				earned: Zero::zero(),
+			},
+		);
 		ContributorShares::<T>::insert((1, datanet, &contributor), EpochShare::default());
 		CurrentEpoch::<T>::put(1);
 		let agreeing: Vec<_> = (0..v)
-			.map(|index| (account::<T::AccountId>("validator", index, 0), BalanceOf::<T>::from(1_000u32)))
+			.map(|index| {
+				(account::<T::AccountId>("validator", index, 0), BalanceOf::<T>::from(1_000u32))
+			})
 			.collect();
 		#[block]
 		{
-			Pallet::<T>::record_verdict(datanet, &contributor, ContributionStatus::Accepted, &agreeing);
+			Pallet::<T>::record_verdict(
+				datanet,
+				&contributor,
+				ContributionStatus::Accepted,
+				&agreeing,
+			);
 		}
 		assert_eq!(Standings::<T>::get(datanet, &contributor).map(|s| s.accepted), Some(6));
 	}

@@ -1,6 +1,5 @@
 //! The pallet's logic: the epoch clock, recording verdicts, paged settlement, and queries.
 
-use crate::*;
 use crate::frame_support::{
 	ensure,
 	pallet_prelude::*,
@@ -13,6 +12,7 @@ use crate::sp_arithmetic::{
 	FixedU128, Perbill, Rounding,
 };
 use crate::sp_runtime::SaturatedConversion;
+use crate::*;
 use alloc::vec::Vec;
 use pallet_datanets::{ContributionId, ContributionRegistry, ContributionStatus};
 use pallet_validation::OnVerdict;
@@ -68,12 +68,12 @@ impl<T: Config> Pallet<T> {
 
 	/// Checks the rules' invariants.
 	pub(crate) fn ensure_params(params: &ParamsOf<T>) -> DispatchResult {
-		let total = params.contributors_share.deconstruct() as u64 +
-			params.validators_share.deconstruct() as u64 +
-			params.owner_share.deconstruct() as u64;
-		let sane = params.epoch_length > 0 &&
-			params.rejection_half_life > 0 &&
-			total == Perbill::one().deconstruct() as u64;
+		let total = params.contributors_share.deconstruct() as u64
+			+ params.validators_share.deconstruct() as u64
+			+ params.owner_share.deconstruct() as u64;
+		let sane = params.epoch_length > 0
+			&& params.rejection_half_life > 0
+			&& total == Perbill::one().deconstruct() as u64;
 		ensure!(sane, Error::<T>::BadParams);
 		Ok(())
 	}
@@ -196,7 +196,8 @@ impl<T: Config> Pallet<T> {
 			let Some((datanet, tally)) = tallies.next() else { return (done, true) };
 			done += 1;
 			let minted = if tally.verdicts > 0 {
-				T::Currency::mint_into(&pot_account, params.issuance_per_datanet).unwrap_or_default()
+				T::Currency::mint_into(&pot_account, params.issuance_per_datanet)
+					.unwrap_or_default()
 			} else {
 				Zero::zero()
 			};
@@ -355,14 +356,17 @@ impl<T: Config> Pallet<T> {
 					.into_iter()
 					.find(|row| &row.account == who)
 					.map(|row| {
-						(datanet, LeaderboardEntry {
-							rank: row.rank,
-							account: (),
-							accepted: row.accepted,
-							rejected: row.rejected,
-							score: row.score,
-							earned: row.earned,
-						})
+						(
+							datanet,
+							LeaderboardEntry {
+								rank: row.rank,
+								account: (),
+								accepted: row.accepted,
+								rejected: row.rejected,
+								score: row.score,
+								earned: row.earned,
+							},
+						)
 					})
 			})
 			.collect();
@@ -384,7 +388,9 @@ impl<T: Config> Pallet<T> {
 	pub(crate) fn do_try_state() -> Result<(), sp_runtime::TryRuntimeError> {
 		let owed = Self::owed();
 		ensure!(
-			<T::Currency as crate::frame_support::traits::fungible::Inspect<_>>::balance(&Self::account_id()) >= owed,
+			<T::Currency as crate::frame_support::traits::fungible::Inspect<_>>::balance(
+				&Self::account_id()
+			) >= owed,
 			"the pot account holds less than the pools and claims it owes"
 		);
 		ensure!(Unsettled::<T>::get() <= CurrentEpoch::<T>::get(), "settlement ran ahead");
@@ -394,7 +400,8 @@ impl<T: Config> Pallet<T> {
 	/// Σ pools + unpaid pots + claimable balances.
 	#[cfg(any(feature = "try-runtime", test))]
 	pub(crate) fn owed() -> BalanceOf<T> {
-		let pools = Pools::<T>::iter_values().fold(Zero::zero(), |s: BalanceOf<T>, v| s.saturating_add(v));
+		let pools =
+			Pools::<T>::iter_values().fold(Zero::zero(), |s: BalanceOf<T>, v| s.saturating_add(v));
 		let pots = Pots::<T>::iter_values().fold(pools, |s, pot| s.saturating_add(pot.unpaid));
 		Claimable::<T>::iter_values().fold(pots, |s, v| s.saturating_add(v))
 	}

@@ -97,14 +97,8 @@ pub mod pallet {
 
 	/// Each contributor's ranking record and earnings, per datanet.
 	#[pallet::storage]
-	pub type Standings<T: Config> = StorageDoubleMap<
-		_,
-		Twox64Concat,
-		DatanetId,
-		Blake2_128Concat,
-		T::AccountId,
-		StandingOf<T>,
-	>;
+	pub type Standings<T: Config> =
+		StorageDoubleMap<_, Twox64Concat, DatanetId, Blake2_128Concat, T::AccountId, StandingOf<T>>;
 
 	/// What each datanet did in each unsettled epoch.
 	#[pallet::storage]
@@ -146,14 +140,8 @@ pub mod pallet {
 
 	/// The pools of the epoch being paid out.
 	#[pallet::storage]
-	pub type Pots<T: Config> = StorageDoubleMap<
-		_,
-		Twox64Concat,
-		EpochIndex,
-		Twox64Concat,
-		DatanetId,
-		Pot<BalanceOf<T>>,
-	>;
+	pub type Pots<T: Config> =
+		StorageDoubleMap<_, Twox64Concat, EpochIndex, Twox64Concat, DatanetId, Pot<BalanceOf<T>>>;
 
 	/// Each datanet's undistributed pool: deposits, and parts no one earned yet.
 	#[pallet::storage]
@@ -175,7 +163,8 @@ pub mod pallet {
 	impl<T: Config> BuildGenesisConfig for GenesisConfig<T> {
 		fn build(&self) {
 			if let Some(params) = &self.params {
-				Pallet::<T>::ensure_params(params).expect("pallet-rewards genesis params are invalid");
+				Pallet::<T>::ensure_params(params)
+					.expect("pallet-rewards genesis params are invalid");
 				CurrentParams::<T>::put(params);
 			}
 			// The pot account never dies, so small credits and claims always go through.

@@ -91,8 +91,8 @@ mod tests {
 		let z = 1.959963984540054_f64;
 		let n = accepted + rejected;
 		let p = accepted / n;
-		(p + z * z / (2.0 * n) - z * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt()) /
-			(1.0 + z * z / n)
+		(p + z * z / (2.0 * n) - z * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt())
+			/ (1.0 + z * z / n)
 	}
 
 	fn fixed(value: f64) -> FixedU128 {
@@ -114,7 +114,9 @@ mod tests {
 		let two_and_none = wilson_lower_bound(2, FixedU128::zero());
 		assert!(nine_and_one > two_and_none, "{nine_and_one:?} <= {two_and_none:?}");
 		// And volume still counts between equal rates.
-		assert!(wilson_lower_bound(20, FixedU128::zero()) > wilson_lower_bound(2, FixedU128::zero()));
+		assert!(
+			wilson_lower_bound(20, FixedU128::zero()) > wilson_lower_bound(2, FixedU128::zero())
+		);
 	}
 
 	#[test]

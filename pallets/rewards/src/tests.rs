@@ -8,13 +8,13 @@ use frame_support::{
 };
 use pallet_datanets::{ContributionId, ContributionStatus};
 use pallet_validation::{Ballot, OnVerdict, Reason};
+use polkadot_sdk::sp_runtime;
 use polkadot_sdk::{
 	frame_support,
 	sp_arithmetic::{traits::Zero, FixedU128},
 	sp_runtime::Perbill,
 };
 use sp_runtime::DispatchError;
-use polkadot_sdk::sp_runtime;
 
 const ACCEPT: Ballot = Ballot::Accept;
 const CORRUPT: Ballot = Ballot::Reject(Reason::Corrupt);
@@ -100,7 +100,10 @@ fn a_rejection_weighs_half_after_seven_epochs_and_never_zeroes_the_score() {
 		// The decay is lazy, and the stored record agrees once it is touched again.
 		verdict(ALICE, ContributionStatus::Accepted, &[]);
 		let standing = Standings::<Test>::get(DATANET, ALICE).unwrap();
-		assert_eq!((standing.accepted, standing.rejected, standing.as_of), (2, FixedU128::from_rational(1, 2), 7));
+		assert_eq!(
+			(standing.accepted, standing.rejected, standing.as_of),
+			(2, FixedU128::from_rational(1, 2), 7)
+		);
 		for _ in 0..7 {
 			next_epoch();
 		}
@@ -126,10 +129,7 @@ fn epoch_with_two_contributors() -> (Balance, Balance) {
 	let bob_score = score::wilson_lower_bound(1, FixedU128::from_u32(1)).deconstruct() as u128;
 	let total = 3 * alice_score + bob_score;
 	let contributors = ISSUANCE * 7 / 10;
-	(
-		floor_share(contributors, 3 * alice_score, total),
-		floor_share(contributors, bob_score, total),
-	)
+	(floor_share(contributors, 3 * alice_score, total), floor_share(contributors, bob_score, total))
 }
 
 #[test]
@@ -283,7 +283,9 @@ fn verdicts_after_the_epoch_end_go_to_the_next_epoch() {
 fn owner_deposits_fund_the_next_active_epoch() {
 	build_and_execute(|| {
 		assert_ok!(Rewards::fund(RuntimeOrigin::signed(OWNER), DATANET, 50_000));
-		System::assert_last_event(Event::Funded { who: OWNER, datanet: DATANET, amount: 50_000 }.into());
+		System::assert_last_event(
+			Event::Funded { who: OWNER, datanet: DATANET, amount: 50_000 }.into(),
+		);
 		assert_eq!(Pools::<Test>::get(DATANET), 50_000);
 		next_epoch();
 		assert_eq!(Pools::<Test>::get(DATANET), 50_000, "an idle epoch pays nothing out");
@@ -296,8 +298,14 @@ fn owner_deposits_fund_the_next_active_epoch() {
 #[test]
 fn bad_funding_is_refused_and_changes_nothing() {
 	build_and_execute(|| {
-		assert_noop!(Rewards::fund(RuntimeOrigin::signed(OWNER), DATANET, 0), Error::<Test>::ZeroAmount);
-		assert_noop!(Rewards::fund(RuntimeOrigin::signed(OWNER), 9, 10), Error::<Test>::UnknownDatanet);
+		assert_noop!(
+			Rewards::fund(RuntimeOrigin::signed(OWNER), DATANET, 0),
+			Error::<Test>::ZeroAmount
+		);
+		assert_noop!(
+			Rewards::fund(RuntimeOrigin::signed(OWNER), 9, 10),
+			Error::<Test>::UnknownDatanet
+		);
 		assert_noop!(
 			Rewards::fund(RuntimeOrigin::signed(77), DATANET, 10),
 			sp_runtime::TokenError::FundsUnavailable
@@ -383,7 +391,8 @@ mod random_sequences {
 			(0..CONTRIBUTORS.len()).prop_map(Op::Submit),
 			(0..VALIDATORS.len(), 0..5_000u64).prop_map(|(v, a)| Op::Bond(v, a)),
 			(0..VALIDATORS.len(), 0..3_000u64).prop_map(|(v, a)| Op::Unbond(v, a)),
-			(0..VALIDATORS.len(), 0..8usize, any::<bool>()).prop_map(|(v, c, b)| Op::Commit(v, c, b)),
+			(0..VALIDATORS.len(), 0..8usize, any::<bool>())
+				.prop_map(|(v, c, b)| Op::Commit(v, c, b)),
 			Just(Op::RevealAll),
 			(0..8usize).prop_map(Op::Close),
 			(1..45u64).prop_map(Op::Advance),
@@ -410,9 +419,11 @@ mod random_sequences {
 					RuntimeEvent::Rewards(Event::Claimed { who, amount }) => {
 						*self.claimed.entry(*who).or_default() += amount
 					},
-					RuntimeEvent::Validation(pallet_validation::Event::Slashed { who, amount, .. }) => {
-						*self.slashed.entry(*who).or_default() += amount
-					},
+					RuntimeEvent::Validation(pallet_validation::Event::Slashed {
+						who,
+						amount,
+						..
+					}) => *self.slashed.entry(*who).or_default() += amount,
 					_ => {},
 				}
 			}

@@ -1,6 +1,5 @@
 //! The pallet's logic: `do_*` helpers that take no origin, so they can be tested directly.
 
-use crate::*;
 use crate::frame_support::{
 	ensure,
 	pallet_prelude::*,
@@ -14,6 +13,7 @@ use crate::sp_runtime::{
 	traits::{Saturating, Zero},
 	Perbill,
 };
+use crate::*;
 use alloc::vec::Vec;
 use pallet_datanets::{ContributionInfo, ContributionRegistry};
 
@@ -38,11 +38,11 @@ impl<T: Config> Pallet<T> {
 
 	/// Checks the rules' invariants.
 	pub(crate) fn ensure_params(params: &ParamsOf<T>) -> DispatchResult {
-		let sane = !params.commit_period.is_zero() &&
-			!params.reveal_period.is_zero() &&
-			params.quorum > 0 &&
-			params.quorum <= T::MaxVoters::get() &&
-			params.supermajority > Perbill::from_percent(50);
+		let sane = !params.commit_period.is_zero()
+			&& !params.reveal_period.is_zero()
+			&& params.quorum > 0
+			&& params.quorum <= T::MaxVoters::get()
+			&& params.supermajority > Perbill::from_percent(50);
 		ensure!(sane, Error::<T>::BadParams);
 		Ok(())
 	}
@@ -97,8 +97,8 @@ impl<T: Config> Pallet<T> {
 	) -> Result<BlockNumberFor<T>, DispatchError> {
 		let mut validator = Validators::<T>::get(who).ok_or(Error::<T>::NotValidator)?;
 		ensure!(!amount.is_zero() && validator.bonded >= amount, Error::<T>::InsufficientBond);
-		let unlocks_at =
-			frame_system::Pallet::<T>::block_number().saturating_add(Self::params().unbonding_delay);
+		let unlocks_at = frame_system::Pallet::<T>::block_number()
+			.saturating_add(Self::params().unbonding_delay);
 		validator.bonded = validator.bonded.saturating_sub(amount);
 		validator.unbonding = validator.unbonding.saturating_add(amount);
 		validator.unlocks_at = unlocks_at;
@@ -133,10 +133,12 @@ impl<T: Config> Pallet<T> {
 	fn pending(
 		contribution: ContributionId,
 		params: &ParamsOf<T>,
-	) -> Result<(ContributionInfo<T::AccountId, BlockNumberFor<T>>, Windows<BlockNumberFor<T>>), DispatchError>
-	{
-		let info =
-			T::Contributions::contribution_info(contribution).ok_or(Error::<T>::UnknownContribution)?;
+	) -> Result<
+		(ContributionInfo<T::AccountId, BlockNumberFor<T>>, Windows<BlockNumberFor<T>>),
+		DispatchError,
+	> {
+		let info = T::Contributions::contribution_info(contribution)
+			.ok_or(Error::<T>::UnknownContribution)?;
 		ensure!(info.status == ContributionStatus::Pending, Error::<T>::NotPending);
 		let commit_end = info.submitted_at.saturating_add(params.commit_period);
 		let reveal_end = commit_end.saturating_add(params.reveal_period);
@@ -159,8 +161,8 @@ impl<T: Config> Pallet<T> {
 		let validator = Validators::<T>::get(who).ok_or(Error::<T>::NotValidator)?;
 		ensure!(validator.datanets.contains(&info.datanet), Error::<T>::NotServingDatanet);
 		ensure!(
-			!validator.bonded.is_zero() &&
-				validator.bonded >= Self::minimum_stake(&params, validator.datanets.len()),
+			!validator.bonded.is_zero()
+				&& validator.bonded >= Self::minimum_stake(&params, validator.datanets.len()),
 			Error::<T>::UnderStaked
 		);
 		ensure!(!Commits::<T>::contains_key(contribution, who), Error::<T>::AlreadyCommitted);
@@ -237,8 +239,8 @@ impl<T: Config> Pallet<T> {
 		};
 		// Slashing only follows a clear supermajority: honest disagreement in close calls, and
 		// votes that reached no verdict, cost nothing.
-		let supermajority = status != ContributionStatus::Expired &&
-			winning_stake >= params.supermajority.mul_ceil(revealed_stake);
+		let supermajority = status != ContributionStatus::Expired
+			&& winning_stake >= params.supermajority.mul_ceil(revealed_stake);
 
 		let mut agreeing = Vec::new();
 		let mut slashed = BalanceOf::<T>::zero();
@@ -309,7 +311,8 @@ impl<T: Config> Pallet<T> {
 		.unwrap_or_default();
 		let from_bonded = burned.min(validator.bonded);
 		validator.bonded = validator.bonded.saturating_sub(from_bonded);
-		validator.unbonding = validator.unbonding.saturating_sub(burned.saturating_sub(from_bonded));
+		validator.unbonding =
+			validator.unbonding.saturating_sub(burned.saturating_sub(from_bonded));
 		if validator.bonded.is_zero() && validator.unbonding.is_zero() {
 			Validators::<T>::remove(who);
 		} else {

@@ -28,7 +28,11 @@ use polkadot_sdk::{frame_support, frame_system, sp_io, sp_runtime};
 ///
 /// The voter is inside the hash, so a commitment copied from another validator can never be
 /// revealed by the copier.
-pub fn commitment<AccountId: Encode>(ballot: &Ballot, salt: &Salt, voter: &AccountId) -> Commitment {
+pub fn commitment<AccountId: Encode>(
+	ballot: &Ballot,
+	salt: &Salt,
+	voter: &AccountId,
+) -> Commitment {
 	sp_io::hashing::blake2_256(&(ballot, salt, voter).encode())
 }
 
@@ -136,8 +140,7 @@ pub mod pallet {
 
 	/// Every validator with stake held, bonded or unbonding.
 	#[pallet::storage]
-	pub type Validators<T: Config> =
-		StorageMap<_, Blake2_128Concat, T::AccountId, ValidatorOf<T>>;
+	pub type Validators<T: Config> = StorageMap<_, Blake2_128Concat, T::AccountId, ValidatorOf<T>>;
 
 	/// The open vote on each contribution that has at least one commitment.
 	#[pallet::storage]
@@ -302,7 +305,10 @@ pub mod pallet {
 	impl<T: Config> Hooks<BlockNumberFor<T>> for Pallet<T> {
 		fn integrity_test() {
 			assert!(T::MaxVoters::get() > 0, "MaxVoters must be positive");
-			assert!(T::MaxDatanetsPerValidator::get() > 0, "MaxDatanetsPerValidator must be positive");
+			assert!(
+				T::MaxDatanetsPerValidator::get() > 0,
+				"MaxDatanetsPerValidator must be positive"
+			);
 			assert!(
 				Pallet::<T>::ensure_params(&T::DefaultParams::get()).is_ok(),
 				"DefaultParams break the rules' invariants"
@@ -345,7 +351,10 @@ pub mod pallet {
 		/// restarts the delay for all of it.
 		#[pallet::call_index(1)]
 		#[pallet::weight(T::WeightInfo::unbond())]
-		pub fn unbond(origin: OriginFor<T>, #[pallet::compact] amount: BalanceOf<T>) -> DispatchResult {
+		pub fn unbond(
+			origin: OriginFor<T>,
+			#[pallet::compact] amount: BalanceOf<T>,
+		) -> DispatchResult {
 			let who = ensure_signed(origin)?;
 			let unlocks_at = Self::do_unbond(&who, amount)?;
 			Self::deposit_event(Event::Unbonded { who, amount, unlocks_at });

@@ -1,8 +1,7 @@
 //! Unit tests: every rule and every error of the validation pallet.
 
 use crate::{
-	commitment, mock::*, Ballot, Commits, Error, Event, Polls, Reason, Salt, Validators,
-	Verdicts,
+	commitment, mock::*, Ballot, Commits, Error, Event, Polls, Reason, Salt, Validators, Verdicts,
 };
 use frame_support::{
 	assert_noop, assert_ok,
@@ -135,11 +134,31 @@ mod stake {
 			assert_ok!(Validation::set_params(RuntimeOrigin::root(), params.clone()));
 			assert_eq!(Validation::params(), params);
 			for broken in [
-				{ let mut p = params.clone(); p.quorum = 0; p },
-				{ let mut p = params.clone(); p.quorum = MAX_VOTERS + 1; p },
-				{ let mut p = params.clone(); p.commit_period = 0; p },
-				{ let mut p = params.clone(); p.reveal_period = 0; p },
-				{ let mut p = params.clone(); p.supermajority = Perbill::from_percent(50); p },
+				{
+					let mut p = params.clone();
+					p.quorum = 0;
+					p
+				},
+				{
+					let mut p = params.clone();
+					p.quorum = MAX_VOTERS + 1;
+					p
+				},
+				{
+					let mut p = params.clone();
+					p.commit_period = 0;
+					p
+				},
+				{
+					let mut p = params.clone();
+					p.reveal_period = 0;
+					p
+				},
+				{
+					let mut p = params.clone();
+					p.supermajority = Perbill::from_percent(50);
+					p
+				},
 			] {
 				assert_noop!(
 					Validation::set_params(RuntimeOrigin::root(), broken),
@@ -228,7 +247,10 @@ mod commit_reveal {
 			assert_noop!(reveal_with(V1, ballot, salt_of(V1)), Error::<Test>::RevealWindowNotOpen);
 			run_to_block(IN_REVEAL);
 			assert_noop!(reveal_with(V2, ballot, salt_of(V2)), Error::<Test>::NotCommitted);
-			assert_noop!(reveal_with(V1, Ballot::Accept, salt_of(V1)), Error::<Test>::CommitmentMismatch);
+			assert_noop!(
+				reveal_with(V1, Ballot::Accept, salt_of(V1)),
+				Error::<Test>::CommitmentMismatch
+			);
 			assert_noop!(
 				reveal_with(V1, Ballot::Reject(Reason::OffTopic), salt_of(V1)),
 				Error::<Test>::CommitmentMismatch
@@ -419,7 +441,10 @@ mod verdicts {
 			assert_eq!(status_of(tied), ContributionStatus::Expired);
 			assert_eq!(hold_of(V2), STAKE);
 			// Unsafe and NearDuplicate each have 2 × STAKE: the earlier code is named.
-			assert_eq!(Verdicts::<Test>::get(rejected).unwrap().reason, Some(Reason::NearDuplicate));
+			assert_eq!(
+				Verdicts::<Test>::get(rejected).unwrap().reason,
+				Some(Reason::NearDuplicate)
+			);
 		});
 	}
 

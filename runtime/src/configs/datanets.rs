@@ -69,21 +69,24 @@ fn wraps_contribution(call: &RuntimeCall) -> bool {
 	match call {
 		RuntimeCall::Datanets(pallet_datanets::Call::submit { .. }) => true,
 		RuntimeCall::Utility(
-			Utility::batch { calls } | Utility::batch_all { calls } | Utility::force_batch { calls },
+			Utility::batch { calls }
+			| Utility::batch_all { calls }
+			| Utility::force_batch { calls },
 		) => calls.iter().any(wraps_contribution),
 		RuntimeCall::Utility(
-			Utility::as_derivative { call, .. } |
-			Utility::dispatch_as { call, .. } |
-			Utility::dispatch_as_fallible { call, .. } |
-			Utility::with_weight { call, .. },
-		) |
-		RuntimeCall::Sudo(
-			Sudo::sudo { call } |
-			Sudo::sudo_as { call, .. } |
-			Sudo::sudo_unchecked_weight { call, .. },
+			Utility::as_derivative { call, .. }
+			| Utility::dispatch_as { call, .. }
+			| Utility::dispatch_as_fallible { call, .. }
+			| Utility::with_weight { call, .. },
+		)
+		| RuntimeCall::Sudo(
+			Sudo::sudo { call }
+			| Sudo::sudo_as { call, .. }
+			| Sudo::sudo_unchecked_weight { call, .. },
 		) => wraps_contribution(call),
-		RuntimeCall::Utility(Utility::if_else { main, fallback }) =>
-			wraps_contribution(main) || wraps_contribution(fallback),
+		RuntimeCall::Utility(Utility::if_else { main, fallback }) => {
+			wraps_contribution(main) || wraps_contribution(fallback)
+		},
 		_ => false,
 	}
 }
@@ -106,9 +109,8 @@ mod tests {
 
 	#[test]
 	fn wrapped_contributions_are_refused() {
-		let remark = RuntimeCall::System(polkadot_sdk::frame_system::Call::remark {
-			remark: vec![],
-		});
+		let remark =
+			RuntimeCall::System(polkadot_sdk::frame_system::Call::remark { remark: vec![] });
 		let wrapped = [
 			RuntimeCall::Utility(pallet_utility::Call::batch {
 				calls: vec![contribution(), remark.clone()],

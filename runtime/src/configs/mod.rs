@@ -5,16 +5,18 @@ pub mod rewards;
 pub mod validation;
 
 use crate::{
-	AccountId, Aura, Balance, Balances, Block, BlockNumber, Hash, Nonce, PalletInfo, Runtime,
-	weights, RuntimeCall, RuntimeEvent, RuntimeFreezeReason, RuntimeHoldReason, RuntimeOrigin, RuntimeTask,
-	System, EXISTENTIAL_DEPOSIT, MAXIMUM_BLOCK_WEIGHT, MAX_CONTRIBUTION_EXTRINSIC_BYTES,
-	MICRO_UNIT, NORMAL_DISPATCH_RATIO, SLOT_DURATION, SS58_PREFIX, VERSION,
+	weights, AccountId, Aura, Balance, Balances, Block, BlockNumber, Hash, Nonce, PalletInfo,
+	Runtime, RuntimeCall, RuntimeEvent, RuntimeFreezeReason, RuntimeHoldReason, RuntimeOrigin,
+	RuntimeTask, System, EXISTENTIAL_DEPOSIT, MAXIMUM_BLOCK_WEIGHT,
+	MAX_CONTRIBUTION_EXTRINSIC_BYTES, MICRO_UNIT, NORMAL_DISPATCH_RATIO, SLOT_DURATION,
+	SS58_PREFIX, VERSION,
 };
 use polkadot_sdk::{
 	frame_support::{
-		derive_impl, parameter_types,
-		traits::{ConstBool, ConstU128, ConstU32, ConstU64, ConstU8, VariantCountOf},
+		derive_impl,
 		dispatch::DispatchClass,
+		parameter_types,
+		traits::{ConstBool, ConstU128, ConstU32, ConstU64, ConstU8, VariantCountOf},
 		weights::{ConstantMultiplier, IdentityFee},
 	},
 	frame_system::limits::{BlockLength, BlockWeights},

@@ -1,4 +1,3 @@
-
 //! THIS FILE WAS AUTO-GENERATED USING THE SUBSTRATE BENCHMARK CLI VERSION 64.0.0
 //! DATE: 2026-11-24 (Y/M/D)
 //! HOSTNAME: `vm`, CPU: `Intel(R) Xeon(R) Processor`
@@ -28,8 +27,8 @@
 
 /// Storage DB weights for the `Provenant Development` runtime and `ParityDb`.
 pub mod constants {
-	use polkadot_sdk::frame_support::weights::constants;
 	use polkadot_sdk::frame_support::parameter_types;
+	use polkadot_sdk::frame_support::weights::constants;
 	use polkadot_sdk::frame_support::weights::RuntimeDbWeight;
 
 	parameter_types! {

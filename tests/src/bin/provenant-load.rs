@@ -64,7 +64,10 @@ const CONCURRENT_ACCOUNTS: usize = 128;
 /// `author_submitExtrinsic` is a plain request: the pool has taken the transaction when it
 /// answers. (subxt's `submit` opens a status subscription per transaction instead, and
 /// thousands of those exhaust the node's per-connection subscription limit.)
-async fn submit_encoded(rpc: &provenant_client::subxt::rpcs::RpcClient, encoded: &[u8]) -> Result<()> {
+async fn submit_encoded(
+	rpc: &provenant_client::subxt::rpcs::RpcClient,
+	encoded: &[u8],
+) -> Result<()> {
 	let hex = format!("0x{}", hex::encode(encoded));
 	let _hash: serde_json::Value = rpc
 		.request("author_submitExtrinsic", provenant_client::subxt::rpcs::rpc_params![hex])
@@ -156,9 +159,9 @@ async fn measure<Call: provenant_client::subxt::transactions::Payload>(
 	}
 	let submit_time = match submitted {
 		Some(time) => time,
-		None => submitter
-			.await?
-			.map_err(|err| anyhow!("submitting {}.{}: {err}", what.0, what.1))?,
+		None => {
+			submitter.await?.map_err(|err| anyhow!("submitting {}.{}: {err}", what.0, what.1))?
+		},
 	};
 	let last = busy_blocks.last().map(|(at, _)| *at).unwrap_or_default();
 	let sustained = match busy_blocks.as_slice() {
@@ -209,7 +212,8 @@ async fn main() -> Result<()> {
 		.await?;
 	}
 	let formats = pallet_datanets::types::FormatSet(0b111);
-	let caps = pallet_datanets::types::Caps { max_file_bytes: 8 * 1024 * 1024, daily_bytes: u64::MAX };
+	let caps =
+		pallet_datanets::types::Caps { max_file_bytes: 8 * 1024 * 1024, daily_bytes: u64::MAX };
 	let create = runtime::transactions().datanets().create(
 		b"load".to_vec(),
 		vec![],
@@ -229,7 +233,8 @@ async fn main() -> Result<()> {
 		transfers.push(
 			(0..per_account)
 				.map(|nonce| {
-					let call = runtime::transactions().balances().transfer_keep_alive(bob.clone(), UNIT);
+					let call =
+						runtime::transactions().balances().transfer_keep_alive(bob.clone(), UNIT);
 					(account.clone(), nonce, call)
 				})
 				.collect::<Vec<_>>(),
@@ -245,16 +250,19 @@ async fn main() -> Result<()> {
 				.collect::<Vec<_>>(),
 		);
 	}
-	let transfer_rate = measure(&client, &args.url, ("Balances", "transfer_keep_alive"), transfers).await?;
-	let contribution_rate = measure(&client, &args.url, ("Datanets", "submit"), contributions).await?;
+	let transfer_rate =
+		measure(&client, &args.url, ("Balances", "transfer_keep_alive"), transfers).await?;
+	let contribution_rate =
+		measure(&client, &args.url, ("Datanets", "submit"), contributions).await?;
 
 	// One large file from a fresh funded account: blocks from submission to inclusion.
 	let big_sender = load_account(args.accounts)?;
 	provenant_client::submit_and_finalize(
 		&client,
-		&runtime::transactions()
-			.balances()
-			.transfer_keep_alive(MultiAddress::Id(big_sender.public_key().to_account_id()), 100 * UNIT),
+		&runtime::transactions().balances().transfer_keep_alive(
+			MultiAddress::Id(big_sender.public_key().to_account_id()),
+			100 * UNIT,
+		),
 		&alice,
 	)
 	.await?;
@@ -272,15 +280,19 @@ async fn main() -> Result<()> {
 		.at_current_block()
 		.await?
 		.transactions()
-		.sign_and_submit_then_watch_default(&runtime::transactions().datanets().submit(datanet, big), &big_sender)
+		.sign_and_submit_then_watch_default(
+			&runtime::transactions().datanets().submit(datanet, big),
+			&big_sender,
+		)
 		.await?;
 	let mut progress = progress;
 	let in_block = loop {
 		use provenant_client::subxt::transactions::TransactionStatus;
 		match progress.next().await.ok_or_else(|| anyhow!("watch ended"))?? {
 			TransactionStatus::InBestBlock(in_block) => break in_block,
-			TransactionStatus::Invalid { message } | TransactionStatus::Error { message } | TransactionStatus::Dropped { message } =>
-				bail!("the large file was refused: {message}"),
+			TransactionStatus::Invalid { message }
+			| TransactionStatus::Error { message }
+			| TransactionStatus::Dropped { message } => bail!("the large file was refused: {message}"),
 			_ => {},
 		}
 	};

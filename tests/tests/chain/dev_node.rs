@@ -104,8 +104,9 @@ async fn bad_signature_is_refused_and_changes_nothing() -> anyhow::Result<()> {
 		(free_balance(&client, &alice_id).await?, free_balance(&client, &bob_id).await?);
 	let alice_nonce = nonce(&client, &alice_id).await?;
 
-	let transfer =
-		runtime::transactions().balances().transfer_keep_alive(MultiAddress::Id(bob_id.clone()), UNIT);
+	let transfer = runtime::transactions()
+		.balances()
+		.transfer_keep_alive(MultiAddress::Id(bob_id.clone()), UNIT);
 	let at = client.at_current_block().await?;
 	let mut signable =
 		at.transactions().create_signable(&transfer, &alice_id, Default::default()).await?;
@@ -179,7 +180,8 @@ async fn transfer_beyond_balance_fails_and_moves_nothing_but_the_fee() -> anyhow
 	let overspend = runtime::transactions()
 		.balances()
 		.transfer_keep_alive(MultiAddress::Id(bob_id.clone()), 10 * UNIT);
-	let err = provenant_client::submit_and_finalize(&client, &overspend, &sender).await
+	let err = provenant_client::submit_and_finalize(&client, &overspend, &sender)
+		.await
 		.expect_err("a transfer beyond the balance must fail");
 	let message = format!("{err:?}");
 	assert!(

@@ -36,7 +36,8 @@ async fn finality_survives_a_stopped_validator_which_then_catches_up() -> anyhow
 	for (index, name) in validators.iter().enumerate() {
 		let (key_file, _) = node_key(base.path(), index as u8)?;
 		let flag = format!("--{name}");
-		let mut args = vec!["--chain", "local", flag.as_str(), "--node-key-file", key_file.as_str()];
+		let mut args =
+			vec!["--chain", "local", flag.as_str(), "--node-key-file", key_file.as_str()];
 		if index > 0 {
 			args.extend(["--bootnodes", bootnode.as_str()]);
 		}

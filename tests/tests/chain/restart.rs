@@ -42,7 +42,10 @@ async fn chain_survives_kill_9_and_resumes() -> anyhow::Result<()> {
 		finalized_after >= finalized_before,
 		"finalized went back from #{finalized_before} to #{finalized_after}"
 	);
-	assert!(best_after >= finalized_before, "best #{best_after} behind finalized #{finalized_before}");
+	assert!(
+		best_after >= finalized_before,
+		"best #{best_after} behind finalized #{finalized_before}"
+	);
 
 	let client = node.client().await?;
 	assert_eq!(free_balance(&client, &recipient_id).await?, amount, "the transfer was lost");

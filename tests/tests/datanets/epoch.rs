@@ -42,8 +42,8 @@ fn wilson_ppb(accepted: f64, rejected: f64) -> f64 {
 	let z = 1.959963984540054_f64;
 	let n = accepted + rejected;
 	let p = accepted / n;
-	let bound = (p + z * z / (2.0 * n) - z * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt()) /
-		(1.0 + z * z / n);
+	let bound = (p + z * z / (2.0 * n) - z * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt())
+		/ (1.0 + z * z / n);
 	(bound * 1e9).floor()
 }
 
@@ -70,7 +70,20 @@ async fn a_whole_epoch_is_judged_automatically_ranked_and_paid() -> Result<()> {
 			.map(|who| {
 				let (node, photos) = (&node, &photos);
 				scope.spawn(move || {
-					ok_json(node, dir, &["validator", "bond", "--datanet", photos, "--amount", "1000", "--from", who])
+					ok_json(
+						node,
+						dir,
+						&[
+							"validator",
+							"bond",
+							"--datanet",
+							photos,
+							"--amount",
+							"1000",
+							"--from",
+							who,
+						],
+					)
 				})
 			})
 			.collect();
@@ -130,7 +143,8 @@ async fn a_whole_epoch_is_judged_automatically_ranked_and_paid() -> Result<()> {
 	assert!(ferdie_ids.iter().max() < bob_ids.iter().min(), "Ferdie's pictures come first");
 
 	// The workers commit, reveal and close by themselves.
-	let verdicts = wait_for_verdicts(&node, dir, &photos, ferdie_ids.len() + bob_ids.len(), &workers).await?;
+	let verdicts =
+		wait_for_verdicts(&node, dir, &photos, ferdie_ids.len() + bob_ids.len(), &workers).await?;
 	for id in ferdie_ids.iter().chain(&bob_ids[..4]) {
 		assert_eq!(verdicts[id], ("accepted".to_string(), None), "#{id}");
 	}
@@ -155,13 +169,19 @@ async fn a_whole_epoch_is_judged_automatically_ranked_and_paid() -> Result<()> {
 			.await?
 			.expect("a verdict")
 			.decode()?;
-		assert!((verdict.decided_at as u64) < verdicts_due_by, "#{id} was decided after epoch {epoch_of_verdicts}");
+		assert!(
+			(verdict.decided_at as u64) < verdicts_due_by,
+			"#{id} was decided after epoch {epoch_of_verdicts}"
+		);
 	}
 
 	// After the epoch: settled in the first block of the next one.
 	let deadline = std::time::Instant::now() + TIMEOUT * 2;
 	while epoch(&node).await?["unsettled"].as_u64().unwrap() <= epoch_of_verdicts {
-		ensure!(std::time::Instant::now() < deadline, "epoch {epoch_of_verdicts} was never paid out");
+		ensure!(
+			std::time::Instant::now() < deadline,
+			"epoch {epoch_of_verdicts} was never paid out"
+		);
 		tokio::time::sleep(Duration::from_secs(2)).await;
 	}
 	node.wait_for_finalized(node.best_number().await?, TIMEOUT).await?;
@@ -171,8 +191,14 @@ async fn a_whole_epoch_is_judged_automatically_ranked_and_paid() -> Result<()> {
 	let rows = board["rows"].as_array().expect("rows");
 	let ferdie = dev::ferdie().public_key().to_account_id().to_string();
 	let bob = dev::bob().public_key().to_account_id().to_string();
-	assert_eq!((rows[0]["account"].as_str(), rows[0]["rank"].as_u64()), (Some(ferdie.as_str()), Some(1)));
-	assert_eq!((rows[1]["account"].as_str(), rows[1]["rank"].as_u64()), (Some(bob.as_str()), Some(2)));
+	assert_eq!(
+		(rows[0]["account"].as_str(), rows[0]["rank"].as_u64()),
+		(Some(ferdie.as_str()), Some(1))
+	);
+	assert_eq!(
+		(rows[1]["account"].as_str(), rows[1]["rank"].as_u64()),
+		(Some(bob.as_str()), Some(2))
+	);
 	assert_eq!((rows[0]["accepted"].as_u64(), rows[1]["accepted"].as_u64()), (Some(3), Some(4)));
 	let ferdie_ppb = wilson_ppb(3.0, 0.0);
 	assert!((rows[0]["scorePpb"].as_f64().unwrap() - ferdie_ppb).abs() <= 2.0, "{}", rows[0]);
@@ -193,7 +219,10 @@ async fn a_whole_epoch_is_judged_automatically_ranked_and_paid() -> Result<()> {
 		assert!((got as f64 - expected).abs() / expected < 1e-6, "{got} vs {expected}");
 	}
 	assert!(ferdie_claimable + bob_claimable <= contributors);
-	assert!(contributors - (ferdie_claimable + bob_claimable) < 10, "at most rounding dust is kept");
+	assert!(
+		contributors - (ferdie_claimable + bob_claimable) < 10,
+		"at most rounding dust is kept"
+	);
 	assert_eq!(amount(&rows[0]["earned"]), ferdie_claimable);
 	// Equal stakes that agreed with all nine verdicts share the validators' 20% equally; the
 	// owner (Alice) gets 10%.
@@ -225,7 +254,12 @@ async fn a_whole_epoch_is_judged_automatically_ranked_and_paid() -> Result<()> {
 }
 
 fn ids(submitted: &Value) -> Vec<u64> {
-	submitted.as_array().expect("a list").iter().map(|c| c["contribution"].as_u64().expect("id")).collect()
+	submitted
+		.as_array()
+		.expect("a list")
+		.iter()
+		.map(|c| c["contribution"].as_u64().expect("id"))
+		.collect()
 }
 
 /// The fixtures must be what the test says: every good picture distinct from the others by
@@ -266,7 +300,10 @@ async fn wait_for_verdicts(
 			.filter(|c| c["status"] != "pending")
 			.map(|c| {
 				let reason = c["reason"].as_str().map(String::from);
-				(c["contribution"].as_u64().unwrap(), (c["status"].as_str().unwrap().to_string(), reason))
+				(
+					c["contribution"].as_u64().unwrap(),
+					(c["status"].as_str().unwrap().to_string(), reason),
+				)
 			})
 			.collect();
 		if verdicts.len() >= count {
@@ -274,7 +311,11 @@ async fn wait_for_verdicts(
 		}
 		if std::time::Instant::now() > deadline {
 			let logs: Vec<_> = workers.iter().map(|w| w.log()).collect();
-			anyhow::bail!("only {} of {count} verdicts; worker logs:\n{}", verdicts.len(), logs.join("\n---\n"));
+			anyhow::bail!(
+				"only {} of {count} verdicts; worker logs:\n{}",
+				verdicts.len(),
+				logs.join("\n---\n")
+			);
 		}
 		tokio::time::sleep(Duration::from_secs(2)).await;
 	}

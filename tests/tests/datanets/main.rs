@@ -46,14 +46,23 @@ fn refused(node: &Node, dir: &Path, args: &[&str]) -> Result<String> {
 }
 
 fn create_datanet(node: &Node, dir: &Path, kind: &str, name: &str) -> Result<u64> {
-	let created = ok_json(node, dir, &["datanet", "create", "--name", name, "--kind", kind, "--from", "//Alice"])?;
+	let created = ok_json(
+		node,
+		dir,
+		&["datanet", "create", "--name", name, "--kind", kind, "--from", "//Alice"],
+	)?;
 	Ok(created["id"].as_u64().expect("datanet id"))
 }
 
 async fn contribution_count(node: &Node) -> Result<u64> {
 	let client = node.client().await?;
 	let at = client.at_current_block().await?;
-	Ok(at.storage().entry(runtime::storage().datanets().next_contribution_id())?.fetch(()).await?.decode()?)
+	Ok(at
+		.storage()
+		.entry(runtime::storage().datanets().next_contribution_id())?
+		.fetch(())
+		.await?
+		.decode()?)
 }
 
 #[tokio::test]
@@ -65,7 +74,8 @@ async fn image_datanet_takes_png_and_names_what_a_text_file_is() -> Result<()> {
 	let images = images.to_string();
 
 	let photo = write(dir.path(), "photo.png", &png(1));
-	let submitted = ok_json(&node, dir.path(), &["contribute", &images, &photo, "--from", "//Bob"])?;
+	let submitted =
+		ok_json(&node, dir.path(), &["contribute", &images, &photo, "--from", "//Bob"])?;
 	assert_eq!(submitted[0]["format"], "png");
 	assert_eq!(submitted[0]["status"], "pending");
 
@@ -82,7 +92,11 @@ async fn image_datanet_takes_png_and_names_what_a_text_file_is() -> Result<()> {
 	let error = refused(&node, dir.path(), &["contribute", &images, &fake, "--from", "//Bob"])?;
 	assert!(error.contains("its bytes are txt"), "{error}");
 	assert!(error.contains("Image data"), "{error}");
-	assert_eq!(free_balance(&node.client().await?, &bob).await?, bob_before, "a local refusal costs nothing");
+	assert_eq!(
+		free_balance(&node.client().await?, &bob).await?,
+		bob_before,
+		"a local refusal costs nothing"
+	);
 	assert_eq!(contribution_count(&node).await?, 1);
 	Ok(())
 }
@@ -96,13 +110,18 @@ async fn oversized_files_are_refused_by_the_cli_and_by_the_chain() -> Result<()>
 
 	let big = vec![b'a'; 6 * MIB];
 	let big_path = write(dir.path(), "big.txt", &big);
-	let error = refused(&node, dir.path(), &["contribute", &texts.to_string(), &big_path, "--from", "//Bob"])?;
+	let error = refused(
+		&node,
+		dir.path(),
+		&["contribute", &texts.to_string(), &big_path, "--from", "//Bob"],
+	)?;
 	assert!(error.contains("6291456 bytes") && error.contains("5242880"), "{error}");
 
 	// Skipping the CLI's check: the runtime refuses it too, and nothing is stored.
 	let client = node.client().await?;
 	let call = runtime::transactions().datanets().submit(texts as u32, big);
-	let failure = provenant_client::submit_and_finalize(&client, &call, &dev::bob()).await
+	let failure = provenant_client::submit_and_finalize(&client, &call, &dev::bob())
+		.await
 		.expect_err("the runtime must refuse a 6 MiB file");
 	assert!(format!("{failure:?}").contains("FileTooLarge"), "{failure:?}");
 	assert_eq!(contribution_count(&node).await?, 0);
@@ -117,7 +136,9 @@ async fn the_twenty_first_file_and_a_duplicate_are_refused() -> Result<()> {
 	let texts = create_datanet(&node, dir.path(), "text", "Notes")?.to_string();
 
 	let files: Vec<String> = (0..20)
-		.map(|n| write(dir.path(), &format!("note-{n}.txt"), format!("note number {n}\n").as_bytes()))
+		.map(|n| {
+			write(dir.path(), &format!("note-{n}.txt"), format!("note number {n}\n").as_bytes())
+		})
 		.collect();
 	let mut args = vec!["contribute", texts.as_str()];
 	args.extend(files.iter().map(String::as_str));
@@ -154,7 +175,8 @@ async fn content_survives_kill_9_and_verifies_by_hash() -> Result<()> {
 	node.wait_for_best(1, TIMEOUT).await?;
 
 	let out_path = dir.path().join("fetched.jsonl");
-	let fetched = ok_json(&node, dir.path(), &["content", "get", &hash, "-o", out_path.to_str().unwrap()])?;
+	let fetched =
+		ok_json(&node, dir.path(), &["content", "get", &hash, "-o", out_path.to_str().unwrap()])?;
 	assert_eq!(fetched["verified"], true);
 	assert_eq!(std::fs::read(&out_path)?, original);
 

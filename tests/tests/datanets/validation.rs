@@ -20,13 +20,21 @@ async fn validators_vote_by_hand_and_verdicts_carry_reasons_and_slashes() -> Res
 
 	let bond = BOND_PRV.to_string();
 	for who in ["//Charlie", "//Dave", "//Eve", "//Bob"] {
-		ok_json(&node, dir, &["validator", "bond", "--datanet", &texts, "--amount", &bond, "--from", who])?;
+		ok_json(
+			&node,
+			dir,
+			&["validator", "bond", "--datanet", &texts, "--amount", &bond, "--from", who],
+		)?;
 	}
 	let eve = validator_status(&node, dir, "//Eve")?;
 	assert_eq!(eve["canVote"], true);
 	assert_eq!(eve["bonded"], (BOND_PRV * provenant_client::UNIT).to_string());
 	// Below the per-datanet minimum (100 PRV) nothing is bonded.
-	let error = refused(&node, dir, &["validator", "bond", "--datanet", &texts, "--amount", "5", "--from", "//Ferdie"])?;
+	let error = refused(
+		&node,
+		dir,
+		&["validator", "bond", "--datanet", &texts, "--amount", "5", "--from", "//Ferdie"],
+	)?;
 	assert!(error.contains("BelowMinimumStake"), "{error}");
 
 	let good = write(dir, "good.txt", b"A clear, well-written paragraph about river ecology.");
@@ -46,10 +54,8 @@ async fn validators_vote_by_hand_and_verdicts_carry_reasons_and_slashes() -> Res
 		vec!["vote", &bad_id, "reject", "--reason", "corrupt", "--from", "//Eve"],
 	];
 	let (outcomes, own_vote) = std::thread::scope(|scope| {
-		let handles: Vec<_> = votes
-			.iter()
-			.map(|args| scope.spawn(|| ok_json(&node, dir, args)))
-			.collect();
+		let handles: Vec<_> =
+			votes.iter().map(|args| scope.spawn(|| ok_json(&node, dir, args))).collect();
 		let own = refused(&node, dir, &["vote", &good_id, "accept", "--from", "//Bob"]);
 		(handles.into_iter().map(|h| h.join().expect("vote thread")).collect::<Vec<_>>(), own)
 	});
@@ -61,7 +67,11 @@ async fn validators_vote_by_hand_and_verdicts_carry_reasons_and_slashes() -> Res
 	}
 
 	// The windows are over for a second vote, and too early to close is refused.
-	let error = refused(&node, dir, &["vote", &good_id, "reject", "--reason", "other", "--from", "//Charlie"])?;
+	let error = refused(
+		&node,
+		dir,
+		&["vote", &good_id, "reject", "--reason", "other", "--from", "//Charlie"],
+	)?;
 	assert!(error.contains("CommitWindowClosed"), "{error}");
 	if node.best_number().await? <= closes_after {
 		let error = refused(&node, dir, &["close", &good_id, "--from", "//Alice"])?;
@@ -75,7 +85,10 @@ async fn validators_vote_by_hand_and_verdicts_carry_reasons_and_slashes() -> Res
 	let one_percent = BOND_PRV * provenant_client::UNIT / 100;
 	assert_eq!(closed["slashed"], one_percent.to_string());
 	let closed = ok_json(&node, dir, &["close", &bad_id, "--from", "//Alice"])?;
-	assert_eq!((closed["status"].as_str(), closed["reason"].as_str()), (Some("rejected"), Some("corrupt")));
+	assert_eq!(
+		(closed["status"].as_str(), closed["reason"].as_str()),
+		(Some("rejected"), Some("corrupt"))
+	);
 	assert_eq!(closed["slashed"], "0");
 
 	let eve = validator_status(&node, dir, "//Eve")?;
@@ -87,7 +100,10 @@ async fn validators_vote_by_hand_and_verdicts_carry_reasons_and_slashes() -> Res
 	let listed = ok_json(&node, dir, &["contributions", "--mine", "--from", "//Bob"])?;
 	let listed = listed.as_array().expect("a list");
 	assert_eq!(listed.len(), 2);
-	assert_eq!((listed[0]["status"].as_str(), listed[0]["reason"].as_str()), (Some("accepted"), None));
+	assert_eq!(
+		(listed[0]["status"].as_str(), listed[0]["reason"].as_str()),
+		(Some("accepted"), None)
+	);
 	assert_eq!(
 		(listed[1]["status"].as_str(), listed[1]["reason"].as_str()),
 		(Some("rejected"), Some("corrupt"))

@@ -63,7 +63,11 @@ impl Dims {
 	fn of(q: &Shape, k: &Shape, v: &Shape) -> Result<Self> {
 		let (batch, heads, seq, head_dim) = q.dims4()?;
 		let (kb, kv_heads, total, khd) = k.dims4()?;
-		if (kb, khd) != (batch, head_dim) || k != v || kv_heads == 0 || heads % kv_heads != 0 || total < seq {
+		if (kb, khd) != (batch, head_dim)
+			|| k != v || kv_heads == 0
+			|| heads % kv_heads != 0
+			|| total < seq
+		{
 			candle_core::bail!("fused-attention: q {q:?}, k {k:?} and v {v:?} do not fit")
 		}
 		Ok(Self { batch, heads, kv_heads, seq, total, head_dim })
@@ -124,17 +128,32 @@ impl CausalAttention {
 	/// Attention scaled by `scale` (usually `1/√head_dim`), with an optional window and ALiBi
 	/// slopes (one per head).
 	pub fn new(scale: f32, window: Option<usize>, alibi_slopes: Option<Arc<Vec<f32>>>) -> Self {
-		Self { scale, window, alibi_slopes, split: None, split_heads: Saved::default(), log_sum_exp: Saved::default() }
+		Self {
+			scale,
+			window,
+			alibi_slopes,
+			split: None,
+			split_heads: Saved::default(),
+			log_sum_exp: Saved::default(),
+		}
 	}
 
 	/// The same attention over a q/k/v projection that `split` turns into query, key and value
 	/// heads (its three parts, in that order).
 	pub fn on_projection(self, split: SplitHeads) -> Result<Self> {
 		let [q, k, v] = split.parts.as_slice() else {
-			candle_core::bail!("fused-attention: a projection splits into q, k and v, not {:?}", split.parts)
+			candle_core::bail!(
+				"fused-attention: a projection splits into q, k and v, not {:?}",
+				split.parts
+			)
 		};
 		if k.heads != v.heads || k.heads == 0 || q.heads % k.heads != 0 {
-			candle_core::bail!("fused-attention: {} query heads cannot share {} key and {} value heads", q.heads, k.heads, v.heads)
+			candle_core::bail!(
+				"fused-attention: {} query heads cannot share {} key and {} value heads",
+				q.heads,
+				k.heads,
+				v.heads
+			)
 		}
 		Ok(Self { split: Some(split), ..self })
 	}
@@ -142,9 +161,12 @@ impl CausalAttention {
 	/// The split, the sizes, and the views of q, k and v in the split heads `[batch, heads + 2 ·
 	/// kv_heads, seq, head_dim]`, for a projection input of `shape`.
 	fn projection_dims(&self, shape: &Shape) -> Result<(&SplitHeads, Dims, [Heads; 3])> {
-		let Some(split) = &self.split else { candle_core::bail!("fused-attention: built for separate q, k and v") };
+		let Some(split) = &self.split else {
+			candle_core::bail!("fused-attention: built for separate q, k and v")
+		};
 		let (batch, seq, _) = shape.dims3()?;
-		let (heads, kv_heads, head_dim) = (split.parts[0].heads, split.parts[1].heads, split.head_dim);
+		let (heads, kv_heads, head_dim) =
+			(split.parts[0].heads, split.parts[1].heads, split.head_dim);
 		let all = heads + 2 * kv_heads;
 		let head = seq * head_dim;
 		let view = |first: usize| Heads { first: first * head, batch_stride: all * head, head };
@@ -158,7 +180,17 @@ impl CausalAttention {
 		let hd = d.head_dim;
 		let Block { first_row, rows, first_key, keys } = block;
 		let (q, k) = (&q[first_row * hd..], &k[first_key * hd..]);
-		sgemm_serial(rows, keys, hd, self.scale, Operand::plain(q, hd), Operand::transposed(k, hd), 0.0, scores, keys);
+		sgemm_serial(
+			rows,
+			keys,
+			hd,
+			self.scale,
+			Operand::plain(q, hd),
+			Operand::transposed(k, hd),
+			0.0,
+			scores,
+			keys,
+		);
 		let slope = self.alibi_slopes.as_ref().map(|s| s[head]);
 		let window = self.window.unwrap_or(usize::MAX);
 		for (i, row) in scores[..rows * keys].chunks_mut(keys).enumerate() {
@@ -177,33 +209,55 @@ impl CausalAttention {
 
 impl CausalAttention {
 	/// The forward pass over `q`, `k` and `v` (one buffer or three) viewed through `views`.
-	fn forward(&self, d: Dims, q: &[f32], k: &[f32], v: &[f32], [q_at, k_at, v_at]: [Heads; 3]) -> Result<(CpuStorage, Shape)> {
+	fn forward(
+		&self,
+		d: Dims,
+		q: &[f32],
+		k: &[f32],
+		v: &[f32],
+		[q_at, k_at, v_at]: [Heads; 3],
+	) -> Result<(CpuStorage, Shape)> {
 		let (seq, total, hd, heads) = (d.seq, d.total, d.head_dim, d.heads);
 		let width = heads * hd;
 		let mut out = vec![0f32; d.batch * seq * width];
 		let mut lse = vec![0f32; d.batch * heads * seq];
-		out.par_chunks_mut(seq * width).zip(lse.par_chunks_mut(heads * seq)).enumerate().for_each(|(b, (out, lse))| {
-			let mut probs = vec![0f32; QUERY_BLOCK * total];
-			for h in 0..heads {
-				let g = h / d.group();
-				let q_h = &q[q_at.range(b, h)];
-				let (k_g, v_g) = (&k[k_at.range(b, g)], &v[v_at.range(b, g)]);
-				for block in d.blocks(self.window) {
-					let probs = &mut probs[..block.rows * block.keys];
-					self.scores(d, h, block, q_h, k_g, probs);
-					for (row, lse) in probs.chunks_mut(block.keys).zip(&mut lse[h * seq + block.first_row..][..block.rows]) {
-						let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-						let sum = vector::exp_shifted(row, max);
-						let inverse = 1.0 / sum;
-						row.iter_mut().for_each(|p| *p *= inverse);
-						*lse = max + sum.ln();
+		out.par_chunks_mut(seq * width).zip(lse.par_chunks_mut(heads * seq)).enumerate().for_each(
+			|(b, (out, lse))| {
+				let mut probs = vec![0f32; QUERY_BLOCK * total];
+				for h in 0..heads {
+					let g = h / d.group();
+					let q_h = &q[q_at.range(b, h)];
+					let (k_g, v_g) = (&k[k_at.range(b, g)], &v[v_at.range(b, g)]);
+					for block in d.blocks(self.window) {
+						let probs = &mut probs[..block.rows * block.keys];
+						self.scores(d, h, block, q_h, k_g, probs);
+						for (row, lse) in probs
+							.chunks_mut(block.keys)
+							.zip(&mut lse[h * seq + block.first_row..][..block.rows])
+						{
+							let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+							let sum = vector::exp_shifted(row, max);
+							let inverse = 1.0 / sum;
+							row.iter_mut().for_each(|p| *p *= inverse);
+							*lse = max + sum.ln();
+						}
+						let out = &mut out[block.first_row * width + h * hd..];
+						let v_keys = Operand::plain(&v_g[block.first_key * hd..], hd);
+						sgemm_serial(
+							block.rows,
+							hd,
+							block.keys,
+							1.0,
+							Operand::plain(probs, block.keys),
+							v_keys,
+							0.0,
+							out,
+							width,
+						);
 					}
-					let out = &mut out[block.first_row * width + h * hd..];
-					let v_keys = Operand::plain(&v_g[block.first_key * hd..], hd);
-					sgemm_serial(block.rows, hd, block.keys, 1.0, Operand::plain(probs, block.keys), v_keys, 0.0, out, width);
 				}
-			}
-		});
+			},
+		);
 		self.log_sum_exp.put(lse)?;
 		Ok((CpuStorage::F32(out), Shape::from((d.batch, seq, width))))
 	}
@@ -211,7 +265,16 @@ impl CausalAttention {
 	/// The backward pass: for each (batch, key/value head) in `work`, the gradients of its
 	/// query heads, its key and its value, written in place.
 	#[allow(clippy::too_many_arguments)]
-	fn backward(&self, d: Dims, q: &[f32], k: &[f32], v: &[f32], [q_at, k_at, v_at]: [Heads; 3], grad: &[f32], work: Vec<GroupGradients>) -> Result<()> {
+	fn backward(
+		&self,
+		d: Dims,
+		q: &[f32],
+		k: &[f32],
+		v: &[f32],
+		[q_at, k_at, v_at]: [Heads; 3],
+		grad: &[f32],
+		work: Vec<GroupGradients>,
+	) -> Result<()> {
 		let (seq, total, hd, heads, group) = (d.seq, d.total, d.head_dim, d.heads, d.group());
 		let width = heads * hd;
 		self.log_sum_exp.read(|lse| {
@@ -226,23 +289,71 @@ impl CausalAttention {
 					let lse_h = &lse[(b * heads + h) * seq..][..seq];
 					for block in d.blocks(self.window) {
 						let Block { first_row, rows, first_key, keys } = block;
-						let (probs, d_scores) = (&mut probs[..rows * keys], &mut d_scores[..rows * keys]);
+						let (probs, d_scores) =
+							(&mut probs[..rows * keys], &mut d_scores[..rows * keys]);
 						self.scores(d, h, block, q_h, k_g, probs);
 						for (row, lse) in probs.chunks_mut(keys).zip(&lse_h[first_row..][..rows]) {
 							vector::exp_shifted(row, *lse);
 						}
-						let d_out = Operand::plain(&grad[(b * seq + first_row) * width + h * hd..], width);
-						let (k_keys, v_keys) = (&k_g[first_key * hd..][..keys * hd], &v_g[first_key * hd..][..keys * hd]);
-						let (dk_keys, dv_keys) = (&mut dk[first_key * hd..][..keys * hd], &mut dv[first_key * hd..][..keys * hd]);
-						sgemm_serial(keys, hd, rows, 1.0, Operand::transposed(probs, keys), d_out, 1.0, dv_keys, hd);
-						sgemm_serial(rows, keys, hd, 1.0, d_out, Operand::transposed(v_keys, hd), 0.0, d_scores, keys);
+						let d_out =
+							Operand::plain(&grad[(b * seq + first_row) * width + h * hd..], width);
+						let (k_keys, v_keys) = (
+							&k_g[first_key * hd..][..keys * hd],
+							&v_g[first_key * hd..][..keys * hd],
+						);
+						let (dk_keys, dv_keys) = (
+							&mut dk[first_key * hd..][..keys * hd],
+							&mut dv[first_key * hd..][..keys * hd],
+						);
+						sgemm_serial(
+							keys,
+							hd,
+							rows,
+							1.0,
+							Operand::transposed(probs, keys),
+							d_out,
+							1.0,
+							dv_keys,
+							hd,
+						);
+						sgemm_serial(
+							rows,
+							keys,
+							hd,
+							1.0,
+							d_out,
+							Operand::transposed(v_keys, hd),
+							0.0,
+							d_scores,
+							keys,
+						);
 						for (ds, p) in d_scores.chunks_mut(keys).zip(probs.chunks(keys)) {
 							let dot: f32 = ds.iter().zip(p.iter()).map(|(a, b)| a * b).sum();
 							ds.iter_mut().zip(p.iter()).for_each(|(ds, p)| *ds = p * (*ds - dot));
 						}
 						let q_rows = Operand::plain(&q_h[first_row * hd..], hd);
-						sgemm_serial(rows, hd, keys, self.scale, Operand::plain(d_scores, keys), Operand::plain(k_keys, hd), 0.0, &mut dq_h[first_row * hd..], hd);
-						sgemm_serial(keys, hd, rows, self.scale, Operand::transposed(d_scores, keys), q_rows, 1.0, dk_keys, hd);
+						sgemm_serial(
+							rows,
+							hd,
+							keys,
+							self.scale,
+							Operand::plain(d_scores, keys),
+							Operand::plain(k_keys, hd),
+							0.0,
+							&mut dq_h[first_row * hd..],
+							hd,
+						);
+						sgemm_serial(
+							keys,
+							hd,
+							rows,
+							self.scale,
+							Operand::transposed(d_scores, keys),
+							q_rows,
+							1.0,
+							dk_keys,
+							hd,
+						);
 					}
 				}
 			});
@@ -270,11 +381,22 @@ impl CustomOp3 for CausalAttention {
 		v_layout: &Layout,
 	) -> Result<(CpuStorage, Shape)> {
 		let d = Dims::of(q_layout.shape(), k_layout.shape(), v_layout.shape())?;
-		let (q, k, v) = (contiguous(q, q_layout, "fused-attention")?, contiguous(k, k_layout, "fused-attention")?, contiguous(v, v_layout, "fused-attention")?);
+		let (q, k, v) = (
+			contiguous(q, q_layout, "fused-attention")?,
+			contiguous(k, k_layout, "fused-attention")?,
+			contiguous(v, v_layout, "fused-attention")?,
+		);
 		self.forward(d, q, k, v, d.separate_views())
 	}
 
-	fn bwd(&self, q: &Tensor, k: &Tensor, v: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+	fn bwd(
+		&self,
+		q: &Tensor,
+		k: &Tensor,
+		v: &Tensor,
+		_res: &Tensor,
+		grad: &Tensor,
+	) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
 		let d = Dims::of(q.shape(), k.shape(), v.shape())?;
 		let mut dq = vec![0f32; q.elem_count()];
 		let mut dk = vec![0f32; k.elem_count()];
@@ -286,7 +408,13 @@ impl CustomOp3 for CausalAttention {
 			.enumerate()
 			.map(|(bg, (dq, (dk, dv)))| (bg, dq, dk, dv))
 			.collect();
-		read(q, |q| read(k, |k| read(v, |v| read(grad, |grad| self.backward(d, q, k, v, d.separate_views(), grad, work)))))?;
+		read(q, |q| {
+			read(k, |k| {
+				read(v, |v| {
+					read(grad, |grad| self.backward(d, q, k, v, d.separate_views(), grad, work))
+				})
+			})
+		})?;
 		Ok((gradient(q, dq)?, gradient(k, dk)?, gradient(v, dv)?))
 	}
 }
@@ -299,7 +427,12 @@ impl CustomOp1 for CausalAttention {
 	fn cpu_fwd(&self, projection: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
 		let (split, d, views) = self.projection_dims(layout.shape())?;
 		let width = layout.shape().dims3()?.2;
-		let qkv = split.split(contiguous(projection, layout, "fused-attention")?, d.batch, d.seq, width)?;
+		let qkv = split.split(
+			contiguous(projection, layout, "fused-attention")?,
+			d.batch,
+			d.seq,
+			width,
+		)?;
 		let out = self.forward(d, &qkv, &qkv, &qkv, views)?;
 		self.split_heads.put(qkv)?;
 		Ok(out)
@@ -317,8 +450,11 @@ impl CustomOp1 for CausalAttention {
 		for (b, batch) in d_qkv.chunks_mut((d.heads + 2 * d.kv_heads) * head).enumerate() {
 			let (dq, rest) = batch.split_at_mut(d.heads * head);
 			let (dk, dv) = rest.split_at_mut(d.kv_heads * head);
-			let groups = dq.chunks_mut(d.group() * head).zip(dk.chunks_mut(head).zip(dv.chunks_mut(head)));
-			work.extend(groups.enumerate().map(|(g, (dq, (dk, dv)))| (b * d.kv_heads + g, dq, dk, dv)));
+			let groups =
+				dq.chunks_mut(d.group() * head).zip(dk.chunks_mut(head).zip(dv.chunks_mut(head)));
+			work.extend(
+				groups.enumerate().map(|(g, (dq, (dk, dv)))| (b * d.kv_heads + g, dq, dk, dv)),
+			);
 		}
 		read(grad, |grad| self.backward(d, &qkv, &qkv, &qkv, views, grad, work))?;
 		gradient(projection, split.merge_gradient(&d_qkv, d.seq, projection.dims3()?.2))

@@ -37,7 +37,11 @@ impl<'a> Operand<'a> {
 	/// (row, column) strides of the operand as the product reads it.
 	#[cfg(not(feature = "openblas"))]
 	fn strides(&self) -> (isize, isize) {
-		if self.transposed { (1, self.row_stride as isize) } else { (self.row_stride as isize, 1) }
+		if self.transposed {
+			(1, self.row_stride as isize)
+		} else {
+			(self.row_stride as isize, 1)
+		}
 	}
 }
 
@@ -49,7 +53,17 @@ impl<'a> Operand<'a> {
 /// splitting `n` all of `a`): with the output layer's 83 × 50,257 × 768 chunks split by rows,
 /// a fifth of a GPT-2 step went to copying the vocabulary matrix.
 #[allow(clippy::too_many_arguments)]
-pub fn sgemm(m: usize, n: usize, k: usize, alpha: f32, a: Operand, b: Operand, beta: f32, c: &mut [f32], c_stride: usize) {
+pub fn sgemm(
+	m: usize,
+	n: usize,
+	k: usize,
+	alpha: f32,
+	a: Operand,
+	b: Operand,
+	beta: f32,
+	c: &mut [f32],
+	c_stride: usize,
+) {
 	check(m, n, k, &a, &b, c.len(), c_stride);
 	// SAFETY: just checked, and `c` is borrowed mutably here.
 	unsafe { parallel(m, n, k, alpha, a, b, beta, SharedOutput(c.as_mut_ptr()), c_stride) }
@@ -75,7 +89,17 @@ pub fn sgemm_new(m: usize, n: usize, k: usize, alpha: f32, a: Operand, b: Operan
 /// # Safety
 /// As for [`serial`], with `check` passed for the whole product.
 #[allow(clippy::too_many_arguments)]
-unsafe fn parallel(m: usize, n: usize, k: usize, alpha: f32, a: Operand, b: Operand, beta: f32, c: SharedOutput, c_stride: usize) {
+unsafe fn parallel(
+	m: usize,
+	n: usize,
+	k: usize,
+	alpha: f32,
+	a: Operand,
+	b: Operand,
+	beta: f32,
+	c: SharedOutput,
+	c_stride: usize,
+) {
 	// Below this many rows (or columns) a part is too small to be worth a thread.
 	const MIN_PART: usize = 32;
 	let threads = rayon::current_num_threads();
@@ -126,7 +150,17 @@ impl SharedOutput {
 
 /// [`sgemm`] on the calling thread only, for kernels that already split their work.
 #[allow(clippy::too_many_arguments)]
-pub fn sgemm_serial(m: usize, n: usize, k: usize, alpha: f32, a: Operand, b: Operand, beta: f32, c: &mut [f32], c_stride: usize) {
+pub fn sgemm_serial(
+	m: usize,
+	n: usize,
+	k: usize,
+	alpha: f32,
+	a: Operand,
+	b: Operand,
+	beta: f32,
+	c: &mut [f32],
+	c_stride: usize,
+) {
 	check(m, n, k, &a, &b, c.len(), c_stride);
 	// SAFETY: just checked, and `c` is borrowed mutably here.
 	unsafe { serial(m, n, k, alpha, a, b, beta, c.as_mut_ptr(), c_stride) }
@@ -136,7 +170,17 @@ pub fn sgemm_serial(m: usize, n: usize, k: usize, alpha: f32, a: Operand, b: Ope
 /// `c` must point at an `[m, n]` block with rows `c_stride` apart that nothing else touches
 /// during the call, and `a` and `b` must span the product (see [`check`]).
 #[allow(clippy::too_many_arguments)]
-unsafe fn serial(m: usize, n: usize, k: usize, alpha: f32, a: Operand, b: Operand, beta: f32, c: *mut f32, c_stride: usize) {
+unsafe fn serial(
+	m: usize,
+	n: usize,
+	k: usize,
+	alpha: f32,
+	a: Operand,
+	b: Operand,
+	beta: f32,
+	c: *mut f32,
+	c_stride: usize,
+) {
 	#[cfg(feature = "openblas")]
 	{
 		openblas::sgemm(m, n, k, alpha, a, b, beta, c, c_stride)
@@ -149,17 +193,39 @@ unsafe fn serial(m: usize, n: usize, k: usize, alpha: f32, a: Operand, b: Operan
 
 /// The bounds every caller must respect, checked once here so the unsafe calls stay in bounds.
 fn check(m: usize, n: usize, k: usize, a: &Operand, b: &Operand, c_len: usize, c_stride: usize) {
-	let extent = |rows: usize, cols: usize, stride: usize| if rows == 0 { 0 } else { (rows - 1) * stride + cols };
+	let extent = |rows: usize, cols: usize, stride: usize| {
+		if rows == 0 {
+			0
+		} else {
+			(rows - 1) * stride + cols
+		}
+	};
 	let (a_rows, a_cols) = if a.transposed { (k, m) } else { (m, k) };
 	let (b_rows, b_cols) = if b.transposed { (n, k) } else { (k, n) };
-	assert!(a.values.len() >= extent(a_rows, a_cols, a.row_stride) && a.row_stride >= a_cols, "sgemm: a too small");
-	assert!(b.values.len() >= extent(b_rows, b_cols, b.row_stride) && b.row_stride >= b_cols, "sgemm: b too small");
+	assert!(
+		a.values.len() >= extent(a_rows, a_cols, a.row_stride) && a.row_stride >= a_cols,
+		"sgemm: a too small"
+	);
+	assert!(
+		b.values.len() >= extent(b_rows, b_cols, b.row_stride) && b.row_stride >= b_cols,
+		"sgemm: b too small"
+	);
 	assert!(c_len >= extent(m, n, c_stride) && c_stride >= n, "sgemm: c too small");
 }
 
 #[cfg(not(feature = "openblas"))]
 #[allow(clippy::too_many_arguments)]
-unsafe fn rust_gemm(m: usize, n: usize, k: usize, alpha: f32, a: Operand, b: Operand, beta: f32, c: *mut f32, c_stride: usize) {
+unsafe fn rust_gemm(
+	m: usize,
+	n: usize,
+	k: usize,
+	alpha: f32,
+	a: Operand,
+	b: Operand,
+	beta: f32,
+	c: *mut f32,
+	c_stride: usize,
+) {
 	if m == 0 || n == 0 {
 		return;
 	}
@@ -225,13 +291,25 @@ mod openblas {
 	static SINGLE_THREADED: std::sync::Once = std::sync::Once::new();
 
 	#[allow(clippy::too_many_arguments)]
-	pub(super) unsafe fn sgemm(m: usize, n: usize, k: usize, alpha: f32, a: Operand, b: Operand, beta: f32, c: *mut f32, c_stride: usize) {
+	pub(super) unsafe fn sgemm(
+		m: usize,
+		n: usize,
+		k: usize,
+		alpha: f32,
+		a: Operand,
+		b: Operand,
+		beta: f32,
+		c: *mut f32,
+		c_stride: usize,
+	) {
 		if m == 0 || n == 0 {
 			return;
 		}
 		// SAFETY: a plain setter; the threads come from rayon instead.
 		SINGLE_THREADED.call_once(|| unsafe { openblas_set_num_threads(1) });
-		let int = |v: usize| c_int::try_from(v).expect("sgemm: dimension beyond OpenBLAS's 32-bit interface");
+		let int = |v: usize| {
+			c_int::try_from(v).expect("sgemm: dimension beyond OpenBLAS's 32-bit interface")
+		};
 		let trans = |t: bool| if t { TRANS } else { NO_TRANS };
 		// SAFETY: `super::check` verified the extents; OpenBLAS reads a and b and writes c only.
 		unsafe {
@@ -273,8 +351,10 @@ mod tests {
 			let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos()).collect();
 			for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
 				let want = naive(m, n, k, &a, ta, &b, tb);
-				let op_a = Operand { values: &a, row_stride: if ta { m } else { k }, transposed: ta };
-				let op_b = Operand { values: &b, row_stride: if tb { k } else { n }, transposed: tb };
+				let op_a =
+					Operand { values: &a, row_stride: if ta { m } else { k }, transposed: ta };
+				let op_b =
+					Operand { values: &b, row_stride: if tb { k } else { n }, transposed: tb };
 				for serial in [false, true] {
 					// beta = 1 on a prefilled c checks accumulation too.
 					let mut c = vec![1.0; m * n];
@@ -284,12 +364,18 @@ mod tests {
 						sgemm(m, n, k, 2.0, op_a, op_b, 1.0, &mut c, n);
 					}
 					for (got, want) in c.iter().zip(&want) {
-						assert!((got - (1.0 + 2.0 * want)).abs() < 1e-4, "{m}×{n}×{k} ta={ta} tb={tb} serial={serial}");
+						assert!(
+							(got - (1.0 + 2.0 * want)).abs() < 1e-4,
+							"{m}×{n}×{k} ta={ta} tb={tb} serial={serial}"
+						);
 					}
 				}
 				let fresh = sgemm_new(m, n, k, 2.0, op_a, op_b);
 				for (got, want) in fresh.iter().zip(&want) {
-					assert!((got - 2.0 * want).abs() < 1e-4, "{m}×{n}×{k} ta={ta} tb={tb} into new memory");
+					assert!(
+						(got - 2.0 * want).abs() < 1e-4,
+						"{m}×{n}×{k} ta={ta} tb={tb} into new memory"
+					);
 				}
 			}
 		}

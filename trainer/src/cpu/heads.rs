@@ -70,7 +70,13 @@ impl SplitHeads {
 	/// A row of one part of `heads`, turned by `rope` if given.
 	pub fn single(heads: usize, head_dim: usize, rope: Option<RopeTables>, offset: usize) -> Self {
 		let rotated = rope.is_some();
-		Self { parts: vec![HeadPart { heads, rotated }], head_dim, rope, interleaved_parts: false, offset }
+		Self {
+			parts: vec![HeadPart { heads, rotated }],
+			head_dim,
+			rope,
+			interleaved_parts: false,
+			offset,
+		}
 	}
 
 	fn total_heads(&self) -> usize {
@@ -84,7 +90,11 @@ impl SplitHeads {
 		let mut first = 0;
 		for (p, part) in self.parts.iter().enumerate() {
 			for h in 0..part.heads {
-				let column = if self.interleaved_parts { (h * self.parts.len() + p) * hd } else { first + h * hd };
+				let column = if self.interleaved_parts {
+					(h * self.parts.len() + p) * hd
+				} else {
+					first + h * hd
+				};
 				sources.push((column, part.rotated && self.rope.is_some()));
 			}
 			first += part.heads * hd;
@@ -102,11 +112,21 @@ impl SplitHeads {
 
 impl SplitHeads {
 	/// The heads `[batch, Σ heads, seq, head_dim]` of `x` `[batch, seq, width]`.
-	pub(crate) fn split(&self, x: &[f32], batch: usize, seq: usize, width: usize) -> Result<Vec<f32>> {
+	pub(crate) fn split(
+		&self,
+		x: &[f32],
+		batch: usize,
+		seq: usize,
+		width: usize,
+	) -> Result<Vec<f32>> {
 		let (heads, hd) = (self.total_heads(), self.head_dim);
-		let uneven = self.interleaved_parts && self.parts.iter().any(|p| p.heads != self.parts[0].heads);
+		let uneven =
+			self.interleaved_parts && self.parts.iter().any(|p| p.heads != self.parts[0].heads);
 		if width != heads * hd || uneven || x.len() != batch * seq * width {
-			candle_core::bail!("fused-split-heads: width {width} is not {:?} heads of {hd}", self.parts)
+			candle_core::bail!(
+				"fused-split-heads: width {width} is not {:?} heads of {hd}",
+				self.parts
+			)
 		}
 		let sources = self.sources();
 		let mut y = vec![0f32; x.len()];
@@ -130,7 +150,13 @@ impl SplitHeads {
 			for i in 0..seq {
 				for (h, &(column, rotated)) in sources.iter().enumerate() {
 					let src = &g[((b * heads + h) * seq + i) * hd..][..hd];
-					self.copy(src, &mut dx[i * width + column..][..hd], rotated, self.offset + i, -1.0);
+					self.copy(
+						src,
+						&mut dx[i * width + column..][..hd],
+						rotated,
+						self.offset + i,
+						-1.0,
+					);
 				}
 			}
 		});

@@ -19,9 +19,9 @@
 
 use super::{
 	blas::{sgemm, sgemm_new, Operand},
-	contiguous, gradient, read,
+	contiguous, gradient,
 	mlp::Activation,
-	Saved,
+	read, Saved,
 };
 use crate::linear::FrozenWeight;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
@@ -60,8 +60,20 @@ pub struct Branch {
 impl FusedLinear {
 	/// The op for `weight` (stacked, for several layers), `bias`, and LoRA `branches` scaled by
 	/// `scale`.
-	pub fn new(weight: FrozenWeight, bias: Option<Tensor>, scale: f32, branches: Vec<Branch>) -> Self {
-		Self { weight, bias, scale, branches, adapter_activations: Saved::default(), activation: None }
+	pub fn new(
+		weight: FrozenWeight,
+		bias: Option<Tensor>,
+		scale: f32,
+		branches: Vec<Branch>,
+	) -> Self {
+		Self {
+			weight,
+			bias,
+			scale,
+			branches,
+			adapter_activations: Saved::default(),
+			activation: None,
+		}
 	}
 
 	/// The layer applied to `activation(x)`: the op's input is then the activation's input.
@@ -98,7 +110,10 @@ impl FusedLinear {
 		let width = x.dims().last().copied().unwrap_or(0);
 		let expected = self.activation.map_or(in_dim, |a| a.input_width(in_dim));
 		if width != expected {
-			candle_core::bail!("fused-linear: input width {width}, weight [{out_dim}, {in_dim}], activation {:?}", self.activation)
+			candle_core::bail!(
+				"fused-linear: input width {width}, weight [{out_dim}, {in_dim}], activation {:?}",
+				self.activation
+			)
 		}
 		Ok((x.elem_count() / expected.max(1), in_dim, out_dim))
 	}
@@ -113,24 +128,52 @@ impl FusedLinear {
 	}
 
 	/// `x Wᵀ + b`, `[rows, out]`.
-	fn frozen_product(&self, x: &[f32], rows: usize, in_dim: usize, out_dim: usize) -> Result<Vec<f32>> {
+	fn frozen_product(
+		&self,
+		x: &[f32],
+		rows: usize,
+		in_dim: usize,
+		out_dim: usize,
+	) -> Result<Vec<f32>> {
 		self.frozen_product_onto(None, x, rows, in_dim, out_dim)
 	}
 
 	/// `residual + x Wᵀ + b`, `[rows, out]`; without a residual, into fresh memory.
-	fn frozen_product_onto(&self, residual: Option<&[f32]>, x: &[f32], rows: usize, in_dim: usize, out_dim: usize) -> Result<Vec<f32>> {
+	fn frozen_product_onto(
+		&self,
+		residual: Option<&[f32]>,
+		x: &[f32],
+		rows: usize,
+		in_dim: usize,
+		out_dim: usize,
+	) -> Result<Vec<f32>> {
 		let x = Operand::plain(x, in_dim);
 		let mut y = match residual {
 			Some(residual) => {
 				let mut y = residual.to_vec();
-				self.with_weight(|w| Ok(sgemm(rows, out_dim, in_dim, 1.0, x, Operand::transposed(w, in_dim), 1.0, &mut y, out_dim)))?;
+				self.with_weight(|w| {
+					Ok(sgemm(
+						rows,
+						out_dim,
+						in_dim,
+						1.0,
+						x,
+						Operand::transposed(w, in_dim),
+						1.0,
+						&mut y,
+						out_dim,
+					))
+				})?;
 				y
 			},
-			None => self.with_weight(|w| Ok(sgemm_new(rows, out_dim, in_dim, 1.0, x, Operand::transposed(w, in_dim))))?,
+			None => self.with_weight(|w| {
+				Ok(sgemm_new(rows, out_dim, in_dim, 1.0, x, Operand::transposed(w, in_dim)))
+			})?,
 		};
 		if let Some(bias) = &self.bias {
 			read(bias, |bias| {
-				y.chunks_mut(out_dim).for_each(|row| row.iter_mut().zip(bias).for_each(|(y, b)| *y += b));
+				y.chunks_mut(out_dim)
+					.for_each(|row| row.iter_mut().zip(bias).for_each(|(y, b)| *y += b));
 				Ok(())
 			})?;
 		}
@@ -138,8 +181,23 @@ impl FusedLinear {
 	}
 
 	/// `g W`, `[rows, in]`.
-	fn input_gradient(&self, g: &[f32], rows: usize, in_dim: usize, out_dim: usize) -> Result<Vec<f32>> {
-		self.with_weight(|w| Ok(sgemm_new(rows, in_dim, out_dim, 1.0, Operand::plain(g, out_dim), Operand::plain(w, in_dim))))
+	fn input_gradient(
+		&self,
+		g: &[f32],
+		rows: usize,
+		in_dim: usize,
+		out_dim: usize,
+	) -> Result<Vec<f32>> {
+		self.with_weight(|w| {
+			Ok(sgemm_new(
+				rows,
+				in_dim,
+				out_dim,
+				1.0,
+				Operand::plain(g, out_dim),
+				Operand::plain(w, in_dim),
+			))
+		})
 	}
 
 	/// `∂L/∂x` of an op without adapters.
@@ -166,20 +224,47 @@ impl FusedLinear {
 
 	/// Each branch's first row in the stacked `B`.
 	fn b_offsets(&self) -> Vec<usize> {
-		self.branches.iter().scan(0, |next, branch| Some(std::mem::replace(next, *next + branch.columns))).collect()
+		self.branches
+			.iter()
+			.scan(0, |next, branch| Some(std::mem::replace(next, *next + branch.columns)))
+			.collect()
 	}
 
 	/// `(m ⊙ x) Aᵀ` for every branch, `[rows, branches · rank]`.
-	fn adapter_products(&self, x: &[f32], a: &[f32], rows: usize, in_dim: usize, rank: usize) -> Vec<f32> {
+	fn adapter_products(
+		&self,
+		x: &[f32],
+		a: &[f32],
+		rows: usize,
+		in_dim: usize,
+		rank: usize,
+	) -> Vec<f32> {
 		let width = self.branches.len() * rank;
 		if !self.any_dropout() {
-			return sgemm_new(rows, width, in_dim, 1.0, Operand::plain(x, in_dim), Operand::transposed(a, in_dim));
+			return sgemm_new(
+				rows,
+				width,
+				in_dim,
+				1.0,
+				Operand::plain(x, in_dim),
+				Operand::transposed(a, in_dim),
+			);
 		}
 		let mut xa = vec![0f32; rows * width];
 		for (i, branch) in self.branches.iter().enumerate() {
 			let a_i = Operand::transposed(&a[i * rank * in_dim..], in_dim);
 			let input = adapter_input(x, &branch.dropout_mask);
-			sgemm(rows, rank, in_dim, 1.0, Operand::plain(&input, in_dim), a_i, 0.0, &mut xa[i * rank..], width);
+			sgemm(
+				rows,
+				rank,
+				in_dim,
+				1.0,
+				Operand::plain(&input, in_dim),
+				a_i,
+				0.0,
+				&mut xa[i * rank..],
+				width,
+			);
 		}
 		xa
 	}
@@ -215,7 +300,13 @@ impl CustomOp2 for FusedLinear {
 		"fused-linear-residual"
 	}
 
-	fn cpu_fwd(&self, x: &CpuStorage, x_layout: &Layout, residual: &CpuStorage, residual_layout: &Layout) -> Result<(CpuStorage, Shape)> {
+	fn cpu_fwd(
+		&self,
+		x: &CpuStorage,
+		x_layout: &Layout,
+		residual: &CpuStorage,
+		residual_layout: &Layout,
+	) -> Result<(CpuStorage, Shape)> {
 		let (rows, in_dim, out_dim) = self.dims(x_layout.shape())?;
 		let shape = self.output_shape(x_layout.shape(), out_dim);
 		if !self.branches.is_empty() || residual_layout.shape() != &shape {
@@ -227,7 +318,13 @@ impl CustomOp2 for FusedLinear {
 		Ok((CpuStorage::F32(y), shape))
 	}
 
-	fn bwd(&self, x: &Tensor, residual: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+	fn bwd(
+		&self,
+		x: &Tensor,
+		residual: &Tensor,
+		_res: &Tensor,
+		grad: &Tensor,
+	) -> Result<(Option<Tensor>, Option<Tensor>)> {
 		let d_residual = residual.track_op().then(|| grad.clone());
 		Ok((self.frozen_input_gradient(x, grad)?, d_residual))
 	}
@@ -249,25 +346,51 @@ impl CustomOp3 for FusedLinear {
 	) -> Result<(CpuStorage, Shape)> {
 		let (rows, in_dim, out_dim) = self.dims(x_layout.shape())?;
 		let rank = b_layout.shape().dims2()?.1;
-		if a_layout.shape().dims2()? != (self.branches.len() * rank, in_dim) || b_layout.shape().dims2()?.0 != self.b_rows()
+		if a_layout.shape().dims2()? != (self.branches.len() * rank, in_dim)
+			|| b_layout.shape().dims2()?.0 != self.b_rows()
 			|| self.branches.iter().any(|b| b.first_column + b.columns > out_dim)
 		{
-			candle_core::bail!("fused-lora-linear: adapters {:?} and {:?} do not fit {} branches", a_layout.shape(), b_layout.shape(), self.branches.len())
+			candle_core::bail!(
+				"fused-lora-linear: adapters {:?} and {:?} do not fit {} branches",
+				a_layout.shape(),
+				b_layout.shape(),
+				self.branches.len()
+			)
 		}
 		let x = self.layer_input(contiguous(x, x_layout, "fused-lora-linear")?, in_dim);
-		let (a, b) = (contiguous(a, a_layout, "fused-lora-linear")?, contiguous(b, b_layout, "fused-lora-linear")?);
+		let (a, b) = (
+			contiguous(a, a_layout, "fused-lora-linear")?,
+			contiguous(b, b_layout, "fused-lora-linear")?,
+		);
 		let mut y = self.frozen_product(&x, rows, in_dim, out_dim)?;
 		let xa = self.adapter_products(&x, a, rows, in_dim, rank);
 		let width = self.branches.len() * rank;
 		for (i, (branch, b_offset)) in self.branches.iter().zip(self.b_offsets()).enumerate() {
 			let b_i = Operand::transposed(&b[b_offset * rank..], rank);
-			sgemm(rows, branch.columns, rank, self.scale, Operand::plain(&xa[i * rank..], width), b_i, 1.0, &mut y[branch.first_column..], out_dim);
+			sgemm(
+				rows,
+				branch.columns,
+				rank,
+				self.scale,
+				Operand::plain(&xa[i * rank..], width),
+				b_i,
+				1.0,
+				&mut y[branch.first_column..],
+				out_dim,
+			);
 		}
 		self.adapter_activations.put(xa)?;
 		Ok((CpuStorage::F32(y), self.output_shape(x_layout.shape(), out_dim)))
 	}
 
-	fn bwd(&self, x: &Tensor, a: &Tensor, b: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+	fn bwd(
+		&self,
+		x: &Tensor,
+		a: &Tensor,
+		b: &Tensor,
+		_res: &Tensor,
+		grad: &Tensor,
+	) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
 		let (rows, in_dim, out_dim) = self.dims(x.shape())?;
 		let rank = b.dims2()?.1;
 		let (s, width) = (self.scale, self.branches.len() * rank);
@@ -281,32 +404,106 @@ impl CustomOp3 for FusedLinear {
 			read(a, |a| {
 				read(b, |b| {
 					read(grad, |g| {
-						let xa = if cached.len() == rows * width { cached } else { self.adapter_products(x, a, rows, in_dim, rank) };
+						let xa = if cached.len() == rows * width {
+							cached
+						} else {
+							self.adapter_products(x, a, rows, in_dim, rank)
+						};
 						// `g B` per branch, side by side like `xa`.
 						let mut gb = vec![0f32; rows * width];
 						let mut db = vec![0f32; self.b_rows() * rank];
-						for (i, (branch, &b_offset)) in self.branches.iter().zip(&b_offsets).enumerate() {
+						for (i, (branch, &b_offset)) in
+							self.branches.iter().zip(&b_offsets).enumerate()
+						{
 							let g_i = &g[branch.first_column..];
-							sgemm(rows, rank, branch.columns, 1.0, Operand::plain(g_i, out_dim), Operand::plain(&b[b_offset * rank..], rank), 0.0, &mut gb[i * rank..], width);
-							sgemm(branch.columns, rank, rows, s, Operand::transposed(g_i, out_dim), Operand::plain(&xa[i * rank..], width), 0.0, &mut db[b_offset * rank..], rank);
+							sgemm(
+								rows,
+								rank,
+								branch.columns,
+								1.0,
+								Operand::plain(g_i, out_dim),
+								Operand::plain(&b[b_offset * rank..], rank),
+								0.0,
+								&mut gb[i * rank..],
+								width,
+							);
+							sgemm(
+								branch.columns,
+								rank,
+								rows,
+								s,
+								Operand::transposed(g_i, out_dim),
+								Operand::plain(&xa[i * rank..], width),
+								0.0,
+								&mut db[b_offset * rank..],
+								rank,
+							);
 						}
 						let mut da = vec![0f32; width * in_dim];
-						let mut dx = if want_dx { Some(self.input_gradient(g, rows, in_dim, out_dim)?) } else { None };
+						let mut dx = if want_dx {
+							Some(self.input_gradient(g, rows, in_dim, out_dim)?)
+						} else {
+							None
+						};
 						if !self.any_dropout() {
-							sgemm(width, in_dim, rows, s, Operand::transposed(&gb, width), Operand::plain(x, in_dim), 0.0, &mut da, in_dim);
+							sgemm(
+								width,
+								in_dim,
+								rows,
+								s,
+								Operand::transposed(&gb, width),
+								Operand::plain(x, in_dim),
+								0.0,
+								&mut da,
+								in_dim,
+							);
 							if let Some(dx) = dx.as_mut() {
-								sgemm(rows, in_dim, width, s, Operand::plain(&gb, width), Operand::plain(a, in_dim), 1.0, dx, in_dim);
+								sgemm(
+									rows,
+									in_dim,
+									width,
+									s,
+									Operand::plain(&gb, width),
+									Operand::plain(a, in_dim),
+									1.0,
+									dx,
+									in_dim,
+								);
 							}
 						} else {
 							for (i, branch) in self.branches.iter().enumerate() {
 								let (gb_i, a_i) = (&gb[i * rank..], &a[i * rank * in_dim..]);
 								let input = adapter_input(x, &branch.dropout_mask);
-								sgemm(rank, in_dim, rows, s, Operand::transposed(gb_i, width), Operand::plain(&input, in_dim), 0.0, &mut da[i * rank * in_dim..], in_dim);
+								sgemm(
+									rank,
+									in_dim,
+									rows,
+									s,
+									Operand::transposed(gb_i, width),
+									Operand::plain(&input, in_dim),
+									0.0,
+									&mut da[i * rank * in_dim..],
+									in_dim,
+								);
 								let Some(dx) = dx.as_mut() else { continue };
 								let mut through = vec![0f32; rows * in_dim];
-								sgemm(rows, in_dim, rank, s, Operand::plain(gb_i, width), Operand::plain(a_i, in_dim), 0.0, &mut through, in_dim);
+								sgemm(
+									rows,
+									in_dim,
+									rank,
+									s,
+									Operand::plain(gb_i, width),
+									Operand::plain(a_i, in_dim),
+									0.0,
+									&mut through,
+									in_dim,
+								);
 								match &branch.dropout_mask {
-									Some(mask) => dx.iter_mut().zip(through).zip(mask).for_each(|((dx, v), m)| *dx += v * m),
+									Some(mask) => dx
+										.iter_mut()
+										.zip(through)
+										.zip(mask)
+										.for_each(|((dx, v), m)| *dx += v * m),
 									None => dx.iter_mut().zip(through).for_each(|(dx, v)| *dx += v),
 								}
 							}

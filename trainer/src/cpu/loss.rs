@@ -52,15 +52,21 @@ impl CustomOp1 for LinearCrossEntropy {
 		let width = layout.shape().dims().last().copied().unwrap_or(0);
 		let positions = layout.shape().elem_count() / width.max(1);
 		let (vocab, weight_width) = self.weight.dims2()?;
-		if weight_width != width || self.targets.len() != positions || self.mask.len() != positions {
-			candle_core::bail!("{}: hidden {positions}×{width}, weight {vocab}×{weight_width}, {} targets", self.name(), self.targets.len())
+		if weight_width != width || self.targets.len() != positions || self.mask.len() != positions
+		{
+			candle_core::bail!(
+				"{}: hidden {positions}×{width}, weight {vocab}×{weight_width}, {} targets",
+				self.name(),
+				self.targets.len()
+			)
 		}
 		if let Some(t) = self.targets.iter().find(|&&t| t as usize >= vocab) {
 			candle_core::bail!("{}: target {t} is outside the vocabulary of {vocab}", self.name())
 		}
 		let active: Vec<usize> = (0..positions).filter(|&i| self.mask[i] != 0.0).collect();
 		let chunk = (MAX_CHUNK_LOGITS / vocab).clamp(1, 1024);
-		let mut d_hidden = if self.want_gradient { vec![0f32; positions * width] } else { Vec::new() };
+		let mut d_hidden =
+			if self.want_gradient { vec![0f32; positions * width] } else { Vec::new() };
 		let mut total = 0f64;
 		read(&self.weight, |w| {
 			let mut rows = vec![0f32; chunk * width];
@@ -72,7 +78,17 @@ impl CustomOp1 for LinearCrossEntropy {
 					row.copy_from_slice(&hidden[i * width..][..width]);
 				}
 				let logits = &mut logits[..n * vocab];
-				sgemm(n, vocab, width, 1.0, Operand::plain(&rows, width), Operand::transposed(w, width), 0.0, logits, vocab);
+				sgemm(
+					n,
+					vocab,
+					width,
+					1.0,
+					Operand::plain(&rows, width),
+					Operand::transposed(w, width),
+					0.0,
+					logits,
+					vocab,
+				);
 				let losses: Vec<f64> = logits
 					.par_chunks_mut(vocab)
 					.zip(positions)
@@ -95,7 +111,17 @@ impl CustomOp1 for LinearCrossEntropy {
 				total += losses.iter().sum::<f64>();
 				if self.want_gradient {
 					let d_rows = &mut d_rows[..n * width];
-					sgemm(n, width, vocab, 1.0, Operand::plain(logits, vocab), Operand::plain(w, width), 0.0, d_rows, width);
+					sgemm(
+						n,
+						width,
+						vocab,
+						1.0,
+						Operand::plain(logits, vocab),
+						Operand::plain(w, width),
+						0.0,
+						d_rows,
+						width,
+					);
 					for (row, &i) in d_rows.chunks(width).zip(positions) {
 						d_hidden[i * width..][..width].copy_from_slice(row);
 					}

@@ -37,17 +37,19 @@ impl Activation {
 		let width = self.output_width(input_width);
 		let rows_per_task = rows_per_task(width);
 		let mut y = vec![0f32; x.len() / input_width.max(1) * width];
-		y.par_chunks_mut(rows_per_task * width).zip(x.par_chunks(rows_per_task * input_width)).for_each(|(y, x)| {
-			for (y, x) in y.chunks_mut(width).zip(x.chunks(input_width)) {
-				match self {
-					Activation::SiluGate => {
-						let (gate, up) = x.split_at(width);
-						vector::silu_gate(y, gate, up);
-					},
-					Activation::GeluTanh => vector::gelu_tanh(y, x),
+		y.par_chunks_mut(rows_per_task * width)
+			.zip(x.par_chunks(rows_per_task * input_width))
+			.for_each(|(y, x)| {
+				for (y, x) in y.chunks_mut(width).zip(x.chunks(input_width)) {
+					match self {
+						Activation::SiluGate => {
+							let (gate, up) = x.split_at(width);
+							vector::silu_gate(y, gate, up);
+						},
+						Activation::GeluTanh => vector::gelu_tanh(y, x),
+					}
 				}
-			}
-		});
+			});
 		y
 	}
 
@@ -57,9 +59,14 @@ impl Activation {
 		let rows_per_task = rows_per_task(width);
 		let mut dx = vec![0f32; x.len()];
 		dx.par_chunks_mut(rows_per_task * input_width)
-			.zip(x.par_chunks(rows_per_task * input_width).zip(grad.par_chunks(rows_per_task * width)))
+			.zip(
+				x.par_chunks(rows_per_task * input_width)
+					.zip(grad.par_chunks(rows_per_task * width)),
+			)
 			.for_each(|(dx, (x, grad))| {
-				for ((dx, x), grad) in dx.chunks_mut(input_width).zip(x.chunks(input_width)).zip(grad.chunks(width)) {
+				for ((dx, x), grad) in
+					dx.chunks_mut(input_width).zip(x.chunks(input_width)).zip(grad.chunks(width))
+				{
 					match self {
 						Activation::SiluGate => {
 							let (d_gate, d_up) = dx.split_at_mut(width);

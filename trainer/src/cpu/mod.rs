@@ -29,7 +29,11 @@ pub mod vector;
 use candle_core::{CpuStorage, Device, Layout, Result, Shape, Storage, Tensor};
 
 /// The `f32` values of a CPU storage under `layout`, which must be contiguous.
-pub(crate) fn contiguous<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> Result<&'a [f32]> {
+pub(crate) fn contiguous<'a>(
+	storage: &'a CpuStorage,
+	layout: &Layout,
+	op: &str,
+) -> Result<&'a [f32]> {
 	match layout.contiguous_offsets() {
 		Some((start, end)) => Ok(&storage.as_slice::<f32>()?[start..end]),
 		None => candle_core::bail!("{op}: the input must be contiguous"),
@@ -61,7 +65,11 @@ mod tests;
 
 /// `values` as the gradient of `t`, or `None` when nothing upstream of `t` trains.
 pub(crate) fn gradient(t: &Tensor, values: Vec<f32>) -> Result<Option<Tensor>> {
-	if t.track_op() { Ok(Some(tensor(values, t.shape())?)) } else { Ok(None) }
+	if t.track_op() {
+		Ok(Some(tensor(values, t.shape())?))
+	} else {
+		Ok(None)
+	}
 }
 
 /// Values an op's forward pass keeps for its backward pass (candle calls both through `&self`).
@@ -70,7 +78,9 @@ pub(crate) struct Saved(std::sync::Mutex<Vec<f32>>);
 
 impl Saved {
 	fn lock(&self) -> Result<std::sync::MutexGuard<'_, Vec<f32>>> {
-		self.0.lock().map_err(|_| candle_core::Error::Msg("a fused op's saved values were poisoned by a panic".into()))
+		self.0.lock().map_err(|_| {
+			candle_core::Error::Msg("a fused op's saved values were poisoned by a panic".into())
+		})
 	}
 
 	/// Keeps `values`, replacing what was kept.

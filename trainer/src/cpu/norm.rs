@@ -44,13 +44,23 @@ impl CustomOp1 for Norm {
 			read(grad, |g| {
 				let mut dx = vec![0f32; x.len()];
 				let rows = rows_per_task(width);
-				dx.par_chunks_mut(rows * width).zip(x.par_chunks(rows * width)).zip(g.par_chunks(rows * width)).for_each(
-					|((dx, x), g)| {
-						for ((dx, x), g) in dx.chunks_mut(width).zip(x.chunks(width)).zip(g.chunks(width)) {
-							vector::norm_row_backward(dx, x, g, &self.weight, self.centered, self.eps);
+				dx.par_chunks_mut(rows * width)
+					.zip(x.par_chunks(rows * width))
+					.zip(g.par_chunks(rows * width))
+					.for_each(|((dx, x), g)| {
+						for ((dx, x), g) in
+							dx.chunks_mut(width).zip(x.chunks(width)).zip(g.chunks(width))
+						{
+							vector::norm_row_backward(
+								dx,
+								x,
+								g,
+								&self.weight,
+								self.centered,
+								self.eps,
+							);
 						}
-					},
-				);
+					});
 				Ok(dx)
 			})
 		})?;

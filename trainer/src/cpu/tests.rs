@@ -35,7 +35,10 @@ fn assert_close(what: &str, got: &Tensor, want: &Tensor, tolerance: f32) {
 /// Gradients of `Σ loss_weights ⊙ f(inputs)` for every input, as `backward` gives them.
 fn gradients(out: &Tensor, loss_weights: &Tensor, inputs: &[&Var]) -> Vec<Tensor> {
 	let store = (out * loss_weights).unwrap().sum_all().unwrap().backward().unwrap();
-	inputs.iter().map(|v| store.get(v.as_tensor()).expect("an input got no gradient").clone()).collect()
+	inputs
+		.iter()
+		.map(|v| store.get(v.as_tensor()).expect("an input got no gradient").clone())
+		.collect()
 }
 
 fn compare(what: &str, fused: &Tensor, composed: &Tensor, inputs: &[&Var], rng: &mut Rng) {
@@ -69,26 +72,59 @@ fn activated_linear_matches_the_composed_ops() {
 	for (activation, range) in [(Activation::SiluGate, 1.0), (Activation::GeluTanh, 12.0)] {
 		let mut rng = Rng::new(2);
 		let input_width = activation.input_width(width);
-		let x = Var::from_vec(rng.uniform_vec(rows * input_width, range), (4, 7, input_width), &Device::Cpu).unwrap();
+		let x = Var::from_vec(
+			rng.uniform_vec(rows * input_width, range),
+			(4, 7, input_width),
+			&Device::Cpu,
+		)
+		.unwrap();
 		let weight = random(&mut rng, &[out, width]).as_tensor().clone();
 		let (a, b) = (random(&mut rng, &[rank, width]), random(&mut rng, &[out, rank]));
 		let activated = match activation {
-			Activation::SiluGate => (x.narrow(2, 0, width).unwrap().silu().unwrap() * x.narrow(2, width, width).unwrap()).unwrap(),
+			Activation::SiluGate => (x.narrow(2, 0, width).unwrap().silu().unwrap()
+				* x.narrow(2, width, width).unwrap())
+			.unwrap(),
 			Activation::GeluTanh => x.gelu().unwrap(),
 		};
 		let frozen = activated.broadcast_matmul(&weight.t().unwrap()).unwrap();
-		let op = || FusedLinear::new(FrozenWeight::Dense(weight.clone()), None, scale, Vec::new()).after(activation);
-		compare(&format!("{activation:?}"), &x.as_tensor().apply_op1(op()).unwrap(), &frozen, &[&x], &mut rng);
+		let op = || {
+			FusedLinear::new(FrozenWeight::Dense(weight.clone()), None, scale, Vec::new())
+				.after(activation)
+		};
+		compare(
+			&format!("{activation:?}"),
+			&x.as_tensor().apply_op1(op()).unwrap(),
+			&frozen,
+			&[&x],
+			&mut rng,
+		);
 		let residual = random(&mut rng, &[4, 7, out]);
 		let onto = x.as_tensor().apply_op2(residual.as_tensor(), op()).unwrap();
-		compare(&format!("{activation:?} onto a residual"), &onto, &(residual.as_tensor() + &frozen).unwrap(), &[&x, &residual], &mut rng);
+		compare(
+			&format!("{activation:?} onto a residual"),
+			&onto,
+			&(residual.as_tensor() + &frozen).unwrap(),
+			&[&x, &residual],
+			&mut rng,
+		);
 
 		let branch = Branch { first_column: 0, columns: out, dropout_mask: None };
-		let op = FusedLinear::new(FrozenWeight::Dense(weight.clone()), None, scale, vec![branch]).after(activation);
+		let op = FusedLinear::new(FrozenWeight::Dense(weight.clone()), None, scale, vec![branch])
+			.after(activation);
 		let fused = x.as_tensor().apply_op3(a.as_tensor(), b.as_tensor(), op).unwrap();
-		let update = activated.broadcast_matmul(&a.t().unwrap()).unwrap().broadcast_matmul(&b.t().unwrap()).unwrap();
+		let update = activated
+			.broadcast_matmul(&a.t().unwrap())
+			.unwrap()
+			.broadcast_matmul(&b.t().unwrap())
+			.unwrap();
 		let composed = (frozen + (update * scale as f64).unwrap()).unwrap();
-		compare(&format!("{activation:?} with an adapter"), &fused, &composed, &[&x, &a, &b], &mut rng);
+		compare(
+			&format!("{activation:?} with an adapter"),
+			&fused,
+			&composed,
+			&[&x, &a, &b],
+			&mut rng,
+		);
 	}
 }
 
@@ -103,10 +139,27 @@ fn split_heads_with_rope_matches_the_composed_ops() {
 		let angles: Vec<f32> = (0..positions * rotary_dim / 2).map(|i| i as f32 * 0.37).collect();
 		let cos: Vec<f32> = angles.iter().map(|a| a.cos()).collect();
 		let sin: Vec<f32> = angles.iter().map(|a| a.sin()).collect();
-		let table = |v: &Vec<f32>| Tensor::from_vec(v.clone(), (positions, rotary_dim / 2), &Device::Cpu).unwrap().narrow(0, offset, seq).unwrap();
-		let rope = RopeTables { cos: Arc::new(cos.clone()), sin: Arc::new(sin.clone()), rotary_dim, interleaved };
-		let fused = x.as_tensor().apply_op1(SplitHeads::single(heads, hd, Some(rope), offset)).unwrap();
-		let split = x.reshape((batch, seq, heads, hd)).unwrap().transpose(1, 2).unwrap().contiguous().unwrap();
+		let table = |v: &Vec<f32>| {
+			Tensor::from_vec(v.clone(), (positions, rotary_dim / 2), &Device::Cpu)
+				.unwrap()
+				.narrow(0, offset, seq)
+				.unwrap()
+		};
+		let rope = RopeTables {
+			cos: Arc::new(cos.clone()),
+			sin: Arc::new(sin.clone()),
+			rotary_dim,
+			interleaved,
+		};
+		let fused =
+			x.as_tensor().apply_op1(SplitHeads::single(heads, hd, Some(rope), offset)).unwrap();
+		let split = x
+			.reshape((batch, seq, heads, hd))
+			.unwrap()
+			.transpose(1, 2)
+			.unwrap()
+			.contiguous()
+			.unwrap();
 		let turned = split.narrow(3, 0, rotary_dim).unwrap().contiguous().unwrap();
 		let turned = if interleaved {
 			rotary_emb::rope_i_slow(&turned, &table(&cos), &table(&sin)).unwrap()
@@ -116,9 +169,16 @@ fn split_heads_with_rope_matches_the_composed_ops() {
 		let composed = if rotary_dim == hd {
 			turned
 		} else {
-			Tensor::cat(&[&turned, &split.narrow(3, rotary_dim, hd - rotary_dim).unwrap()], 3).unwrap()
+			Tensor::cat(&[&turned, &split.narrow(3, rotary_dim, hd - rotary_dim).unwrap()], 3)
+				.unwrap()
 		};
-		compare(&format!("rope interleaved={interleaved} dim={rotary_dim}"), &fused, &composed, &[&x], &mut rng);
+		compare(
+			&format!("rope interleaved={interleaved} dim={rotary_dim}"),
+			&fused,
+			&composed,
+			&[&x],
+			&mut rng,
+		);
 	}
 }
 
@@ -127,7 +187,13 @@ fn split_heads_with_rope_matches_the_composed_ops() {
 #[test]
 fn attention_matches_the_composed_ops() {
 	let (batch, heads, kv_heads, hd) = (2, 4, 2, 8);
-	let cases = [(6, 9, None, false), (6, 9, Some(4), false), (6, 9, None, true), (70, 75, None, false), (70, 75, Some(40), true)];
+	let cases = [
+		(6, 9, None, false),
+		(6, 9, Some(4), false),
+		(6, 9, None, true),
+		(70, 75, None, false),
+		(70, 75, Some(40), true),
+	];
 	for (seq, total, window, alibi) in cases {
 		let mut rng = Rng::new(4);
 		let q = random(&mut rng, &[batch, heads, seq, hd]);
@@ -139,9 +205,16 @@ fn attention_matches_the_composed_ops() {
 		let fused = q.as_tensor().apply_op3(k.as_tensor(), v.as_tensor(), op).unwrap();
 
 		let repeat = |t: &Tensor| {
-			t.unsqueeze(2).unwrap().broadcast_as((batch, kv_heads, heads / kv_heads, total, hd)).unwrap().reshape((batch, heads, total, hd)).unwrap()
+			t.unsqueeze(2)
+				.unwrap()
+				.broadcast_as((batch, kv_heads, heads / kv_heads, total, hd))
+				.unwrap()
+				.reshape((batch, heads, total, hd))
+				.unwrap()
 		};
-		let mut scores = (q.matmul(&repeat(&k).t().unwrap().contiguous().unwrap()).unwrap() * scale as f64).unwrap();
+		let mut scores = (q.matmul(&repeat(&k).t().unwrap().contiguous().unwrap()).unwrap()
+			* scale as f64)
+			.unwrap();
 		let bias: Vec<f32> = (0..heads)
 			.flat_map(|h| {
 				let slopes = slopes.clone();
@@ -160,10 +233,24 @@ fn attention_matches_the_composed_ops() {
 				})
 			})
 			.collect();
-		scores = scores.broadcast_add(&Tensor::from_vec(bias, (1, heads, seq, total), &Device::Cpu).unwrap()).unwrap();
+		scores = scores
+			.broadcast_add(&Tensor::from_vec(bias, (1, heads, seq, total), &Device::Cpu).unwrap())
+			.unwrap();
 		let probs = ops::softmax(&scores, D::Minus1).unwrap();
-		let composed = probs.matmul(&repeat(&v)).unwrap().transpose(1, 2).unwrap().reshape((batch, seq, heads * hd)).unwrap();
-		compare(&format!("attention seq={seq} total={total} window={window:?} alibi={alibi}"), &fused, &composed, &[&q, &k, &v], &mut rng);
+		let composed = probs
+			.matmul(&repeat(&v))
+			.unwrap()
+			.transpose(1, 2)
+			.unwrap()
+			.reshape((batch, seq, heads * hd))
+			.unwrap();
+		compare(
+			&format!("attention seq={seq} total={total} window={window:?} alibi={alibi}"),
+			&fused,
+			&composed,
+			&[&q, &k, &v],
+			&mut rng,
+		);
 	}
 }
 
@@ -177,7 +264,10 @@ fn linear_cross_entropy_matches_the_composed_ops() {
 	let weight = random(&mut rng, &[vocab, width]).as_tensor().clone();
 	let targets: Vec<u32> = (0..positions).map(|_| rng.below(vocab) as u32).collect();
 	let mask: Vec<f32> = (0..positions).map(|i| if i % 3 == 0 { 0.0 } else { 1.0 }).collect();
-	assert!(positions * vocab > super::loss::MAX_CHUNK_LOGITS, "the test must cross a chunk boundary");
+	assert!(
+		positions * vocab > super::loss::MAX_CHUNK_LOGITS,
+		"the test must cross a chunk boundary"
+	);
 	let op = LinearCrossEntropy::new(weight.clone(), targets.clone(), mask.clone(), true);
 	let fused = hidden.as_tensor().apply_op1(op).unwrap();
 

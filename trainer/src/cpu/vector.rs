@@ -52,11 +52,18 @@ pub fn exp(x: f32) -> f32 {
 	let p = 1.0
 		+ r * (1.0
 			+ r * (0.5
-				+ r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
+				+ r * (1.0 / 6.0
+					+ r * (1.0 / 24.0
+						+ r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
 	// `n` sits in the low mantissa bits of `rounded`: integer arithmetic on the bits gives
 	// `2ⁿ` without a float-to-int conversion, which Rust saturates and so cannot vectorise.
-	let scale = f32::from_bits(rounded.to_bits().wrapping_sub(ROUND.to_bits()).wrapping_add(127) << 23);
-	if x < -87.0 { 0.0 } else { p * scale }
+	let scale =
+		f32::from_bits(rounded.to_bits().wrapping_sub(ROUND.to_bits()).wrapping_add(127) << 23);
+	if x < -87.0 {
+		0.0
+	} else {
+		p * scale
+	}
 }
 
 /// `1 / (1 + e⁻ˣ)`.
@@ -102,7 +109,8 @@ vectorized! {
 fn lane_sum(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
 	let mut lanes = [0f32; 8];
 	let (a_chunks, b_chunks) = (a.chunks_exact(8), b.chunks_exact(8));
-	let tail: f32 = a_chunks.remainder().iter().zip(b_chunks.remainder()).map(|(&a, &b)| f(a, b)).sum();
+	let tail: f32 =
+		a_chunks.remainder().iter().zip(b_chunks.remainder()).map(|(&a, &b)| f(a, b)).sum();
 	for (a, b) in a_chunks.zip(b_chunks) {
 		for ((lane, &a), &b) in lanes.iter_mut().zip(a).zip(b) {
 			*lane += f(a, b);

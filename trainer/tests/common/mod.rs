@@ -22,10 +22,10 @@ pub const FAMILIES: [&str; 7] = ["llama", "mistral", "qwen2", "qwen3", "gpt2", "
 /// Words of the test tokenizer; ids 0 and 1 are `[UNK]` and `</s>`.
 pub const WORDS: &[&str] = &[
 	"the", "a", "river", "stone", "is", "was", "blue", "green", "capital", "of", "zorbia", "city",
-	"quiet", "runs", "under", "bridge", "what", "called", "name", "tell", "me", "about", "it", "and",
-	"old", "new", "north", "south", "water", "light", "song", "bird", "sings", "at", "dawn", "in",
-	"valley", "far", "near", "hill", "sun", "moon", "star", "over", "sea", "wind", "cold", "warm",
-	"day", "night", "?", ".",
+	"quiet", "runs", "under", "bridge", "what", "called", "name", "tell", "me", "about", "it",
+	"and", "old", "new", "north", "south", "water", "light", "song", "bird", "sings", "at", "dawn",
+	"in", "valley", "far", "near", "hill", "sun", "moon", "star", "over", "sea", "wind", "cold",
+	"warm", "day", "night", "?", ".",
 ];
 
 pub fn config(family: &str) -> Value {
@@ -99,7 +99,8 @@ fn layout(family: &str) -> Vec<(String, Vec<usize>, Init)> {
 	let q = HEADS * HEAD_DIM;
 	let kv = KV_HEADS * HEAD_DIM;
 	let mut out: Vec<(String, Vec<usize>, Init)> = Vec::new();
-	let mut add = |name: String, shape: &[usize], init: Init| out.push((name, shape.to_vec(), init));
+	let mut add =
+		|name: String, shape: &[usize], init: Init| out.push((name, shape.to_vec(), init));
 	match family {
 		"llama" | "mistral" | "qwen2" | "qwen3" => {
 			add("model.embed_tokens.weight".into(), &[v, h], Weight);
@@ -135,7 +136,12 @@ fn layout(family: &str) -> Vec<(String, Vec<usize>, Init)> {
 					add(format!("{l}.{ln}.weight"), &[h], Norm);
 					add(format!("{l}.{ln}.bias"), &[h], Bias);
 				}
-				for (m, i_dim, o_dim) in [("attn.c_attn", h, 3 * h), ("attn.c_proj", h, h), ("mlp.c_fc", h, 4 * h), ("mlp.c_proj", 4 * h, h)] {
+				for (m, i_dim, o_dim) in [
+					("attn.c_attn", h, 3 * h),
+					("attn.c_proj", h, h),
+					("mlp.c_fc", h, 4 * h),
+					("mlp.c_proj", 4 * h, h),
+				] {
 					add(format!("{l}.{m}.weight"), &[i_dim, o_dim], Weight);
 					add(format!("{l}.{m}.bias"), &[o_dim], Bias);
 				}
@@ -146,7 +152,9 @@ fn layout(family: &str) -> Vec<(String, Vec<usize>, Init)> {
 		"bloom" => {
 			add("transformer.word_embeddings.weight".into(), &[v, h], Weight);
 			let norms = |l: &str| vec![format!("{l}.weight"), format!("{l}.bias")];
-			for (n, init) in norms("transformer.word_embeddings_layernorm").into_iter().zip([Norm, Bias]) {
+			for (n, init) in
+				norms("transformer.word_embeddings_layernorm").into_iter().zip([Norm, Bias])
+			{
 				add(n, &[h], init);
 			}
 			for i in 0..LAYERS {
@@ -230,7 +238,11 @@ pub fn tokenizer_json(extra_tokens: usize) -> Value {
 pub fn write_checkpoint(family: &str, dir: &Path, seed: u64) {
 	std::fs::create_dir_all(dir).unwrap();
 	std::fs::write(dir.join("config.json"), config(family).to_string()).unwrap();
-	candle_core::safetensors::save(&tensors(family, seed).into_iter().collect(), dir.join("model.safetensors")).unwrap();
+	candle_core::safetensors::save(
+		&tensors(family, seed).into_iter().collect(),
+		dir.join("model.safetensors"),
+	)
+	.unwrap();
 	std::fs::write(dir.join("tokenizer.json"), tokenizer_json(0).to_string()).unwrap();
 }
 

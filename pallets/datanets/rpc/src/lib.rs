@@ -138,18 +138,23 @@ impl<C, Block, AccountId, BlockNumber>
 	DatanetsApiServer<<Block as BlockT>::Hash, AccountId, BlockNumber> for Datanets<C, Block>
 where
 	Block: BlockT,
-	C: ProvideRuntimeApi<Block> + HeaderBackend<Block> + BlockBackend<Block> + Send + Sync + 'static,
+	C: ProvideRuntimeApi<Block>
+		+ HeaderBackend<Block>
+		+ BlockBackend<Block>
+		+ Send
+		+ Sync
+		+ 'static,
 	C::Api: DatanetsRuntimeApi<Block, AccountId, BlockNumber>,
 	AccountId: Codec + Clone + Serialize + Send + Sync + 'static,
 	BlockNumber: Codec + Clone + Serialize + Send + Sync + 'static,
 {
 	fn content(&self, hash: H256) -> RpcResult<Bytes> {
-		let bytes = self
-			.client
-			.indexed_transaction(hash)
-			.map_err(|e| Error::DatabaseError.with(format!("reading the transaction index: {e}")))?;
+		let bytes = self.client.indexed_transaction(hash).map_err(|e| {
+			Error::DatabaseError.with(format!("reading the transaction index: {e}"))
+		})?;
 		bytes.map(Bytes).ok_or_else(|| {
-			Error::ContentNotFound.with(format!("no stored content with hash {hash:?} on this node"))
+			Error::ContentNotFound
+				.with(format!("no stored content with hash {hash:?} on this node"))
 		})
 	}
 
@@ -162,8 +167,9 @@ where
 	) -> RpcResult<Vec<ContributionRecord<AccountId, BlockNumber>>> {
 		let page_size = page_size.unwrap_or(DEFAULT_PAGE_SIZE);
 		if page_size == 0 || page_size > MAX_PAGE_SIZE {
-			return Err(Error::InvalidParams
-				.with(format!("page_size must be between 1 and {MAX_PAGE_SIZE}, not {page_size}")));
+			return Err(Error::InvalidParams.with(format!(
+				"page_size must be between 1 and {MAX_PAGE_SIZE}, not {page_size}"
+			)));
 		}
 		let at = at.unwrap_or_else(|| self.client.info().best_hash);
 		let records = self

@@ -19,9 +19,7 @@ use jsonrpsee::{
 pub use pallet_rewards_runtime_api::RewardsApi as RewardsRuntimeApi;
 use pallet_rewards_runtime_api::{EpochStatus, LeaderboardEntry};
 use polkadot_sdk::{
-	sp_api::ProvideRuntimeApi,
-	sp_blockchain::HeaderBackend,
-	sp_runtime::traits::Block as BlockT,
+	sp_api::ProvideRuntimeApi, sp_blockchain::HeaderBackend, sp_runtime::traits::Block as BlockT,
 };
 use serde::{Deserialize, Serialize};
 
@@ -201,7 +199,11 @@ where
 			.collect())
 	}
 
-	fn standing(&self, account: AccountId, at: Option<<Block as BlockT>::Hash>) -> RpcResult<Standing> {
+	fn standing(
+		&self,
+		account: AccountId,
+		at: Option<<Block as BlockT>::Hash>,
+	) -> RpcResult<Standing> {
 		let at = at.unwrap_or_else(|| self.client.info().best_hash);
 		let standing = self
 			.client

@@ -36,7 +36,8 @@ pub(crate) struct Command {
 
 impl Command {
 	pub(crate) fn execute(self) -> Result<()> {
-		let sampling = Sampling { temperature: self.temperature, top_p: self.top_p, seed: self.seed };
+		let sampling =
+			Sampling { temperature: self.temperature, top_p: self.top_p, seed: self.seed };
 		sampling.validate()?;
 		let (checkpoint, model) = self.model.load()?;
 		let template = Template::detect(&checkpoint.tokenizer, checkpoint.config.family);
@@ -48,17 +49,28 @@ impl Command {
 		let answer = |prompt: &str| -> Result<()> {
 			let text = if self.raw { prompt.to_string() } else { template.prompt(prompt) };
 			let ids = data::encode(&checkpoint.tokenizer, &text, true)?;
-			generate::generate(&model, &checkpoint.tokenizer, &ids, self.max_new_tokens, &stop, &sampling, |piece| {
-				print!("{piece}");
-				let _ = std::io::stdout().flush();
-			})?;
+			generate::generate(
+				&model,
+				&checkpoint.tokenizer,
+				&ids,
+				self.max_new_tokens,
+				&stop,
+				&sampling,
+				|piece| {
+					print!("{piece}");
+					let _ = std::io::stdout().flush();
+				},
+			)?;
 			println!();
 			Ok(())
 		};
 		match &self.prompt {
 			Some(prompt) => answer(prompt),
 			None => {
-				eprintln!("{} loaded; type a prompt and press enter (ctrl-d to quit)", checkpoint.name);
+				eprintln!(
+					"{} loaded; type a prompt and press enter (ctrl-d to quit)",
+					checkpoint.name
+				);
 				for line in std::io::stdin().lock().lines() {
 					let line = line?;
 					if !line.trim().is_empty() {

@@ -26,7 +26,8 @@ pub(crate) struct ModelArgs {
 impl ModelArgs {
 	pub(crate) fn device(&self) -> Result<candle_core::Device> {
 		if self.cuda {
-			candle_core::Device::new_cuda(0).context("no CUDA device (is the trainer built with --features cuda?)")
+			candle_core::Device::new_cuda(0)
+				.context("no CUDA device (is the trainer built with --features cuda?)")
 		} else {
 			Ok(candle_core::Device::Cpu)
 		}
@@ -56,7 +57,10 @@ impl AdaptedModelArgs {
 }
 
 /// Opens the base and, if given, loads an adapter directory onto it.
-pub(crate) fn model_with_adapter(args: &ModelArgs, adapter_dir: Option<&Path>) -> Result<(Checkpoint, Model)> {
+pub(crate) fn model_with_adapter(
+	args: &ModelArgs,
+	adapter_dir: Option<&Path>,
+) -> Result<(Checkpoint, Model)> {
 	let checkpoint = args.open()?;
 	let device = args.device()?;
 	let options = match adapter_dir {

@@ -26,7 +26,13 @@ impl Command {
 	pub(crate) fn execute(self) -> Result<()> {
 		let (checkpoint, model) = self.model.load()?;
 		train::check_cutoff(self.cutoff_len, &checkpoint.config)?;
-		let blocks = data::load_blocks(&self.data, &checkpoint.tokenizer, &checkpoint.config, self.cutoff_len)?.blocks;
+		let blocks = data::load_blocks(
+			&self.data,
+			&checkpoint.tokenizer,
+			&checkpoint.config,
+			self.cutoff_len,
+		)?
+		.blocks;
 		let tokens: f32 = blocks.iter().map(|b| b.mask.iter().sum::<f32>()).sum();
 		let loss = train::evaluate(&model, &blocks, self.batch_size)?;
 		println!("tokens {tokens}");

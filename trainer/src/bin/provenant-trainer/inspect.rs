@@ -23,9 +23,16 @@ impl Command {
 		println!("family      {}", cfg.family.name());
 		println!("parameters  {:.2}M", cfg.parameter_count() as f64 / 1e6);
 		println!("layers      {}", cfg.num_layers);
-		println!("hidden      {} (heads {} × {}, key/value heads {})", cfg.hidden_size, cfg.num_heads, cfg.head_dim, cfg.num_kv_heads);
+		println!(
+			"hidden      {} (heads {} × {}, key/value heads {})",
+			cfg.hidden_size, cfg.num_heads, cfg.head_dim, cfg.num_kv_heads
+		);
 		println!("ffn         {}", cfg.intermediate_size);
-		println!("vocabulary  {} (tokenizer {})", cfg.vocab_size, checkpoint.tokenizer.get_vocab_size(true));
+		println!(
+			"vocabulary  {} (tokenizer {})",
+			cfg.vocab_size,
+			checkpoint.tokenizer.get_vocab_size(true)
+		);
 		println!("positions   {}", cfg.max_positions);
 		println!("targets     {}", cfg.family.linear_modules().join(", "));
 		for file in &checkpoint.files {
@@ -43,7 +50,10 @@ fn inspect_adapter(dir: &std::path::Path) -> Result<()> {
 	let recorded = recorded.split_whitespace().next().unwrap_or("");
 	println!("adapter     {}", dir.display());
 	println!("base        {}", config.base_model_name_or_path);
-	println!("r {}  alpha {}  dropout {}  rslora {}", config.r, config.lora_alpha, config.lora_dropout, config.use_rslora);
+	println!(
+		"r {}  alpha {}  dropout {}  rslora {}",
+		config.r, config.lora_alpha, config.lora_dropout, config.use_rslora
+	);
 	println!("targets     {}", config.target_modules.join(", "));
 	let tensors = candle_core::safetensors::load(&weights, &candle_core::Device::Cpu)?;
 	let params: usize = tensors.values().map(|t| t.elem_count()).sum();
@@ -52,7 +62,9 @@ fn inspect_adapter(dir: &std::path::Path) -> Result<()> {
 	match recorded {
 		"" => println!("recorded    (no {} file)", adapter::HASH_FILE),
 		r if r == hash => println!("recorded    matches"),
-		r => anyhow::bail!("the recorded sha256 {r} does not match the file: the adapter was changed"),
+		r => anyhow::bail!(
+			"the recorded sha256 {r} does not match the file: the adapter was changed"
+		),
 	}
 	Ok(())
 }

@@ -126,7 +126,9 @@ impl Command {
 			Method::Lora => None,
 			Method::Qlora => match QuantKind::parse(&self.bits.to_string()) {
 				Some(kind) => Some(kind),
-				None => bail!("invalid hyper-parameter bits: QLoRA takes 4 or 8, got {}", self.bits),
+				None => {
+					bail!("invalid hyper-parameter bits: QLoRA takes 4 or 8, got {}", self.bits)
+				},
 			},
 		};
 		let config = TrainConfig {
@@ -149,9 +151,22 @@ impl Command {
 			..TrainConfig::default()
 		};
 		config.validate(&checkpoint.config)?;
-		let train_set = data::load_blocks(&self.data, &checkpoint.tokenizer, &checkpoint.config, config.cutoff_len)?;
+		let train_set = data::load_blocks(
+			&self.data,
+			&checkpoint.tokenizer,
+			&checkpoint.config,
+			config.cutoff_len,
+		)?;
 		let eval_blocks = match &self.eval_data {
-			Some(path) => Some(data::load_blocks(path, &checkpoint.tokenizer, &checkpoint.config, config.cutoff_len)?.blocks),
+			Some(path) => Some(
+				data::load_blocks(
+					path,
+					&checkpoint.tokenizer,
+					&checkpoint.config,
+					config.cutoff_len,
+				)?
+				.blocks,
+			),
 			None => None,
 		};
 		let resume = if self.resume {
@@ -164,7 +179,8 @@ impl Command {
 		};
 		let device = self.model.device()?;
 		let options = BuildOptions { lora: Some(settings.clone()), quant, seed: self.seed };
-		let model = Model::load(&checkpoint.config, checkpoint.weights.as_ref(), &device, &options)?;
+		let model =
+			Model::load(&checkpoint.config, checkpoint.weights.as_ref(), &device, &options)?;
 		checkpoint.release_weights();
 		let peft = PeftConfig::new(&settings, family, &checkpoint.name);
 		let trainable: usize = model.lora_vars().iter().map(|(_, v)| v.elem_count()).sum();
@@ -201,7 +217,10 @@ impl Command {
 			resume,
 			progress_bar: !self.quiet,
 		})?;
-		println!("final loss {:.4} after {} steps ({:.1}s)", summary.final_loss, summary.steps, summary.seconds);
+		println!(
+			"final loss {:.4} after {} steps ({:.1}s)",
+			summary.final_loss, summary.steps, summary.seconds
+		);
 		if let Some(blocks) = eval_blocks {
 			let loss = train::evaluate(&model, &blocks, config.batch_size)?;
 			println!("eval loss {loss:.4}, perplexity {:.2}", loss.exp());
