@@ -32,37 +32,20 @@ pub struct LoraSettings {
 }
 
 impl LoraSettings {
-	/// Checks every field for `family`, naming the first bad one.
+	/// PEFT's defaults for `family`: r=8, α=16, dropout 0.05 on the attention projections.
+	pub fn defaults(family: Family) -> Self {
+		Self {
+			rank: 8,
+			alpha: 16.0,
+			dropout: 0.05,
+			targets: family.default_targets().into_iter().map(String::from).collect(),
+			use_rslora: false,
+		}
+	}
+
+	/// Checks every field for `family` with the chain's job rule, naming the first bad one.
 	pub fn validate(&self, family: Family) -> Result<()> {
-		if self.rank == 0 {
-			return Err(Error::hyper("rank", "must be at least 1"));
-		}
-		if !(self.alpha.is_finite() && self.alpha > 0.0) {
-			return Err(Error::hyper(
-				"alpha",
-				format!("must be a positive number, got {}", self.alpha),
-			));
-		}
-		if !(0.0..1.0).contains(&self.dropout) {
-			return Err(Error::hyper(
-				"dropout",
-				format!("must be in [0, 1), got {}", self.dropout),
-			));
-		}
-		if self.targets.is_empty() {
-			return Err(Error::hyper("target_modules", "name at least one module"));
-		}
-		let available = family.linear_modules();
-		for target in &self.targets {
-			if !available.contains(&target.as_str()) {
-				return Err(Error::UnknownTargetModule {
-					module: target.clone(),
-					family: family.name(),
-					available: available.join(", "),
-				});
-			}
-		}
-		Ok(())
+		crate::job::check_lora(self, family)
 	}
 }
 

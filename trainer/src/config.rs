@@ -56,29 +56,28 @@ impl Family {
 		})
 	}
 
-	/// The linear modules LoRA can target, under the names the family's checkpoints and
-	/// PEFT use.
-	pub fn linear_modules(self) -> &'static [&'static str] {
+	/// The family as the chain's job rules name it.
+	pub fn spec(self) -> provenant_jobspec::Family {
+		use provenant_jobspec::Family as Spec;
 		match self {
-			Family::Llama | Family::Mistral | Family::Qwen2 | Family::Qwen3 => {
-				&["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
-			},
-			Family::Gpt2 => &["c_attn", "c_proj", "c_fc"],
-			Family::Bloom | Family::ChatGlm => {
-				&["query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h"]
-			},
+			Family::Llama => Spec::Llama,
+			Family::Mistral => Spec::Mistral,
+			Family::Qwen2 | Family::Qwen3 => Spec::Qwen,
+			Family::Gpt2 => Spec::Gpt2,
+			Family::Bloom => Spec::Bloom,
+			Family::ChatGlm => Spec::ChatGlm,
 		}
 	}
 
+	/// The linear modules LoRA can target, under the names the family's checkpoints and
+	/// PEFT use.
+	pub fn linear_modules(self) -> Vec<&'static str> {
+		self.spec().modules().iter().map(|module| module.name()).collect()
+	}
+
 	/// PEFT's default targets for the family (its attention projections).
-	pub fn default_targets(self) -> &'static [&'static str] {
-		match self {
-			Family::Llama | Family::Mistral | Family::Qwen2 | Family::Qwen3 => {
-				&["q_proj", "v_proj"]
-			},
-			Family::Gpt2 => &["c_attn"],
-			Family::Bloom | Family::ChatGlm => &["query_key_value"],
-		}
+	pub fn default_targets(self) -> Vec<&'static str> {
+		self.spec().default_targets().iter().map(|module| module.name()).collect()
 	}
 }
 

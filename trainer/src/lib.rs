@@ -16,6 +16,8 @@
 //!   prompt-masked training blocks.
 //! - [`cpu`] holds fused CPU kernels with hand-written backward passes (linear + LoRA, norms,
 //!   rotary heads, attention, the gated MLP, output layer + cross-entropy), on OpenBLAS.
+//! - [`job`] holds a run to the chain's job rules ([`provenant_jobspec::check`]) and turns a
+//!   job's hyper-parameters into the trainer's settings.
 //! - [`generate`] samples text (greedy, temperature, top-p) for `chat`.
 //!
 //! ## Terms
@@ -29,6 +31,7 @@ pub mod cpu;
 pub mod data;
 mod error;
 pub mod generate;
+pub mod job;
 pub mod linear;
 pub mod loader;
 pub mod model;

@@ -97,43 +97,10 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
-	/// Checks every field, naming the first that is out of range.
+	/// Checks every field for `model` with the chain's job rule (and AdamW's constants),
+	/// naming the first that is out of range.
 	pub fn validate(&self, model: &ModelConfig) -> Result<()> {
-		let positive = |name: &'static str, v: f64| {
-			if v.is_finite() && v > 0.0 {
-				Ok(())
-			} else {
-				Err(Error::hyper(name, format!("must be a positive number, got {v}")))
-			}
-		};
-		positive("learning_rate", self.learning_rate)?;
-		positive("max_grad_norm", self.max_grad_norm)?;
-		positive("eps", self.eps)?;
-		for (name, value) in [
-			("epochs", self.epochs),
-			("batch_size", self.batch_size),
-			("grad_accum", self.grad_accum),
-		] {
-			if value == 0 {
-				return Err(Error::hyper(name, "must be at least 1"));
-			}
-		}
-		check_cutoff(self.cutoff_len, model)?;
-		if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
-			return Err(Error::hyper(
-				"weight_decay",
-				format!("must be ≥ 0, got {}", self.weight_decay),
-			));
-		}
-		for (name, beta) in [("beta1", self.beta1), ("beta2", self.beta2)] {
-			if !(0.0..1.0).contains(&beta) {
-				return Err(Error::hyper(name, format!("must be in [0, 1), got {beta}")));
-			}
-		}
-		if self.max_steps == Some(0) {
-			return Err(Error::hyper("max_steps", "must be at least 1"));
-		}
-		Ok(())
+		crate::job::check_train(self, model)
 	}
 
 	/// The learning rate at `step` (0-based) of `total`.
@@ -154,16 +121,9 @@ impl TrainConfig {
 
 /// A block length must hold an input and a target and fit the model's positions.
 pub fn check_cutoff(cutoff_len: usize, model: &ModelConfig) -> Result<()> {
-	if cutoff_len < 2 {
-		return Err(Error::hyper("cutoff_len", "must be at least 2 tokens"));
-	}
-	if cutoff_len > model.max_positions {
-		return Err(Error::hyper(
-			"cutoff_len",
-			format!("{cutoff_len} is beyond the model's {} positions", model.max_positions),
-		));
-	}
-	Ok(())
+	let positions = u32::try_from(model.max_positions).unwrap_or(u32::MAX);
+	provenant_jobspec::check_cutoff(u32::try_from(cutoff_len).unwrap_or(u32::MAX), positions)
+		.map_err(crate::job::refused)
 }
 
 /// Which blocks each optimiser step trains on.

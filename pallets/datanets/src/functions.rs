@@ -279,6 +279,7 @@ impl<T: Config> ContributionRegistry<T::AccountId, BlockNumberFor<T>> for Pallet
 		Contributions::<T>::get(id).map(|record| ContributionInfo {
 			contributor: record.contributor,
 			datanet: record.datanet,
+			hash: record.hash,
 			submitted_at: record.block,
 			status: record.status,
 		})
@@ -300,6 +301,10 @@ impl<T: Config> ContributionRegistry<T::AccountId, BlockNumberFor<T>> for Pallet
 		Datanets::<T>::get(datanet).map(|info| info.owner)
 	}
 
+	fn datanet_kind(datanet: DatanetId) -> Option<DataKind> {
+		Datanets::<T>::get(datanet).map(|info| info.kind)
+	}
+
 	#[cfg(feature = "runtime-benchmarks")]
 	fn create_for_benchmark(contributor: &T::AccountId) -> ContributionId {
 		use crate::frame_support::traits::fungible::Mutate;
@@ -314,6 +319,22 @@ impl<T: Config> ContributionRegistry<T::AccountId, BlockNumberFor<T>> for Pallet
 		frame_system::Pallet::<T>::set_extrinsic_index(1);
 		Self::do_submit(contributor.clone(), datanet, b"a benchmark contribution")
 			.expect("a fresh datanet admits a text file")
+			.0
+	}
+
+	#[cfg(feature = "runtime-benchmarks")]
+	fn submit_for_benchmark(
+		contributor: &T::AccountId,
+		datanet: DatanetId,
+		seed: u32,
+	) -> ContributionId {
+		use crate::frame_support::traits::fungible::Mutate;
+		use crate::sp_runtime::traits::Bounded;
+		T::Currency::set_balance(contributor, BalanceOf::<T>::max_value() / 1024u32.into());
+		frame_system::Pallet::<T>::set_extrinsic_index(1);
+		let text = alloc::format!("benchmark contribution number {seed}");
+		Self::do_submit(contributor.clone(), datanet, text.as_bytes())
+			.expect("a benchmark datanet admits distinct text files")
 			.0
 	}
 }

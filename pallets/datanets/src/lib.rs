@@ -38,10 +38,22 @@ pub trait ContributionRegistry<AccountId, BlockNumber> {
 	/// The owner of `datanet`, if it exists.
 	fn datanet_owner(datanet: DatanetId) -> Option<AccountId>;
 
+	/// The kind of data `datanet` holds, if it exists.
+	fn datanet_kind(datanet: DatanetId) -> Option<DataKind>;
+
 	/// Records a fresh `Pending` contribution by `contributor`, in a new datanet, for other
 	/// pallets' benchmarks.
 	#[cfg(feature = "runtime-benchmarks")]
 	fn create_for_benchmark(contributor: &AccountId) -> ContributionId;
+
+	/// Records a fresh `Pending` text contribution by `contributor` in `datanet` (one made by
+	/// [`Self::create_for_benchmark`]), distinct per `seed`, for other pallets' benchmarks.
+	#[cfg(feature = "runtime-benchmarks")]
+	fn submit_for_benchmark(
+		contributor: &AccountId,
+		datanet: DatanetId,
+		seed: u32,
+	) -> ContributionId;
 }
 
 /// Told of every accepted submission, so that validation can open its voting windows.

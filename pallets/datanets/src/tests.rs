@@ -501,6 +501,7 @@ mod registry {
 				Some(ContributionInfo {
 					contributor: BOB,
 					datanet: id,
+					hash: sp_io::hashing::blake2_256(&files::text("judge me")),
 					submitted_at: System::block_number(),
 					status: ContributionStatus::Pending,
 				})

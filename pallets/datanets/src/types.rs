@@ -213,6 +213,8 @@ pub struct ContributionInfo<AccountId, BlockNumber> {
 	pub contributor: AccountId,
 	/// The datanet it belongs to.
 	pub datanet: DatanetId,
+	/// blake2-256 of its bytes.
+	pub hash: ContentHash,
 	/// The block it was included in: validation's windows count from here.
 	pub submitted_at: BlockNumber,
 	/// Where it stands.

@@ -384,8 +384,8 @@ impl<T: Config> Pallet<T> {
 	}
 
 	/// The pot account holds at least every pool, unpaid pot and claimable balance.
-	#[cfg(any(feature = "try-runtime", test))]
-	pub(crate) fn do_try_state() -> Result<(), sp_runtime::TryRuntimeError> {
+	/// Public so that other pallets' tests check it too.
+	pub fn do_try_state() -> Result<(), sp_runtime::TryRuntimeError> {
 		let owed = Self::owed();
 		ensure!(
 			<T::Currency as crate::frame_support::traits::fungible::Inspect<_>>::balance(
@@ -398,7 +398,6 @@ impl<T: Config> Pallet<T> {
 	}
 
 	/// Σ pools + unpaid pots + claimable balances.
-	#[cfg(any(feature = "try-runtime", test))]
 	pub(crate) fn owed() -> BalanceOf<T> {
 		let pools =
 			Pools::<T>::iter_values().fold(Zero::zero(), |s: BalanceOf<T>, v| s.saturating_add(v));
@@ -420,5 +419,28 @@ impl<T: Config> OnVerdict<T::AccountId, BalanceOf<T>> for Pallet<T> {
 
 	fn weight(agreeing: u32) -> Weight {
 		T::WeightInfo::record_verdict(agreeing)
+	}
+}
+
+impl<T: Config> RewardsLedger<T::AccountId, BalanceOf<T>> for Pallet<T> {
+	fn fund_pool(payer: &T::AccountId, datanet: DatanetId, amount: BalanceOf<T>) -> DispatchResult {
+		Self::do_fund(payer, datanet, amount)
+	}
+
+	fn pay_claimable(
+		payer: &T::AccountId,
+		credits: &[(T::AccountId, BalanceOf<T>)],
+	) -> DispatchResult {
+		let total = credits
+			.iter()
+			.fold(BalanceOf::<T>::zero(), |total, (_, amount)| total.saturating_add(*amount));
+		if total.is_zero() {
+			return Ok(());
+		}
+		T::Currency::transfer(payer, &Self::account_id(), total, Preservation::Preserve)?;
+		for (who, amount) in credits {
+			Self::credit(who, *amount);
+		}
+		Ok(())
 	}
 }

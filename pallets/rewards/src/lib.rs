@@ -24,6 +24,24 @@ pub use weights::WeightInfo;
 use pallet_datanets::DatanetId;
 use polkadot_sdk::{frame_support, frame_system, sp_arithmetic, sp_runtime};
 
+/// How other pallets pay through rewards: into a datanet's pool by the same path as `fund`,
+/// or onto accounts' claimable balances, which their owners take with `claim`.
+pub trait RewardsLedger<AccountId, Balance> {
+	/// Moves `amount` from `payer` into `datanet`'s pool.
+	fn fund_pool(
+		payer: &AccountId,
+		datanet: DatanetId,
+		amount: Balance,
+	) -> frame_support::dispatch::DispatchResult;
+
+	/// Moves the sum of `credits` from `payer` into the pot in one transfer, then credits
+	/// each account its amount.
+	fn pay_claimable(
+		payer: &AccountId,
+		credits: &[(AccountId, Balance)],
+	) -> frame_support::dispatch::DispatchResult;
+}
+
 #[frame_support::pallet]
 pub mod pallet {
 	use super::*;

@@ -323,8 +323,8 @@ impl<T: Config> Pallet<T> {
 
 	/// Every validator's held stake equals its bonded plus unbonding record, and every open
 	/// poll's commitments belong to its voters.
-	#[cfg(any(feature = "try-runtime", test))]
-	pub(crate) fn do_try_state() -> Result<(), sp_runtime::TryRuntimeError> {
+	/// Public so that other pallets' tests check it too.
+	pub fn do_try_state() -> Result<(), sp_runtime::TryRuntimeError> {
 		use crate::frame_support::traits::fungible::InspectHold;
 		for (who, validator) in Validators::<T>::iter() {
 			let held = T::Currency::balance_on_hold(&HoldReason::ValidatorStake.into(), &who);

@@ -67,6 +67,29 @@ impl<AccountId, Balance> OnVerdict<AccountId, Balance> for () {
 	}
 }
 
+/// Tells both, in order: rewards and the models pallet's training-set log each hear every
+/// verdict.
+impl<AccountId, Balance, A, B> OnVerdict<AccountId, Balance> for (A, B)
+where
+	A: OnVerdict<AccountId, Balance>,
+	B: OnVerdict<AccountId, Balance>,
+{
+	fn on_verdict(
+		contribution: ContributionId,
+		datanet: DatanetId,
+		contributor: &AccountId,
+		status: ContributionStatus,
+		agreeing: &[(AccountId, Balance)],
+	) {
+		A::on_verdict(contribution, datanet, contributor, status, agreeing);
+		B::on_verdict(contribution, datanet, contributor, status, agreeing);
+	}
+
+	fn weight(agreeing: u32) -> frame_support::weights::Weight {
+		A::weight(agreeing).saturating_add(B::weight(agreeing))
+	}
+}
+
 #[frame_support::pallet]
 pub mod pallet {
 	use super::*;

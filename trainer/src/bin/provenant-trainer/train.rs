@@ -5,7 +5,7 @@ use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use provenant_trainer::{
 	adapter::{LoraSettings, PeftConfig},
-	data,
+	data, job,
 	model::{BuildOptions, Model},
 	quant::QuantKind,
 	train::{self, Run, Schedule, TrainConfig},
@@ -115,21 +115,15 @@ impl Command {
 			alpha: self.alpha,
 			dropout: self.dropout,
 			targets: if self.target.is_empty() {
-				family.default_targets().iter().map(|s| s.to_string()).collect()
+				LoraSettings::defaults(family).targets
 			} else {
 				self.target.clone()
 			},
 			use_rslora: self.rslora,
 		};
-		settings.validate(family)?;
 		let quant = match self.method {
 			Method::Lora => None,
-			Method::Qlora => match QuantKind::parse(&self.bits.to_string()) {
-				Some(kind) => Some(kind),
-				None => {
-					bail!("invalid hyper-parameter bits: QLoRA takes 4 or 8, got {}", self.bits)
-				},
-			},
+			Method::Qlora => Some(job::qlora(self.bits)?),
 		};
 		let config = TrainConfig {
 			learning_rate: self.lr,
@@ -150,7 +144,7 @@ impl Command {
 			max_steps: self.max_steps,
 			..TrainConfig::default()
 		};
-		config.validate(&checkpoint.config)?;
+		job::check(&config, &settings, quant, &checkpoint.config)?;
 		let train_set = data::load_blocks(
 			&self.data,
 			&checkpoint.tokenizer,
