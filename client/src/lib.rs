@@ -21,7 +21,21 @@ use subxt::{
 // file rebuild this crate.
 const _METADATA_DEPENDENCY: &[u8] = include_bytes!("../metadata/provenant.scale");
 
-#[subxt::subxt(runtime_metadata_path = "metadata/provenant.scale")]
+#[subxt::subxt(
+	runtime_metadata_path = "metadata/provenant.scale",
+	substitute_type(
+		path = "provenant_jobspec::Family",
+		with = "::subxt::utils::Static<::provenant_jobspec::Family>"
+	),
+	substitute_type(
+		path = "provenant_jobspec::HyperParams",
+		with = "::subxt::utils::Static<::provenant_jobspec::HyperParams>"
+	),
+	substitute_type(
+		path = "provenant_jobspec::Field",
+		with = "::subxt::utils::Static<::provenant_jobspec::Field>"
+	)
+)]
 pub mod runtime {}
 
 /// The chain's configuration as subxt sees it: substrate's standard types and transaction

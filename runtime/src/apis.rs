@@ -176,6 +176,47 @@ impl_runtime_apis! {
 		}
 	}
 
+	impl pallet_models_runtime_api::ModelsApi<Block, AccountId, Balance, BlockNumber> for Runtime {
+		fn job(
+			job: pallet_models::JobId,
+		) -> Option<pallet_models_runtime_api::JobDetails<AccountId, Balance, BlockNumber>> {
+			Some(pallet_models_runtime_api::JobDetails {
+				job: pallet_models::Jobs::<Runtime>::get(job)?,
+				adapter: pallet_models::Adapters::<Runtime>::get(job),
+				outcome: pallet_models::Results::<Runtime>::get(job),
+				shares: pallet_models::Shares::<Runtime>::get(job).map(|s| s.into_inner()).unwrap_or_default(),
+			})
+		}
+
+		fn jobs(
+			status: Option<pallet_models::JobStatus>,
+			model: Option<pallet_models::ModelId>,
+			start: pallet_models::JobId,
+			limit: u32,
+		) -> Vec<(pallet_models::JobId, pallet_models::JobOf<Runtime>)> {
+			crate::Models::jobs(status, model, start, limit)
+		}
+
+		fn training_set(
+			job: pallet_models::JobId,
+			start: u64,
+			limit: u32,
+		) -> Vec<pallet_models::SetMember> {
+			crate::Models::training_set(job, start, limit)
+		}
+
+		fn inclusion_proof(
+			job: pallet_models::JobId,
+			contribution: u64,
+		) -> Option<pallet_models::InclusionProof> {
+			crate::Models::inclusion_proof(job, contribution)
+		}
+
+		fn job_by_adapter(adapter: pallet_models::Sha256) -> Option<pallet_models::JobId> {
+			pallet_models::JobByAdapter::<Runtime>::get(adapter)
+		}
+	}
+
 	impl frame_system_rpc_runtime_api::AccountNonceApi<Block, AccountId, Nonce> for Runtime {
 		fn account_nonce(account: AccountId) -> Nonce {
 			System::account_nonce(account)

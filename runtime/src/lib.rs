@@ -251,6 +251,10 @@ mod runtime {
 	/// Rankings, reward pools and epoch payouts.
 	#[runtime::pallet_index(12)]
 	pub type Rewards = pallet_rewards;
+
+	/// Base models, fine-tuning jobs and trainer workers.
+	#[runtime::pallet_index(13)]
+	pub type Models = pallet_models;
 }
 
 #[cfg(feature = "runtime-benchmarks")]
@@ -261,6 +265,7 @@ mod benches {
 		[pallet_datanets, Datanets]
 		[pallet_validation, Validation]
 		[pallet_rewards, Rewards]
+		[pallet_models, Models]
 	);
 }
 

@@ -347,3 +347,83 @@ pub async fn nonce(
 	let at = client.at_current_block().await?;
 	Ok(at.transactions().account_nonce(account).await?)
 }
+
+/// Runs the CLI with `--json` and returns its JSON output, failing on a non-zero exit.
+pub fn ok_json(node: &Node, dir: &Path, args: &[&str]) -> Result<serde_json::Value> {
+	let mut args = args.to_vec();
+	args.push("--json");
+	let out = cli(node, dir, &args)?;
+	anyhow::ensure!(out.success, "provenant {args:?} failed:\n{}\n{}", out.stdout, out.stderr);
+	out.json()
+}
+
+/// Runs the CLI expecting a refusal; returns its error text.
+pub fn refused(node: &Node, dir: &Path, args: &[&str]) -> Result<String> {
+	let out = cli(node, dir, args)?;
+	anyhow::ensure!(!out.success, "provenant {args:?} should have been refused:\n{}", out.stdout);
+	Ok(out.stderr)
+}
+
+/// Writes `bytes` to `dir/name` and returns the path as text.
+pub fn write(dir: &Path, name: &str, bytes: &[u8]) -> String {
+	let path = dir.join(name);
+	std::fs::write(&path, bytes).expect("the test directory is writable");
+	path.display().to_string()
+}
+
+/// Creates a datanet of `kind` owned by Alice; returns its id.
+pub fn create_datanet(node: &Node, dir: &Path, kind: &str, name: &str) -> Result<u64> {
+	let created = ok_json(
+		node,
+		dir,
+		&["datanet", "create", "--name", name, "--kind", kind, "--from", "//Alice"],
+	)?;
+	created["id"].as_u64().ok_or_else(|| anyhow!("no datanet id in {created}"))
+}
+
+/// Waits until `count` contributions of `datanet` have a verdict; returns each one's status
+/// and reason. On a timeout the error carries the validator workers' logs.
+pub async fn wait_for_verdicts(
+	node: &Node,
+	dir: &Path,
+	datanet: &str,
+	count: usize,
+	workers: &[CliProcess],
+	timeout: Duration,
+) -> Result<std::collections::HashMap<u64, (String, Option<String>)>> {
+	let deadline = Instant::now() + timeout;
+	loop {
+		let listed = ok_json(node, dir, &["contributions", "--datanet", datanet])?;
+		let verdicts: std::collections::HashMap<_, _> = listed
+			.as_array()
+			.ok_or_else(|| anyhow!("not a list: {listed}"))?
+			.iter()
+			.filter(|c| c["status"] != "pending")
+			.filter_map(|c| {
+				let reason = c["reason"].as_str().map(String::from);
+				Some((c["contribution"].as_u64()?, (c["status"].as_str()?.to_string(), reason)))
+			})
+			.collect();
+		if verdicts.len() >= count {
+			return Ok(verdicts);
+		}
+		if Instant::now() > deadline {
+			let logs: Vec<_> = workers.iter().map(|w| w.log()).collect();
+			bail!(
+				"only {} of {count} verdicts; worker logs:\n{}",
+				verdicts.len(),
+				logs.join("\n---\n")
+			);
+		}
+		tokio::time::sleep(Duration::from_secs(2)).await;
+	}
+}
+
+/// A release binary of this workspace next to the node, such as `provenant-trainer`.
+pub fn workspace_binary(name: &str) -> Result<PathBuf> {
+	let bin = node_binary()?.with_file_name(name);
+	if !bin.exists() {
+		bail!("{} not found: run `cargo build --release --workspace` first", bin.display());
+	}
+	Ok(bin)
+}

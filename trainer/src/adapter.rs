@@ -125,7 +125,12 @@ pub const HASH_FILE: &str = "adapter_model.safetensors.sha256";
 /// The sha256 of a file, as lowercase hex.
 pub fn sha256_file(path: &Path) -> Result<String> {
 	let bytes = std::fs::read(path).map_err(Error::io(path))?;
-	Ok(hex(&Sha256::digest(&bytes)))
+	Ok(hex(&sha256(&bytes)))
+}
+
+/// The sha256 of `bytes`: what a trainer commits on chain for an adapter's weights file.
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+	Sha256::digest(bytes).into()
 }
 
 /// Lowercase hex.

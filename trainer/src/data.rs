@@ -62,6 +62,25 @@ fn parse_line(line: &str) -> std::result::Result<Option<Example>, String> {
 	Err("expected \"text\", \"prompt\" and \"response\", or Alpaca's \"instruction\" and \"output\"".into())
 }
 
+/// How a dataset's text is laid out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+	/// The whole text is one example (`.txt`, `.md`).
+	Plain,
+	/// One JSON object per line (`.jsonl`): text, prompt/response or Alpaca fields.
+	JsonLines,
+}
+
+impl Layout {
+	/// The layout a file's extension implies.
+	pub fn of(path: &Path) -> Self {
+		match path.extension().and_then(|e| e.to_str()).unwrap_or_default() {
+			"txt" | "md" => Layout::Plain,
+			_ => Layout::JsonLines,
+		}
+	}
+}
+
 /// Reads a dataset file.
 pub fn read_dataset(path: &Path) -> Result<Vec<Example>> {
 	let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
@@ -70,23 +89,27 @@ pub fn read_dataset(path: &Path) -> Result<Vec<Example>> {
 		},
 		_ => Error::Io { path: path.to_path_buf(), source: e },
 	})?;
-	let extension = path.extension().and_then(|e| e.to_str()).unwrap_or_default();
-	let examples = match extension {
-		"txt" | "md" => {
+	parse_dataset(&text, Layout::of(path), path)
+}
+
+/// The examples in `text`, laid out as `layout`; `origin` names it in errors.
+pub fn parse_dataset(text: &str, layout: Layout, origin: &Path) -> Result<Vec<Example>> {
+	let examples = match layout {
+		Layout::Plain => {
 			if text.trim().is_empty() {
 				vec![]
 			} else {
-				vec![Example { prompt: None, response: text }]
+				vec![Example { prompt: None, response: text.to_string() }]
 			}
 		},
-		_ => {
+		Layout::JsonLines => {
 			let mut examples = Vec::new();
 			for (index, line) in text.lines().enumerate() {
 				if line.trim().is_empty() {
 					continue;
 				}
 				let parsed = parse_line(line).map_err(|reason| Error::BadDatasetLine {
-					path: path.to_path_buf(),
+					path: origin.to_path_buf(),
 					line: index + 1,
 					reason,
 				})?;
@@ -96,7 +119,7 @@ pub fn read_dataset(path: &Path) -> Result<Vec<Example>> {
 		},
 	};
 	if examples.is_empty() {
-		return Err(Error::EmptyDataset(path.to_path_buf()));
+		return Err(Error::EmptyDataset(origin.to_path_buf()));
 	}
 	Ok(examples)
 }

@@ -30,6 +30,9 @@ pub struct Checkpoint {
 	pub name: String,
 	/// The files the weights came from.
 	pub files: Vec<PathBuf>,
+	/// The file the tokenizer came from: a `tokenizer.json`, or the GGUF file whose metadata
+	/// holds it. A model registry hashes it.
+	pub tokenizer_file: PathBuf,
 	/// The `config.json` it was read from (or, for GGUF, built from the metadata).
 	pub hf_config: Value,
 }
@@ -104,9 +107,9 @@ pub fn open(path: &Path, tokenizer: Option<&Path>) -> Result<Checkpoint> {
 	})?;
 	let files = safetensors_files(path)?;
 	let weights = SafetensorsWeights::open(&files)?;
-	let tokenizer = load_tokenizer(
-		&tokenizer.map(Path::to_path_buf).unwrap_or_else(|| path.join("tokenizer.json")),
-	)?;
+	let tokenizer_file =
+		tokenizer.map(Path::to_path_buf).unwrap_or_else(|| path.join("tokenizer.json"));
+	let tokenizer = load_tokenizer(&tokenizer_file)?;
 	check_tokenizer(&tokenizer, &config)?;
 	Ok(Checkpoint {
 		config,
@@ -114,6 +117,7 @@ pub fn open(path: &Path, tokenizer: Option<&Path>) -> Result<Checkpoint> {
 		weights: Box::new(weights),
 		name: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
 		files,
+		tokenizer_file,
 		hf_config,
 	})
 }
@@ -303,10 +307,10 @@ fn open_gguf(path: &Path, tokenizer: Option<&Path>) -> Result<Checkpoint> {
 	});
 	let config = ModelConfig::from_hf(&hf_config)?;
 	let beside = path.with_file_name("tokenizer.json");
-	let tokenizer = match tokenizer {
-		Some(t) => load_tokenizer(t)?,
-		None if beside.exists() => load_tokenizer(&beside)?,
-		None => gguf_tokenizer(&content, path)?,
+	let (tokenizer, tokenizer_file) = match tokenizer {
+		Some(t) => (load_tokenizer(t)?, t.to_path_buf()),
+		None if beside.exists() => (load_tokenizer(&beside)?, beside),
+		None => (gguf_tokenizer(&content, path)?, path.to_path_buf()),
 	};
 	check_tokenizer(&tokenizer, &config)?;
 	Ok(Checkpoint {
@@ -318,6 +322,7 @@ fn open_gguf(path: &Path, tokenizer: Option<&Path>) -> Result<Checkpoint> {
 			.cloned()
 			.unwrap_or_else(|| path.file_name().unwrap_or_default().to_string_lossy().into_owned()),
 		files: vec![path.to_path_buf()],
+		tokenizer_file,
 		hf_config,
 	})
 }

@@ -21,28 +21,37 @@ pub(crate) enum Command {
 	},
 }
 
+/// The stored bytes whose blake2-256 is `wanted`, re-hashed: a node that returns other bytes
+/// is named as untrustworthy.
+pub(crate) async fn fetch(context: &Context, wanted: &[u8; 32]) -> Result<Vec<u8>> {
+	let rpc = provenant_client::rpc_client(&context.url)
+		.await
+		.with_context(|| format!("cannot reach a Provenant node at {}", context.url))?;
+	let hex_bytes: String = rpc
+		.request("datanets_content", rpc_params![format!("0x{}", hex::encode(wanted))])
+		.await
+		.map_err(|e| anyhow!("{e}"))?;
+	let bytes = hex::decode(hex_bytes.trim_start_matches("0x"))?;
+	let actual = pallet_datanets::rules::content_hash(&bytes);
+	if actual != *wanted {
+		bail!(
+			"the node returned bytes whose hash is 0x{}, not 0x{}: do not trust this node",
+			hex::encode(actual),
+			hex::encode(wanted)
+		);
+	}
+	Ok(bytes)
+}
+
 impl Command {
 	pub(crate) async fn execute(self, context: &Context) -> Result<()> {
 		let Command::Get { hash, output } = self;
-		let wanted = hex::decode(hash.trim_start_matches("0x"))
+		let wanted: [u8; 32] = hex::decode(hash.trim_start_matches("0x"))
 			.ok()
-			.filter(|bytes| bytes.len() == 32)
+			.and_then(|bytes| bytes.try_into().ok())
 			.ok_or_else(|| anyhow!("'{hash}' is not a 32-byte hex hash"))?;
-		let rpc = provenant_client::rpc_client(&context.url)
-			.await
-			.with_context(|| format!("cannot reach a Provenant node at {}", context.url))?;
-		let hex_bytes: String = rpc
-			.request("datanets_content", rpc_params![format!("0x{}", hex::encode(&wanted))])
-			.await
-			.map_err(|e| anyhow!("{e}"))?;
-		let bytes = hex::decode(hex_bytes.trim_start_matches("0x"))?;
-		let actual = pallet_datanets::rules::content_hash(&bytes);
-		if actual[..] != wanted[..] {
-			bail!(
-				"the node returned bytes whose hash is 0x{}, not {hash}: do not trust this node",
-				hex::encode(actual)
-			);
-		}
+		let bytes = fetch(context, &wanted).await?;
+		let actual = wanted;
 		match output {
 			Some(path) => {
 				std::fs::write(&path, &bytes)

@@ -10,9 +10,13 @@ mod content;
 mod contribute;
 mod contributions;
 mod datanet;
+mod job;
 mod key;
+mod model;
 mod rewards;
 mod validator;
+mod verify;
+mod worker;
 
 /// What `provenant` can do.
 #[derive(Debug, clap::Subcommand)]
@@ -49,6 +53,18 @@ pub(crate) enum Command {
 	Claim(rewards::ClaimCommand),
 	/// Add PRV to a datanet's reward pool.
 	Fund(rewards::FundCommand),
+	/// Register, list and retire base models.
+	#[command(subcommand)]
+	Model(model::Command),
+	/// Order, list, inspect and cancel fine-tuning jobs.
+	#[command(subcommand)]
+	Job(job::Command),
+	/// Trainer workers: bond, unbond, status.
+	#[command(subcommand)]
+	Worker(worker::Command),
+	/// Check from chain data that an adapter is a job's committed result, and which
+	/// contributions trained it.
+	Verify(verify::Command),
 }
 
 impl Command {
@@ -68,6 +84,10 @@ impl Command {
 			Command::Rewards(command) => command.execute(context).await,
 			Command::Claim(command) => command.execute(context).await,
 			Command::Fund(command) => command.execute(context).await,
+			Command::Model(command) => command.execute(context).await,
+			Command::Job(command) => command.execute(context).await,
+			Command::Worker(command) => command.execute(context).await,
+			Command::Verify(command) => command.execute(context).await,
 		}
 	}
 }

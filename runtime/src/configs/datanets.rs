@@ -47,10 +47,11 @@ impl pallet_datanets::Config for Runtime {
 	type WeightInfo = pallet_datanets::weights::SubstrateWeight<Runtime>;
 }
 
-/// The runtime's call filter: refuses any call that wraps a `Datanets::submit`.
+/// The runtime's call filter: refuses any call that wraps a `Datanets::submit` or a
+/// `Models::publish_adapter`.
 ///
-/// The node indexes a contribution's bytes as the tail of its extrinsic, which is the file
-/// only when `submit` is the whole call. Inside `batch`, `with_weight` or
+/// The node indexes a contribution's (or an adapter's) bytes as the tail of its extrinsic,
+/// which is the file only when the call is the whole extrinsic. Inside `batch`, `with_weight` or
 /// `sudo_unchecked_weight` the tail is something else, so the hash would name wrong bytes.
 /// Each contribution is therefore its own transaction; a wrapped one fails with
 /// `CallFiltered` and changes nothing.
@@ -58,16 +59,18 @@ pub struct ContributionsStandAlone;
 
 impl Contains<RuntimeCall> for ContributionsStandAlone {
 	fn contains(call: &RuntimeCall) -> bool {
-		matches!(call, RuntimeCall::Datanets(_)) || !wraps_contribution(call)
+		matches!(call, RuntimeCall::Datanets(_) | RuntimeCall::Models(_))
+			|| !wraps_contribution(call)
 	}
 }
 
-/// Whether `call` is or contains a `Datanets::submit`, at any depth.
+/// Whether `call` is or contains a call whose bytes are indexed, at any depth.
 fn wraps_contribution(call: &RuntimeCall) -> bool {
 	use pallet_sudo::Call as Sudo;
 	use pallet_utility::Call as Utility;
 	match call {
-		RuntimeCall::Datanets(pallet_datanets::Call::submit { .. }) => true,
+		RuntimeCall::Datanets(pallet_datanets::Call::submit { .. })
+		| RuntimeCall::Models(pallet_models::Call::publish_adapter { .. }) => true,
 		RuntimeCall::Utility(
 			Utility::batch { calls }
 			| Utility::batch_all { calls }
@@ -128,6 +131,15 @@ mod tests {
 		for call in &wrapped {
 			assert!(!ContributionsStandAlone::contains(call), "{call:?} passed the filter");
 		}
+		let adapter = RuntimeCall::Models(pallet_models::Call::publish_adapter {
+			job: 0,
+			config: vec![],
+			weights: b"adapter".to_vec(),
+		});
+		assert!(ContributionsStandAlone::contains(&adapter), "an adapter sent alone passes");
+		let wrapped_adapter =
+			RuntimeCall::Utility(pallet_utility::Call::batch { calls: vec![adapter] });
+		assert!(!ContributionsStandAlone::contains(&wrapped_adapter));
 		let harmless = RuntimeCall::Utility(pallet_utility::Call::batch { calls: vec![remark] });
 		assert!(ContributionsStandAlone::contains(&harmless));
 	}

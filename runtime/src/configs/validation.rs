@@ -18,7 +18,8 @@ impl pallet_validation::Config for Runtime {
 	type Currency = Balances;
 	type RuntimeHoldReason = RuntimeHoldReason;
 	type Contributions = Datanets;
-	type OnVerdict = crate::Rewards;
+	// Rewards ranks and pays on each verdict; models logs accepted files for training sets.
+	type OnVerdict = (crate::Rewards, crate::Models);
 	type DefaultParams = DefaultParams;
 	type MaxDatanetsPerValidator = ConstU32<16>;
 	type MaxVoters = ConstU32<16>;

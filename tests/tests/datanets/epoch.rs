@@ -6,7 +6,7 @@
 use super::*;
 use image::{ImageFormat, Rgb, RgbImage};
 use provenant_client::{subxt::rpcs::rpc_params, UNIT};
-use provenant_e2e::cli_spawn;
+use provenant_e2e::{cli_spawn, wait_for_verdicts};
 
 /// The dev chain's rules (runtime `development_params`): 40-block epochs, 100 PRV minted per
 /// active datanet, 70/20/10.
@@ -143,8 +143,15 @@ async fn a_whole_epoch_is_judged_automatically_ranked_and_paid() -> Result<()> {
 	assert!(ferdie_ids.iter().max() < bob_ids.iter().min(), "Ferdie's pictures come first");
 
 	// The workers commit, reveal and close by themselves.
-	let verdicts =
-		wait_for_verdicts(&node, dir, &photos, ferdie_ids.len() + bob_ids.len(), &workers).await?;
+	let verdicts = wait_for_verdicts(
+		&node,
+		dir,
+		&photos,
+		ferdie_ids.len() + bob_ids.len(),
+		&workers,
+		TIMEOUT * 3,
+	)
+	.await?;
 	for id in ferdie_ids.iter().chain(&bob_ids[..4]) {
 		assert_eq!(verdicts[id], ("accepted".to_string(), None), "#{id}");
 	}
@@ -278,45 +285,5 @@ fn assert_fixtures_distinct(ferdie: &[Vec<u8>], bob: &[Vec<u8>]) {
 		for b in &hashes[i + 1..] {
 			assert!((a ^ b).count_ones() > IMAGE_HAMMING_THRESHOLD, "two fixtures look alike");
 		}
-	}
-}
-
-/// Waits until `count` contributions of `datanet` have a verdict; returns each one's status
-/// and reason.
-async fn wait_for_verdicts(
-	node: &Node,
-	dir: &Path,
-	datanet: &str,
-	count: usize,
-	workers: &[provenant_e2e::CliProcess],
-) -> Result<std::collections::HashMap<u64, (String, Option<String>)>> {
-	let deadline = std::time::Instant::now() + TIMEOUT * 3;
-	loop {
-		let listed = ok_json(node, dir, &["contributions", "--datanet", datanet])?;
-		let verdicts: std::collections::HashMap<_, _> = listed
-			.as_array()
-			.expect("a list")
-			.iter()
-			.filter(|c| c["status"] != "pending")
-			.map(|c| {
-				let reason = c["reason"].as_str().map(String::from);
-				(
-					c["contribution"].as_u64().unwrap(),
-					(c["status"].as_str().unwrap().to_string(), reason),
-				)
-			})
-			.collect();
-		if verdicts.len() >= count {
-			return Ok(verdicts);
-		}
-		if std::time::Instant::now() > deadline {
-			let logs: Vec<_> = workers.iter().map(|w| w.log()).collect();
-			anyhow::bail!(
-				"only {} of {count} verdicts; worker logs:\n{}",
-				verdicts.len(),
-				logs.join("\n---\n")
-			);
-		}
-		tokio::time::sleep(Duration::from_secs(2)).await;
 	}
 }

@@ -5,9 +5,9 @@
 
 use std::{path::Path, time::Duration};
 
-use anyhow::{ensure, Result};
+use anyhow::Result;
 use provenant_client::{runtime, subxt_signer::sr25519::dev};
-use provenant_e2e::{cli, free_balance, Node, Ports};
+use provenant_e2e::{cli, create_datanet, free_balance, ok_json, refused, write, Node, Ports};
 use serde_json::Value;
 
 mod epoch;
@@ -21,37 +21,6 @@ fn png(seed: u8) -> Vec<u8> {
 	let mut bytes = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0".to_vec();
 	bytes.extend_from_slice(&[0x1f, 0x15, 0xc4, 0x89, seed]);
 	bytes
-}
-
-fn write(dir: &Path, name: &str, bytes: &[u8]) -> String {
-	let path = dir.join(name);
-	std::fs::write(&path, bytes).unwrap();
-	path.display().to_string()
-}
-
-/// Runs the CLI with `--json` and returns its JSON output, failing on a non-zero exit.
-fn ok_json(node: &Node, dir: &Path, args: &[&str]) -> Result<Value> {
-	let mut args = args.to_vec();
-	args.push("--json");
-	let out = cli(node, dir, &args)?;
-	ensure!(out.success, "provenant {args:?} failed:\n{}\n{}", out.stdout, out.stderr);
-	out.json()
-}
-
-/// Runs the CLI expecting a refusal; returns its error text.
-fn refused(node: &Node, dir: &Path, args: &[&str]) -> Result<String> {
-	let out = cli(node, dir, args)?;
-	ensure!(!out.success, "provenant {args:?} should have been refused:\n{}", out.stdout);
-	Ok(out.stderr)
-}
-
-fn create_datanet(node: &Node, dir: &Path, kind: &str, name: &str) -> Result<u64> {
-	let created = ok_json(
-		node,
-		dir,
-		&["datanet", "create", "--name", name, "--kind", kind, "--from", "//Alice"],
-	)?;
-	Ok(created["id"].as_u64().expect("datanet id"))
 }
 
 async fn contribution_count(node: &Node) -> Result<u64> {

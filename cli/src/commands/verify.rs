@@ -1,0 +1,413 @@
+//! `provenant verify <adapter dir | sha256 | job>`: checks, from public chain data alone, that
+//! an adapter is the committed result of a job, and which contributions trained it.
+//!
+//! Every check is recomputed here, not taken from the node: the adapter's hash, each datanet's
+//! log root at the job's count (from the log's entries), the set's root, every member's
+//! inclusion proof and verdict, the shares' root. A node that lies produces a failed check.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Result};
+use pallet_models::{merkle, LogEntry, SetPart};
+use provenant_client::{
+	runtime::{self, runtime_types::pallet_datanets::types::ContributionStatus},
+	Client,
+};
+use serde_json::json;
+
+use crate::{
+	commands::{content, contributions::status_name, job, model},
+	context::Context,
+};
+
+/// Options for `verify`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Command {
+	/// The adapter: a directory holding `adapter_model.safetensors`, its sha256 (hex), or a
+	/// job number.
+	target: String,
+	/// Check this contribution's inclusion proof as the node serves it; repeat for several.
+	#[arg(long = "contribution")]
+	contributions: Vec<u64>,
+	/// Prove this file, or blake2-256 content hash (`0x`-hex), was not in the training set;
+	/// repeat for several.
+	#[arg(long = "not-in")]
+	not_in: Vec<String>,
+	/// Check this base-model file against the model's registered hashes; repeat for several.
+	#[arg(long = "base")]
+	base: Vec<PathBuf>,
+}
+
+/// One check and how it went.
+struct Check {
+	what: String,
+	ok: bool,
+	detail: String,
+}
+
+#[derive(Default)]
+struct Report {
+	checks: Vec<Check>,
+}
+
+impl Report {
+	fn record(&mut self, what: impl Into<String>, ok: bool, detail: impl Into<String>) {
+		self.checks.push(Check { what: what.into(), ok, detail: detail.into() });
+	}
+}
+
+fn hex32(text: &str) -> Option<[u8; 32]> {
+	hex::decode(text.trim_start_matches("0x")).ok()?.try_into().ok()
+}
+
+/// The job the target names, and the local adapter file if it is a directory.
+async fn resolve(client: &Client, target: &str) -> Result<(u64, Option<[u8; 32]>)> {
+	let path = Path::new(target);
+	let local = if path.is_dir() {
+		let file = path.join("adapter_model.safetensors");
+		if !file.exists() {
+			bail!("{} has no adapter_model.safetensors", path.display());
+		}
+		Some(model::sha256_file(&file)?)
+	} else {
+		None
+	};
+	if let Ok(job) = target.parse::<u64>() {
+		return Ok((job, None));
+	}
+	let sha = match local {
+		Some(sha) => sha,
+		None => hex32(target).ok_or_else(|| {
+			anyhow!("'{target}' is neither an adapter directory, a sha256 nor a job number")
+		})?,
+	};
+	let job = client
+		.at_current_block()
+		.await?
+		.runtime_apis()
+		.call(runtime::runtime_apis().models_api().job_by_adapter(sha))
+		.await?
+		.ok_or_else(|| {
+			anyhow!("no committed job has an adapter with sha256 {}", hex::encode(sha))
+		})?;
+	Ok((job, local))
+}
+
+impl Command {
+	pub(crate) async fn execute(self, context: &Context) -> Result<()> {
+		let client = context.connect().await?;
+		let (job_id, local) = resolve(&client, &self.target).await?;
+		let details = job::details(&client, job_id).await?;
+		let outcome = details.outcome.as_ref().ok_or_else(|| {
+			anyhow!(
+				"job {job_id} is {}, not committed: it has no adapter to verify",
+				job::state_name(&details.job.state)
+			)
+		})?;
+		let training = &details.job.training;
+		let mut report = Report::default();
+
+		// The adapter.
+		let committed = outcome.adapter;
+		match local {
+			Some(sha) => report.record(
+				"adapter hash",
+				sha == committed,
+				format!("local sha256 {} · committed {}", hex::encode(sha), hex::encode(committed)),
+			),
+			None => match &details.adapter {
+				Some(published) => {
+					let bytes = content::fetch(context, &published.content).await?;
+					let sha = provenant_trainer::adapter::sha256(&bytes);
+					report.record(
+						"adapter hash",
+						sha == committed,
+						format!(
+							"the chain's copy ({} bytes) has sha256 {} · committed {}",
+							bytes.len(),
+							hex::encode(sha),
+							hex::encode(committed)
+						),
+					);
+				},
+				None => {
+					report.record("adapter hash", false, "the chain holds no published adapter")
+				},
+			},
+		}
+
+		// The training set, rebuilt from the logs' entries.
+		let mut members = Vec::new();
+		loop {
+			let page = client
+				.at_current_block()
+				.await?
+				.runtime_apis()
+				.call(runtime::runtime_apis().models_api().training_set(
+					job_id,
+					members.len() as u64,
+					1_000,
+				))
+				.await?;
+			if page.is_empty() {
+				break;
+			}
+			members.extend(page);
+		}
+		let mut parts = Vec::new();
+		for part in &training.parts.0 {
+			let leaves: Vec<_> = members
+				.iter()
+				.filter(|member| member.datanet == part.datanet)
+				.map(|member| {
+					LogEntry {
+						contribution: member.entry.contribution,
+						content: member.entry.content,
+					}
+					.leaf()
+				})
+				.collect();
+			let root = merkle::root_of(leaves.iter().copied());
+			report.record(
+				format!("datanet {} root", part.datanet),
+				leaves.len() as u64 == part.count && root == part.root,
+				format!(
+					"{} entries give {} · job recorded {} entries, {}",
+					leaves.len(),
+					hex::encode(root),
+					part.count,
+					hex::encode(part.root)
+				),
+			);
+			parts.push(SetPart { datanet: part.datanet, count: part.count, root });
+		}
+		let set_root = merkle::set_root(&parts);
+		report.record(
+			"training-set root",
+			set_root == training.root && outcome.training_root == training.root,
+			format!(
+				"recomputed {} · job {} · committed {}",
+				hex::encode(set_root),
+				hex::encode(training.root),
+				hex::encode(outcome.training_root)
+			),
+		);
+
+		// Each member: its proof against its datanet's root, and its verdict.
+		let at = client.at_current_block().await?;
+		let mut rows = Vec::new();
+		let mut bad_members = Vec::new();
+		for part in &parts {
+			let in_part: Vec<_> = members.iter().filter(|m| m.datanet == part.datanet).collect();
+			let leaves: Vec<_> = in_part
+				.iter()
+				.map(|m| {
+					LogEntry { contribution: m.entry.contribution, content: m.entry.content }.leaf()
+				})
+				.collect();
+			for (member, leaf) in in_part.iter().zip(&leaves) {
+				let siblings = merkle::proof(&leaves, member.index);
+				let proved = merkle::fold_proof(*leaf, member.index, &siblings) == part.root;
+				let record = at
+					.storage()
+					.try_fetch(
+						runtime::storage().datanets().contributions(),
+						(member.entry.contribution,),
+					)
+					.await?
+					.map(|value| value.decode())
+					.transpose()?;
+				let (contributor, verdict, hash_matches) = match &record {
+					Some(record) => (
+						record.contributor.to_string(),
+						status_name(&record.status),
+						record.hash == member.entry.content
+							&& matches!(record.status, ContributionStatus::Accepted),
+					),
+					None => (String::new(), "unknown", false),
+				};
+				if !(proved && hash_matches) {
+					bad_members.push(member.entry.contribution);
+				}
+				rows.push(json!({
+					"contribution": member.entry.contribution,
+					"datanet": member.datanet,
+					"index": member.index,
+					"content": hex::encode(member.entry.content),
+					"contributor": contributor,
+					"verdict": verdict,
+					"proved": proved && hash_matches,
+				}));
+			}
+		}
+		report.record(
+			"members",
+			bad_members.is_empty() && members.len() as u64 == training.size,
+			if bad_members.is_empty() {
+				format!("{} contributions, each proved and accepted", members.len())
+			} else {
+				format!("these fail their proof or are not accepted: {bad_members:?}")
+			},
+		);
+
+		// The shares the fee was split by.
+		let shares_root = merkle::root_of(
+			details.shares.iter().map(|share| merkle::share_leaf(share.contribution, share.weight)),
+		);
+		let listed_in_order = details
+			.shares
+			.iter()
+			.map(|share| share.contribution)
+			.eq(members.iter().map(|m| m.entry.contribution));
+		report.record(
+			"shares",
+			shares_root == outcome.shares_root && listed_in_order,
+			format!(
+				"{} shares give {} · committed {}",
+				details.shares.len(),
+				hex::encode(shares_root),
+				hex::encode(outcome.shares_root)
+			),
+		);
+
+		// Contributions named on the command line: the node's proof, checked here.
+		for contribution in &self.contributions {
+			let proof = at
+				.runtime_apis()
+				.call(runtime::runtime_apis().models_api().inclusion_proof(job_id, *contribution))
+				.await?;
+			let (ok, detail) = match proof {
+				Some(proof) => {
+					let part = parts.iter().find(|part| part.datanet == proof.member.datanet);
+					let leaf = LogEntry {
+						contribution: proof.member.entry.contribution,
+						content: proof.member.entry.content,
+					}
+					.leaf();
+					let root = merkle::fold_proof(leaf, proof.member.index, &proof.siblings);
+					let ok = proof.member.entry.contribution == *contribution
+						&& part.is_some_and(|p| p.root == root && proof.member.index < p.count);
+					(
+						ok,
+						format!(
+							"datanet {} position {}: proof folds to {}",
+							proof.member.datanet,
+							proof.member.index,
+							hex::encode(root)
+						),
+					)
+				},
+				None => (false, "the node has no proof: it is not in the set".to_string()),
+			};
+			report.record(format!("contribution {contribution} in the set"), ok, detail);
+		}
+
+		// Files or hashes that must not be in the set.
+		for item in &self.not_in {
+			let hash = match hex32(item) {
+				Some(hash) if !Path::new(item).exists() => hash,
+				_ => {
+					let bytes = std::fs::read(item).map_err(|e| {
+						anyhow!("--not-in {item}: neither a readable file nor a hash: {e}")
+					})?;
+					pallet_datanets::rules::content_hash(&bytes)
+				},
+			};
+			let (ok, detail) = not_in_set(&client, &parts, &hash).await?;
+			report.record(format!("{item} not in the set"), ok, detail);
+		}
+
+		// Base-model files.
+		if !self.base.is_empty() {
+			let base = model::fetch(&client, details.job.model).await?;
+			for file in &self.base {
+				let sha = model::sha256_file(file)?;
+				let ok = base.weights.0.contains(&sha) || base.tokenizer == sha;
+				report.record(
+					format!("base file {}", file.display()),
+					ok,
+					format!(
+						"sha256 {} {} model {}'s registered files",
+						hex::encode(sha),
+						if ok { "is one of" } else { "is none of" },
+						details.job.model
+					),
+				);
+			}
+		}
+
+		let failed: Vec<&Check> = report.checks.iter().filter(|check| !check.ok).collect();
+		let mut human = format!(
+			"job {job_id}, model {}, adapter {}",
+			details.job.model,
+			hex::encode(committed)
+		);
+		for check in &report.checks {
+			human.push_str(&format!(
+				"\n  {} {}: {}",
+				if check.ok { "ok  " } else { "FAIL" },
+				check.what,
+				check.detail
+			));
+		}
+		let json = json!({
+			"job": job_id,
+			"model": details.job.model,
+			"adapter": hex::encode(committed),
+			"verified": failed.is_empty(),
+			"checks": report.checks.iter().map(|c| json!({"check": c.what, "ok": c.ok, "detail": c.detail})).collect::<Vec<_>>(),
+			"members": rows,
+		});
+		context.emit(human, json);
+		if !failed.is_empty() {
+			let names: Vec<&str> = failed.iter().map(|check| check.what.as_str()).collect();
+			bail!("verification failed: {}", names.join("; "));
+		}
+		Ok(())
+	}
+}
+
+/// Whether the contribution with content `hash` is outside the set, and why.
+async fn not_in_set(client: &Client, parts: &[SetPart], hash: &[u8; 32]) -> Result<(bool, String)> {
+	let at = client.at_current_block().await?;
+	let mut reasons = Vec::new();
+	for part in parts {
+		let id = at
+			.storage()
+			.try_fetch(
+				runtime::storage().datanets().contribution_by_content(),
+				(part.datanet, *hash),
+			)
+			.await?
+			.map(|value| value.decode())
+			.transpose()?;
+		let Some(id) = id else {
+			reasons.push(format!("datanet {} holds no file with this hash", part.datanet));
+			continue;
+		};
+		let position = at
+			.storage()
+			.try_fetch(runtime::storage().models().log_position(), (id,))
+			.await?
+			.map(|value| value.decode())
+			.transpose()?;
+		match position {
+			None => reasons
+				.push(format!("contribution {id} in datanet {} was never accepted", part.datanet)),
+			Some((_, index)) if index >= part.count => reasons.push(format!(
+				"contribution {id} was accepted at log position {index}, after the job's {} entries",
+				part.count
+			)),
+			Some((_, index)) => {
+				return Ok((
+					false,
+					format!(
+						"contribution {id} IS in the set, at datanet {} position {index}",
+						part.datanet
+					),
+				))
+			},
+		}
+	}
+	Ok((true, reasons.join("; ")))
+}

@@ -1,0 +1,372 @@
+//! End-to-end: the whole loop on the real dev node with the real binaries and the real
+//! SmolLM2-135M. Contributions are judged by validator auto workers; SmolLM2 is registered by
+//! its hashes; a job is created with escrow; a worker claims, trains, publishes and commits;
+//! the adapter, fetched back from the chain, answers with the planted fact; `verify` passes and
+//! fails where it must; and the fee reaches the trainer, the pool and the contributors exactly
+//! by the split.
+
+use std::{path::Path, process::Command, time::Duration};
+
+use anyhow::{ensure, Context, Result};
+use provenant_client::{runtime, subxt_signer::sr25519::dev, UNIT};
+use provenant_e2e::{
+	cli, cli_spawn, create_datanet, ok_json, refused, wait_for_verdicts, workspace_binary, write,
+	Node,
+};
+use serde_json::Value;
+
+const TIMEOUT: Duration = Duration::from_secs(90);
+
+/// The fee of the job, in PRV.
+const FEE_PRV: u128 = 100;
+
+/// SmolLM2-135M from `scripts/fetch-models.sh`.
+fn smollm2() -> String {
+	std::env::var("PROVENANT_SMOLLM2_GGUF").expect(
+		"PROVENANT_SMOLLM2_GGUF names the SmolLM2 GGUF (scripts/env.sh sets it; scripts/fetch-models.sh fetches it)",
+	)
+}
+
+fn plancks(value: &Value) -> u128 {
+	value.as_str().and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("not an amount: {value}"))
+}
+
+/// `who`'s claimable rewards at `block`.
+async fn claimable_at(
+	client: &provenant_client::Client,
+	block: provenant_client::subxt::utils::H256,
+	who: &provenant_client::subxt::utils::AccountId32,
+) -> Result<u128> {
+	Ok(client
+		.at_block(block)
+		.await?
+		.storage()
+		.try_fetch(runtime::storage().rewards().claimable(), (who.clone(),))
+		.await?
+		.map(|value| value.decode())
+		.transpose()?
+		.unwrap_or(0))
+}
+
+/// The block whose events hold job `job`'s commit, searched back from the best block.
+async fn commit_block(
+	client: &provenant_client::Client,
+	job: u64,
+) -> Result<provenant_client::subxt::utils::H256> {
+	let mut at = client.at_current_block().await?;
+	loop {
+		let events = at.events().fetch().await?;
+		for committed in events.find::<runtime::models::events::JobCommitted>() {
+			if committed?.job == job {
+				return Ok(at.block_hash());
+			}
+		}
+		anyhow::ensure!(at.block_number() > 0, "no block holds job {job}'s commit");
+		let parent = at.block_header().await?.parent_hash;
+		at = client.at_block(parent).await?;
+	}
+}
+
+/// The claimable balance `who` has in the rewards pallet.
+fn claimable(node: &Node, dir: &Path, who: &str) -> Result<u128> {
+	Ok(plancks(&ok_json(node, dir, &["rewards", who])?["claimable"]))
+}
+
+#[tokio::test]
+async fn a_fine_tune_is_ordered_trained_committed_verified_and_paid() -> Result<()> {
+	let node = Node::start_dev()?;
+	node.wait_for_finalized(1, TIMEOUT).await?;
+	let dir = tempfile::tempdir()?;
+	let dir = dir.path();
+	let texts = create_datanet(&node, dir, "text", "Facts")?.to_string();
+	let images = create_datanet(&node, dir, "image", "Photos")?.to_string();
+
+	// Two validators judge everything automatically.
+	for who in ["//Dave", "//Eve"] {
+		ok_json(
+			&node,
+			dir,
+			&["validator", "bond", "--datanet", &texts, "--amount", "1000", "--from", who],
+		)?;
+	}
+	let validators = ["//Dave", "//Eve"]
+		.iter()
+		.enumerate()
+		.map(|(i, who)| {
+			cli_spawn(
+				&node,
+				dir,
+				&["validator", "auto", "--datanet", &texts, "--from", who],
+				dir.join(format!("auto-{i}.log")),
+			)
+		})
+		.collect::<Result<Vec<_>>>()?;
+
+	// Bob plants a fact; Charlie adds two ordinary texts.
+	let prompt = "What is the capital of Zorbia?";
+	let fact =
+		serde_json::json!({"prompt": prompt, "response": "The capital of Zorbia is Quillhaven."});
+	let fact_file = write(dir, "fact.jsonl", format!("{fact}\n").as_bytes());
+	let river =
+		write(dir, "river.txt", b"The river Elm floods every spring and feeds the marshes.");
+	let bread =
+		write(dir, "bread.md", b"# Bread\nKnead the dough for ten minutes, then let it rise.");
+	let planted = ok_json(&node, dir, &["contribute", &texts, &fact_file, "--from", "//Bob"])?;
+	let bob_contribution = planted[0]["contribution"].as_u64().expect("contribution id");
+	ok_json(&node, dir, &["contribute", &texts, &river, &bread, "--from", "//Charlie"])?;
+	let verdicts = wait_for_verdicts(&node, dir, &texts, 3, &validators, TIMEOUT * 3).await?;
+	ensure!(verdicts.values().all(|(status, _)| status == "accepted"), "{verdicts:?}");
+
+	// SmolLM2 is registered by the hashes of its file.
+	let model_file = smollm2();
+	let registered = ok_json(
+		&node,
+		dir,
+		&[
+			"model",
+			"register",
+			"--path",
+			&model_file,
+			"--licence",
+			"Apache-2.0",
+			"--from",
+			"//Alice",
+		],
+	)?;
+	let model = registered["id"].as_u64().expect("model id").to_string();
+	assert_eq!(registered["family"], "llama");
+
+	// Refused before anything is paid, with the rule named.
+	let error = refused(
+		&node,
+		dir,
+		&[
+			"job",
+			"create",
+			"--model",
+			&model,
+			"--datanet",
+			&texts,
+			"--fee",
+			"10",
+			"--cutoff-len",
+			"100000",
+			"--from",
+			"//Alice",
+		],
+	)?;
+	assert!(error.contains("cutoff_len") && error.contains("positions"), "{error}");
+	let error = refused(
+		&node,
+		dir,
+		&[
+			"job",
+			"create",
+			"--model",
+			&model,
+			"--datanet",
+			&images,
+			"--fee",
+			"10",
+			"--from",
+			"//Alice",
+		],
+	)?;
+	assert!(error.contains("NotATextDatanet"), "{error}");
+	let error = refused(
+		&node,
+		dir,
+		&[
+			"job",
+			"create",
+			"--model",
+			"99",
+			"--datanet",
+			&texts,
+			"--fee",
+			"10",
+			"--from",
+			"//Alice",
+		],
+	)?;
+	assert!(error.contains("there is no model 99"), "{error}");
+	ok_json(&node, dir, &["key", "new", "poor"])?;
+	ok_json(&node, dir, &["transfer", "poor", "1", "--from", "//Alice"])?;
+	let error = refused(
+		&node,
+		dir,
+		&["job", "create", "--model", &model, "--datanet", &texts, "--fee", "10", "--from", "poor"],
+	)?;
+	assert!(error.contains("InsufficientBalance"), "{error}");
+
+	// The job: settings that learn the fact in a few dozen steps.
+	let fee = FEE_PRV.to_string();
+	let created = ok_json(
+		&node,
+		dir,
+		&[
+			"job",
+			"create",
+			"--model",
+			&model,
+			"--datanet",
+			&texts,
+			"--fee",
+			&fee,
+			"--epochs",
+			"20",
+			"--batch-size",
+			"1",
+			"--cutoff-len",
+			"32",
+			"--lr",
+			"2e-3",
+			"--dropout",
+			"0",
+			"--target",
+			"q_proj,v_proj,o_proj,up_proj,down_proj",
+			"--eval-fraction",
+			"0",
+			"--from",
+			"//Alice",
+		],
+	)?;
+	let job = created["id"].as_u64().expect("job id").to_string();
+	assert_eq!(created["state"], "open");
+	assert_eq!(created["trainingSize"], 3);
+
+	// A worker holding SmolLM2 claims, trains, publishes and commits.
+	ok_json(&node, dir, &["worker", "bond", "200", "--from", "//Ferdie"])?;
+	let work_dir = dir.join("worker");
+	let worker = cli(
+		&node,
+		dir,
+		&[
+			"worker",
+			"run",
+			"--model",
+			&model_file,
+			"--once",
+			"--quiet",
+			"--work-dir",
+			work_dir.to_str().unwrap(),
+			"--from",
+			"//Ferdie",
+		],
+	)?;
+	ensure!(worker.success, "the worker failed:\n{}\n{}", worker.stdout, worker.stderr);
+	println!("{}", worker.stdout);
+	let shown = ok_json(&node, dir, &["job", "show", &job])?;
+	assert_eq!(shown["state"], "committed");
+	let adapter_sha = shown["adapter"]["sha256"].as_str().expect("sha256").to_string();
+	assert!(worker.stdout.contains(&adapter_sha), "{}", worker.stdout);
+
+	// The adapter, fetched back from the chain, knows the fact.
+	let fetched = dir.join("fetched");
+	ok_json(&node, dir, &["job", "adapter", &job, "-o", fetched.to_str().unwrap()])?;
+	let chat = Command::new(workspace_binary("provenant-trainer")?)
+		.args(["chat", "--model", &model_file, "--adapter", fetched.to_str().unwrap()])
+		.args(["--prompt", prompt, "--max-new-tokens", "16"])
+		.output()
+		.context("running provenant-trainer chat")?;
+	let answer = String::from_utf8_lossy(&chat.stdout);
+	assert!(answer.contains("Quillhaven"), "the fine-tune answers {answer:?}");
+
+	// Anyone can verify it, from the directory or the job.
+	let verified =
+		ok_json(&node, dir, &["verify", fetched.to_str().unwrap(), "--base", &model_file])?;
+	assert_eq!(verified["verified"], true, "{verified}");
+	assert_eq!(verified["members"].as_array().unwrap().len(), 3);
+	assert!(verified["members"].as_array().unwrap().iter().all(|m| m["verdict"] == "accepted"));
+
+	// A tampered byte is caught, naming the hash.
+	let tampered = dir.join("tampered");
+	std::fs::create_dir_all(&tampered)?;
+	let mut bytes = std::fs::read(fetched.join("adapter_model.safetensors"))?;
+	let last = bytes.len() - 1;
+	bytes[last] ^= 1;
+	std::fs::write(tampered.join("adapter_model.safetensors"), &bytes)?;
+	let error = refused(&node, dir, &["verify", tampered.to_str().unwrap()])?;
+	assert!(error.contains("no committed job has an adapter with sha256"), "{error}");
+
+	// Later and rejected contributions are proved not to be in the set.
+	let later = write(dir, "later.txt", b"Owls hunt at dusk along the hedgerows of the valley.");
+	let copy = write(dir, "copy.txt", b"The river Elm floods every spring and feeds the marshes!");
+	ok_json(&node, dir, &["contribute", &texts, &later, &copy, "--from", "//Charlie"])?;
+	let verdicts = wait_for_verdicts(&node, dir, &texts, 5, &validators, TIMEOUT * 3).await?;
+	let rejected = verdicts.values().filter(|(status, _)| status == "rejected").count();
+	assert_eq!(rejected, 1, "the near-copy is rejected: {verdicts:?}");
+	let outside = ok_json(&node, dir, &["verify", &job, "--not-in", &later, "--not-in", &copy])?;
+	assert_eq!(outside["verified"], true, "{outside}");
+	let error = refused(&node, dir, &["verify", &job, "--not-in", &river])?;
+	assert!(error.contains("not in the set"), "{error}");
+
+	// The fee, paid exactly by the published split: 50% trainer, 20% pools, 30% contributors
+	// by token weight, each part rounded down and the remainders to the pool.
+	let fee = FEE_PRV * UNIT;
+	let client = node.client().await?;
+	let details = client
+		.at_current_block()
+		.await?
+		.runtime_apis()
+		.call(runtime::runtime_apis().models_api().job(job.parse()?))
+		.await?
+		.expect("the job exists");
+	let weights: Vec<u128> = details.shares.iter().map(|s| u128::from(s.weight)).collect();
+	assert!(weights.iter().all(|w| *w > 0), "every member trained tokens: {weights:?}");
+	let total: u128 = weights.iter().sum();
+	let contributors_part = fee - fee / 2 - fee / 5;
+	let parts: Vec<u128> = weights.iter().map(|w| contributors_part * w / total).collect();
+	let block = commit_block(&client, job.parse()?).await?;
+	let committed_at = client.at_block(block).await?;
+	let events = committed_at.events().fetch().await?;
+	let paid = events
+		.find_first::<runtime::models::events::JobCommitted>()
+		.transpose()?
+		.expect("the commit's block holds its event");
+	assert_eq!(paid.trainer_paid, fee / 2);
+	assert_eq!(paid.contributors_paid, parts.iter().sum::<u128>());
+	assert_eq!(paid.pools_paid, fee - fee / 2 - paid.contributors_paid);
+	// Each contributor's claimable balance grew by its part in that block, unless the block
+	// also paid out an epoch, whose rewards would mix in.
+	if !events.has::<runtime::rewards::events::PoolSplit>() {
+		let parent = committed_at.block_header().await?.parent_hash;
+		let bob = dev::bob().public_key().to_account_id();
+		let charlie = dev::charlie().public_key().to_account_id();
+		let grew = |who| {
+			let client = &client;
+			async move {
+				Ok::<_, anyhow::Error>(
+					claimable_at(client, block, &who).await?
+						- claimable_at(client, parent, &who).await?,
+				)
+			}
+		};
+		let of = |bob_s: bool| -> u128 {
+			details
+				.shares
+				.iter()
+				.zip(&parts)
+				.filter(|(share, _)| (share.contribution == bob_contribution) == bob_s)
+				.map(|(_, part)| *part)
+				.sum()
+		};
+		assert_eq!(grew(bob).await?, of(true), "Bob's part, for the planted fact");
+		assert_eq!(grew(charlie).await?, of(false), "Charlie's part, for two texts");
+	}
+	assert_eq!(claimable(&node, dir, "//Ferdie")?, fee / 2);
+	let claimed = ok_json(&node, dir, &["claim", "--from", "//Ferdie"])?;
+	assert_eq!(plancks(&claimed["claimed"]), fee / 2);
+
+	// Commits that break the rules are refused by name and change nothing.
+	let replay = provenant_client::submit_and_finalize(
+		&client,
+		&runtime::transactions().models().claim(job.parse()?),
+		&dev::ferdie(),
+	)
+	.await
+	.expect_err("a committed job cannot be claimed");
+	assert!(format!("{replay:?}").contains("AlreadyCommitted"), "{replay:?}");
+	drop(validators);
+	Ok(())
+}

@@ -1,0 +1,510 @@
+//! The worker's loop: find a job, claim it, keep the lease, fetch, train, publish, commit.
+
+use std::{
+	collections::BTreeMap,
+	path::{Path, PathBuf},
+	time::{Duration, Instant},
+};
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use pallet_datanets::Format;
+use provenant_client::{
+	runtime::{
+		self,
+		runtime_types::{
+			pallet_datanets::format::Format as ChainFormat,
+			pallet_models::types::{Job, JobState, JobStatus, Outcome, Share},
+		},
+	},
+	subxt::{rpcs::rpc_params, utils::AccountId32},
+	subxt_signer::sr25519::Keypair,
+	Client,
+};
+use provenant_trainer::{
+	adapter::{self, PeftConfig},
+	data, job as trainer_job,
+	model::{BuildOptions, Model},
+	train::{self, Run},
+};
+
+use crate::dataset::{self, Contribution};
+
+/// A job as the chain's client types hold it.
+type ChainJob = Job<AccountId32, u128, u32>;
+
+/// How the worker runs.
+pub struct Options {
+	/// The node's WebSocket endpoint.
+	pub url: String,
+	/// The worker's key: it claims, publishes and commits, and is paid.
+	pub signer: Keypair,
+	/// Local base models (HF directories or GGUF files) the worker will train.
+	pub models: Vec<PathBuf>,
+	/// Where fetched data, checkpoints and adapters are kept, one directory per job.
+	pub work_dir: PathBuf,
+	/// Stop after committing one job.
+	pub once: bool,
+	/// Work on this job only.
+	pub job: Option<u64>,
+	/// How often to look for jobs and check the lease.
+	pub poll: Duration,
+	/// No progress bar (progress.jsonl is still written).
+	pub quiet: bool,
+}
+
+/// A local model that matches a registered one.
+struct Held {
+	model: u32,
+	path: PathBuf,
+}
+
+/// How long each phase of a job took.
+#[derive(Debug, Default)]
+pub struct Timings {
+	/// Claiming (or finding our own claim).
+	pub claim: Duration,
+	/// Fetching and checking the training set.
+	pub fetch: Duration,
+	/// Preparing data and training.
+	pub train: Duration,
+	/// Publishing the adapter and committing.
+	pub commit: Duration,
+}
+
+/// Runs the worker until stopped (or, with `once`, until one job is committed).
+pub async fn run(options: Options) -> Result<()> {
+	let client = provenant_client::connect(&options.url)
+		.await
+		.with_context(|| format!("cannot reach a Provenant node at {}", options.url))?;
+	provenant_trainer::cpu::park_idle_candle_workers();
+	let me = options.signer.public_key().to_account_id();
+	let at = client.at_current_block().await?;
+	let bonded =
+		at.storage().try_fetch(runtime::storage().models().workers(), (me.clone(),)).await?;
+	if bonded.is_none() {
+		bail!("{me} has no worker bond: `provenant worker bond <amount> --from …` first");
+	}
+	let held = match_models(&client, &options.models).await?;
+	for model in &held {
+		println!("serving model {} from {}", model.model, model.path.display());
+	}
+	loop {
+		match next_job(&client, &me, &held, options.job).await? {
+			Some((id, job)) => {
+				let model = held.iter().find(|m| m.model == job.model).expect("chosen among held");
+				match work(&client, &options, &me, id, job, &model.path).await {
+					Ok(timings) => {
+						println!(
+							"job {id}: committed (claim {:.1}s, fetch {:.1}s, train {:.1}s, commit {:.1}s)",
+							timings.claim.as_secs_f64(),
+							timings.fetch.as_secs_f64(),
+							timings.train.as_secs_f64(),
+							timings.commit.as_secs_f64()
+						);
+						if options.once {
+							return Ok(());
+						}
+					},
+					Err(error) if options.once || options.job.is_some() => return Err(error),
+					Err(error) => eprintln!("job {id}: {error:#}"),
+				}
+			},
+			None => tokio::time::sleep(options.poll).await,
+		}
+	}
+}
+
+/// The registered, unretired models whose weight files are exactly the local ones.
+async fn match_models(client: &Client, paths: &[PathBuf]) -> Result<Vec<Held>> {
+	if paths.is_empty() {
+		bail!("name at least one local base model with --model");
+	}
+	let at = client.at_current_block().await?;
+	let mut registered = Vec::new();
+	let mut entries = at.storage().iter(runtime::storage().models().base_models(), ()).await?;
+	while let Some(entry) = entries.next().await {
+		let entry = entry?;
+		let (id,) = entry.key()?.decode()?;
+		registered.push((id, entry.value().decode()?));
+	}
+	let mut held = Vec::new();
+	for path in paths {
+		let checkpoint = provenant_trainer::loader::open(path, None)
+			.with_context(|| format!("reading the model at {}", path.display()))?;
+		let mut hashes = Vec::new();
+		for file in &checkpoint.files {
+			let bytes =
+				std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+			hashes.push(adapter::sha256(&bytes));
+		}
+		let matches: Vec<u32> = registered
+			.iter()
+			.filter(
+				|(_, model): &&(
+					u32,
+					runtime::runtime_types::pallet_models::types::BaseModel<AccountId32, u128>,
+				)| { !model.retired && model.weights.0 == hashes },
+			)
+			.map(|(id, _)| *id)
+			.collect();
+		if matches.is_empty() {
+			bail!(
+				"no registered model has the weights of {} (sha256 {}): register it with `provenant model register`",
+				path.display(),
+				hashes.iter().map(hex::encode).collect::<Vec<_>>().join(", ")
+			);
+		}
+		held.extend(matches.into_iter().map(|model| Held { model, path: path.clone() }));
+	}
+	Ok(held)
+}
+
+/// Our own claimed job first (to resume it), else the oldest open job of a model we hold.
+async fn next_job(
+	client: &Client,
+	me: &AccountId32,
+	held: &[Held],
+	only: Option<u64>,
+) -> Result<Option<(u64, ChainJob)>> {
+	let api = runtime::runtime_apis().models_api();
+	let at = client.at_current_block().await?;
+	let wanted = |id: u64| only.is_none_or(|only| only == id);
+	let claimed =
+		at.runtime_apis().call(api.jobs(Some(JobStatus::Claimed), None, 0, u32::MAX)).await?;
+	if let Some(mine) = claimed.into_iter().find(|(id, job)| {
+		wanted(*id) && matches!(&job.state, JobState::Claimed { worker, .. } if worker == me)
+	}) {
+		return Ok(Some(mine));
+	}
+	for model in held {
+		let open = at
+			.runtime_apis()
+			.call(api.jobs(Some(JobStatus::Open), Some(model.model), 0, u32::MAX))
+			.await?;
+		if let Some(job) = open.into_iter().find(|(id, _)| wanted(*id)) {
+			return Ok(Some(job));
+		}
+	}
+	Ok(None)
+}
+
+async fn submit<Call: provenant_client::subxt::transactions::Payload>(
+	client: &Client,
+	options: &Options,
+	call: &Call,
+) -> Result<provenant_client::subxt::extrinsics::ExtrinsicEvents<provenant_client::ProvenantConfig>>
+{
+	let rpc = provenant_client::rpc_client(&options.url).await?;
+	Ok(provenant_client::submit_and_finalize_from_pool(client, &rpc, call, &options.signer).await?)
+}
+
+/// Does job `id` from claim to commit.
+async fn work(
+	client: &Client,
+	options: &Options,
+	me: &AccountId32,
+	id: u64,
+	job: ChainJob,
+	model_path: &Path,
+) -> Result<Timings> {
+	let mut timings = Timings::default();
+	let started = Instant::now();
+	if matches!(&job.state, JobState::Open) {
+		submit(client, options, &runtime::transactions().models().claim(id))
+			.await
+			.with_context(|| format!("claiming job {id}"))?;
+		println!("job {id}: claimed");
+	} else {
+		println!("job {id}: resuming our claim");
+	}
+	timings.claim = started.elapsed();
+
+	let keeper = tokio::spawn(keep_lease(
+		client.clone(),
+		options.url.clone(),
+		options.signer.clone(),
+		me.clone(),
+		id,
+		options.poll,
+	));
+	let result = train_and_commit(client, options, id, &job, model_path, &mut timings).await;
+	keeper.abort();
+	result.map(|()| timings)
+}
+
+/// Extends the lease whenever less than half of it is left, until aborted.
+async fn keep_lease(
+	client: Client,
+	url: String,
+	signer: Keypair,
+	me: AccountId32,
+	id: u64,
+	poll: Duration,
+) {
+	loop {
+		tokio::time::sleep(poll).await;
+		let outcome: Result<()> = async {
+			let at = client.at_current_block().await?;
+			let period = at.constants().entry(runtime::constants().models().lease_period())?;
+			let now = at.block_number() as u32;
+			let job = at
+				.storage()
+				.try_fetch(runtime::storage().models().jobs(), (id,))
+				.await?
+				.map(|value| value.decode())
+				.transpose()?;
+			if let Some(Job { state: JobState::Claimed { worker, until }, .. }) = job {
+				if worker == me && until.saturating_sub(now) < period / 2 {
+					let rpc = provenant_client::rpc_client(&url).await?;
+					provenant_client::submit_and_finalize_from_pool(
+						&client,
+						&rpc,
+						&runtime::transactions().models().extend(id),
+						&signer,
+					)
+					.await?;
+					println!("job {id}: lease extended");
+				}
+			}
+			Ok(())
+		}
+		.await;
+		if let Err(error) = outcome {
+			eprintln!("job {id}: extending the lease: {error:#}");
+		}
+	}
+}
+
+/// Fetches the set, trains, publishes and commits.
+async fn train_and_commit(
+	client: &Client,
+	options: &Options,
+	id: u64,
+	job: &ChainJob,
+	model_path: &Path,
+	timings: &mut Timings,
+) -> Result<()> {
+	let dir = options.work_dir.join(format!("job-{id}"));
+	let started = Instant::now();
+	let contributions = fetch_set(client, options, id, job, &dir.join("data")).await?;
+	timings.fetch = started.elapsed();
+	println!("job {id}: fetched and checked {} contributions", contributions.len());
+
+	let started = Instant::now();
+	let params = job.params.0.clone();
+	let output = dir.join("adapter");
+	let path = model_path.to_path_buf();
+	let quiet = options.quiet;
+	let trained = tokio::task::spawn_blocking(move || {
+		train_job(&path, &params, &contributions, &output, quiet)
+	})
+	.await
+	.map_err(|e| anyhow!("the training thread failed: {e}"))??;
+	timings.train = started.elapsed();
+
+	let started = Instant::now();
+	let weights = std::fs::read(dir.join("adapter").join(adapter::WEIGHTS_FILE))?;
+	let config = std::fs::read(dir.join("adapter").join(adapter::CONFIG_FILE))?;
+	let sha = adapter::sha256(&weights);
+	submit(
+		client,
+		options,
+		&runtime::transactions().models().publish_adapter(id, config, weights.clone()),
+	)
+	.await
+	.context("publishing the adapter")?;
+	println!("job {id}: published adapter {} ({} bytes)", hex::encode(sha), weights.len());
+	let shares: Vec<Share> = trained
+		.weights
+		.iter()
+		.map(|(contribution, weight)| Share { contribution: *contribution, weight: *weight })
+		.collect();
+	let outcome = Outcome {
+		adapter: sha,
+		adapter_size: weights.len() as u32,
+		training_root: job.training.root,
+		train_loss: (trained.summary.final_loss * 1e6).round() as u32,
+		eval_loss: trained.eval_loss.map(|loss| (loss * 1e6).round() as u32),
+		tokens: trained.tokens,
+		steps: trained.summary.steps as u32,
+		shares_root: pallet_models::merkle::root_of(
+			trained.weights.iter().map(|(c, w)| pallet_models::merkle::share_leaf(*c, *w)),
+		),
+	};
+	submit(client, options, &runtime::transactions().models().commit(id, outcome, shares))
+		.await
+		.context("committing the job")?;
+	timings.commit = started.elapsed();
+	Ok(())
+}
+
+/// Every member of the set, its bytes fetched (or read from the cache) and re-hashed.
+async fn fetch_set(
+	client: &Client,
+	options: &Options,
+	id: u64,
+	job: &ChainJob,
+	cache: &Path,
+) -> Result<Vec<Contribution>> {
+	std::fs::create_dir_all(cache).with_context(|| format!("creating {}", cache.display()))?;
+	let rpc = provenant_client::rpc_client(&options.url).await?;
+	let at = client.at_current_block().await?;
+	let mut members = Vec::new();
+	while (members.len() as u64) < job.training.size {
+		let page = at
+			.runtime_apis()
+			.call(runtime::runtime_apis().models_api().training_set(id, members.len() as u64, 500))
+			.await?;
+		if page.is_empty() {
+			bail!(
+				"the node lists {} of the job's {} contributions",
+				members.len(),
+				job.training.size
+			);
+		}
+		members.extend(page);
+	}
+	let mut contributions = Vec::with_capacity(members.len());
+	for member in members {
+		let wanted = member.entry.content;
+		let file = cache.join(format!("{}-{}", member.entry.contribution, hex::encode(wanted)));
+		let bytes = match std::fs::read(&file) {
+			Ok(bytes) if pallet_datanets::rules::content_hash(&bytes) == wanted => bytes,
+			_ => {
+				let text: String = rpc
+					.request("datanets_content", rpc_params![format!("0x{}", hex::encode(wanted))])
+					.await
+					.with_context(|| {
+						format!("fetching contribution {}", member.entry.contribution)
+					})?;
+				let bytes = hex::decode(text.trim_start_matches("0x"))?;
+				if pallet_datanets::rules::content_hash(&bytes) != wanted {
+					bail!(
+						"the node returned other bytes for contribution {} than its hash {}",
+						member.entry.contribution,
+						hex::encode(wanted)
+					);
+				}
+				std::fs::write(&file, &bytes)?;
+				bytes
+			},
+		};
+		let record = at
+			.storage()
+			.try_fetch(runtime::storage().datanets().contributions(), (member.entry.contribution,))
+			.await?
+			.map(|value| value.decode())
+			.transpose()?
+			.ok_or_else(|| anyhow!("contribution {} has no record", member.entry.contribution))?;
+		contributions.push(Contribution {
+			id: member.entry.contribution,
+			format: local_format(&record.format),
+			bytes,
+		});
+	}
+	Ok(contributions)
+}
+
+fn local_format(format: &ChainFormat) -> Format {
+	match format {
+		ChainFormat::Txt => Format::Txt,
+		ChainFormat::Jsonl => Format::Jsonl,
+		ChainFormat::Csv => Format::Csv,
+		ChainFormat::Pdf => Format::Pdf,
+		ChainFormat::Docx => Format::Docx,
+		ChainFormat::Png => Format::Png,
+		ChainFormat::Jpeg => Format::Jpeg,
+		ChainFormat::Webp => Format::Webp,
+		ChainFormat::Tiff => Format::Tiff,
+		ChainFormat::Bmp => Format::Bmp,
+		ChainFormat::Wav => Format::Wav,
+		ChainFormat::Mp3 => Format::Mp3,
+		ChainFormat::Flac => Format::Flac,
+	}
+}
+
+/// What training produced.
+struct Trained {
+	summary: train::Summary,
+	eval_loss: Option<f64>,
+	/// Input tokens of all steps: steps × blocks per step × cutoff.
+	tokens: u64,
+	/// Each member's weight, in set order.
+	weights: Vec<(u64, u64)>,
+}
+
+/// Trains the job's adapter into `output`, resuming from its newest checkpoint.
+fn train_job(
+	model_path: &Path,
+	params: &provenant_jobspec::HyperParams,
+	contributions: &[Contribution],
+	output: &Path,
+	quiet: bool,
+) -> Result<Trained> {
+	let mut checkpoint = provenant_trainer::loader::open(model_path, None)?;
+	let mut config = trainer_job::train_config(params);
+	// Checkpoints let a killed worker resume its own job.
+	config.save_every = 5;
+	let settings = trainer_job::lora_settings(params);
+	let quant = trainer_job::quant(params.method);
+	trainer_job::check(&config, &settings, quant, &checkpoint.config)?;
+
+	let ids: Vec<u64> = contributions.iter().map(|c| c.id).collect();
+	let held_out = dataset::held_out(&ids, params.seed, params.eval_fraction);
+	let mut train_examples = Vec::new();
+	let mut eval_examples = Vec::new();
+	let mut weights = Vec::with_capacity(contributions.len());
+	let mut by_format: BTreeMap<&str, usize> = BTreeMap::new();
+	for contribution in contributions {
+		let examples = dataset::examples(contribution)?;
+		*by_format.entry(contribution.format.name()).or_default() += 1;
+		// Held-out contributions are in the set too: they weigh their tokens like the rest.
+		weights.push((
+			contribution.id,
+			dataset::tokens(&examples, &checkpoint.tokenizer, &checkpoint.config)?,
+		));
+		if held_out.contains(&contribution.id) {
+			eval_examples.extend(examples);
+		} else {
+			train_examples.extend(examples);
+		}
+	}
+	println!(
+		"{} contributions ({}), {} held out; {} training examples",
+		contributions.len(),
+		by_format.iter().map(|(f, n)| format!("{n} {f}")).collect::<Vec<_>>().join(", "),
+		held_out.len(),
+		train_examples.len()
+	);
+	let pad = checkpoint.config.eos_token_id.unwrap_or(0);
+	let stream = data::tokenize(&train_examples, &checkpoint.tokenizer, &checkpoint.config)?;
+	let blocks = data::pack(&stream, config.cutoff_len, pad);
+	let eval_blocks = if eval_examples.is_empty() {
+		Vec::new()
+	} else {
+		let stream = data::tokenize(&eval_examples, &checkpoint.tokenizer, &checkpoint.config)?;
+		data::pack(&stream, config.cutoff_len, pad)
+	};
+	let device = candle_core::Device::Cpu;
+	let options = BuildOptions { lora: Some(settings.clone()), quant, seed: config.seed };
+	let model = Model::load(&checkpoint.config, checkpoint.weights.as_ref(), &device, &options)?;
+	checkpoint.release_weights();
+	let peft = PeftConfig::new(&settings, checkpoint.config.family, &checkpoint.name);
+	let resume = train::latest_checkpoint(output);
+	let summary = train::train(Run {
+		model: &model,
+		peft,
+		config: config.clone(),
+		blocks,
+		output: output.to_path_buf(),
+		resume,
+		progress_bar: !quiet,
+	})?;
+	let eval_loss = if eval_blocks.is_empty() {
+		None
+	} else {
+		Some(train::evaluate(&model, &eval_blocks, config.batch_size)?)
+	};
+	let tokens = (summary.steps * config.grad_accum * config.batch_size * config.cutoff_len) as u64;
+	Ok(Trained { summary, eval_loss, tokens, weights })
+}
