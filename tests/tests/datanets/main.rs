@@ -5,9 +5,9 @@
 
 use std::{path::Path, time::Duration};
 
-use anyhow::Result;
+use anyhow::{ensure, Result};
 use provenant_client::{runtime, subxt_signer::sr25519::dev};
-use provenant_e2e::{cli, create_datanet, free_balance, ok_json, refused, write, Node, Ports};
+use provenant_e2e::{create_datanet, free_balance, ok_json, refused, write, Node, Ports};
 use serde_json::Value;
 
 mod epoch;
