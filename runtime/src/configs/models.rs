@@ -52,3 +52,33 @@ pub fn default_fee_split() -> FeeSplit {
 		contributors: Perbill::from_percent(30),
 	}
 }
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+	use pallet_models::WeightInfo;
+	use polkadot_sdk::frame_support::traits::Get;
+
+	type Weights = pallet_models::weights::SubstrateWeight<Runtime>;
+
+	/// The dearest calls, at their bounds, leave most of a block to everything else: a commit
+	/// listing `MaxShares` shares, a job on eight datanets, a block's worth of lapsed leases.
+	#[test]
+	fn the_dearest_model_calls_fit_in_a_tenth_of_a_block() {
+		let block = crate::configs::RuntimeBlockWeights::get().max_block;
+		let shares = <Runtime as pallet_models::Config>::MaxShares::get();
+		let leases = <Runtime as pallet_models::Config>::MaxLeasesPerBlock::get();
+		for (what, weight) in [
+			("commit", Weights::commit(shares)),
+			("create_job", Weights::create_job(8)),
+			("expire_leases", Weights::expire_leases(leases)),
+			("publish_adapter", Weights::publish_adapter(crate::MAX_CONTRIBUTION_BYTES)),
+		] {
+			assert!(weight.ref_time() > 0, "{what}: weights are measured, not zero");
+			assert!(
+				weight.ref_time() * 10 <= block.ref_time(),
+				"{what} takes {weight:?} of a {block:?} block"
+			);
+		}
+	}
+}

@@ -359,8 +359,9 @@ async fn a_fine_tune_is_ordered_trained_committed_verified_and_paid() -> Result<
 	assert_eq!(plancks(&claimed["claimed"]), fee / 2);
 
 	// Commits that break the rules are refused by name and change nothing.
-	let replay = provenant_client::submit_and_finalize(
+	let replay = provenant_client::submit_and_finalize_from_pool(
 		&client,
+		&node.rpc().await?,
 		&runtime::transactions().models().claim(job.parse()?),
 		&dev::ferdie(),
 	)
