@@ -2,7 +2,8 @@
 # Installs what building Provenant needs on a fresh Debian machine, and nothing more:
 #   - protobuf-compiler (apt): sc-network's litep2p compiles .proto files;
 #   - libopenblas-dev (apt): the trainer's CPU kernels link OpenBLAS for their matrix products;
-#   - the wasm32v1-none target and rust-src (rustup): the runtime is built to WebAssembly.
+#   - the wasm32v1-none target and rust-src (rustup): the runtime is built to WebAssembly;
+#   - rustfmt (rustup): command (b) refuses an unformatted tree.
 # Idempotent: it exits at once when everything is present.
 set -euo pipefail
 
@@ -16,6 +17,7 @@ has_openblas || missing+=("libopenblas-dev")
 if command -v rustup >/dev/null 2>&1; then
 	rustup target list --installed 2>/dev/null | grep -qx wasm32v1-none || missing+=("wasm32v1-none")
 	rustup component list --installed 2>/dev/null | grep -q '^rust-src' || missing+=("rust-src")
+	rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || missing+=("rustfmt")
 fi
 
 if [ ${#missing[@]} -eq 0 ]; then
@@ -40,5 +42,5 @@ if [ ${#apt_packages[@]} -gt 0 ]; then
 fi
 
 rustup target add wasm32v1-none
-rustup component add rust-src
+rustup component add rust-src rustfmt
 echo "setup: done"

@@ -7,6 +7,12 @@ scripts/setup.sh
 source scripts/env.sh
 scripts/fetch-models.sh
 
+# The workspace's rustfmt.toml is the one layout: an unformatted tree fails here.
+if ! cargo fmt --all --check >/dev/null; then
+	echo "test.sh: the tree is not formatted as rustfmt.toml says; run \`cargo fmt --all\`" >&2
+	exit 1
+fi
+
 # One release build serves both the binaries the end-to-end tests start and the test
 # harnesses: `cargo test --release` reuses every compiled dependency.
 cargo build --release --workspace --locked

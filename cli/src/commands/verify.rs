@@ -205,8 +205,9 @@ impl Command {
 					LogEntry { contribution: m.entry.contribution, content: m.entry.content }.leaf()
 				})
 				.collect();
+			let levels = merkle::levels(&leaves);
 			for (member, leaf) in in_part.iter().zip(&leaves) {
-				let siblings = merkle::proof(&leaves, member.index);
+				let siblings = merkle::proof_from(&levels, member.index);
 				let proved = merkle::fold_proof(*leaf, member.index, &siblings) == part.root;
 				let record = at
 					.storage()

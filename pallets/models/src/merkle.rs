@@ -106,19 +106,35 @@ pub fn root_of(leaves: impl IntoIterator<Item = Hash32>) -> Hash32 {
 	root(&frontier, len)
 }
 
-/// The siblings from leaf `index` up to the root, over `leaves` (zero subtrees past the end).
-pub fn proof(leaves: &[Hash32], index: u64) -> Vec<Hash32> {
+/// Every level of the tree over `leaves` below the root, from the leaves up; each level stops
+/// at its last node over a leaf (the rest are empty subtrees). Built once, it gives every
+/// leaf's proof in [`DEPTH`] steps ([`proof_from`]).
+pub fn levels(leaves: &[Hash32]) -> Vec<Vec<Hash32>> {
+	let mut levels = Vec::with_capacity(DEPTH);
+	let mut level = leaves.to_vec();
+	for zero in zeros() {
+		let next =
+			level.chunks(2).map(|pair| node(&pair[0], pair.get(1).unwrap_or(&zero))).collect();
+		levels.push(core::mem::replace(&mut level, next));
+	}
+	levels
+}
+
+/// The siblings from leaf `index` up to the root, read from the tree's [`levels`].
+pub fn proof_from(levels: &[Vec<Hash32>], index: u64) -> Vec<Hash32> {
 	let zeros = zeros();
-	let mut level: Vec<Hash32> = leaves.to_vec();
 	let mut position = index as usize;
 	let mut siblings = Vec::with_capacity(DEPTH);
-	for zero in zeros.iter() {
-		let sibling = position ^ 1;
-		siblings.push(level.get(sibling).copied().unwrap_or(*zero));
-		level = level.chunks(2).map(|pair| node(&pair[0], pair.get(1).unwrap_or(zero))).collect();
+	for (height, level) in levels.iter().enumerate() {
+		siblings.push(level.get(position ^ 1).copied().unwrap_or(zeros[height]));
 		position /= 2;
 	}
 	siblings
+}
+
+/// The siblings from leaf `index` up to the root, over `leaves` (zero subtrees past the end).
+pub fn proof(leaves: &[Hash32], index: u64) -> Vec<Hash32> {
+	proof_from(&levels(leaves), index)
 }
 
 /// The root that `leaf` at `index` and its `siblings` lead to.
