@@ -184,5 +184,56 @@ pub async fn submit_and_finalize_from_pool<Call: subxt::transactions::Payload>(
 	}
 }
 
+/// Why stored content could not be had.
+#[derive(Debug)]
+pub enum ContentError {
+	/// The node could not be asked, or has no content with this hash.
+	Rpc(subxt::rpcs::Error),
+	/// The node's answer is not hex.
+	NotHex(hex::FromHexError),
+	/// The node returned other bytes than those named: it is not to be trusted.
+	WrongBytes {
+		/// The hash asked for.
+		wanted: [u8; 32],
+		/// The hash of what came back.
+		actual: [u8; 32],
+	},
+}
+
+impl std::fmt::Display for ContentError {
+	fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+		match self {
+			ContentError::Rpc(e) => write!(f, "{e}"),
+			ContentError::NotHex(e) => write!(f, "the node's answer is not hex: {e}"),
+			ContentError::WrongBytes { wanted, actual } => write!(
+				f,
+				"the node returned bytes whose hash is 0x{}, not 0x{}: do not trust this node",
+				hex::encode(actual),
+				hex::encode(wanted)
+			),
+		}
+	}
+}
+
+impl std::error::Error for ContentError {}
+
+/// The stored bytes (a contribution or an adapter) whose blake2-256 is `wanted`, fetched with
+/// `datanets_content` and re-hashed, so a node that returns other bytes is caught.
+pub async fn fetch_content(
+	rpc: &subxt::rpcs::RpcClient,
+	wanted: &[u8; 32],
+) -> Result<Vec<u8>, ContentError> {
+	let text: String = rpc
+		.request("datanets_content", subxt::rpcs::rpc_params![format!("0x{}", hex::encode(wanted))])
+		.await
+		.map_err(ContentError::Rpc)?;
+	let bytes = hex::decode(text.trim_start_matches("0x")).map_err(ContentError::NotHex)?;
+	let actual = pallet_datanets::rules::content_hash(&bytes);
+	if actual != *wanted {
+		return Err(ContentError::WrongBytes { wanted: *wanted, actual });
+	}
+	Ok(bytes)
+}
+
 /// One PRV in plancks: the token has 12 decimals.
 pub const UNIT: u128 = 1_000_000_000_000;

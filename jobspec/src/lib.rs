@@ -247,6 +247,20 @@ impl ModuleSet {
 		Module::ALL.into_iter().filter(move |module| self.contains(*module))
 	}
 
+	/// The set of the modules named, each one of `family`'s; the first name that is not is the
+	/// error.
+	pub fn parse<'a>(
+		family: Family,
+		names: impl IntoIterator<Item = &'a str>,
+	) -> Result<Self, &'a str> {
+		names.into_iter().try_fold(Self::default(), |set, name| {
+			match Module::from_name(name).filter(|module| family.modules().contains(module)) {
+				Some(module) => Ok(Self(set.0 | module.bit())),
+				None => Err(name),
+			}
+		})
+	}
+
 	/// Whether a bit is set that names no module.
 	fn has_unknown_bits(self) -> bool {
 		self.0 >> Module::ALL.len() != 0
@@ -787,6 +801,14 @@ mod tests {
 			check(&params, &BaseLimits { family: Family::Gpt2, max_positions: 1024 }),
 			Ok(())
 		);
+	}
+
+	#[test]
+	fn target_names_parse_only_within_the_family() {
+		let set = ModuleSet::parse(Family::Llama, ["q_proj", "v_proj"]).unwrap();
+		assert_eq!(set, ModuleSet::of(&[Module::QProj, Module::VProj]));
+		assert_eq!(ModuleSet::parse(Family::Gpt2, ["c_attn", "q_proj"]), Err("q_proj"));
+		assert_eq!(ModuleSet::parse(Family::Llama, ["qproj"]), Err("qproj"));
 	}
 
 	#[test]

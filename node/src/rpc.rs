@@ -1,6 +1,6 @@
 //! The node's JSON-RPC extensions beside the standard `sc-rpc` methods: account nonces
 //! (`system_accountNextIndex`), fee queries (`payment_*`) and Provenant's own RPCs
-//! (`datanets_*`, `rewards_*`).
+//! (`datanets_*`, `rewards_*`, `models_*`).
 
 use std::sync::Arc;
 
@@ -35,9 +35,11 @@ where
 	C::Api: BlockBuilder<Block>,
 	C::Api: pallet_datanets_rpc::DatanetsRuntimeApi<Block, AccountId, BlockNumber>,
 	C::Api: pallet_rewards_rpc::RewardsRuntimeApi<Block, AccountId, Balance, BlockNumber>,
+	C::Api: pallet_models_rpc::ModelsRuntimeApi<Block, AccountId, Balance, BlockNumber>,
 	P: TransactionPool + 'static,
 {
 	use pallet_datanets_rpc::{Datanets, DatanetsApiServer};
+	use pallet_models_rpc::{Models, ModelsApiServer};
 	use pallet_rewards_rpc::{Rewards, RewardsApiServer};
 	use pallet_transaction_payment_rpc::{TransactionPayment, TransactionPaymentApiServer};
 	use substrate_frame_rpc_system::{System, SystemApiServer};
@@ -48,7 +50,8 @@ where
 	module.merge(System::new(client.clone(), pool).into_rpc())?;
 	module.merge(TransactionPayment::new(client.clone()).into_rpc())?;
 	module.merge(Datanets::new(client.clone()).into_rpc())?;
-	module.merge(Rewards::<_, _, Balance>::new(client).into_rpc())?;
+	module.merge(Rewards::<_, _, Balance>::new(client.clone()).into_rpc())?;
+	module.merge(Models::<_, _, Balance>::new(client).into_rpc())?;
 
 	Ok(module)
 }

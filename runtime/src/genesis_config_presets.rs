@@ -24,6 +24,7 @@ fn testnet_genesis(
 	root: AccountId,
 	validation: pallet_validation::Params<crate::Balance, crate::BlockNumber>,
 	rewards: pallet_rewards::RewardParams<crate::Balance>,
+	lease_period: Option<crate::BlockNumber>,
 ) -> Value {
 	build_struct_json_patch!(RuntimeGenesisConfig {
 		balances: BalancesConfig {
@@ -48,6 +49,7 @@ fn testnet_genesis(
 		sudo: SudoConfig { key: Some(root) },
 		validation: pallet_validation::GenesisConfig { params: Some(validation) },
 		rewards: pallet_rewards::GenesisConfig { params: Some(rewards) },
+		models: pallet_models::GenesisConfig { lease_period },
 	})
 }
 
@@ -64,6 +66,7 @@ pub fn development_config_genesis() -> Value {
 		Sr25519Keyring::Alice.to_account_id(),
 		crate::configs::validation::development_params(),
 		crate::configs::rewards::development_params(),
+		Some(crate::configs::models::DEVELOPMENT_LEASE_PERIOD),
 	)
 }
 
@@ -81,6 +84,7 @@ pub fn local_config_genesis() -> Value {
 		Sr25519Keyring::Alice.to_account_id(),
 		crate::configs::validation::default_params(),
 		crate::configs::rewards::default_params(),
+		None,
 	)
 }
 
@@ -144,6 +148,10 @@ mod tests {
 			);
 			let alice = crate::System::account(Sr25519Keyring::Alice.to_account_id());
 			assert_eq!(alice.data.free, DEV_ACCOUNT_ENDOWMENT);
+			assert_eq!(
+				pallet_models::LeasePeriod::<crate::Runtime>::get(),
+				crate::configs::models::DEVELOPMENT_LEASE_PERIOD
+			);
 		});
 	}
 
@@ -153,6 +161,10 @@ mod tests {
 		polkadot_sdk::sp_io::TestExternalities::new(storage).execute_with(|| {
 			assert_eq!(pallet_aura::Authorities::<crate::Runtime>::get().len(), 4);
 			assert_eq!(crate::Grandpa::grandpa_authorities().len(), 4);
+			assert_eq!(
+				pallet_models::LeasePeriod::<crate::Runtime>::get(),
+				crate::configs::models::DefaultLeasePeriod::get()
+			);
 		});
 	}
 

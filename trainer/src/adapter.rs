@@ -180,6 +180,53 @@ pub fn save_tensors(tensors: &[(String, Tensor)], path: &Path) -> Result<()> {
 	})
 }
 
+/// Where two adapter weights files differ most.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Difference {
+	/// The tensor holding the largest difference.
+	pub tensor: String,
+	/// The largest absolute difference between two of its elements.
+	pub largest: f32,
+}
+
+/// The largest element-wise difference between two adapter weights files (safetensors bytes);
+/// `None` when every tensor is equal. Files whose tensor names or shapes differ are corrupt
+/// for this purpose: they are not two trainings of one adapter.
+pub fn largest_difference(a: &[u8], b: &[u8]) -> Result<Option<Difference>> {
+	let read = |bytes: &[u8], which: &str| {
+		candle_core::safetensors::load_buffer(bytes, &Device::Cpu).map_err(|e| Error::Corrupt {
+			what: "safetensors file",
+			path: PathBuf::from(which),
+			reason: e.to_string(),
+		})
+	};
+	let (a, b) = (read(a, "first adapter")?, read(b, "second adapter")?);
+	let mut names: Vec<&String> = a.keys().collect();
+	names.sort();
+	let mut most: Option<Difference> = None;
+	for name in names {
+		let (x, y) = (&a[name], b.get(name).ok_or_else(|| Error::MissingTensor(name.clone()))?);
+		if x.dims() != y.dims() {
+			return Err(Error::ShapeMismatch {
+				name: name.clone(),
+				expected: x.dims().to_vec(),
+				actual: y.dims().to_vec(),
+			});
+		}
+		let to_f32 =
+			|t: &Tensor| t.to_dtype(candle_core::DType::F32)?.flatten_all()?.to_vec1::<f32>();
+		let largest =
+			to_f32(x)?.iter().zip(to_f32(y)?).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+		if largest > 0.0 && most.as_ref().is_none_or(|most| largest > most.largest) {
+			most = Some(Difference { tensor: name.clone(), largest });
+		}
+	}
+	if let Some(extra) = b.keys().find(|name| !a.contains_key(*name)) {
+		return Err(Error::MissingTensor(extra.clone()));
+	}
+	Ok(most)
+}
+
 /// Reads `adapter_config.json` from an adapter directory.
 pub fn read_config(dir: &Path) -> Result<PeftConfig> {
 	let path = dir.join(CONFIG_FILE);
@@ -236,4 +283,38 @@ pub fn load_weights(model: &Model, dir: &Path, device: &Device) -> Result<()> {
 		var.set(&tensor.to_dtype(candle_core::DType::F32)?)?;
 	}
 	Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	fn file(tensors: &[(&str, Vec<f32>)]) -> Vec<u8> {
+		let tensors: Vec<(String, Tensor)> = tensors
+			.iter()
+			.map(|(name, values)| {
+				(name.to_string(), Tensor::from_vec(values.clone(), (2, 2), &Device::Cpu).unwrap())
+			})
+			.collect();
+		safetensors::serialize(tensors.iter().map(|(n, t)| (n.as_str(), t)), None).unwrap()
+	}
+
+	#[test]
+	fn the_largest_difference_names_its_tensor() {
+		let a = file(&[("a.lora_A", vec![1.0, 2.0, 3.0, 4.0]), ("b.lora_B", vec![0.0; 4])]);
+		let b = file(&[
+			("a.lora_A", vec![1.0, 2.5, 3.0, 4.0]),
+			("b.lora_B", vec![0.0, 0.0, 0.0, -1.0]),
+		]);
+		assert_eq!(largest_difference(&a, &a).unwrap(), None);
+		assert_eq!(
+			largest_difference(&a, &b).unwrap(),
+			Some(Difference { tensor: "b.lora_B".into(), largest: 1.0 })
+		);
+		let other = file(&[("a.lora_A", vec![1.0, 2.0, 3.0, 4.0])]);
+		assert!(
+			matches!(largest_difference(&a, &other), Err(Error::MissingTensor(name)) if name == "b.lora_B")
+		);
+		assert!(largest_difference(&a, b"not safetensors").is_err());
+	}
 }

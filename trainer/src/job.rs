@@ -14,7 +14,7 @@ use crate::{
 	train::{Schedule, TrainConfig},
 	Error, Result,
 };
-use provenant_jobspec::{self as spec, BaseLimits, HyperParams, Method, Module, ModuleSet};
+use provenant_jobspec::{self as spec, BaseLimits, HyperParams, Method, ModuleSet};
 
 pub use provenant_jobspec::{MICRO, NANO};
 
@@ -55,19 +55,12 @@ pub fn hyper_params(
 	quant: Option<QuantKind>,
 	family: Family,
 ) -> Result<HyperParams> {
-	let mut targets = ModuleSet::default();
-	for name in &lora.targets {
-		match Module::from_name(name).filter(|m| family.spec().modules().contains(m)) {
-			Some(module) => targets.0 |= ModuleSet::of(&[module]).0,
-			None => {
-				return Err(Error::UnknownTargetModule {
-					module: name.clone(),
-					family: family.name(),
-					available: family.linear_modules().join(", "),
-				})
-			},
-		}
-	}
+	let targets = ModuleSet::parse(family.spec(), lora.targets.iter().map(String::as_str))
+		.map_err(|name| Error::UnknownTargetModule {
+			module: name.to_string(),
+			family: family.name(),
+			available: family.linear_modules().join(", "),
+		})?;
 	Ok(HyperParams {
 		method: match quant {
 			None => Method::Lora,

@@ -21,4 +21,4 @@
 pub mod dataset;
 pub mod run;
 
-pub use run::{run, Options};
+pub use run::{retrain, run, Options};

@@ -16,7 +16,7 @@ use provenant_client::{
 			pallet_models::types::{Job, JobState, JobStatus, Outcome, Share},
 		},
 	},
-	subxt::{rpcs::rpc_params, utils::AccountId32},
+	subxt::{rpcs::RpcClient, utils::AccountId32},
 	subxt_signer::sr25519::Keypair,
 	Client,
 };
@@ -71,11 +71,39 @@ pub struct Timings {
 	pub commit: Duration,
 }
 
+/// One node, through subxt and through raw JSON-RPC (nonces, content), over one connection
+/// each for the whole run.
+#[derive(Clone)]
+struct Chain {
+	client: Client,
+	rpc: RpcClient,
+}
+
+impl Chain {
+	async fn connect(url: &str) -> Result<Self> {
+		let reach = || format!("cannot reach a Provenant node at {url}");
+		Ok(Self {
+			client: provenant_client::connect(url).await.with_context(reach)?,
+			rpc: provenant_client::rpc_client(url).await.with_context(reach)?,
+		})
+	}
+
+	/// Signs with the pool's next nonce (retrying a clash) and waits for finality.
+	async fn submit<Call: provenant_client::subxt::transactions::Payload>(
+		&self,
+		call: &Call,
+		signer: &Keypair,
+	) -> Result<()> {
+		provenant_client::submit_and_finalize_from_pool(&self.client, &self.rpc, call, signer)
+			.await?;
+		Ok(())
+	}
+}
+
 /// Runs the worker until stopped (or, with `once`, until one job is committed).
 pub async fn run(options: Options) -> Result<()> {
-	let client = provenant_client::connect(&options.url)
-		.await
-		.with_context(|| format!("cannot reach a Provenant node at {}", options.url))?;
+	let chain = Chain::connect(&options.url).await?;
+	let client = &chain.client;
 	provenant_trainer::cpu::park_idle_candle_workers();
 	let me = options.signer.public_key().to_account_id();
 	let at = client.at_current_block().await?;
@@ -84,15 +112,15 @@ pub async fn run(options: Options) -> Result<()> {
 	if bonded.is_none() {
 		bail!("{me} has no worker bond: `provenant worker bond <amount> --from …` first");
 	}
-	let held = match_models(&client, &options.models).await?;
+	let held = match_models(client, &options.models).await?;
 	for model in &held {
 		println!("serving model {} from {}", model.model, model.path.display());
 	}
 	loop {
-		match next_job(&client, &me, &held, options.job).await? {
+		match next_job(client, &me, &held, options.job).await? {
 			Some((id, job)) => {
 				let model = held.iter().find(|m| m.model == job.model).expect("chosen among held");
-				match work(&client, &options, &me, id, job, &model.path).await {
+				match work(&chain, &options, &me, id, job, &model.path).await {
 					Ok(timings) => {
 						println!(
 							"job {id}: committed (claim {:.1}s, fetch {:.1}s, train {:.1}s, commit {:.1}s)",
@@ -188,19 +216,9 @@ async fn next_job(
 	Ok(None)
 }
 
-async fn submit<Call: provenant_client::subxt::transactions::Payload>(
-	client: &Client,
-	options: &Options,
-	call: &Call,
-) -> Result<provenant_client::subxt::extrinsics::ExtrinsicEvents<provenant_client::ProvenantConfig>>
-{
-	let rpc = provenant_client::rpc_client(&options.url).await?;
-	Ok(provenant_client::submit_and_finalize_from_pool(client, &rpc, call, &options.signer).await?)
-}
-
 /// Does job `id` from claim to commit.
 async fn work(
-	client: &Client,
+	chain: &Chain,
 	options: &Options,
 	me: &AccountId32,
 	id: u64,
@@ -210,7 +228,8 @@ async fn work(
 	let mut timings = Timings::default();
 	let started = Instant::now();
 	if matches!(&job.state, JobState::Open) {
-		submit(client, options, &runtime::transactions().models().claim(id))
+		chain
+			.submit(&runtime::transactions().models().claim(id), &options.signer)
 			.await
 			.with_context(|| format!("claiming job {id}"))?;
 		println!("job {id}: claimed");
@@ -220,32 +239,28 @@ async fn work(
 	timings.claim = started.elapsed();
 
 	let keeper = tokio::spawn(keep_lease(
-		client.clone(),
-		options.url.clone(),
+		chain.clone(),
 		options.signer.clone(),
 		me.clone(),
 		id,
 		options.poll,
 	));
-	let result = train_and_commit(client, options, id, &job, model_path, &mut timings).await;
+	let result = train_and_commit(chain, options, id, &job, model_path, &mut timings).await;
 	keeper.abort();
 	result.map(|()| timings)
 }
 
 /// Extends the lease whenever less than half of it is left, until aborted.
-async fn keep_lease(
-	client: Client,
-	url: String,
-	signer: Keypair,
-	me: AccountId32,
-	id: u64,
-	poll: Duration,
-) {
+async fn keep_lease(chain: Chain, signer: Keypair, me: AccountId32, id: u64, poll: Duration) {
 	loop {
 		tokio::time::sleep(poll).await;
 		let outcome: Result<()> = async {
-			let at = client.at_current_block().await?;
-			let period = at.constants().entry(runtime::constants().models().lease_period())?;
+			let at = chain.client.at_current_block().await?;
+			let period = at
+				.storage()
+				.fetch(runtime::storage().models().lease_period(), ())
+				.await?
+				.decode()?;
 			let now = at.block_number() as u32;
 			let job = at
 				.storage()
@@ -255,14 +270,7 @@ async fn keep_lease(
 				.transpose()?;
 			if let Some(Job { state: JobState::Claimed { worker, until }, .. }) = job {
 				if worker == me && until.saturating_sub(now) < period / 2 {
-					let rpc = provenant_client::rpc_client(&url).await?;
-					provenant_client::submit_and_finalize_from_pool(
-						&client,
-						&rpc,
-						&runtime::transactions().models().extend(id),
-						&signer,
-					)
-					.await?;
+					chain.submit(&runtime::transactions().models().extend(id), &signer).await?;
 					println!("job {id}: lease extended");
 				}
 			}
@@ -275,9 +283,39 @@ async fn keep_lease(
 	}
 }
 
+/// Trains job `id` again from chain data alone, as its worker did, into `dir/adapter`; `dir`
+/// should be empty, or a checkpoint there is resumed. Returns the adapter's directory.
+pub async fn retrain(
+	url: &str,
+	id: u64,
+	model_path: &Path,
+	dir: &Path,
+	quiet: bool,
+) -> Result<PathBuf> {
+	let chain = Chain::connect(url).await?;
+	let job = chain
+		.client
+		.at_current_block()
+		.await?
+		.runtime_apis()
+		.call(runtime::runtime_apis().models_api().job(id))
+		.await?
+		.ok_or_else(|| anyhow!("there is no job {id}"))?
+		.job;
+	let contributions = fetch_set(&chain, id, &job, &dir.join("data")).await?;
+	let output = dir.join("adapter");
+	let (path, target) = (model_path.to_path_buf(), output.clone());
+	tokio::task::spawn_blocking(move || {
+		train_job(&path, &job.params.0, &contributions, &target, quiet)
+	})
+	.await
+	.map_err(|e| anyhow!("the training thread failed: {e}"))??;
+	Ok(output)
+}
+
 /// Fetches the set, trains, publishes and commits.
 async fn train_and_commit(
-	client: &Client,
+	chain: &Chain,
 	options: &Options,
 	id: u64,
 	job: &ChainJob,
@@ -286,7 +324,7 @@ async fn train_and_commit(
 ) -> Result<()> {
 	let dir = options.work_dir.join(format!("job-{id}"));
 	let started = Instant::now();
-	let contributions = fetch_set(client, options, id, job, &dir.join("data")).await?;
+	let contributions = fetch_set(chain, id, job, &dir.join("data")).await?;
 	timings.fetch = started.elapsed();
 	println!("job {id}: fetched and checked {} contributions", contributions.len());
 
@@ -306,13 +344,13 @@ async fn train_and_commit(
 	let weights = std::fs::read(dir.join("adapter").join(adapter::WEIGHTS_FILE))?;
 	let config = std::fs::read(dir.join("adapter").join(adapter::CONFIG_FILE))?;
 	let sha = adapter::sha256(&weights);
-	submit(
-		client,
-		options,
-		&runtime::transactions().models().publish_adapter(id, config, weights.clone()),
-	)
-	.await
-	.context("publishing the adapter")?;
+	chain
+		.submit(
+			&runtime::transactions().models().publish_adapter(id, config, weights.clone()),
+			&options.signer,
+		)
+		.await
+		.context("publishing the adapter")?;
 	println!("job {id}: published adapter {} ({} bytes)", hex::encode(sha), weights.len());
 	let shares: Vec<Share> = trained
 		.weights
@@ -331,7 +369,8 @@ async fn train_and_commit(
 			trained.weights.iter().map(|(c, w)| pallet_models::merkle::share_leaf(*c, *w)),
 		),
 	};
-	submit(client, options, &runtime::transactions().models().commit(id, outcome, shares))
+	chain
+		.submit(&runtime::transactions().models().commit(id, outcome, shares), &options.signer)
 		.await
 		.context("committing the job")?;
 	timings.commit = started.elapsed();
@@ -340,15 +379,13 @@ async fn train_and_commit(
 
 /// Every member of the set, its bytes fetched (or read from the cache) and re-hashed.
 async fn fetch_set(
-	client: &Client,
-	options: &Options,
+	chain: &Chain,
 	id: u64,
 	job: &ChainJob,
 	cache: &Path,
 ) -> Result<Vec<Contribution>> {
 	std::fs::create_dir_all(cache).with_context(|| format!("creating {}", cache.display()))?;
-	let rpc = provenant_client::rpc_client(&options.url).await?;
-	let at = client.at_current_block().await?;
+	let at = chain.client.at_current_block().await?;
 	let mut members = Vec::new();
 	while (members.len() as u64) < job.training.size {
 		let page = at
@@ -371,20 +408,10 @@ async fn fetch_set(
 		let bytes = match std::fs::read(&file) {
 			Ok(bytes) if pallet_datanets::rules::content_hash(&bytes) == wanted => bytes,
 			_ => {
-				let text: String = rpc
-					.request("datanets_content", rpc_params![format!("0x{}", hex::encode(wanted))])
-					.await
-					.with_context(|| {
-						format!("fetching contribution {}", member.entry.contribution)
-					})?;
-				let bytes = hex::decode(text.trim_start_matches("0x"))?;
-				if pallet_datanets::rules::content_hash(&bytes) != wanted {
-					bail!(
-						"the node returned other bytes for contribution {} than its hash {}",
-						member.entry.contribution,
-						hex::encode(wanted)
-					);
-				}
+				let bytes =
+					provenant_client::fetch_content(&chain.rpc, &wanted).await.with_context(
+						|| format!("fetching contribution {}", member.entry.contribution),
+					)?;
 				std::fs::write(&file, &bytes)?;
 				bytes
 			},

@@ -18,12 +18,12 @@ use std::{
 	time::Duration,
 };
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, bail, Context as _, Result};
 use pallet_datanets::Format;
 use pallet_validation::{Ballot, Salt};
 use provenant_client::{
 	runtime::{self, runtime_types::pallet_datanets::types::ContributionStatus},
-	subxt::{rpcs::rpc_params, utils::AccountId32},
+	subxt::utils::AccountId32,
 	subxt_signer::sr25519::Keypair,
 	Client,
 };
@@ -75,15 +75,9 @@ impl Planned {
 }
 
 async fn fetch(rpc: &provenant_client::subxt::rpcs::RpcClient, hash: [u8; 32]) -> Result<Vec<u8>> {
-	let hex_bytes: String = rpc
-		.request("datanets_content", rpc_params![format!("0x{}", hex::encode(hash))])
+	provenant_client::fetch_content(rpc, &hash)
 		.await
-		.map_err(|e| anyhow!("fetching 0x{}: {e}", hex::encode(hash)))?;
-	let bytes = hex::decode(hex_bytes.trim_start_matches("0x"))?;
-	if pallet_datanets::rules::content_hash(&bytes) != hash {
-		bail!("the node returned bytes that do not match 0x{}", hex::encode(hash));
-	}
-	Ok(bytes)
+		.with_context(|| format!("fetching 0x{}", hex::encode(hash)))
 }
 
 fn format_of(name: &str) -> Result<Format> {

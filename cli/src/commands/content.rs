@@ -2,8 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{anyhow, bail, Context as _, Result};
-use provenant_client::subxt::rpcs::rpc_params;
+use anyhow::{anyhow, Context as _, Result};
 use serde_json::json;
 
 use crate::context::Context;
@@ -27,20 +26,7 @@ pub(crate) async fn fetch(context: &Context, wanted: &[u8; 32]) -> Result<Vec<u8
 	let rpc = provenant_client::rpc_client(&context.url)
 		.await
 		.with_context(|| format!("cannot reach a Provenant node at {}", context.url))?;
-	let hex_bytes: String = rpc
-		.request("datanets_content", rpc_params![format!("0x{}", hex::encode(wanted))])
-		.await
-		.map_err(|e| anyhow!("{e}"))?;
-	let bytes = hex::decode(hex_bytes.trim_start_matches("0x"))?;
-	let actual = pallet_datanets::rules::content_hash(&bytes);
-	if actual != *wanted {
-		bail!(
-			"the node returned bytes whose hash is 0x{}, not 0x{}: do not trust this node",
-			hex::encode(actual),
-			hex::encode(wanted)
-		);
-	}
-	Ok(bytes)
+	Ok(provenant_client::fetch_content(&rpc, wanted).await?)
 }
 
 impl Command {

@@ -10,7 +10,7 @@ use provenant_client::{
 	Client,
 };
 use provenant_jobspec::{
-	check, to_units, BaseLimits, HyperParams, Method, Module, ModuleSet, Schedule, MICRO, NANO,
+	check, to_units, BaseLimits, HyperParams, Method, ModuleSet, Schedule, MICRO, NANO,
 };
 use serde_json::json;
 
@@ -175,17 +175,12 @@ impl CreateArgs {
 		let targets = if self.target.is_empty() {
 			family.default_targets()
 		} else {
-			let mut modules = Vec::new();
-			for name in &self.target {
-				let module = Module::from_name(name).ok_or_else(|| {
-					anyhow!(
-						"unknown target module {name:?}: {family} has {}",
-						family.modules().iter().map(|m| m.name()).collect::<Vec<_>>().join(", ")
-					)
-				})?;
-				modules.push(module);
-			}
-			ModuleSet::of(&modules)
+			ModuleSet::parse(family, self.target.iter().map(String::as_str)).map_err(|name| {
+				anyhow!(
+					"unknown target module {name:?}: {family} has {}",
+					family.modules().iter().map(|m| m.name()).collect::<Vec<_>>().join(", ")
+				)
+			})?
 		};
 		Ok(HyperParams {
 			method: match self.method {

@@ -4,10 +4,12 @@
 //! Every check is recomputed here, not taken from the node: the adapter's hash, each datanet's
 //! log root at the job's count (from the log's entries), the set's root, every member's
 //! inclusion proof and verdict, the shares' root. A node that lies produces a failed check.
+//! With `--retrain`, the job is trained again from the chain's data, as its worker did, and
+//! the adapter bytes compared.
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, bail, Context as _, Result};
 use pallet_models::{merkle, LogEntry, SetPart};
 use provenant_client::{
 	runtime::{self, runtime_types::pallet_datanets::types::ContributionStatus},
@@ -36,6 +38,13 @@ pub(crate) struct Command {
 	/// Check this base-model file against the model's registered hashes; repeat for several.
 	#[arg(long = "base")]
 	base: Vec<PathBuf>,
+	/// Train the job again from on-chain data with this local base model (HF directory or GGUF
+	/// file) and compare the adapter bytes with the committed ones.
+	#[arg(long, value_name = "MODEL")]
+	retrain: Option<PathBuf>,
+	/// Show no progress bar while retraining.
+	#[arg(long)]
+	quiet: bool,
 }
 
 /// One check and how it went.
@@ -109,16 +118,21 @@ impl Command {
 
 		// The adapter.
 		let committed = outcome.adapter;
+		let chain_copy = match &details.adapter {
+			Some(published) if local.is_none() || self.retrain.is_some() => {
+				Some(content::fetch(context, &published.content).await?)
+			},
+			_ => None,
+		};
 		match local {
 			Some(sha) => report.record(
 				"adapter hash",
 				sha == committed,
 				format!("local sha256 {} · committed {}", hex::encode(sha), hex::encode(committed)),
 			),
-			None => match &details.adapter {
-				Some(published) => {
-					let bytes = content::fetch(context, &published.content).await?;
-					let sha = provenant_trainer::adapter::sha256(&bytes);
+			None => match &chain_copy {
+				Some(bytes) => {
+					let sha = provenant_trainer::adapter::sha256(bytes);
 					report.record(
 						"adapter hash",
 						sha == committed,
@@ -337,6 +351,63 @@ impl Command {
 			}
 		}
 
+		let mut retrained = serde_json::Value::Null;
+		if let Some(model_path) = &self.retrain {
+			let base = model::fetch(&client, details.job.model).await?;
+			let local = model::fingerprint(model_path)?;
+			if local.weights != base.weights.0 {
+				bail!(
+					"--retrain {}: its weights are not model {}'s registered files",
+					model_path.display(),
+					details.job.model
+				);
+			}
+			let work = tempfile::tempdir()?;
+			let started = std::time::Instant::now();
+			let dir = provenant_worker::retrain(
+				&context.url,
+				job_id,
+				model_path,
+				work.path(),
+				self.quiet || context.json,
+			)
+			.await
+			.with_context(|| format!("retraining job {job_id}"))?;
+			let seconds = started.elapsed().as_secs_f64();
+			let bytes = std::fs::read(dir.join(provenant_trainer::adapter::WEIGHTS_FILE))?;
+			let sha = provenant_trainer::adapter::sha256(&bytes);
+			let original = chain_copy.as_deref().unwrap_or_default();
+			let difference = if sha == committed {
+				None
+			} else {
+				provenant_trainer::adapter::largest_difference(original, &bytes)?
+			};
+			let detail = match &difference {
+				None if sha == committed => format!(
+					"retrained in {seconds:.1} s: the adapter bytes are identical (sha256 {})",
+					hex::encode(sha)
+				),
+				None => format!(
+					"retrained in {seconds:.1} s: sha256 {} differs, yet every tensor is equal",
+					hex::encode(sha)
+				),
+				Some(d) => format!(
+					"retrained in {seconds:.1} s: sha256 {} differs; the largest difference is {:e} in {}",
+					hex::encode(sha),
+					d.largest,
+					d.tensor
+				),
+			};
+			report.record("retrain", sha == committed, detail);
+			retrained = json!({
+				"identical": sha == committed,
+				"sha256": hex::encode(sha),
+				"seconds": seconds,
+				"largestDifference": difference.as_ref().map(|d| d.largest),
+				"tensor": difference.as_ref().map(|d| d.tensor.clone()),
+			});
+		}
+
 		let failed: Vec<&Check> = report.checks.iter().filter(|check| !check.ok).collect();
 		let mut human = format!(
 			"job {job_id}, model {}, adapter {}",
@@ -358,6 +429,7 @@ impl Command {
 			"verified": failed.is_empty(),
 			"checks": report.checks.iter().map(|c| json!({"check": c.what, "ok": c.ok, "detail": c.detail})).collect::<Vec<_>>(),
 			"members": rows,
+			"retrain": retrained,
 		});
 		context.emit(human, json);
 		if !failed.is_empty() {

@@ -166,7 +166,7 @@ mod benchmarks {
 		let JobState::Claimed { until, .. } = Jobs::<T>::get(job).expect("kept").state else {
 			panic!("still claimed")
 		};
-		assert_eq!(until, BlockNumberFor::<T>::from(2u32) + T::LeasePeriod::get());
+		assert_eq!(until, BlockNumberFor::<T>::from(2u32) + LeasePeriod::<T>::get());
 	}
 
 	#[benchmark]
@@ -216,6 +216,14 @@ mod benchmarks {
 	}
 
 	#[benchmark]
+	fn set_lease_period() {
+		let blocks = LeasePeriod::<T>::get() + 1u32.into();
+		#[extrinsic_call]
+		_(RawOrigin::Root, blocks);
+		assert_eq!(LeasePeriod::<T>::get(), blocks);
+	}
+
+	#[benchmark]
 	fn expire_leases(n: Linear<1, { T::MaxLeasesPerBlock::get() }>) {
 		let datanet = datanet_with::<T>(1);
 		let worker = funded::<T>("worker", 0);
@@ -224,7 +232,8 @@ mod benchmarks {
 			let (_, job) = job::<T>(alloc::vec![datanet]);
 			Pallet::<T>::do_claim(&worker, job).expect("open");
 		}
-		let check = frame_system::Pallet::<T>::block_number() + T::LeasePeriod::get() + 1u32.into();
+		let check =
+			frame_system::Pallet::<T>::block_number() + LeasePeriod::<T>::get() + 1u32.into();
 		#[block]
 		{
 			Pallet::<T>::on_initialize(check);

@@ -232,7 +232,8 @@ impl<T: Config> Pallet<T> {
 
 	/// A lease from now, queued for its check the block after its last.
 	fn queue_lease(job: JobId) -> Result<BlockNumberFor<T>, DispatchError> {
-		let until = frame_system::Pallet::<T>::block_number().saturating_add(T::LeasePeriod::get());
+		let until =
+			frame_system::Pallet::<T>::block_number().saturating_add(LeasePeriod::<T>::get());
 		ExpiryQueue::<T>::try_mutate(until.saturating_add(1u32.into()), |queue| {
 			queue.try_push(job).map_err(|_| Error::<T>::LeaseQueueFull)
 		})?;
@@ -377,12 +378,12 @@ impl<T: Config> Pallet<T> {
 				(part.datanet, part_of::<T>(pools, part.count.into(), job.training.size.into()))
 			})
 			.collect();
+		// Everything not credited goes to the pools, so the whole fee is paid out.
+		let pools_paid = fee.saturating_sub(trainer).saturating_sub(contributors_paid);
 		let pooled =
 			pool_amounts.iter().fold(BalanceOf::<T>::zero(), |sum, (_, a)| sum.saturating_add(*a));
-		let remainder =
-			fee.saturating_sub(trainer).saturating_sub(contributors_paid).saturating_sub(pooled);
 		if let Some((_, first)) = pool_amounts.first_mut() {
-			*first = first.saturating_add(remainder);
+			*first = first.saturating_add(pools_paid.saturating_sub(pooled));
 		}
 
 		T::Currency::release(&HoldReason::JobEscrow.into(), &job.creator, fee, Precision::Exact)?;
@@ -392,11 +393,7 @@ impl<T: Config> Pallet<T> {
 			}
 		}
 		T::Rewards::pay_claimable(&job.creator, &credits)?;
-		Ok(Paid {
-			trainer,
-			pools: fee.saturating_sub(trainer).saturating_sub(contributors_paid),
-			contributors: contributors_paid,
-		})
+		Ok(Paid { trainer, pools: pools_paid, contributors: contributors_paid })
 	}
 
 	/// Re-opens the jobs whose lease ended before `now`, slashing their workers. Returns how

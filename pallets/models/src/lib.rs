@@ -90,9 +90,9 @@ pub mod pallet {
 		#[pallet::constant]
 		type MinWorkerBond: Get<BalanceOf<Self>>;
 
-		/// Blocks a claim or an extension lasts. Must be non-zero.
-		#[pallet::constant]
-		type LeasePeriod: Get<BlockNumberFor<Self>>;
+		/// Blocks a claim or an extension lasts until genesis or root says otherwise. Must be
+		/// non-zero.
+		type DefaultLeasePeriod: Get<BlockNumberFor<Self>>;
 
 		/// The part of its bond a worker loses when its lease runs out.
 		#[pallet::constant]
@@ -177,6 +177,11 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type CurrentFeeSplit<T: Config> = StorageValue<_, FeeSplit, ValueQuery, T::DefaultFeeSplit>;
 
+	/// Blocks a claim or an extension lasts.
+	#[pallet::storage]
+	pub type LeasePeriod<T: Config> =
+		StorageValue<_, BlockNumberFor<T>, ValueQuery, T::DefaultLeasePeriod>;
+
 	/// The length of each datanet's log of accepted contributions.
 	#[pallet::storage]
 	pub type LogLength<T> = StorageMap<_, Twox64Concat, DatanetId, u64, ValueQuery>;
@@ -198,6 +203,8 @@ pub mod pallet {
 	pub struct GenesisConfig<T: Config> {
 		/// The fee split the chain starts with, if not `Config::DefaultFeeSplit`.
 		pub fee_split: Option<FeeSplit>,
+		/// The lease period the chain starts with, if not `Config::DefaultLeasePeriod`.
+		pub lease_period: Option<BlockNumberFor<T>>,
 		#[serde(skip)]
 		#[allow(missing_docs)]
 		pub _config: core::marker::PhantomData<T>,
@@ -212,6 +219,10 @@ pub mod pallet {
 					"pallet-models genesis fee split does not add up to 100%"
 				);
 				CurrentFeeSplit::<T>::put(split);
+			}
+			if let Some(blocks) = self.lease_period {
+				assert!(!blocks.is_zero(), "pallet-models genesis lease period is zero");
+				LeasePeriod::<T>::put(blocks);
 			}
 		}
 	}
@@ -332,6 +343,11 @@ pub mod pallet {
 			/// The new split.
 			split: FeeSplit,
 		},
+		/// Root changed the lease period.
+		LeasePeriodChanged {
+			/// Blocks a claim or an extension now lasts.
+			blocks: BlockNumberFor<T>,
+		},
 	}
 
 	#[pallet::error]
@@ -418,6 +434,8 @@ pub mod pallet {
 		SharesAddUpToZero,
 		/// The fee split's parts must add up to 100%.
 		BadFeeSplit,
+		/// A lease must last at least one block.
+		ZeroLeasePeriod,
 		/// Adapters can only be published from a transaction.
 		NotInAnExtrinsic,
 	}
@@ -432,7 +450,7 @@ pub mod pallet {
 
 		fn integrity_test() {
 			assert!(T::DefaultFeeSplit::get().is_whole(), "DefaultFeeSplit must add up to 100%");
-			assert!(!T::LeasePeriod::get().is_zero(), "a lease must last at least a block");
+			assert!(!T::DefaultLeasePeriod::get().is_zero(), "a lease must last at least a block");
 			assert!(T::MaxShares::get() > 0, "a job must be able to hold a contribution");
 			assert!(T::MaxLeasesPerBlock::get() > 0, "claims must be possible");
 		}
@@ -551,7 +569,7 @@ pub mod pallet {
 			Ok(())
 		}
 
-		/// Takes an open job, with a lease of `LeasePeriod` blocks.
+		/// Takes an open job, with a lease of [`LeasePeriod`] blocks.
 		#[pallet::call_index(6)]
 		#[pallet::weight(T::WeightInfo::claim())]
 		pub fn claim(origin: OriginFor<T>, job: JobId) -> DispatchResult {
@@ -561,7 +579,7 @@ pub mod pallet {
 			Ok(())
 		}
 
-		/// Renews the caller's lease on `job` for `LeasePeriod` blocks from now.
+		/// Renews the caller's lease on `job` for [`LeasePeriod`] blocks from now.
 		#[pallet::call_index(7)]
 		#[pallet::weight(T::WeightInfo::extend())]
 		pub fn extend(origin: OriginFor<T>, job: JobId) -> DispatchResult {
@@ -625,6 +643,18 @@ pub mod pallet {
 			ensure!(split.is_whole(), Error::<T>::BadFeeSplit);
 			CurrentFeeSplit::<T>::put(split);
 			Self::deposit_event(Event::FeeSplitChanged { split });
+			Ok(())
+		}
+
+		/// Sets how many blocks a claim or an extension lasts. Leases already granted keep
+		/// their end.
+		#[pallet::call_index(11)]
+		#[pallet::weight(T::WeightInfo::set_lease_period())]
+		pub fn set_lease_period(origin: OriginFor<T>, blocks: BlockNumberFor<T>) -> DispatchResult {
+			ensure_root(origin)?;
+			ensure!(!blocks.is_zero(), Error::<T>::ZeroLeasePeriod);
+			LeasePeriod::<T>::put(blocks);
+			Self::deposit_event(Event::LeasePeriodChanged { blocks });
 			Ok(())
 		}
 	}

@@ -111,7 +111,7 @@ impl pallet_models::Config for Test {
 	type ModelDeposit = ConstU64<MODEL_DEPOSIT>;
 	type MinJobFee = ConstU64<MIN_FEE>;
 	type MinWorkerBond = ConstU64<MIN_BOND>;
-	type LeasePeriod = ConstU64<LEASE>;
+	type DefaultLeasePeriod = ConstU64<LEASE>;
 	type ExpirySlash = ExpirySlash;
 	type MaxShares = ConstU32<MAX_SHARES>;
 	type MaxLeasesPerBlock = ConstU32<2>;

@@ -627,6 +627,28 @@ mod commits {
 			assert_eq!(CurrentFeeSplit::<Test>::get(), split);
 		});
 	}
+
+	#[test]
+	fn only_root_changes_the_lease_period_and_new_leases_follow_it() {
+		build_and_execute(|| {
+			let (_, job) = job_with_two_contributions(MIN_FEE);
+			assert_noop!(Models::set_lease_period(signed(OWNER), 5), DispatchError::BadOrigin);
+			assert_noop!(
+				Models::set_lease_period(RuntimeOrigin::root(), 0),
+				Error::<Test>::ZeroLeasePeriod
+			);
+			assert_ok!(Models::set_lease_period(RuntimeOrigin::root(), 5));
+			System::assert_last_event(Event::LeasePeriodChanged { blocks: 5 }.into());
+			bond(WORKER);
+			assert_ok!(Models::claim(signed(WORKER), job));
+			assert_eq!(
+				Jobs::<Test>::get(job).unwrap().state,
+				JobState::Claimed { worker: WORKER, until: 1 + 5 }
+			);
+			run_to_block(7);
+			assert_eq!(Jobs::<Test>::get(job).unwrap().state, JobState::Open);
+		});
+	}
 }
 
 mod training_set {

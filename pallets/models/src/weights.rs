@@ -30,6 +30,7 @@ pub trait WeightInfo {
 	fn publish_adapter(b: u32, ) -> Weight;
 	fn commit(s: u32, ) -> Weight;
 	fn set_fee_split() -> Weight;
+	fn set_lease_period() -> Weight;
 	fn expire_leases(n: u32, ) -> Weight;
 	fn log_accepted() -> Weight;
 }
@@ -47,14 +48,12 @@ impl<T: crate::frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `Models::BaseModels` (r:0 w:1)
 	/// Proof: `Models::BaseModels` (`max_values`: None, `max_size`: Some(2730), added: 5205, mode: `MaxEncodedLen`)
 	/// The range of component `w` is `[1, 64]`.
-	fn register_model(w: u32, ) -> Weight {
+	fn register_model(_w: u32, ) -> Weight {
 		// Proof Size summary in bytes:
-		//  Measured:  `105`
+		//  Measured:  `132`
 		//  Estimated: `3604`
-		// Minimum execution time: 57_976_000 picoseconds.
-		Weight::from_parts(65_322_266, 3604)
-			// Standard Error: 3_373
-			.saturating_add(Weight::from_parts(56_908, 0).saturating_mul(w.into()))
+		// Minimum execution time: 59_439_000 picoseconds.
+		Weight::from_parts(75_017_968, 3604)
 			.saturating_add(T::DbWeight::get().reads(3_u64))
 			.saturating_add(T::DbWeight::get().writes(4_u64))
 	}
@@ -62,10 +61,10 @@ impl<T: crate::frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `Models::BaseModels` (`max_values`: None, `max_size`: Some(2730), added: 5205, mode: `MaxEncodedLen`)
 	fn retire_model() -> Weight {
 		// Proof Size summary in bytes:
-		//  Measured:  `200`
+		//  Measured:  `223`
 		//  Estimated: `6195`
-		// Minimum execution time: 13_219_000 picoseconds.
-		Weight::from_parts(15_263_000, 6195)
+		// Minimum execution time: 13_850_000 picoseconds.
+		Weight::from_parts(20_280_000, 6195)
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -88,12 +87,12 @@ impl<T: crate::frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// The range of component `d` is `[1, 8]`.
 	fn create_job(d: u32, ) -> Weight {
 		// Proof Size summary in bytes:
-		//  Measured:  `620 + d * (1116 ±0)`
+		//  Measured:  `643 + d * (1116 ±0)`
 		//  Estimated: `6195 + d * (3908 ±0)`
-		// Minimum execution time: 113_609_000 picoseconds.
-		Weight::from_parts(89_738_282, 6195)
-			// Standard Error: 211_006
-			.saturating_add(Weight::from_parts(45_232_142, 0).saturating_mul(d.into()))
+		// Minimum execution time: 114_881_000 picoseconds.
+		Weight::from_parts(84_776_409, 6195)
+			// Standard Error: 223_384
+			.saturating_add(Weight::from_parts(47_572_560, 0).saturating_mul(d.into()))
 			.saturating_add(T::DbWeight::get().reads(4_u64))
 			.saturating_add(T::DbWeight::get().reads((3_u64).saturating_mul(d.into())))
 			.saturating_add(T::DbWeight::get().writes(4_u64))
@@ -107,10 +106,10 @@ impl<T: crate::frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(139), added: 2614, mode: `MaxEncodedLen`)
 	fn cancel_job() -> Weight {
 		// Proof Size summary in bytes:
-		//  Measured:  `611`
+		//  Measured:  `634`
 		//  Estimated: `4024`
-		// Minimum execution time: 54_882_000 picoseconds.
-		Weight::from_parts(58_848_000, 4024)
+		// Minimum execution time: 56_264_000 picoseconds.
+		Weight::from_parts(78_767_000, 4024)
 			.saturating_add(T::DbWeight::get().reads(3_u64))
 			.saturating_add(T::DbWeight::get().writes(3_u64))
 	}
@@ -122,10 +121,10 @@ impl<T: crate::frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(139), added: 2614, mode: `MaxEncodedLen`)
 	fn bond() -> Weight {
 		// Proof Size summary in bytes:
-		//  Measured:  `144`
+		//  Measured:  `171`
 		//  Estimated: `3604`
-		// Minimum execution time: 57_245_000 picoseconds.
-		Weight::from_parts(60_630_000, 3604)
+		// Minimum execution time: 59_529_000 picoseconds.
+		Weight::from_parts(84_676_000, 3604)
 			.saturating_add(T::DbWeight::get().reads(3_u64))
 			.saturating_add(T::DbWeight::get().writes(3_u64))
 	}
@@ -137,10 +136,10 @@ impl<T: crate::frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `Balances::Holds` (`max_values`: None, `max_size`: Some(139), added: 2614, mode: `MaxEncodedLen`)
 	fn unbond() -> Weight {
 		// Proof Size summary in bytes:
-		//  Measured:  `293`
+		//  Measured:  `316`
 		//  Estimated: `3604`
-		// Minimum execution time: 51_857_000 picoseconds.
-		Weight::from_parts(54_671_000, 3604)
+		// Minimum execution time: 52_659_000 picoseconds.
+		Weight::from_parts(58_567_000, 3604)
 			.saturating_add(T::DbWeight::get().reads(3_u64))
 			.saturating_add(T::DbWeight::get().writes(3_u64))
 	}
@@ -148,30 +147,34 @@ impl<T: crate::frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `Models::Workers` (`max_values`: None, `max_size`: Some(68), added: 2543, mode: `MaxEncodedLen`)
 	/// Storage: `Models::Jobs` (r:1 w:1)
 	/// Proof: `Models::Jobs` (`max_values`: None, `max_size`: Some(559), added: 3034, mode: `MaxEncodedLen`)
+	/// Storage: `Models::LeasePeriod` (r:1 w:0)
+	/// Proof: `Models::LeasePeriod` (`max_values`: Some(1), `max_size`: Some(4), added: 499, mode: `MaxEncodedLen`)
 	/// Storage: `Models::ExpiryQueue` (r:1 w:1)
 	/// Proof: `Models::ExpiryQueue` (`max_values`: None, `max_size`: Some(526), added: 3001, mode: `MaxEncodedLen`)
 	/// Storage: `Models::Lapsed` (r:0 w:1)
 	/// Proof: `Models::Lapsed` (`max_values`: None, `max_size`: Some(64), added: 2539, mode: `MaxEncodedLen`)
 	fn claim() -> Weight {
 		// Proof Size summary in bytes:
-		//  Measured:  `473`
+		//  Measured:  `496`
 		//  Estimated: `4024`
-		// Minimum execution time: 26_660_000 picoseconds.
-		Weight::from_parts(29_233_000, 4024)
-			.saturating_add(T::DbWeight::get().reads(3_u64))
+		// Minimum execution time: 28_132_000 picoseconds.
+		Weight::from_parts(31_577_000, 4024)
+			.saturating_add(T::DbWeight::get().reads(4_u64))
 			.saturating_add(T::DbWeight::get().writes(4_u64))
 	}
 	/// Storage: `Models::Jobs` (r:1 w:1)
 	/// Proof: `Models::Jobs` (`max_values`: None, `max_size`: Some(559), added: 3034, mode: `MaxEncodedLen`)
+	/// Storage: `Models::LeasePeriod` (r:1 w:0)
+	/// Proof: `Models::LeasePeriod` (`max_values`: Some(1), `max_size`: Some(4), added: 499, mode: `MaxEncodedLen`)
 	/// Storage: `Models::ExpiryQueue` (r:1 w:1)
 	/// Proof: `Models::ExpiryQueue` (`max_values`: None, `max_size`: Some(526), added: 3001, mode: `MaxEncodedLen`)
 	fn extend() -> Weight {
 		// Proof Size summary in bytes:
-		//  Measured:  `493`
+		//  Measured:  `516`
 		//  Estimated: `4024`
-		// Minimum execution time: 22_504_000 picoseconds.
-		Weight::from_parts(25_108_000, 4024)
-			.saturating_add(T::DbWeight::get().reads(2_u64))
+		// Minimum execution time: 23_825_000 picoseconds.
+		Weight::from_parts(28_382_000, 4024)
+			.saturating_add(T::DbWeight::get().reads(3_u64))
 			.saturating_add(T::DbWeight::get().writes(2_u64))
 	}
 	/// Storage: `Models::Jobs` (r:1 w:0)
@@ -181,12 +184,12 @@ impl<T: crate::frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// The range of component `b` is `[1, 8388608]`.
 	fn publish_adapter(b: u32, ) -> Weight {
 		// Proof Size summary in bytes:
-		//  Measured:  `487`
+		//  Measured:  `510`
 		//  Estimated: `4024`
-		// Minimum execution time: 22_433_000 picoseconds.
-		Weight::from_parts(21_861_413, 4024)
-			// Standard Error: 6
-			.saturating_add(Weight::from_parts(2_006, 0).saturating_mul(b.into()))
+		// Minimum execution time: 24_156_000 picoseconds.
+		Weight::from_parts(34_341_000, 4024)
+			// Standard Error: 9
+			.saturating_add(Weight::from_parts(2_144, 0).saturating_mul(b.into()))
 			.saturating_add(T::DbWeight::get().reads(1_u64))
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
@@ -221,12 +224,12 @@ impl<T: crate::frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// The range of component `s` is `[1, 1000]`.
 	fn commit(s: u32, ) -> Weight {
 		// Proof Size summary in bytes:
-		//  Measured:  `2073 + s * (169 ±0)`
+		//  Measured:  `2096 + s * (169 ±0)`
 		//  Estimated: `7679 + s * (2573 ±0)`
-		// Minimum execution time: 220_899_000 picoseconds.
-		Weight::from_parts(223_352_000, 7679)
-			// Standard Error: 124_589
-			.saturating_add(Weight::from_parts(14_706_117, 0).saturating_mul(s.into()))
+		// Minimum execution time: 223_142_000 picoseconds.
+		Weight::from_parts(295_206_253, 7679)
+			// Standard Error: 480_456
+			.saturating_add(Weight::from_parts(17_499_650, 0).saturating_mul(s.into()))
 			.saturating_add(T::DbWeight::get().reads(11_u64))
 			.saturating_add(T::DbWeight::get().reads((3_u64).saturating_mul(s.into())))
 			.saturating_add(T::DbWeight::get().writes(10_u64))
@@ -239,8 +242,18 @@ impl<T: crate::frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		// Proof Size summary in bytes:
 		//  Measured:  `0`
 		//  Estimated: `0`
-		// Minimum execution time: 5_568_000 picoseconds.
-		Weight::from_parts(6_500_000, 0)
+		// Minimum execution time: 5_608_000 picoseconds.
+		Weight::from_parts(8_463_000, 0)
+			.saturating_add(T::DbWeight::get().writes(1_u64))
+	}
+	/// Storage: `Models::LeasePeriod` (r:0 w:1)
+	/// Proof: `Models::LeasePeriod` (`max_values`: Some(1), `max_size`: Some(4), added: 499, mode: `MaxEncodedLen`)
+	fn set_lease_period() -> Weight {
+		// Proof Size summary in bytes:
+		//  Measured:  `0`
+		//  Estimated: `0`
+		// Minimum execution time: 5_498_000 picoseconds.
+		Weight::from_parts(6_420_000, 0)
 			.saturating_add(T::DbWeight::get().writes(1_u64))
 	}
 	/// Storage: `Models::ExpiryQueue` (r:1 w:1)
@@ -258,12 +271,12 @@ impl<T: crate::frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// The range of component `n` is `[1, 64]`.
 	fn expire_leases(n: u32, ) -> Weight {
 		// Proof Size summary in bytes:
-		//  Measured:  `593 + n * (261 ±0)`
+		//  Measured:  `616 + n * (261 ±0)`
 		//  Estimated: `3991 + n * (3034 ±0)`
-		// Minimum execution time: 52_127_000 picoseconds.
-		Weight::from_parts(11_988_509, 3991)
-			// Standard Error: 73_634
-			.saturating_add(Weight::from_parts(33_441_384, 0).saturating_mul(n.into()))
+		// Minimum execution time: 53_279_000 picoseconds.
+		Weight::from_parts(15_433_290, 3991)
+			// Standard Error: 475_905
+			.saturating_add(Weight::from_parts(38_959_863, 0).saturating_mul(n.into()))
 			.saturating_add(T::DbWeight::get().reads(4_u64))
 			.saturating_add(T::DbWeight::get().reads((1_u64).saturating_mul(n.into())))
 			.saturating_add(T::DbWeight::get().writes(4_u64))
@@ -282,10 +295,10 @@ impl<T: crate::frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `Models::Log` (`max_values`: None, `max_size`: Some(68), added: 2543, mode: `MaxEncodedLen`)
 	fn log_accepted() -> Weight {
 		// Proof Size summary in bytes:
-		//  Measured:  `1405`
+		//  Measured:  `1429`
 		//  Estimated: `4501`
-		// Minimum execution time: 42_313_000 picoseconds.
-		Weight::from_parts(46_479_000, 4501)
+		// Minimum execution time: 43_275_000 picoseconds.
+		Weight::from_parts(46_489_000, 4501)
 			.saturating_add(T::DbWeight::get().reads(4_u64))
 			.saturating_add(T::DbWeight::get().writes(4_u64))
 	}
@@ -293,59 +306,58 @@ impl<T: crate::frame_system::Config> WeightInfo for SubstrateWeight<T> {
 
 /// The same weights with RocksDB's database weights, for tests and mocks.
 impl WeightInfo for () {
-	fn register_model(w: u32, ) -> Weight {
-		Weight::from_parts(65_322_266, 3604)
-			.saturating_add(Weight::from_parts(56_908, 0).saturating_mul(w.into()))
+	fn register_model(_w: u32, ) -> Weight {
+		Weight::from_parts(75_017_968, 3604)
 			.saturating_add(RocksDbWeight::get().reads(3_u64))
 			.saturating_add(RocksDbWeight::get().writes(4_u64))
 	}
 	fn retire_model() -> Weight {
-		Weight::from_parts(15_263_000, 6195)
+		Weight::from_parts(20_280_000, 6195)
 			.saturating_add(RocksDbWeight::get().reads(1_u64))
 			.saturating_add(RocksDbWeight::get().writes(1_u64))
 	}
 	fn create_job(d: u32, ) -> Weight {
-		Weight::from_parts(89_738_282, 6195)
-			.saturating_add(Weight::from_parts(45_232_142, 0).saturating_mul(d.into()))
+		Weight::from_parts(84_776_409, 6195)
+			.saturating_add(Weight::from_parts(47_572_560, 0).saturating_mul(d.into()))
 			.saturating_add(RocksDbWeight::get().reads(4_u64))
 			.saturating_add(RocksDbWeight::get().reads((3_u64).saturating_mul(d.into())))
 			.saturating_add(RocksDbWeight::get().writes(4_u64))
 			.saturating_add(Weight::from_parts(0, 3908).saturating_mul(d.into()))
 	}
 	fn cancel_job() -> Weight {
-		Weight::from_parts(58_848_000, 4024)
+		Weight::from_parts(78_767_000, 4024)
 			.saturating_add(RocksDbWeight::get().reads(3_u64))
 			.saturating_add(RocksDbWeight::get().writes(3_u64))
 	}
 	fn bond() -> Weight {
-		Weight::from_parts(60_630_000, 3604)
+		Weight::from_parts(84_676_000, 3604)
 			.saturating_add(RocksDbWeight::get().reads(3_u64))
 			.saturating_add(RocksDbWeight::get().writes(3_u64))
 	}
 	fn unbond() -> Weight {
-		Weight::from_parts(54_671_000, 3604)
+		Weight::from_parts(58_567_000, 3604)
 			.saturating_add(RocksDbWeight::get().reads(3_u64))
 			.saturating_add(RocksDbWeight::get().writes(3_u64))
 	}
 	fn claim() -> Weight {
-		Weight::from_parts(29_233_000, 4024)
-			.saturating_add(RocksDbWeight::get().reads(3_u64))
+		Weight::from_parts(31_577_000, 4024)
+			.saturating_add(RocksDbWeight::get().reads(4_u64))
 			.saturating_add(RocksDbWeight::get().writes(4_u64))
 	}
 	fn extend() -> Weight {
-		Weight::from_parts(25_108_000, 4024)
-			.saturating_add(RocksDbWeight::get().reads(2_u64))
+		Weight::from_parts(28_382_000, 4024)
+			.saturating_add(RocksDbWeight::get().reads(3_u64))
 			.saturating_add(RocksDbWeight::get().writes(2_u64))
 	}
 	fn publish_adapter(b: u32, ) -> Weight {
-		Weight::from_parts(21_861_413, 4024)
-			.saturating_add(Weight::from_parts(2_006, 0).saturating_mul(b.into()))
+		Weight::from_parts(34_341_000, 4024)
+			.saturating_add(Weight::from_parts(2_144, 0).saturating_mul(b.into()))
 			.saturating_add(RocksDbWeight::get().reads(1_u64))
 			.saturating_add(RocksDbWeight::get().writes(1_u64))
 	}
 	fn commit(s: u32, ) -> Weight {
-		Weight::from_parts(223_352_000, 7679)
-			.saturating_add(Weight::from_parts(14_706_117, 0).saturating_mul(s.into()))
+		Weight::from_parts(295_206_253, 7679)
+			.saturating_add(Weight::from_parts(17_499_650, 0).saturating_mul(s.into()))
 			.saturating_add(RocksDbWeight::get().reads(11_u64))
 			.saturating_add(RocksDbWeight::get().reads((3_u64).saturating_mul(s.into())))
 			.saturating_add(RocksDbWeight::get().writes(10_u64))
@@ -353,12 +365,16 @@ impl WeightInfo for () {
 			.saturating_add(Weight::from_parts(0, 2573).saturating_mul(s.into()))
 	}
 	fn set_fee_split() -> Weight {
-		Weight::from_parts(6_500_000, 0)
+		Weight::from_parts(8_463_000, 0)
+			.saturating_add(RocksDbWeight::get().writes(1_u64))
+	}
+	fn set_lease_period() -> Weight {
+		Weight::from_parts(6_420_000, 0)
 			.saturating_add(RocksDbWeight::get().writes(1_u64))
 	}
 	fn expire_leases(n: u32, ) -> Weight {
-		Weight::from_parts(11_988_509, 3991)
-			.saturating_add(Weight::from_parts(33_441_384, 0).saturating_mul(n.into()))
+		Weight::from_parts(15_433_290, 3991)
+			.saturating_add(Weight::from_parts(38_959_863, 0).saturating_mul(n.into()))
 			.saturating_add(RocksDbWeight::get().reads(4_u64))
 			.saturating_add(RocksDbWeight::get().reads((1_u64).saturating_mul(n.into())))
 			.saturating_add(RocksDbWeight::get().writes(4_u64))
@@ -366,7 +382,7 @@ impl WeightInfo for () {
 			.saturating_add(Weight::from_parts(0, 3034).saturating_mul(n.into()))
 	}
 	fn log_accepted() -> Weight {
-		Weight::from_parts(46_479_000, 4501)
+		Weight::from_parts(46_489_000, 4501)
 			.saturating_add(RocksDbWeight::get().reads(4_u64))
 			.saturating_add(RocksDbWeight::get().writes(4_u64))
 	}

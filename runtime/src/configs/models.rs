@@ -16,8 +16,9 @@ parameter_types! {
 	pub const MinJobFee: Balance = UNIT;
 	/// The smallest bond that lets a worker claim jobs: 100 PRV.
 	pub const MinWorkerBond: Balance = 100 * UNIT;
-	/// A claim or an extension lasts 30 minutes; a worker extends while it trains.
-	pub const LeasePeriod: BlockNumber = 30 * MINUTES;
+	/// A claim or an extension lasts 30 minutes unless genesis or root says otherwise; a worker
+	/// extends while it trains.
+	pub const DefaultLeasePeriod: BlockNumber = 30 * MINUTES;
 	/// A worker whose lease runs out loses 1% of its bond.
 	pub const ExpirySlash: Perbill = Perbill::from_percent(1);
 	/// The published default split: 50% to the trainer, 20% to the datanets' pools, 30% to
@@ -33,7 +34,7 @@ impl pallet_models::Config for Runtime {
 	type ModelDeposit = ModelDeposit;
 	type MinJobFee = MinJobFee;
 	type MinWorkerBond = MinWorkerBond;
-	type LeasePeriod = LeasePeriod;
+	type DefaultLeasePeriod = DefaultLeasePeriod;
 	type ExpirySlash = ExpirySlash;
 	// A commit lists every member's share; 1,000 keeps the dearest commit well inside a block.
 	type MaxShares = ConstU32<1_000>;
@@ -43,6 +44,10 @@ impl pallet_models::Config for Runtime {
 	type DefaultFeeSplit = DefaultFeeSplit;
 	type WeightInfo = pallet_models::weights::SubstrateWeight<Runtime>;
 }
+
+/// The dev chain's lease: one minute, so that a test sees a killed worker's lease run out.
+/// A live worker extends it every half lease.
+pub const DEVELOPMENT_LEASE_PERIOD: BlockNumber = MINUTES;
 
 /// 50% trainer, 20% pools, 30% contributors.
 pub fn default_fee_split() -> FeeSplit {

@@ -8,7 +8,7 @@
 use std::{path::Path, process::Command, time::Duration};
 
 use anyhow::{ensure, Context, Result};
-use provenant_client::{runtime, subxt_signer::sr25519::dev, UNIT};
+use provenant_client::{runtime, subxt::rpcs::rpc_params, subxt_signer::sr25519::dev, UNIT};
 use provenant_e2e::{
 	cli, cli_spawn, create_datanet, ok_json, refused, wait_for_verdicts, workspace_binary, write,
 	Node,
@@ -279,6 +279,33 @@ async fn a_fine_tune_is_ordered_trained_committed_verified_and_paid() -> Result<
 	assert_eq!(verified["members"].as_array().unwrap().len(), 3);
 	assert!(verified["members"].as_array().unwrap().iter().all(|m| m["verdict"] == "accepted"));
 
+	// Trained again from on-chain data alone, the job gives the same adapter bytes.
+	let retrained = ok_json(&node, dir, &["verify", &job, "--retrain", &model_file])?;
+	assert_eq!(retrained["retrain"]["identical"], true, "{retrained}");
+	assert_eq!(retrained["retrain"]["sha256"], adapter_sha.as_str());
+
+	// The models RPC serves the same provenance to any JSON-RPC client.
+	let rpc = node.rpc().await?;
+	let by_adapter: Option<u64> =
+		rpc.request("models_jobByAdapter", rpc_params![format!("0x{adapter_sha}")]).await?;
+	assert_eq!(by_adapter, Some(job.parse()?));
+	let served: Value = rpc.request("models_job", rpc_params![job.parse::<u64>()?]).await?;
+	assert_eq!(served["state"], "committed", "{served}");
+	assert_eq!(served["outcome"]["adapter"], format!("0x{adapter_sha}"));
+	assert_eq!(served["params"]["epochs"], 20);
+	let proof: Value = rpc
+		.request("models_inclusionProof", rpc_params![job.parse::<u64>()?, bob_contribution])
+		.await?;
+	assert_eq!(proof["valid"], true, "{proof}");
+	let set: Vec<Value> =
+		rpc.request("models_trainingSet", rpc_params![job.parse::<u64>()?]).await?;
+	assert_eq!(set.len(), 3);
+	let error = rpc
+		.request::<Value>("models_jobs", rpc_params!["finished"])
+		.await
+		.expect_err("an unknown state is refused");
+	assert!(error.to_string().contains("open, claimed, committed or cancelled"), "{error}");
+
 	// A tampered byte is caught, naming the hash.
 	let tampered = dir.join("tampered");
 	std::fs::create_dir_all(&tampered)?;
@@ -368,6 +395,181 @@ async fn a_fine_tune_is_ordered_trained_committed_verified_and_paid() -> Result<
 	.await
 	.expect_err("a committed job cannot be claimed");
 	assert!(format!("{replay:?}").contains("AlreadyCommitted"), "{replay:?}");
+
+	// A worker killed mid-job: its lease runs out, the job re-opens, a second worker completes
+	// it, and only the second is paid.
+	let second_fee = 10 * UNIT;
+	let created = ok_json(
+		&node,
+		dir,
+		&[
+			"job",
+			"create",
+			"--model",
+			&model,
+			"--datanet",
+			&texts,
+			"--fee",
+			"10",
+			"--epochs",
+			"10",
+			"--cutoff-len",
+			"32",
+			"--from",
+			"//Alice",
+		],
+	)?;
+	let second_job: u64 = created["id"].as_u64().expect("job id");
+	assert_eq!(created["trainingSize"], 4, "the later file joined; the near-copy did not");
+	let second_worker = provenant_client::subxt_signer::sr25519::Keypair::from_uri(
+		&"//Second".parse::<provenant_client::subxt_signer::SecretUri>()?,
+	)?;
+	ok_json(&node, dir, &["transfer", "//Second", "500", "--from", "//Alice"])?;
+	ok_json(&node, dir, &["worker", "bond", "200", "--from", "//Second"])?;
+	let ferdie_work = dir.join("ferdie");
+	let killed = cli_spawn(
+		&node,
+		dir,
+		&[
+			"worker",
+			"run",
+			"--model",
+			&model_file,
+			"--job",
+			&second_job.to_string(),
+			"--quiet",
+			"--work-dir",
+			ferdie_work.to_str().unwrap(),
+			"--from",
+			"//Ferdie",
+		],
+		dir.join("killed-worker.log"),
+	)?;
+	let progress = ferdie_work.join(format!("job-{second_job}")).join("adapter/progress.jsonl");
+	wait_until(TIMEOUT * 2, "the first worker to start training", || progress.exists()).await?;
+	drop(killed);
+	let shown = ok_json(&node, dir, &["job", "show", &second_job.to_string()])?;
+	assert_eq!(shown["state"], "claimed");
+	let ferdie = dev::ferdie().public_key().to_account_id();
+	assert_eq!(shown["worker"], ferdie.to_string());
+	let bond_before = plancks(&ok_json(&node, dir, &["worker", "status", "//Ferdie"])?["bond"]);
+
+	// While its lease holds (renewed here once, so the checks below run inside it): a commit
+	// with the wrong training-set root, and one by a worker without the lease, are refused by
+	// name and change nothing.
+	submit_as(&client, &rpc, runtime::transactions().models().extend(second_job), &dev::ferdie())
+		.await
+		.map_err(anyhow::Error::msg)?;
+	let training_root = client
+		.at_current_block()
+		.await?
+		.runtime_apis()
+		.call(runtime::runtime_apis().models_api().job(second_job))
+		.await?
+		.expect("the job exists")
+		.job
+		.training
+		.root;
+	let decoy = vec![7u8; 1024];
+	let decoy_sha: [u8; 32] = {
+		use sha2::Digest;
+		sha2::Sha256::digest(&decoy).into()
+	};
+	submit_as(
+		&client,
+		&rpc,
+		runtime::transactions().models().publish_adapter(second_job, b"{}".to_vec(), decoy.clone()),
+		&dev::ferdie(),
+	)
+	.await
+	.map_err(anyhow::Error::msg)?;
+	let outcome = |root| runtime::runtime_types::pallet_models::types::Outcome {
+		adapter: decoy_sha,
+		adapter_size: decoy.len() as u32,
+		training_root: root,
+		train_loss: 1,
+		eval_loss: None,
+		tokens: 1,
+		steps: 1,
+		shares_root: [0; 32],
+	};
+	let commit = |root| runtime::transactions().models().commit(second_job, outcome(root), vec![]);
+	let error =
+		submit_as(&client, &rpc, commit([7; 32]), &dev::ferdie()).await.expect_err("wrong root");
+	assert!(error.contains("WrongTrainingRoot"), "{error}");
+	let error = submit_as(&client, &rpc, commit(training_root), &second_worker)
+		.await
+		.expect_err("no lease");
+	assert!(error.contains("NotLeaseHolder"), "{error}");
+	let shown = ok_json(&node, dir, &["job", "show", &second_job.to_string()])?;
+	assert_eq!(shown["state"], "claimed", "the refused commits changed nothing");
+
+	// The lease runs out: the job re-opens and Ferdie loses 1% of its bond.
+	wait_until(TIMEOUT * 2, "the killed worker's lease to run out", || {
+		ok_json(&node, dir, &["job", "show", &second_job.to_string()])
+			.is_ok_and(|shown| shown["state"] == "open")
+	})
+	.await?;
+	let bond_after = plancks(&ok_json(&node, dir, &["worker", "status", "//Ferdie"])?["bond"]);
+	assert_eq!(bond_after, bond_before - bond_before / 100);
+	let error =
+		submit_as(&client, &rpc, commit(training_root), &dev::ferdie()).await.expect_err("lapsed");
+	assert!(error.contains("LeaseExpired"), "{error}");
+
+	let second_work = dir.join("second");
+	let finished = cli(
+		&node,
+		dir,
+		&[
+			"worker",
+			"run",
+			"--model",
+			&model_file,
+			"--once",
+			"--job",
+			&second_job.to_string(),
+			"--quiet",
+			"--work-dir",
+			second_work.to_str().unwrap(),
+			"--from",
+			"//Second",
+		],
+	)?;
+	ensure!(
+		finished.success,
+		"the second worker failed:\n{}\n{}",
+		finished.stdout,
+		finished.stderr
+	);
+	let shown = ok_json(&node, dir, &["job", "show", &second_job.to_string()])?;
+	assert_eq!(shown["state"], "committed");
+	let second_account = second_worker.public_key().to_account_id();
+	assert_eq!(shown["worker"], second_account.to_string());
+	assert_eq!(claimable(&node, dir, "//Second")?, second_fee / 2);
+	assert_eq!(claimable(&node, dir, "//Ferdie")?, 0, "the killed worker earns nothing");
 	drop(validators);
+	Ok(())
+}
+
+/// Submits `call` signed by `signer`; the error as text, naming the pallet error.
+async fn submit_as(
+	client: &provenant_client::Client,
+	rpc: &provenant_client::subxt::rpcs::RpcClient,
+	call: impl provenant_client::subxt::transactions::Payload,
+	signer: &provenant_client::subxt_signer::sr25519::Keypair,
+) -> std::result::Result<(), String> {
+	provenant_client::submit_and_finalize_from_pool(client, rpc, &call, signer)
+		.await
+		.map(|_| ())
+		.map_err(|e| format!("{e:?}"))
+}
+
+/// Polls `done` every second until it holds, or fails after `timeout` naming `what`.
+async fn wait_until(timeout: Duration, what: &str, mut done: impl FnMut() -> bool) -> Result<()> {
+	let started = std::time::Instant::now();
+	while !done() {
+		ensure!(started.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
+		tokio::time::sleep(Duration::from_secs(1)).await;
+	}
 	Ok(())
 }
