@@ -496,7 +496,8 @@ fn train_job(
 			train_examples.extend(examples);
 		}
 	}
-	println!(
+	// To standard error: `verify --retrain --json` keeps standard output for its JSON.
+	eprintln!(
 		"{} contributions ({}), {} held out; {} training examples",
 		contributions.len(),
 		by_format.iter().map(|(f, n)| format!("{n} {f}")).collect::<Vec<_>>().join(", "),
