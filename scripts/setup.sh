@@ -3,7 +3,7 @@
 #   - protobuf-compiler (apt): sc-network's litep2p compiles .proto files;
 #   - libopenblas-dev (apt): the trainer's CPU kernels link OpenBLAS for their matrix products;
 #   - the wasm32v1-none target and rust-src (rustup): the runtime is built to WebAssembly;
-#   - rustfmt (rustup): command (b) refuses an unformatted tree.
+#   - rustfmt and clippy (rustup): command (b) refuses an unformatted tree and lint warnings.
 # Idempotent: it exits at once when everything is present.
 set -euo pipefail
 
@@ -18,6 +18,7 @@ if command -v rustup >/dev/null 2>&1; then
 	rustup target list --installed 2>/dev/null | grep -qx wasm32v1-none || missing+=("wasm32v1-none")
 	rustup component list --installed 2>/dev/null | grep -q '^rust-src' || missing+=("rust-src")
 	rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || missing+=("rustfmt")
+	rustup component list --installed 2>/dev/null | grep -q '^clippy' || missing+=("clippy")
 fi
 
 if [ ${#missing[@]} -eq 0 ]; then
@@ -42,5 +43,5 @@ if [ ${#apt_packages[@]} -gt 0 ]; then
 fi
 
 rustup target add wasm32v1-none
-rustup component add rust-src rustfmt
+rustup component add rust-src rustfmt clippy
 echo "setup: done"

@@ -13,6 +13,10 @@ if ! cargo fmt --all --check >/dev/null; then
 	exit 1
 fi
 
+# Lints, over every target, as warnings that fail. Release profile, so build scripts and
+# proc-macros are the ones the build below uses.
+cargo clippy --release --workspace --all-targets --locked -- -D warnings
+
 # One release build serves both the binaries the end-to-end tests start and the test
 # harnesses: `cargo test --release` reuses every compiled dependency.
 cargo build --release --workspace --locked

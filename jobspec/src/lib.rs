@@ -17,8 +17,8 @@
 //! let refusal = check(&params, &limits).unwrap_err();
 //! assert_eq!(refusal.field, Field::CutoffLen);
 //! assert_eq!(
-//! 	refusal.to_string(),
-//! 	"invalid hyper-parameter cutoff_len: 4096 is beyond the model's 2048 positions"
+//!     refusal.to_string(),
+//!     "invalid hyper-parameter cutoff_len: 4096 is beyond the model's 2048 positions"
 //! );
 //! ```
 
@@ -747,7 +747,8 @@ mod tests {
 
 	#[test]
 	fn each_rule_names_its_field_and_the_numbers() {
-		let cases: [(fn(&mut HyperParams), &str); 16] = [
+		type Case = (fn(&mut HyperParams), &'static str);
+		let cases: [Case; 16] = [
 			(|p| p.method = Method::Qlora { bits: 3 }, "bits: QLoRA takes 4 or 8 bits, got 3"),
 			(|p| p.learning_rate = 0, "learning_rate: must be a positive number, got 0"),
 			(|p| p.learning_rate = NANO + 1, "learning_rate: must be at most 1, got 1.000000001"),

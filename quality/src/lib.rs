@@ -43,8 +43,8 @@ impl Finding {
 /// What a file is compared by for near-duplicates.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fingerprint {
-	/// Text: a MinHash signature.
-	Text(minhash::Signature),
+	/// Text: a MinHash signature (boxed: it is a kilobyte, the other variants a word).
+	Text(Box<minhash::Signature>),
 	/// An image: a 64-bit perceptual hash.
 	Image(u64),
 	/// Not compared (audio, PDF, DOCX).
@@ -69,7 +69,7 @@ pub fn inspect(format: Format, bytes: &[u8]) -> Result<Fingerprint, Finding> {
 				Format::Csv => check_csv(text)?,
 				_ => {},
 			}
-			Ok(Fingerprint::Text(minhash::signature(text)))
+			Ok(Fingerprint::Text(Box::new(minhash::signature(text))))
 		},
 		Format::Png | Format::Jpeg | Format::Webp | Format::Tiff | Format::Bmp => {
 			check_image_complete(format, bytes)?;

@@ -333,7 +333,7 @@ pub async fn free_balance(
 	let at = client.at_current_block().await?;
 	let info = at
 		.storage()
-		.fetch(provenant_client::runtime::storage().system().account(), (account.clone(),))
+		.fetch(provenant_client::runtime::storage().system().account(), (*account,))
 		.await?
 		.decode()?;
 	Ok(info.data.free)

@@ -398,7 +398,9 @@ impl ModelConfig {
 			path: "config.json".into(),
 			reason,
 		};
-		if self.num_heads == 0 || self.num_kv_heads == 0 || self.num_heads % self.num_kv_heads != 0
+		if self.num_heads == 0
+			|| self.num_kv_heads == 0
+			|| !self.num_heads.is_multiple_of(self.num_kv_heads)
 		{
 			return Err(bad(format!(
 				"{} attention heads cannot share {} key/value heads",

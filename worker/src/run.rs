@@ -107,8 +107,7 @@ pub async fn run(options: Options) -> Result<()> {
 	provenant_trainer::cpu::park_idle_candle_workers();
 	let me = options.signer.public_key().to_account_id();
 	let at = client.at_current_block().await?;
-	let bonded =
-		at.storage().try_fetch(runtime::storage().models().workers(), (me.clone(),)).await?;
+	let bonded = at.storage().try_fetch(runtime::storage().models().workers(), (me,)).await?;
 	if bonded.is_none() {
 		bail!("{me} has no worker bond: `provenant worker bond <amount> --from …` first");
 	}
@@ -238,13 +237,8 @@ async fn work(
 	}
 	timings.claim = started.elapsed();
 
-	let keeper = tokio::spawn(keep_lease(
-		chain.clone(),
-		options.signer.clone(),
-		me.clone(),
-		id,
-		options.poll,
-	));
+	let keeper =
+		tokio::spawn(keep_lease(chain.clone(), options.signer.clone(), *me, id, options.poll));
 	let result = train_and_commit(chain, options, id, &job, model_path, &mut timings).await;
 	keeper.abort();
 	result.map(|()| timings)

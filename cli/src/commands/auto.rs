@@ -108,7 +108,7 @@ impl AutoArgs {
 		let at = client.at_current_block().await?;
 		let validator = at
 			.storage()
-			.try_fetch(runtime::storage().validation().validators(), (me.clone(),))
+			.try_fetch(runtime::storage().validation().validators(), (me,))
 			.await?
 			.ok_or_else(|| anyhow!("{me} has no stake; run `provenant validator bond` first"))?
 			.decode()?;
@@ -195,7 +195,7 @@ impl AutoArgs {
 				fingerprints.insert(*id, fingerprint);
 				let already = at
 					.storage()
-					.try_fetch(runtime::storage().validation().commits(), (*id, me.clone()))
+					.try_fetch(runtime::storage().validation().commits(), (*id, *me))
 					.await?
 					.is_some();
 				if !already {

@@ -21,7 +21,7 @@ impl BalanceCommand {
 			.at_current_block()
 			.await?
 			.storage()
-			.fetch(runtime::storage().system().account(), (account.clone(),))
+			.fetch(runtime::storage().system().account(), (account,))
 			.await?
 			.decode()?;
 		let (free, reserved) = (info.data.free, info.data.reserved);
@@ -50,9 +50,8 @@ impl TransferCommand {
 		let amount = parse_prv(&self.amount)?;
 		let to = context.account(&self.to)?;
 		let client = context.connect().await?;
-		let call = runtime::transactions()
-			.balances()
-			.transfer_keep_alive(MultiAddress::Id(to.clone()), amount);
+		let call =
+			runtime::transactions().balances().transfer_keep_alive(MultiAddress::Id(to), amount);
 		let events = super::datanet::submit(context, &client, &self.from, &call).await?;
 		let block = events.extrinsic_hash();
 		context.emit(

@@ -55,7 +55,7 @@ async fn current_rules(
 	let storage = runtime::storage().datanets();
 	let account_usage = at
 		.storage()
-		.try_fetch(storage.account_usage(), (who.clone(),))
+		.try_fetch(storage.account_usage(), (*who,))
 		.await?
 		.map(|v| v.decode())
 		.transpose()?;

@@ -148,7 +148,8 @@ pub(crate) fn format_names(set: u16) -> Vec<String> {
 }
 
 fn mib(value: f64, what: &str) -> Result<u64> {
-	if !(value > 0.0) || !value.is_finite() {
+	// NaN fails `is_finite`, so every value past this check compares.
+	if !value.is_finite() || value <= 0.0 {
 		bail!("{what} must be a positive number of MiB, not {value}");
 	}
 	Ok((value * MIB as f64).round() as u64)

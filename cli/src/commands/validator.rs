@@ -249,7 +249,7 @@ impl Command {
 					.at_current_block()
 					.await?
 					.storage()
-					.try_fetch(runtime::storage().validation().validators(), (account.clone(),))
+					.try_fetch(runtime::storage().validation().validators(), (account,))
 					.await?
 					.map(|value| value.decode())
 					.transpose()?;

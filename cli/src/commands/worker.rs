@@ -110,7 +110,7 @@ impl Command {
 				let at = client.at_current_block().await?;
 				let info = at
 					.storage()
-					.try_fetch(runtime::storage().models().workers(), (account.clone(),))
+					.try_fetch(runtime::storage().models().workers(), (account,))
 					.await?
 					.map(|value| value.decode())
 					.transpose()?

@@ -497,8 +497,8 @@ impl<T: Config> Pallet<T> {
 	) -> Vec<(JobId, JobOf<T>)> {
 		(start..NextJobId::<T>::get())
 			.filter_map(|id| Jobs::<T>::get(id).map(|job| (id, job)))
-			.filter(|(_, job)| status.map_or(true, |status| job.state.status() == status))
-			.filter(|(_, job)| model.map_or(true, |model| job.model == model))
+			.filter(|(_, job)| status.is_none_or(|status| job.state.status() == status))
+			.filter(|(_, job)| model.is_none_or(|model| job.model == model))
 			.take(limit as usize)
 			.collect()
 	}

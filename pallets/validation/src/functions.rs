@@ -15,7 +15,7 @@ use crate::sp_runtime::{
 };
 use crate::*;
 use alloc::vec::Vec;
-use pallet_datanets::{ContributionInfo, ContributionRegistry};
+use pallet_datanets::ContributionRegistry;
 
 /// The windows of one contribution's vote.
 struct Windows<BlockNumber> {
@@ -133,10 +133,7 @@ impl<T: Config> Pallet<T> {
 	fn pending(
 		contribution: ContributionId,
 		params: &ParamsOf<T>,
-	) -> Result<
-		(ContributionInfo<T::AccountId, BlockNumberFor<T>>, Windows<BlockNumberFor<T>>),
-		DispatchError,
-	> {
+	) -> Result<(ContributionInfoOf<T>, Windows<BlockNumberFor<T>>), DispatchError> {
 		let info = T::Contributions::contribution_info(contribution)
 			.ok_or(Error::<T>::UnknownContribution)?;
 		ensure!(info.status == ContributionStatus::Pending, Error::<T>::NotPending);

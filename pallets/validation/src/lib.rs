@@ -114,6 +114,11 @@ pub mod pallet {
 	pub type VerdictOf<T> = Verdict<BalanceOf<T>, BlockNumberFor<T>>;
 	/// The parameters with this runtime's types.
 	pub type ParamsOf<T> = Params<BalanceOf<T>, BlockNumberFor<T>>;
+	/// What the datanets pallet says of a contribution.
+	pub type ContributionInfoOf<T> = pallet_datanets::ContributionInfo<
+		<T as frame_system::Config>::AccountId,
+		BlockNumberFor<T>,
+	>;
 
 	#[pallet::pallet]
 	pub struct Pallet<T>(_);

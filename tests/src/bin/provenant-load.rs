@@ -312,7 +312,7 @@ async fn main() -> Result<()> {
 			"seconds": seconds,
 			"bestBlockAtSubmission": best_at_submission,
 			"includedInBlock": included_at,
-			"blocksAfterSubmission": u64::from(included_at) - best_at_submission,
+			"blocksAfterSubmission": included_at - best_at_submission,
 		},
 	});
 	println!("{report}");

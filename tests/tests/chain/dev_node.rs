@@ -70,7 +70,7 @@ async fn signed_transfer_moves_funds_and_emits_transfer_event() -> anyhow::Resul
 	let amount = 12 * UNIT;
 	let transfer = runtime::transactions()
 		.balances()
-		.transfer_keep_alive(MultiAddress::Id(recipient_id.clone()), amount);
+		.transfer_keep_alive(MultiAddress::Id(recipient_id), amount);
 	let events = provenant_client::submit_and_finalize(&client, &transfer, &alice).await?;
 
 	let transferred = events
@@ -104,9 +104,8 @@ async fn bad_signature_is_refused_and_changes_nothing() -> anyhow::Result<()> {
 		(free_balance(&client, &alice_id).await?, free_balance(&client, &bob_id).await?);
 	let alice_nonce = nonce(&client, &alice_id).await?;
 
-	let transfer = runtime::transactions()
-		.balances()
-		.transfer_keep_alive(MultiAddress::Id(bob_id.clone()), UNIT);
+	let transfer =
+		runtime::transactions().balances().transfer_keep_alive(MultiAddress::Id(bob_id), UNIT);
 	let at = client.at_current_block().await?;
 	let mut signable =
 		at.transactions().create_signable(&transfer, &alice_id, Default::default()).await?;
@@ -138,9 +137,8 @@ async fn transfer_without_funds_is_refused_and_changes_nothing() -> anyhow::Resu
 	let bob_id = account(&dev::bob());
 	let bob_before = free_balance(&client, &bob_id).await?;
 
-	let transfer = runtime::transactions()
-		.balances()
-		.transfer_keep_alive(MultiAddress::Id(bob_id.clone()), 5 * UNIT);
+	let transfer =
+		runtime::transactions().balances().transfer_keep_alive(MultiAddress::Id(bob_id), 5 * UNIT);
 	let err = client
 		.at_current_block()
 		.await?
@@ -171,15 +169,14 @@ async fn transfer_beyond_balance_fails_and_moves_nothing_but_the_fee() -> anyhow
 	let bob_id = account(&dev::bob());
 	let fund = runtime::transactions()
 		.balances()
-		.transfer_keep_alive(MultiAddress::Id(sender_id.clone()), 2 * UNIT);
+		.transfer_keep_alive(MultiAddress::Id(sender_id), 2 * UNIT);
 	provenant_client::submit_and_finalize(&client, &fund, &dev::alice()).await?;
 
 	let client = node.client().await?;
 	let (sender_before, bob_before) =
 		(free_balance(&client, &sender_id).await?, free_balance(&client, &bob_id).await?);
-	let overspend = runtime::transactions()
-		.balances()
-		.transfer_keep_alive(MultiAddress::Id(bob_id.clone()), 10 * UNIT);
+	let overspend =
+		runtime::transactions().balances().transfer_keep_alive(MultiAddress::Id(bob_id), 10 * UNIT);
 	let err = provenant_client::submit_and_finalize(&client, &overspend, &sender)
 		.await
 		.expect_err("a transfer beyond the balance must fail");

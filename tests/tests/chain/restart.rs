@@ -24,7 +24,7 @@ async fn chain_survives_kill_9_and_resumes() -> anyhow::Result<()> {
 	let amount = 7 * UNIT;
 	let transfer = runtime::transactions()
 		.balances()
-		.transfer_keep_alive(MultiAddress::Id(recipient_id.clone()), amount);
+		.transfer_keep_alive(MultiAddress::Id(recipient_id), amount);
 	let client = node.client().await?;
 	provenant_client::submit_and_finalize(&client, &transfer, &dev::alice()).await?;
 	drop(client);

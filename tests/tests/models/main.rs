@@ -41,7 +41,7 @@ async fn claimable_at(
 		.at_block(block)
 		.await?
 		.storage()
-		.try_fetch(runtime::storage().rewards().claimable(), (who.clone(),))
+		.try_fetch(runtime::storage().rewards().claimable(), (*who,))
 		.await?
 		.map(|value| value.decode())
 		.transpose()?
@@ -137,58 +137,12 @@ async fn a_fine_tune_is_ordered_trained_committed_verified_and_paid() -> Result<
 	assert_eq!(registered["family"], "llama");
 
 	// Refused before anything is paid, with the rule named.
-	let error = refused(
-		&node,
-		dir,
-		&[
-			"job",
-			"create",
-			"--model",
-			&model,
-			"--datanet",
-			&texts,
-			"--fee",
-			"10",
-			"--cutoff-len",
-			"100000",
-			"--from",
-			"//Alice",
-		],
-	)?;
+	let error =
+		refused(&node, dir, &job_create(&model, &texts, "10", &["--cutoff-len", "100000"]))?;
 	assert!(error.contains("cutoff_len") && error.contains("positions"), "{error}");
-	let error = refused(
-		&node,
-		dir,
-		&[
-			"job",
-			"create",
-			"--model",
-			&model,
-			"--datanet",
-			&images,
-			"--fee",
-			"10",
-			"--from",
-			"//Alice",
-		],
-	)?;
+	let error = refused(&node, dir, &job_create(&model, &images, "10", &[]))?;
 	assert!(error.contains("NotATextDatanet"), "{error}");
-	let error = refused(
-		&node,
-		dir,
-		&[
-			"job",
-			"create",
-			"--model",
-			"99",
-			"--datanet",
-			&texts,
-			"--fee",
-			"10",
-			"--from",
-			"//Alice",
-		],
-	)?;
+	let error = refused(&node, dir, &job_create("99", &texts, "10", &[]))?;
 	assert!(error.contains("there is no model 99"), "{error}");
 	ok_json(&node, dir, &["key", "new", "poor"])?;
 	ok_json(&node, dir, &["transfer", "poor", "1", "--from", "//Alice"])?;
@@ -204,32 +158,27 @@ async fn a_fine_tune_is_ordered_trained_committed_verified_and_paid() -> Result<
 	let created = ok_json(
 		&node,
 		dir,
-		&[
-			"job",
-			"create",
-			"--model",
+		&job_create(
 			&model,
-			"--datanet",
 			&texts,
-			"--fee",
 			&fee,
-			"--epochs",
-			"20",
-			"--batch-size",
-			"1",
-			"--cutoff-len",
-			"32",
-			"--lr",
-			"2e-3",
-			"--dropout",
-			"0",
-			"--target",
-			"q_proj,v_proj,o_proj,up_proj,down_proj",
-			"--eval-fraction",
-			"0",
-			"--from",
-			"//Alice",
-		],
+			&[
+				"--epochs",
+				"20",
+				"--batch-size",
+				"1",
+				"--cutoff-len",
+				"32",
+				"--lr",
+				"2e-3",
+				"--dropout",
+				"0",
+				"--target",
+				"q_proj,v_proj,o_proj,up_proj,down_proj",
+				"--eval-fraction",
+				"0",
+			],
+		),
 	)?;
 	let job = created["id"].as_u64().expect("job id").to_string();
 	assert_eq!(created["state"], "open");
@@ -238,22 +187,7 @@ async fn a_fine_tune_is_ordered_trained_committed_verified_and_paid() -> Result<
 	// A worker holding SmolLM2 claims, trains, publishes and commits.
 	ok_json(&node, dir, &["worker", "bond", "200", "--from", "//Ferdie"])?;
 	let work_dir = dir.join("worker");
-	let worker = cli(
-		&node,
-		dir,
-		&[
-			"worker",
-			"run",
-			"--model",
-			&model_file,
-			"--once",
-			"--quiet",
-			"--work-dir",
-			work_dir.to_str().unwrap(),
-			"--from",
-			"//Ferdie",
-		],
-	)?;
+	let worker = cli(&node, dir, &worker_run(&model_file, &work_dir, "//Ferdie", &["--once"]))?;
 	ensure!(worker.success, "the worker failed:\n{}\n{}", worker.stdout, worker.stderr);
 	println!("{}", worker.stdout);
 	let shown = ok_json(&node, dir, &["job", "show", &job])?;
@@ -402,22 +336,7 @@ async fn a_fine_tune_is_ordered_trained_committed_verified_and_paid() -> Result<
 	let created = ok_json(
 		&node,
 		dir,
-		&[
-			"job",
-			"create",
-			"--model",
-			&model,
-			"--datanet",
-			&texts,
-			"--fee",
-			"10",
-			"--epochs",
-			"10",
-			"--cutoff-len",
-			"32",
-			"--from",
-			"//Alice",
-		],
+		&job_create(&model, &texts, "10", &["--epochs", "10", "--cutoff-len", "32"]),
 	)?;
 	let second_job: u64 = created["id"].as_u64().expect("job id");
 	assert_eq!(created["trainingSize"], 4, "the later file joined; the near-copy did not");
@@ -427,28 +346,17 @@ async fn a_fine_tune_is_ordered_trained_committed_verified_and_paid() -> Result<
 	ok_json(&node, dir, &["transfer", "//Second", "500", "--from", "//Alice"])?;
 	ok_json(&node, dir, &["worker", "bond", "200", "--from", "//Second"])?;
 	let ferdie_work = dir.join("ferdie");
+	let second_job_id = second_job.to_string();
 	let killed = cli_spawn(
 		&node,
 		dir,
-		&[
-			"worker",
-			"run",
-			"--model",
-			&model_file,
-			"--job",
-			&second_job.to_string(),
-			"--quiet",
-			"--work-dir",
-			ferdie_work.to_str().unwrap(),
-			"--from",
-			"//Ferdie",
-		],
+		&worker_run(&model_file, &ferdie_work, "//Ferdie", &["--job", &second_job_id]),
 		dir.join("killed-worker.log"),
 	)?;
 	let progress = ferdie_work.join(format!("job-{second_job}")).join("adapter/progress.jsonl");
 	wait_until(TIMEOUT * 2, "the first worker to start training", || progress.exists()).await?;
 	drop(killed);
-	let shown = ok_json(&node, dir, &["job", "show", &second_job.to_string()])?;
+	let shown = ok_json(&node, dir, &["job", "show", &second_job_id])?;
 	assert_eq!(shown["state"], "claimed");
 	let ferdie = dev::ferdie().public_key().to_account_id();
 	assert_eq!(shown["worker"], ferdie.to_string());
@@ -501,12 +409,12 @@ async fn a_fine_tune_is_ordered_trained_committed_verified_and_paid() -> Result<
 		.await
 		.expect_err("no lease");
 	assert!(error.contains("NotLeaseHolder"), "{error}");
-	let shown = ok_json(&node, dir, &["job", "show", &second_job.to_string()])?;
+	let shown = ok_json(&node, dir, &["job", "show", &second_job_id])?;
 	assert_eq!(shown["state"], "claimed", "the refused commits changed nothing");
 
 	// The lease runs out: the job re-opens and Ferdie loses 1% of its bond.
 	wait_until(TIMEOUT * 2, "the killed worker's lease to run out", || {
-		ok_json(&node, dir, &["job", "show", &second_job.to_string()])
+		ok_json(&node, dir, &["job", "show", &second_job_id])
 			.is_ok_and(|shown| shown["state"] == "open")
 	})
 	.await?;
@@ -520,20 +428,7 @@ async fn a_fine_tune_is_ordered_trained_committed_verified_and_paid() -> Result<
 	let finished = cli(
 		&node,
 		dir,
-		&[
-			"worker",
-			"run",
-			"--model",
-			&model_file,
-			"--once",
-			"--job",
-			&second_job.to_string(),
-			"--quiet",
-			"--work-dir",
-			second_work.to_str().unwrap(),
-			"--from",
-			"//Second",
-		],
+		&worker_run(&model_file, &second_work, "//Second", &["--once", "--job", &second_job_id]),
 	)?;
 	ensure!(
 		finished.success,
@@ -541,7 +436,7 @@ async fn a_fine_tune_is_ordered_trained_committed_verified_and_paid() -> Result<
 		finished.stdout,
 		finished.stderr
 	);
-	let shown = ok_json(&node, dir, &["job", "show", &second_job.to_string()])?;
+	let shown = ok_json(&node, dir, &["job", "show", &second_job_id])?;
 	assert_eq!(shown["state"], "committed");
 	let second_account = second_worker.public_key().to_account_id();
 	assert_eq!(shown["worker"], second_account.to_string());
@@ -549,6 +444,33 @@ async fn a_fine_tune_is_ordered_trained_committed_verified_and_paid() -> Result<
 	assert_eq!(claimable(&node, dir, "//Ferdie")?, 0, "the killed worker earns nothing");
 	drop(validators);
 	Ok(())
+}
+
+/// `job create` of `model` on `datanet` for `fee` PRV, ordered by Alice, with `settings`.
+fn job_create<'a>(
+	model: &'a str,
+	datanet: &'a str,
+	fee: &'a str,
+	settings: &[&'a str],
+) -> Vec<&'a str> {
+	let mut args = vec!["job", "create", "--model", model, "--datanet", datanet, "--fee", fee];
+	args.extend_from_slice(settings);
+	args.extend(["--from", "//Alice"]);
+	args
+}
+
+/// `worker run --quiet` of `model` in `work_dir` as `who`, with `options`.
+fn worker_run<'a>(
+	model: &'a str,
+	work_dir: &'a Path,
+	who: &'a str,
+	options: &[&'a str],
+) -> Vec<&'a str> {
+	let mut args = vec!["worker", "run", "--model", model, "--quiet"];
+	args.extend(["--work-dir", work_dir.to_str().expect("a UTF-8 temporary path")]);
+	args.extend_from_slice(options);
+	args.extend(["--from", who]);
+	args
 }
 
 /// Submits `call` signed by `signer`; the error as text, naming the pallet error.

@@ -152,7 +152,7 @@ impl FusedLinear {
 			Some(residual) => {
 				let mut y = residual.to_vec();
 				self.with_weight(|w| {
-					Ok(sgemm(
+					sgemm(
 						rows,
 						out_dim,
 						in_dim,
@@ -162,7 +162,8 @@ impl FusedLinear {
 						1.0,
 						&mut y,
 						out_dim,
-					))
+					);
+					Ok(())
 				})?;
 				y
 			},

@@ -428,6 +428,31 @@ impl<C, Block, Balance> Models<C, Block, Balance> {
 	}
 }
 
+impl<C, Block, Balance> Models<C, Block, Balance>
+where
+	Block: BlockT,
+	C: ProvideRuntimeApi<Block>,
+{
+	/// Job `job` at `at`, or the error that names it as unknown.
+	fn existing<AccountId, BlockNumber>(
+		&self,
+		at: Block::Hash,
+		job: u64,
+	) -> RpcResult<JobDetails<AccountId, Balance, BlockNumber>>
+	where
+		C::Api: ModelsRuntimeApi<Block, AccountId, Balance, BlockNumber>,
+		AccountId: Codec,
+		Balance: Codec,
+		BlockNumber: Codec,
+	{
+		self.client
+			.runtime_api()
+			.job(at, job)
+			.map_err(runtime_error)?
+			.ok_or_else(|| Error::UnknownJob.with(format!("there is no job {job}")))
+	}
+}
+
 impl<C, Block, AccountId, Balance, BlockNumber>
 	ModelsApiServer<<Block as BlockT>::Hash, AccountId, BlockNumber> for Models<C, Block, Balance>
 where
@@ -476,12 +501,12 @@ where
 	) -> RpcResult<Vec<Member>> {
 		let limit = self::limit(limit)?;
 		let at = at.unwrap_or_else(|| self.client.info().best_hash);
-		let api = self.client.runtime_api();
-		if api.job(at, job).map_err(runtime_error)?.is_none() {
-			return Err(Error::UnknownJob.with(format!("there is no job {job}")));
-		}
-		let members =
-			api.training_set(at, job, start.unwrap_or(0), limit).map_err(runtime_error)?;
+		self.existing(at, job)?;
+		let members = self
+			.client
+			.runtime_api()
+			.training_set(at, job, start.unwrap_or(0), limit)
+			.map_err(runtime_error)?;
 		Ok(members.into_iter().map(Member::from).collect())
 	}
 
@@ -492,12 +517,12 @@ where
 		at: Option<<Block as BlockT>::Hash>,
 	) -> RpcResult<Option<Proof>> {
 		let at = at.unwrap_or_else(|| self.client.info().best_hash);
-		let api = self.client.runtime_api();
-		let details = api
-			.job(at, job)
-			.map_err(runtime_error)?
-			.ok_or_else(|| Error::UnknownJob.with(format!("there is no job {job}")))?;
-		let proof = api.inclusion_proof(at, job, contribution).map_err(runtime_error)?;
+		let details = self.existing(at, job)?;
+		let proof = self
+			.client
+			.runtime_api()
+			.inclusion_proof(at, job, contribution)
+			.map_err(runtime_error)?;
 		Ok(proof.map(|proof: InclusionProof| Proof {
 			valid: proof.verify(&details.job.training),
 			leaf: H256(proof.member.entry.leaf()),
