@@ -14,6 +14,48 @@ use crate::*;
 use alloc::vec::Vec;
 
 impl<T: Config> Pallet<T> {
+	/// What must hold after any sequence of calls; checked after every unit test and by the
+	/// `try_state` hook:
+	/// - every content-index entry points at a contribution in that datanet with that hash;
+	/// - every contribution is in the content index;
+	/// - each datanet's deposit is exactly what its metadata costs (zero once closed), and each
+	///   owner has exactly its datanets' deposits on hold.
+	pub fn do_try_state() -> Result<(), sp_runtime::TryRuntimeError> {
+		use crate::frame_support::traits::fungible::InspectHold;
+		for (datanet, hash, id) in ContributionByContent::<T>::iter() {
+			let record =
+				Contributions::<T>::get(id).ok_or("a content-index entry names no contribution")?;
+			ensure!(
+				(record.datanet, record.hash) == (datanet, hash),
+				"a content-index entry names another datanet's or another hash's contribution"
+			);
+		}
+		for (id, record) in Contributions::<T>::iter() {
+			ensure!(
+				ContributionByContent::<T>::get(record.datanet, record.hash) == Some(id),
+				"a contribution is missing from the content index"
+			);
+		}
+		let mut held = alloc::collections::BTreeMap::<T::AccountId, BalanceOf<T>>::new();
+		for (_, info) in Datanets::<T>::iter() {
+			let expected = if info.status == DatanetStatus::Closed {
+				Zero::zero()
+			} else {
+				Self::deposit_for(&info.metadata)
+			};
+			ensure!(info.deposit == expected, "a datanet's deposit is not what its metadata costs");
+			let owed = held.entry(info.owner).or_insert_with(Zero::zero);
+			*owed = owed.saturating_add(info.deposit);
+		}
+		for (owner, deposit) in held {
+			ensure!(
+				T::Currency::balance_on_hold(&HoldReason::DatanetDeposit.into(), &owner) == deposit,
+				"an owner's held deposit is not the sum of its datanets' deposits"
+			);
+		}
+		Ok(())
+	}
+
 	/// Bounds and checks raw metadata: a non-empty UTF-8 name, a UTF-8 summary and non-empty
 	/// UTF-8 tags, each within its configured length.
 	pub(crate) fn bounded_metadata(

@@ -1,8 +1,6 @@
 //! A test runtime: frame-system, balances, and the datanets pallet with small, readable caps.
 
-use crate::{
-	self as pallet_datanets, ContributionByContent, Contributions, DatanetStatus, HoldReason,
-};
+use crate as pallet_datanets;
 use frame_support::{derive_impl, parameter_types, traits::ConstU32};
 use polkadot_sdk::{frame_support, frame_system, pallet_balances, sp_io, sp_runtime};
 use sp_runtime::BuildStorage;
@@ -106,7 +104,7 @@ impl ExtBuilder {
 	pub(crate) fn build_and_execute(test: impl FnOnce()) {
 		Self::build().execute_with(|| {
 			test();
-			check_invariants();
+			Datanets::do_try_state().expect("datanets invariants hold");
 		});
 	}
 }
@@ -115,32 +113,4 @@ impl ExtBuilder {
 pub(crate) fn run_to_block(n: u64) {
 	System::run_to_block::<AllPalletsWithSystem>(n);
 	frame_system::Pallet::<Test>::set_extrinsic_index(0);
-}
-
-/// What must hold after any sequence of calls:
-/// - every content-index entry points at a contribution in that datanet with that hash;
-/// - every contribution is in the content index;
-/// - each datanet's deposit is exactly what its metadata costs, and is held from its owner
-///   (zero once closed).
-pub(crate) fn check_invariants() {
-	use frame_support::traits::fungible::InspectHold;
-	for (datanet, hash, id) in ContributionByContent::<Test>::iter() {
-		let record = Contributions::<Test>::get(id).expect("indexed contribution exists");
-		assert_eq!((record.datanet, record.hash), (datanet, hash));
-	}
-	for (id, record) in Contributions::<Test>::iter() {
-		assert_eq!(ContributionByContent::<Test>::get(record.datanet, record.hash), Some(id));
-	}
-	let mut held: alloc::collections::BTreeMap<AccountId, Balance> = Default::default();
-	for (_, info) in pallet_datanets::Datanets::<Test>::iter() {
-		if info.status == DatanetStatus::Closed {
-			assert_eq!(info.deposit, 0);
-		} else {
-			assert_eq!(info.deposit, Datanets::deposit_for(&info.metadata));
-		}
-		*held.entry(info.owner).or_default() += info.deposit;
-	}
-	for (owner, deposit) in held {
-		assert_eq!(Balances::balance_on_hold(&HoldReason::DatanetDeposit.into(), &owner), deposit);
-	}
 }

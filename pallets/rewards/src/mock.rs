@@ -175,6 +175,8 @@ pub(crate) fn new_test_ext() -> sp_io::TestExternalities {
 pub(crate) fn build_and_execute(test: impl FnOnce()) {
 	new_test_ext().execute_with(|| {
 		test();
+		Datanets::do_try_state().expect("datanets invariants hold");
+		Validation::do_try_state().expect("validation invariants hold");
 		Rewards::do_try_state().expect("rewards invariants hold");
 	});
 }

@@ -150,7 +150,8 @@ impl ExtBuilder {
 	pub(crate) fn build_and_execute(test: impl FnOnce()) {
 		Self::build().execute_with(|| {
 			test();
-			Validation::do_try_state().expect("invariants hold");
+			Datanets::do_try_state().expect("datanets invariants hold");
+			Validation::do_try_state().expect("validation invariants hold");
 		});
 	}
 }
