@@ -4,9 +4,11 @@
 //! Each subcommand lives in its own module under `commands/`, with a clap `Command` and an
 //! `execute`. Output is for people by default and JSON with `--json`.
 
+mod chain;
 mod commands;
 mod context;
 mod keystore;
+mod votes;
 
 use clap::Parser;
 

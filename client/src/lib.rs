@@ -34,6 +34,42 @@ const _METADATA_DEPENDENCY: &[u8] = include_bytes!("../metadata/provenant.scale"
 	substitute_type(
 		path = "provenant_jobspec::Field",
 		with = "::subxt::utils::Static<::provenant_jobspec::Field>"
+	),
+	substitute_type(
+		path = "pallet_datanets::format::DataKind",
+		with = "::subxt::utils::Static<::pallet_datanets::DataKind>"
+	),
+	substitute_type(
+		path = "pallet_datanets::format::Format",
+		with = "::subxt::utils::Static<::pallet_datanets::Format>"
+	),
+	substitute_type(
+		path = "pallet_datanets::types::FormatSet",
+		with = "::subxt::utils::Static<::pallet_datanets::FormatSet>"
+	),
+	substitute_type(
+		path = "pallet_datanets::types::Caps",
+		with = "::subxt::utils::Static<::pallet_datanets::Caps>"
+	),
+	substitute_type(
+		path = "pallet_datanets::types::DatanetStatus",
+		with = "::subxt::utils::Static<::pallet_datanets::DatanetStatus>"
+	),
+	substitute_type(
+		path = "pallet_datanets::types::ContributionStatus",
+		with = "::subxt::utils::Static<::pallet_datanets::ContributionStatus>"
+	),
+	substitute_type(
+		path = "pallet_datanets::types::DailyUsage",
+		with = "::subxt::utils::Static<::pallet_datanets::DailyUsage>"
+	),
+	substitute_type(
+		path = "pallet_validation::types::Ballot",
+		with = "::subxt::utils::Static<::pallet_validation::Ballot>"
+	),
+	substitute_type(
+		path = "pallet_validation::types::Reason",
+		with = "::subxt::utils::Static<::pallet_validation::Reason>"
 	)
 )]
 pub mod runtime {}

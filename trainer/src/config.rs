@@ -1,85 +1,13 @@
-//! Model families and the one configuration the decoder is built from.
+//! The one configuration the decoder is built from.
 //!
 //! Every supported checkpoint is a pre-norm decoder-only transformer; the families differ in a
 //! handful of switches (norm, positions, attention layout, MLP, biases). [`ModelConfig::from_hf`]
-//! reads a Hugging Face `config.json` and sets those switches, so [`crate::model`] has a single
-//! code path and no per-family model files.
+//! reads a Hugging Face `config.json` and hands it to its family's file in [`crate::families`],
+//! which sets those switches, so [`crate::model`] has a single code path.
 
+pub use crate::families::Family;
 use crate::{Error, Result};
 use serde_json::Value;
-
-/// A supported architecture family.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Family {
-	/// LLaMA 2/3 and DeepSeek's dense LLaMA-architecture models.
-	Llama,
-	/// Mistral: LLaMA with a sliding attention window.
-	Mistral,
-	/// Qwen2 (and DeepSeek-R1 distills on it): LLaMA with a bias on q/k/v.
-	Qwen2,
-	/// Qwen3: LLaMA with RMSNorm on each head's queries and keys.
-	Qwen3,
-	/// GPT-2: LayerNorm, learned positions, Conv1D (transposed) weights, fused `c_attn`.
-	Gpt2,
-	/// BLOOM: ALiBi positions, a LayerNorm after the embedding, per-head fused q/k/v.
-	Bloom,
-	/// ChatGLM2/3: rotary on half of each head (interleaved), multi-query, fused q/k/v.
-	ChatGlm,
-}
-
-impl Family {
-	/// The `model_type` of the family's `config.json`.
-	pub fn name(self) -> &'static str {
-		match self {
-			Family::Llama => "llama",
-			Family::Mistral => "mistral",
-			Family::Qwen2 => "qwen2",
-			Family::Qwen3 => "qwen3",
-			Family::Gpt2 => "gpt2",
-			Family::Bloom => "bloom",
-			Family::ChatGlm => "chatglm",
-		}
-	}
-
-	/// Reads the family from `model_type`. DeepSeek's dense releases declare `llama` or
-	/// `qwen2`; its mixture-of-experts V2/V3 are refused by name.
-	pub fn from_model_type(model_type: &str) -> Result<Self> {
-		Ok(match model_type {
-			"llama" | "deepseek" => Family::Llama,
-			"mistral" => Family::Mistral,
-			"qwen2" => Family::Qwen2,
-			"qwen3" => Family::Qwen3,
-			"gpt2" => Family::Gpt2,
-			"bloom" => Family::Bloom,
-			"chatglm" => Family::ChatGlm,
-			other => return Err(Error::UnknownFamily(other.to_string())),
-		})
-	}
-
-	/// The family as the chain's job rules name it.
-	pub fn spec(self) -> provenant_jobspec::Family {
-		use provenant_jobspec::Family as Spec;
-		match self {
-			Family::Llama => Spec::Llama,
-			Family::Mistral => Spec::Mistral,
-			Family::Qwen2 | Family::Qwen3 => Spec::Qwen,
-			Family::Gpt2 => Spec::Gpt2,
-			Family::Bloom => Spec::Bloom,
-			Family::ChatGlm => Spec::ChatGlm,
-		}
-	}
-
-	/// The linear modules LoRA can target, under the names the family's checkpoints and
-	/// PEFT use.
-	pub fn linear_modules(self) -> Vec<&'static str> {
-		self.spec().modules().iter().map(|module| module.name()).collect()
-	}
-
-	/// PEFT's default targets for the family (its attention projections).
-	pub fn default_targets(self) -> Vec<&'static str> {
-		self.spec().default_targets().iter().map(|module| module.name()).collect()
-	}
-}
 
 /// Normalisation layers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,14 +30,27 @@ pub enum Positions {
 		rotary_dim: usize,
 		/// Rotate adjacent pairs (ChatGLM) rather than the two halves (LLaMA/HF layout).
 		interleaved: bool,
-		/// LLaMA 3's frequency scaling: (factor, low_freq_factor, high_freq_factor, original
-		/// context).
-		llama3_scaling: Option<(f64, f64, f64, usize)>,
+		/// LLaMA 3's frequency scaling.
+		llama3_scaling: Option<Llama3RopeScaling>,
 	},
 	/// A learned position-embedding table (GPT-2).
 	Learned,
 	/// Linear attention biases (BLOOM).
 	Alibi,
+}
+
+/// LLaMA 3's rotary frequency scaling (`rope_scaling` with `rope_type: "llama3"`): long
+/// wavelengths are slowed by `factor`, short ones kept, and the band between blended.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Llama3RopeScaling {
+	/// How much the longest wavelengths are slowed.
+	pub factor: f64,
+	/// Wavelengths longer than `original_max_positions / low_freq_factor` are slowed fully.
+	pub low_freq_factor: f64,
+	/// Wavelengths shorter than `original_max_positions / high_freq_factor` are kept.
+	pub high_freq_factor: f64,
+	/// The context length the model was pre-trained on.
+	pub original_max_positions: usize,
 }
 
 /// The feed-forward block.
@@ -186,11 +127,11 @@ pub struct ModelConfig {
 	pub bos_token_id: Option<u32>,
 }
 
-fn field<'a>(json: &'a Value, names: &[&str]) -> Option<&'a Value> {
+pub(crate) fn field<'a>(json: &'a Value, names: &[&str]) -> Option<&'a Value> {
 	names.iter().find_map(|name| json.get(*name).filter(|v| !v.is_null()))
 }
 
-fn usize_field(json: &Value, names: &[&'static str]) -> Result<usize> {
+pub(crate) fn usize_field(json: &Value, names: &[&'static str]) -> Result<usize> {
 	field(json, names).and_then(Value::as_u64).map(|v| v as usize).ok_or_else(|| Error::Corrupt {
 		what: "config.json",
 		path: "config.json".into(),
@@ -198,20 +139,20 @@ fn usize_field(json: &Value, names: &[&'static str]) -> Result<usize> {
 	})
 }
 
-fn opt_usize(json: &Value, names: &[&str]) -> Option<usize> {
+pub(crate) fn opt_usize(json: &Value, names: &[&str]) -> Option<usize> {
 	field(json, names).and_then(Value::as_u64).map(|v| v as usize)
 }
 
-fn f64_field(json: &Value, names: &[&str], default: f64) -> f64 {
+pub(crate) fn f64_field(json: &Value, names: &[&str], default: f64) -> f64 {
 	field(json, names).and_then(Value::as_f64).unwrap_or(default)
 }
 
-fn bool_field(json: &Value, name: &str, default: bool) -> bool {
+pub(crate) fn bool_field(json: &Value, name: &str, default: bool) -> bool {
 	json.get(name).and_then(Value::as_bool).unwrap_or(default)
 }
 
 /// `eos_token_id` may be a list (LLaMA 3); the first one ends generation.
-fn token_field(json: &Value, name: &str) -> Option<u32> {
+pub(crate) fn token_field(json: &Value, name: &str) -> Option<u32> {
 	match json.get(name)? {
 		Value::Array(ids) => ids.first()?.as_u64().map(|v| v as u32),
 		v => v.as_u64().map(|v| v as u32),
@@ -229,165 +170,7 @@ impl ModelConfig {
 			)));
 		}
 		let family = Family::from_model_type(model_type)?;
-		let eos_token_id = token_field(json, "eos_token_id");
-		let bos_token_id = token_field(json, "bos_token_id");
-		let cfg = match family {
-			Family::Llama | Family::Mistral | Family::Qwen2 | Family::Qwen3 => {
-				let hidden_size = usize_field(json, &["hidden_size"])?;
-				let num_heads = usize_field(json, &["num_attention_heads"])?;
-				let head_dim = opt_usize(json, &["head_dim"]).unwrap_or(hidden_size / num_heads);
-				let llama3_scaling = json.get("rope_scaling").filter(|s| {
-					s.get("rope_type").or_else(|| s.get("type")).and_then(Value::as_str)
-						== Some("llama3")
-				});
-				let sliding_window = match family {
-					Family::Mistral => opt_usize(json, &["sliding_window"]),
-					Family::Qwen2 | Family::Qwen3
-						if bool_field(json, "use_sliding_window", false) =>
-					{
-						opt_usize(json, &["sliding_window"])
-					},
-					_ => None,
-				};
-				ModelConfig {
-					family,
-					vocab_size: usize_field(json, &["vocab_size"])?,
-					hidden_size,
-					intermediate_size: usize_field(json, &["intermediate_size"])?,
-					num_layers: usize_field(json, &["num_hidden_layers"])?,
-					num_heads,
-					num_kv_heads: opt_usize(json, &["num_key_value_heads"]).unwrap_or(num_heads),
-					head_dim,
-					max_positions: opt_usize(json, &["max_position_embeddings"]).unwrap_or(4096),
-					norm: Norm::Rms,
-					norm_eps: f64_field(json, &["rms_norm_eps"], 1e-6),
-					positions: Positions::Rope {
-						theta: f64_field(json, &["rope_theta"], 10_000.0),
-						rotary_dim: head_dim,
-						interleaved: false,
-						llama3_scaling: llama3_scaling.map(|s| {
-							(
-								f64_field(s, &["factor"], 8.0),
-								f64_field(s, &["low_freq_factor"], 1.0),
-								f64_field(s, &["high_freq_factor"], 4.0),
-								opt_usize(s, &["original_max_position_embeddings"]).unwrap_or(8192),
-							)
-						}),
-					},
-					mlp: Mlp::GatedSilu,
-					qkv: QkvLayout::Separate,
-					qkv_bias: family == Family::Qwen2 || bool_field(json, "attention_bias", false),
-					dense_bias: bool_field(json, "mlp_bias", false),
-					qk_norm: family == Family::Qwen3,
-					sliding_window,
-					tie_word_embeddings: bool_field(json, "tie_word_embeddings", false),
-					embedding_norm: false,
-					conv1d_weights: false,
-					eos_token_id,
-					bos_token_id,
-				}
-			},
-			Family::Gpt2 => {
-				let hidden_size = usize_field(json, &["n_embd", "hidden_size"])?;
-				let num_heads = usize_field(json, &["n_head", "num_attention_heads"])?;
-				ModelConfig {
-					family,
-					vocab_size: usize_field(json, &["vocab_size"])?,
-					hidden_size,
-					intermediate_size: opt_usize(json, &["n_inner"]).unwrap_or(4 * hidden_size),
-					num_layers: usize_field(json, &["n_layer", "num_hidden_layers"])?,
-					num_heads,
-					num_kv_heads: num_heads,
-					head_dim: hidden_size / num_heads,
-					max_positions: usize_field(json, &["n_positions", "max_position_embeddings"])?,
-					norm: Norm::Layer,
-					norm_eps: f64_field(json, &["layer_norm_epsilon"], 1e-5),
-					positions: Positions::Learned,
-					mlp: Mlp::GeluTanh,
-					qkv: QkvLayout::Concatenated,
-					qkv_bias: true,
-					dense_bias: true,
-					qk_norm: false,
-					sliding_window: None,
-					tie_word_embeddings: true,
-					embedding_norm: false,
-					conv1d_weights: true,
-					eos_token_id,
-					bos_token_id,
-				}
-			},
-			Family::Bloom => {
-				let hidden_size = usize_field(json, &["hidden_size", "n_embed"])?;
-				let num_heads = usize_field(json, &["n_head", "num_attention_heads"])?;
-				ModelConfig {
-					family,
-					vocab_size: usize_field(json, &["vocab_size"])?,
-					hidden_size,
-					intermediate_size: 4 * hidden_size,
-					num_layers: usize_field(json, &["n_layer", "num_hidden_layers"])?,
-					num_heads,
-					num_kv_heads: num_heads,
-					head_dim: hidden_size / num_heads,
-					// ALiBi has no table; BLOOM was trained on 2,048 tokens.
-					max_positions: opt_usize(json, &["seq_length", "max_position_embeddings"])
-						.unwrap_or(2048),
-					norm: Norm::Layer,
-					norm_eps: f64_field(json, &["layer_norm_epsilon"], 1e-5),
-					positions: Positions::Alibi,
-					mlp: Mlp::GeluTanh,
-					qkv: QkvLayout::PerHead,
-					qkv_bias: true,
-					dense_bias: true,
-					qk_norm: false,
-					sliding_window: None,
-					tie_word_embeddings: true,
-					embedding_norm: true,
-					conv1d_weights: false,
-					eos_token_id,
-					bos_token_id,
-				}
-			},
-			Family::ChatGlm => {
-				let num_heads = usize_field(json, &["num_attention_heads"])?;
-				let head_dim = usize_field(json, &["kv_channels"])?;
-				let multi_query = bool_field(json, "multi_query_attention", false);
-				ModelConfig {
-					family,
-					vocab_size: usize_field(json, &["padded_vocab_size", "vocab_size"])?,
-					hidden_size: usize_field(json, &["hidden_size"])?,
-					intermediate_size: usize_field(json, &["ffn_hidden_size"])?,
-					num_layers: usize_field(json, &["num_layers"])?,
-					num_heads,
-					num_kv_heads: if multi_query {
-						usize_field(json, &["multi_query_group_num"])?
-					} else {
-						num_heads
-					},
-					head_dim,
-					max_positions: usize_field(json, &["seq_length"])?,
-					norm: if bool_field(json, "rmsnorm", true) { Norm::Rms } else { Norm::Layer },
-					norm_eps: f64_field(json, &["layernorm_epsilon"], 1e-5),
-					positions: Positions::Rope {
-						theta: 10_000.0 * f64_field(json, &["rope_ratio"], 1.0),
-						rotary_dim: head_dim / 2,
-						interleaved: true,
-						llama3_scaling: None,
-					},
-					mlp: Mlp::FusedGatedSilu,
-					qkv: QkvLayout::Concatenated,
-					qkv_bias: bool_field(json, "add_qkv_bias", false)
-						|| bool_field(json, "add_bias_linear", false),
-					dense_bias: bool_field(json, "add_bias_linear", false),
-					qk_norm: false,
-					sliding_window: None,
-					tie_word_embeddings: false,
-					embedding_norm: false,
-					conv1d_weights: false,
-					eos_token_id,
-					bos_token_id,
-				}
-			},
-		};
+		let cfg = family.config(json)?;
 		cfg.check()?;
 		Ok(cfg)
 	}

@@ -6,9 +6,10 @@
 //! ## Overview
 //! - [`loader`] reads Hugging Face model directories (`config.json`, sharded safetensors,
 //!   `tokenizer.json`) and LLaMA-family GGUF files.
-//! - [`config`] maps each family's `config.json` to the switches of one decoder, [`model`],
-//!   which is built on one pluggable linear layer, [`linear`] (frozen dense or quantised weight,
-//!   plus LoRA).
+//! - [`families`] holds each family's facts, one file a family: its `config.json` keys, module
+//!   paths and quirks. [`config`] is the switches of one decoder, [`model`],
+//!   which is built on one pluggable linear layer, [`linear`] (a [`frozen`] dense or quantised
+//!   weight, plus LoRA).
 //! - [`train`] runs AdamW with warm-up and a cosine or linear schedule, gradient accumulation and
 //!   clipping, checkpoints and byte-exact resume, and logs JSON lines.
 //! - [`adapter`] writes and reads PEFT's `adapter_config.json` and `adapter_model.safetensors`.
@@ -30,6 +31,8 @@ pub mod config;
 pub mod cpu;
 pub mod data;
 mod error;
+pub mod families;
+pub mod frozen;
 pub mod generate;
 pub mod job;
 pub mod linear;

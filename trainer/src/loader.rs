@@ -9,7 +9,12 @@
 //!   layout). The tokenizer is rebuilt from `tokenizer.ggml.*` unless a `tokenizer.json` sits
 //!   beside the file or is given.
 
-use crate::{config::ModelConfig, model::WeightSource, Error, Result};
+use crate::{
+	config::ModelConfig,
+	families::{gguf_tensor_name, unpermute_gguf_rows},
+	model::WeightSource,
+	Error, Result,
+};
 use candle_core::{quantized::gguf_file, safetensors::MmapedSafetensors, DType, Device, Tensor};
 use serde_json::{json, Value};
 use std::{
@@ -209,43 +214,6 @@ fn gguf_corrupt(path: &Path, reason: impl ToString) -> Error {
 	Error::Corrupt { what: "GGUF file", path: path.to_path_buf(), reason: reason.to_string() }
 }
 
-/// GGUF's tensor names for HF's, LLaMA architecture.
-fn hf_name(gguf: &str) -> Option<String> {
-	let global = match gguf {
-		"token_embd.weight" => Some("model.embed_tokens.weight"),
-		"output_norm.weight" => Some("model.norm.weight"),
-		"output.weight" => Some("lm_head.weight"),
-		_ => None,
-	};
-	if let Some(name) = global {
-		return Some(name.to_string());
-	}
-	let rest = gguf.strip_prefix("blk.")?;
-	let (layer, tail) = rest.split_once('.')?;
-	let (module, kind) = tail.rsplit_once('.')?;
-	let hf = match module {
-		"attn_norm" => "input_layernorm",
-		"ffn_norm" => "post_attention_layernorm",
-		"attn_q" => "self_attn.q_proj",
-		"attn_k" => "self_attn.k_proj",
-		"attn_v" => "self_attn.v_proj",
-		"attn_output" => "self_attn.o_proj",
-		"ffn_gate" => "mlp.gate_proj",
-		"ffn_up" => "mlp.up_proj",
-		"ffn_down" => "mlp.down_proj",
-		_ => return None,
-	};
-	Some(format!("model.layers.{layer}.{hf}.{kind}"))
-}
-
-/// Undoes llama.cpp's q/k row permutation: GGUF rows are `(head, j, half)`, HF's
-/// `(head, half, j)`.
-fn unpermute(w: &Tensor, heads: usize) -> Result<Tensor> {
-	let (out, inp) = w.dims2()?;
-	let half = out / heads / 2;
-	Ok(w.reshape((heads, half, 2, inp))?.transpose(1, 2)?.reshape((out, inp))?)
-}
-
 fn open_gguf(path: &Path, tokenizer: Option<&Path>) -> Result<Checkpoint> {
 	let mut file = std::fs::File::open(path).map_err(Error::io(path))?;
 	let content = gguf_file::Content::read(&mut file).map_err(|e| gguf_corrupt(path, e))?;
@@ -274,13 +242,13 @@ fn open_gguf(path: &Path, tokenizer: Option<&Path>) -> Result<Checkpoint> {
 	let device = Device::Cpu;
 	let mut tensors = HashMap::new();
 	for name in content.tensor_infos.keys() {
-		let Some(hf) = hf_name(name) else { continue };
+		let Some(hf) = gguf_tensor_name(name) else { continue };
 		let q = content.tensor(&mut file, name, &device).map_err(|e| gguf_corrupt(path, e))?;
 		let mut t = q.dequantize(&device).map_err(|e| gguf_corrupt(path, e))?;
 		if hf.ends_with("q_proj.weight") {
-			t = unpermute(&t, heads)?;
+			t = unpermute_gguf_rows(&t, heads)?;
 		} else if hf.ends_with("k_proj.weight") {
-			t = unpermute(&t, kv_heads)?;
+			t = unpermute_gguf_rows(&t, kv_heads)?;
 		}
 		tensors.insert(hf, t);
 	}

@@ -19,6 +19,7 @@
 //! the same machine kind gives the same adapter bytes.
 
 pub mod dataset;
+pub mod fingerprint;
 pub mod run;
 
 pub use run::{retrain, run, Options};

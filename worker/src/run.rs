@@ -7,14 +7,10 @@ use std::{
 };
 
 use anyhow::{anyhow, bail, Context as _, Result};
-use pallet_datanets::Format;
 use provenant_client::{
 	runtime::{
 		self,
-		runtime_types::{
-			pallet_datanets::format::Format as ChainFormat,
-			pallet_models::types::{Job, JobState, JobStatus, Outcome, Share},
-		},
+		runtime_types::pallet_models::types::{Job, JobState, JobStatus, Outcome, Share},
 	},
 	subxt::{rpcs::RpcClient, utils::AccountId32},
 	subxt_signer::sr25519::Keypair,
@@ -156,14 +152,7 @@ async fn match_models(client: &Client, paths: &[PathBuf]) -> Result<Vec<Held>> {
 	}
 	let mut held = Vec::new();
 	for path in paths {
-		let checkpoint = provenant_trainer::loader::open(path, None)
-			.with_context(|| format!("reading the model at {}", path.display()))?;
-		let mut hashes = Vec::new();
-		for file in &checkpoint.files {
-			let bytes =
-				std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-			hashes.push(adapter::sha256(&bytes));
-		}
+		let hashes = crate::fingerprint::fingerprint(path)?.weights;
 		let matches: Vec<u32> = registered
 			.iter()
 			.filter(
@@ -419,29 +408,11 @@ async fn fetch_set(
 			.ok_or_else(|| anyhow!("contribution {} has no record", member.entry.contribution))?;
 		contributions.push(Contribution {
 			id: member.entry.contribution,
-			format: local_format(&record.format),
+			format: record.format.0,
 			bytes,
 		});
 	}
 	Ok(contributions)
-}
-
-fn local_format(format: &ChainFormat) -> Format {
-	match format {
-		ChainFormat::Txt => Format::Txt,
-		ChainFormat::Jsonl => Format::Jsonl,
-		ChainFormat::Csv => Format::Csv,
-		ChainFormat::Pdf => Format::Pdf,
-		ChainFormat::Docx => Format::Docx,
-		ChainFormat::Png => Format::Png,
-		ChainFormat::Jpeg => Format::Jpeg,
-		ChainFormat::Webp => Format::Webp,
-		ChainFormat::Tiff => Format::Tiff,
-		ChainFormat::Bmp => Format::Bmp,
-		ChainFormat::Wav => Format::Wav,
-		ChainFormat::Mp3 => Format::Mp3,
-		ChainFormat::Flac => Format::Flac,
-	}
 }
 
 /// What training produced.

@@ -52,7 +52,7 @@ impl TransferCommand {
 		let client = context.connect().await?;
 		let call =
 			runtime::transactions().balances().transfer_keep_alive(MultiAddress::Id(to), amount);
-		let events = super::datanet::submit(context, &client, &self.from, &call).await?;
+		let events = crate::chain::submit(context, &client, &self.from, &call).await?;
 		let block = events.extrinsic_hash();
 		context.emit(
 			format!("sent {} to {to}", format_prv(amount)),

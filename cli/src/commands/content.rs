@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{anyhow, Context as _, Result};
 use serde_json::json;
 
-use crate::context::Context;
+use crate::{chain, context::Context};
 
 /// Stored content.
 #[derive(Debug, clap::Subcommand)]
@@ -20,15 +20,6 @@ pub(crate) enum Command {
 	},
 }
 
-/// The stored bytes whose blake2-256 is `wanted`, re-hashed: a node that returns other bytes
-/// is named as untrustworthy.
-pub(crate) async fn fetch(context: &Context, wanted: &[u8; 32]) -> Result<Vec<u8>> {
-	let rpc = provenant_client::rpc_client(&context.url)
-		.await
-		.with_context(|| format!("cannot reach a Provenant node at {}", context.url))?;
-	Ok(provenant_client::fetch_content(&rpc, wanted).await?)
-}
-
 impl Command {
 	pub(crate) async fn execute(self, context: &Context) -> Result<()> {
 		let Command::Get { hash, output } = self;
@@ -36,15 +27,14 @@ impl Command {
 			.ok()
 			.and_then(|bytes| bytes.try_into().ok())
 			.ok_or_else(|| anyhow!("'{hash}' is not a 32-byte hex hash"))?;
-		let bytes = fetch(context, &wanted).await?;
-		let actual = wanted;
+		let bytes = chain::content(context, &wanted).await?;
 		match output {
 			Some(path) => {
 				std::fs::write(&path, &bytes)
 					.with_context(|| format!("writing {}", path.display()))?;
 				context.emit(
 					format!("{} bytes, hash verified, written to {}", bytes.len(), path.display()),
-					json!({ "hash": format!("0x{}", hex::encode(actual)), "size": bytes.len(), "file": path.display().to_string(), "verified": true }),
+					json!({ "hash": format!("0x{}", hex::encode(wanted)), "size": bytes.len(), "file": path.display().to_string(), "verified": true }),
 				);
 			},
 			None => {

@@ -8,17 +8,16 @@ use anyhow::{anyhow, bail, Context as _, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use pallet_datanets::{
 	rules::{self, SubmissionRules},
-	Caps, DailyUsage, DatanetStatus, FormatSet,
+	DailyUsage,
 };
 use provenant_client::{
-	runtime::{self, runtime_types::pallet_datanets::types as chain},
-	subxt::config::DefaultExtrinsicParamsBuilder,
+	runtime,
+	subxt::{config::DefaultExtrinsicParamsBuilder, utils::Static},
 	Client, ProvenantConfig,
 };
 use serde_json::json;
 
-use super::datanet::{fetch, local_kind};
-use crate::context::Context;
+use crate::{chain, context::Context};
 
 /// Upload files to a datanet.
 #[derive(Debug, clap::Args)]
@@ -33,11 +32,8 @@ pub(crate) struct Command {
 	from: String,
 }
 
-fn usage(chain: Option<chain::DailyUsage>, today: u32) -> DailyUsage {
-	chain
-		.map(|u| DailyUsage { day: u.day, bytes: u.bytes, files: u.files })
-		.unwrap_or_default()
-		.on(today)
+fn usage(stored: Option<Static<DailyUsage>>, today: u32) -> DailyUsage {
+	stored.map(|usage| usage.0).unwrap_or_default().on(today)
 }
 
 /// The rules the chain will apply to the contributor's next file in `datanet`.
@@ -46,7 +42,7 @@ async fn current_rules(
 	datanet: u32,
 	who: &provenant_client::subxt::utils::AccountId32,
 ) -> Result<SubmissionRules> {
-	let info = fetch(client, datanet).await?;
+	let info = chain::datanet(client, datanet).await?;
 	let at = client.at_current_block().await?;
 	let constants = runtime::constants().datanets();
 	let blocks_per_day = at.constants().entry(constants.blocks_per_day())?;
@@ -66,14 +62,10 @@ async fn current_rules(
 		.map(|v| v.decode())
 		.transpose()?;
 	Ok(SubmissionRules {
-		kind: local_kind(&info.kind),
-		formats: FormatSet(info.formats.0),
-		caps: Caps { max_file_bytes: info.caps.max_file_bytes, daily_bytes: info.caps.daily_bytes },
-		status: match info.status {
-			chain::DatanetStatus::Active => DatanetStatus::Active,
-			chain::DatanetStatus::Paused => DatanetStatus::Paused,
-			chain::DatanetStatus::Closed => DatanetStatus::Closed,
-		},
+		kind: info.kind.0,
+		formats: info.formats.0,
+		caps: info.caps.0,
+		status: info.status.0,
 		account_usage: usage(account_usage, today),
 		datanet_usage: usage(datanet_usage, today),
 		account_daily_files: at.constants().entry(constants.account_daily_files())?,

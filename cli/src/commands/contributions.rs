@@ -1,13 +1,13 @@
 //! `provenant contributions [--mine] [--datanet N]`: where each contribution stands.
 
 use anyhow::{bail, Result};
-use provenant_client::{
-	runtime::{self, runtime_types::pallet_datanets::types::ContributionStatus},
-	subxt::utils::AccountId32,
-};
+use provenant_client::{runtime, subxt::utils::AccountId32};
 use serde_json::json;
 
-use crate::context::Context;
+use crate::{
+	chain::{self, contribution_status_name},
+	context::Context,
+};
 
 /// List contributions.
 #[derive(Debug, clap::Args)]
@@ -23,15 +23,6 @@ pub(crate) struct Command {
 	from: Option<String>,
 }
 
-pub(crate) fn status_name(status: &ContributionStatus) -> &'static str {
-	match status {
-		ContributionStatus::Pending => "pending",
-		ContributionStatus::Accepted => "accepted",
-		ContributionStatus::Rejected => "rejected",
-		ContributionStatus::Expired => "expired",
-	}
-}
-
 impl Command {
 	pub(crate) async fn execute(self, context: &Context) -> Result<()> {
 		let mine = match (&self.from, self.mine) {
@@ -40,37 +31,28 @@ impl Command {
 			_ => None,
 		};
 		let client = context.connect().await?;
-		let at = client.at_current_block().await?;
-		let mut entries =
-			at.storage().iter(runtime::storage().datanets().contributions(), ()).await?;
-		let mut rows = Vec::new();
-		while let Some(entry) = entries.next().await {
-			let entry = entry?;
-			let (id,) = entry.key()?.decode()?;
-			let record = entry.value().decode()?;
-			let contributor = AccountId32::from(record.contributor.0);
-			if self.datanet.is_some_and(|d| d != record.datanet)
-				|| mine.as_ref().is_some_and(|m| *m != contributor)
-			{
-				continue;
-			}
-			rows.push((id, record, contributor));
-		}
-		rows.sort_by_key(|(id, ..)| *id);
+		let rows: Vec<_> = chain::all(&client, runtime::storage().datanets().contributions())
+			.await?
+			.into_iter()
+			.map(|(id, record)| {
+				let contributor = AccountId32::from(record.contributor.0);
+				(id, record, contributor)
+			})
+			.filter(|(_, record, contributor)| {
+				self.datanet.is_none_or(|d| d == record.datanet)
+					&& mine.as_ref().is_none_or(|m| m == contributor)
+			})
+			.collect();
 		// The reason behind each rejection, from validation's verdicts.
-		let mut reasons = std::collections::HashMap::new();
-		let mut verdicts =
-			at.storage().iter(runtime::storage().validation().verdicts(), ()).await?;
-		while let Some(entry) = verdicts.next().await {
-			let entry = entry?;
-			let (id,) = entry.key()?.decode()?;
-			if let Some(reason) = entry.value().decode()?.reason {
-				reasons.insert(id, super::validator::from_chain(&reason).name());
-			}
-		}
-		let status_of = |id: &u64, status: &ContributionStatus| match reasons.get(id) {
-			Some(reason) => format!("{} ({reason})", status_name(status)),
-			None => status_name(status).to_string(),
+		let reasons: std::collections::HashMap<u64, &str> =
+			chain::all(&client, runtime::storage().validation().verdicts())
+				.await?
+				.into_iter()
+				.filter_map(|(id, verdict)| Some((id, verdict.reason?.name())))
+				.collect();
+		let status_of = |id: &u64, status| match reasons.get(id) {
+			Some(reason) => format!("{} ({reason})", contribution_status_name(status)),
+			None => contribution_status_name(status).to_string(),
 		};
 		let human = if rows.is_empty() {
 			"no contributions match".to_string()
@@ -80,8 +62,8 @@ impl Command {
 					format!(
 						"#{id:<6} datanet {:<4} {:<18} {:<5} {:>9} bytes  0x{}  {contributor}",
 						record.datanet,
-						status_of(id, &record.status),
-						format!("{:?}", record.format).to_lowercase(),
+						status_of(id, record.status.0),
+						record.format.name(),
 						record.size,
 						hex::encode(record.hash),
 					)
@@ -95,9 +77,9 @@ impl Command {
 				json!({
 					"contribution": id,
 					"datanet": record.datanet,
-					"status": status_name(&record.status),
+					"status": contribution_status_name(record.status.0),
 					"reason": reasons.get(id),
-					"format": format!("{:?}", record.format).to_lowercase(),
+					"format": record.format.name(),
 					"size": record.size,
 					"hash": format!("0x{}", hex::encode(record.hash)),
 					"contributor": contributor.to_string(),

@@ -1,22 +1,18 @@
 //! `provenant datanet create|list|show|update|pause|resume|close`.
 
 use anyhow::{anyhow, bail, Result};
-use pallet_datanets::{DataKind, Format, FormatSet};
+use pallet_datanets::{Caps, DataKind, Format, FormatSet};
 use provenant_client::{
-	runtime::{
-		self,
-		runtime_types::pallet_datanets::{
-			format::DataKind as ChainKind,
-			pallet::DatanetInfo,
-			types::{Caps as ChainCaps, DatanetStatus, FormatSet as ChainFormats},
-		},
-	},
-	subxt::utils::AccountId32,
+	runtime::{self, runtime_types::pallet_datanets::pallet::DatanetInfo},
+	subxt::utils::{AccountId32, Static},
 	Client,
 };
 use serde_json::json;
 
-use crate::context::{format_prv, Context};
+use crate::{
+	chain::{self, datanet_status_name, format_names, kind_name, submit, text},
+	context::{format_prv, Context},
+};
 
 const MIB: u64 = 1024 * 1024;
 
@@ -142,11 +138,6 @@ fn parse_formats(text: &str, kind: DataKind) -> Result<FormatSet> {
 	Ok(FormatSet::of(&formats))
 }
 
-/// The names of the formats in `set`.
-pub(crate) fn format_names(set: u16) -> Vec<String> {
-	Format::ALL.into_iter().filter(|f| set & f.bit() != 0).map(|f| f.name().to_string()).collect()
-}
-
 fn mib(value: f64, what: &str) -> Result<u64> {
 	// NaN fails `is_finite`, so every value past this check compares.
 	if !value.is_finite() || value <= 0.0 {
@@ -155,58 +146,15 @@ fn mib(value: f64, what: &str) -> Result<u64> {
 	Ok((value * MIB as f64).round() as u64)
 }
 
-fn chain_kind(kind: DataKind) -> ChainKind {
-	match kind {
-		DataKind::Text => ChainKind::Text,
-		DataKind::Image => ChainKind::Image,
-		DataKind::Audio => ChainKind::Audio,
-	}
-}
-
-/// The pallet's own kind for a chain-side one.
-pub(crate) fn local_kind(kind: &ChainKind) -> DataKind {
-	match kind {
-		ChainKind::Text => DataKind::Text,
-		ChainKind::Image => DataKind::Image,
-		ChainKind::Audio => DataKind::Audio,
-	}
-}
-
-fn caps(max_file_mib: f64, daily_mib: f64) -> Result<ChainCaps> {
-	let max_file_bytes = u32::try_from(mib(max_file_mib, "--max-file-mib")?)
-		.map_err(|_| anyhow!("--max-file-mib is too large"))?;
-	Ok(ChainCaps { max_file_bytes, daily_bytes: mib(daily_mib, "--daily-mib")? })
-}
-
-/// Fetches datanet `id` at the latest finalized block.
-pub(crate) async fn fetch(client: &Client, id: u32) -> Result<DatanetInfo> {
-	client
-		.at_current_block()
-		.await?
-		.storage()
-		.try_fetch(runtime::storage().datanets().datanets(), (id,))
-		.await?
-		.map(|value| value.decode())
-		.transpose()?
-		.ok_or_else(|| anyhow!("there is no datanet {id}"))
-}
-
-fn status_name(status: &DatanetStatus) -> &'static str {
-	match status {
-		DatanetStatus::Active => "active",
-		DatanetStatus::Paused => "paused",
-		DatanetStatus::Closed => "closed",
-	}
-}
-
-fn text(bytes: &[u8]) -> String {
-	String::from_utf8_lossy(bytes).into_owned()
+fn max_file_bytes(max_file_mib: f64) -> Result<u32> {
+	u32::try_from(mib(max_file_mib, "--max-file-mib")?)
+		.map_err(|_| anyhow!("--max-file-mib is too large"))
 }
 
 fn describe(id: u32, info: &DatanetInfo) -> (String, serde_json::Value) {
 	let tags: Vec<String> = info.metadata.tags.0.iter().map(|tag| text(&tag.0)).collect();
-	let formats = format_names(info.formats.0);
-	let kind = format!("{:?}", local_kind(&info.kind)).to_lowercase();
+	let formats = format_names(info.formats.0 .0);
+	let kind = kind_name(info.kind.0);
 	let owner = AccountId32::from(info.owner.0).to_string();
 	let human = format!(
 		"datanet {id}: {}\n  kind:      {kind}\n  formats:   {}\n  per file:  {} bytes\n  per day:   {} bytes\n  status:    {}\n  owner:     {owner}\n  deposit:   {}\n  tags:      {}\n  summary:   {}",
@@ -214,7 +162,7 @@ fn describe(id: u32, info: &DatanetInfo) -> (String, serde_json::Value) {
 		formats.join(", "),
 		info.caps.max_file_bytes,
 		info.caps.daily_bytes,
-		status_name(&info.status),
+		datanet_status_name(info.status.0),
 		format_prv(info.deposit),
 		tags.join(", "),
 		text(&info.metadata.summary.0),
@@ -228,172 +176,173 @@ fn describe(id: u32, info: &DatanetInfo) -> (String, serde_json::Value) {
 		"formats": formats,
 		"maxFileBytes": info.caps.max_file_bytes,
 		"dailyBytes": info.caps.daily_bytes,
-		"status": status_name(&info.status),
+		"status": datanet_status_name(info.status.0),
 		"owner": owner,
 		"deposit": info.deposit.to_string(),
 	});
 	(human, json)
 }
 
-/// Signs `call` as `from`, waits for finality, and returns its events.
-pub(crate) async fn submit<Call: provenant_client::subxt::transactions::Payload>(
-	context: &Context,
-	client: &Client,
-	from: &str,
-	call: &Call,
-) -> Result<provenant_client::subxt::extrinsics::ExtrinsicEvents<provenant_client::ProvenantConfig>>
-{
-	let signer = context.signer(from)?;
-	Ok(provenant_client::submit_and_finalize(client, call, &signer).await?)
-}
-
 impl Command {
 	pub(crate) async fn execute(self, context: &Context) -> Result<()> {
 		let client = context.connect().await?;
 		match self {
-			Command::Create(args) => {
-				let kind = parse_kind(&args.kind)?;
-				let formats = match &args.formats {
-					Some(list) => parse_formats(list, kind)?,
-					None => FormatSet::of(&Format::of_kind(kind).collect::<Vec<_>>()),
-				};
-				let call = runtime::transactions().datanets().create(
-					args.name.into_bytes(),
-					args.summary.into_bytes(),
-					args.tags.into_iter().map(String::into_bytes).collect(),
-					chain_kind(kind),
-					ChainFormats(formats.0),
-					caps(args.max_file_mib, args.daily_mib)?,
-				);
-				let events = submit(context, &client, &args.from, &call).await?;
-				let created =
-					events
-						.find_first::<runtime::datanets::events::DatanetCreated>()
-						.ok_or_else(|| anyhow!("the chain reported no DatanetCreated event"))??;
-				let (human, json) =
-					describe(created.datanet, &fetch(&client, created.datanet).await?);
-				context.emit(format!("created {human}"), json);
-			},
-			Command::List => {
-				let at = client.at_current_block().await?;
-				let mut entries =
-					at.storage().iter(runtime::storage().datanets().datanets(), ()).await?;
-				let mut rows = Vec::new();
-				while let Some(entry) = entries.next().await {
-					let entry = entry?;
-					let (id,) = entry.key()?.decode()?;
-					rows.push((id, entry.value().decode()?));
-				}
-				rows.sort_by_key(|(id, _)| *id);
-				let human = if rows.is_empty() {
-					"no datanets yet: create one with `provenant datanet create`".to_string()
-				} else {
-					rows.iter()
-						.map(|(id, info): &(u32, DatanetInfo)| {
-							format!(
-								"{id:>4}  {:<24} {:<6} {:<7} {}",
-								text(&info.metadata.name.0),
-								format!("{:?}", local_kind(&info.kind)).to_lowercase(),
-								status_name(&info.status),
-								format_names(info.formats.0).join(",")
-							)
-						})
-						.collect::<Vec<_>>()
-						.join("\n")
-				};
-				let json: Vec<_> = rows.iter().map(|(id, info)| describe(*id, info).1).collect();
-				context.emit(human, json!(json));
-			},
+			Command::Create(args) => args.execute(context, &client).await,
+			Command::List => list(context, &client).await,
 			Command::Show { datanet } => {
-				let (human, json) = describe(datanet, &fetch(&client, datanet).await?);
+				let (human, json) = describe(datanet, &chain::datanet(&client, datanet).await?);
 				context.emit(human, json);
+				Ok(())
 			},
-			Command::Update(args) => {
-				let info = fetch(&client, args.datanet).await?;
-				let kind = local_kind(&info.kind);
-				let mut changed = false;
-				if args.name.is_some() || args.summary.is_some() || !args.tags.is_empty() {
-					let name =
-						args.name.map(String::into_bytes).unwrap_or(info.metadata.name.0.clone());
-					let summary = args
-						.summary
-						.map(String::into_bytes)
-						.unwrap_or(info.metadata.summary.0.clone());
-					let tags = if args.tags.is_empty() {
-						info.metadata.tags.0.iter().map(|tag| tag.0.clone()).collect()
-					} else {
-						args.tags.into_iter().map(String::into_bytes).collect()
-					};
-					let call = runtime::transactions().datanets().update_metadata(
-						args.datanet,
-						name,
-						summary,
-						tags,
-					);
-					submit(context, &client, &args.from, &call).await?;
-					changed = true;
-				}
-				if args.formats.is_some() || args.max_file_mib.is_some() || args.daily_mib.is_some()
-				{
-					let formats = match &args.formats {
-						Some(list) => ChainFormats(parse_formats(list, kind)?.0),
-						None => ChainFormats(info.formats.0),
-					};
-					let new_caps = ChainCaps {
-						max_file_bytes: match args.max_file_mib {
-							Some(value) => u32::try_from(mib(value, "--max-file-mib")?)
-								.map_err(|_| anyhow!("--max-file-mib is too large"))?,
-							None => info.caps.max_file_bytes,
-						},
-						daily_bytes: match args.daily_mib {
-							Some(value) => mib(value, "--daily-mib")?,
-							None => info.caps.daily_bytes,
-						},
-					};
-					let call = runtime::transactions().datanets().update_rules(
-						args.datanet,
-						formats,
-						new_caps,
-					);
-					submit(context, &client, &args.from, &call).await?;
-					changed = true;
-				}
-				if !changed {
-					bail!("nothing to update: give --name, --summary, --tag, --formats, --max-file-mib or --daily-mib");
-				}
-				let (human, json) = describe(args.datanet, &fetch(&client, args.datanet).await?);
-				context.emit(format!("updated {human}"), json);
-			},
-			Command::Pause(args) => {
-				let call = runtime::transactions().datanets().pause(args.datanet);
-				submit(context, &client, &args.from, &call).await?;
-				context.emit(
-					format!("datanet {} paused", args.datanet),
-					json!({ "datanet": args.datanet, "status": "paused" }),
-				);
-			},
-			Command::Resume(args) => {
-				let call = runtime::transactions().datanets().resume(args.datanet);
-				submit(context, &client, &args.from, &call).await?;
-				context.emit(
-					format!("datanet {} resumed", args.datanet),
-					json!({ "datanet": args.datanet, "status": "active" }),
-				);
-			},
-			Command::Close(args) => {
-				let call = runtime::transactions().datanets().close(args.datanet);
-				let events = submit(context, &client, &args.from, &call).await?;
-				let released = events
-					.find_first::<runtime::datanets::events::DatanetClosed>()
-					.transpose()?
-					.map(|event| event.deposit_released)
-					.unwrap_or_default();
-				context.emit(
-					format!("datanet {} closed; {} deposit returned", args.datanet, format_prv(released)),
-					json!({ "datanet": args.datanet, "status": "closed", "depositReleased": released.to_string() }),
-				);
-			},
+			Command::Update(args) => args.execute(context, &client).await,
+			Command::Pause(args) => args.pause(context, &client).await,
+			Command::Resume(args) => args.resume(context, &client).await,
+			Command::Close(args) => args.close(context, &client).await,
 		}
+	}
+}
+
+impl CreateArgs {
+	async fn execute(self, context: &Context, client: &Client) -> Result<()> {
+		let kind = parse_kind(&self.kind)?;
+		let formats = match &self.formats {
+			Some(list) => parse_formats(list, kind)?,
+			None => FormatSet::of(&Format::of_kind(kind).collect::<Vec<_>>()),
+		};
+		let caps = Caps {
+			max_file_bytes: max_file_bytes(self.max_file_mib)?,
+			daily_bytes: mib(self.daily_mib, "--daily-mib")?,
+		};
+		let call = runtime::transactions().datanets().create(
+			self.name.into_bytes(),
+			self.summary.into_bytes(),
+			self.tags.into_iter().map(String::into_bytes).collect(),
+			Static(kind),
+			Static(formats),
+			Static(caps),
+		);
+		let events = submit(context, client, &self.from, &call).await?;
+		let created = events
+			.find_first::<runtime::datanets::events::DatanetCreated>()
+			.ok_or_else(|| anyhow!("the chain reported no DatanetCreated event"))??;
+		let (human, json) =
+			describe(created.datanet, &chain::datanet(client, created.datanet).await?);
+		context.emit(format!("created {human}"), json);
+		Ok(())
+	}
+}
+
+async fn list(context: &Context, client: &Client) -> Result<()> {
+	let rows = chain::all(client, runtime::storage().datanets().datanets()).await?;
+	let human = if rows.is_empty() {
+		"no datanets yet: create one with `provenant datanet create`".to_string()
+	} else {
+		rows.iter()
+			.map(|(id, info)| {
+				format!(
+					"{id:>4}  {:<24} {:<6} {:<7} {}",
+					text(&info.metadata.name.0),
+					kind_name(info.kind.0),
+					datanet_status_name(info.status.0),
+					format_names(info.formats.0 .0).join(",")
+				)
+			})
+			.collect::<Vec<_>>()
+			.join("\n")
+	};
+	let json: Vec<_> = rows.iter().map(|(id, info)| describe(*id, info).1).collect();
+	context.emit(human, json!(json));
+	Ok(())
+}
+
+impl UpdateArgs {
+	async fn execute(self, context: &Context, client: &Client) -> Result<()> {
+		let info = chain::datanet(client, self.datanet).await?;
+		let mut changed = false;
+		if self.name.is_some() || self.summary.is_some() || !self.tags.is_empty() {
+			let name = self.name.map(String::into_bytes).unwrap_or(info.metadata.name.0.clone());
+			let summary =
+				self.summary.map(String::into_bytes).unwrap_or(info.metadata.summary.0.clone());
+			let tags = if self.tags.is_empty() {
+				info.metadata.tags.0.iter().map(|tag| tag.0.clone()).collect()
+			} else {
+				self.tags.into_iter().map(String::into_bytes).collect()
+			};
+			let call = runtime::transactions().datanets().update_metadata(
+				self.datanet,
+				name,
+				summary,
+				tags,
+			);
+			submit(context, client, &self.from, &call).await?;
+			changed = true;
+		}
+		if self.formats.is_some() || self.max_file_mib.is_some() || self.daily_mib.is_some() {
+			let formats = match &self.formats {
+				Some(list) => parse_formats(list, info.kind.0)?,
+				None => info.formats.0,
+			};
+			let caps = Caps {
+				max_file_bytes: match self.max_file_mib {
+					Some(value) => max_file_bytes(value)?,
+					None => info.caps.max_file_bytes,
+				},
+				daily_bytes: match self.daily_mib {
+					Some(value) => mib(value, "--daily-mib")?,
+					None => info.caps.daily_bytes,
+				},
+			};
+			let call = runtime::transactions().datanets().update_rules(
+				self.datanet,
+				Static(formats),
+				Static(caps),
+			);
+			submit(context, client, &self.from, &call).await?;
+			changed = true;
+		}
+		if !changed {
+			bail!("nothing to update: give --name, --summary, --tag, --formats, --max-file-mib or --daily-mib");
+		}
+		let (human, json) = describe(self.datanet, &chain::datanet(client, self.datanet).await?);
+		context.emit(format!("updated {human}"), json);
+		Ok(())
+	}
+}
+
+impl OwnerArgs {
+	async fn pause(self, context: &Context, client: &Client) -> Result<()> {
+		let call = runtime::transactions().datanets().pause(self.datanet);
+		submit(context, client, &self.from, &call).await?;
+		self.report_status(context, "paused", "paused");
+		Ok(())
+	}
+
+	async fn resume(self, context: &Context, client: &Client) -> Result<()> {
+		let call = runtime::transactions().datanets().resume(self.datanet);
+		submit(context, client, &self.from, &call).await?;
+		self.report_status(context, "resumed", "active");
+		Ok(())
+	}
+
+	fn report_status(&self, context: &Context, done: &str, status: &str) {
+		context.emit(
+			format!("datanet {} {done}", self.datanet),
+			json!({ "datanet": self.datanet, "status": status }),
+		);
+	}
+
+	async fn close(self, context: &Context, client: &Client) -> Result<()> {
+		let call = runtime::transactions().datanets().close(self.datanet);
+		let events = submit(context, client, &self.from, &call).await?;
+		let released = events
+			.find_first::<runtime::datanets::events::DatanetClosed>()
+			.transpose()?
+			.map(|event| event.deposit_released)
+			.unwrap_or_default();
+		context.emit(
+			format!("datanet {} closed; {} deposit returned", self.datanet, format_prv(released)),
+			json!({ "datanet": self.datanet, "status": "closed", "depositReleased": released.to_string() }),
+		);
 		Ok(())
 	}
 }

@@ -15,7 +15,7 @@ use provenant_jobspec::{
 use serde_json::json;
 
 use crate::{
-	commands::{content, datanet::submit, model},
+	chain::{self, submit},
 	context::{format_prv, parse_prv, Context},
 };
 
@@ -36,21 +36,29 @@ pub(crate) enum Command {
 		job: u64,
 	},
 	/// Fetch a committed job's adapter from the chain into a PEFT directory, hash verified.
-	Adapter {
-		/// The job's number.
-		job: u64,
-		/// The directory to write `adapter_model.safetensors` and `adapter_config.json` into.
-		#[arg(short, long)]
-		output: std::path::PathBuf,
-	},
+	Adapter(AdapterArgs),
 	/// Take back a job no worker has claimed, and its fee (creator only).
-	Cancel {
-		/// The job's number.
-		job: u64,
-		/// The creator: a key name or a dev URI.
-		#[arg(long)]
-		from: String,
-	},
+	Cancel(CancelArgs),
+}
+
+/// Options for `job adapter`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct AdapterArgs {
+	/// The job's number.
+	job: u64,
+	/// The directory to write `adapter_model.safetensors` and `adapter_config.json` into.
+	#[arg(short, long)]
+	output: std::path::PathBuf,
+}
+
+/// Options for `job cancel`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct CancelArgs {
+	/// The job's number.
+	job: u64,
+	/// The creator: a key name or a dev URI.
+	#[arg(long)]
+	from: String,
 }
 
 /// LoRA, or QLoRA with a quantised base.
@@ -253,20 +261,6 @@ pub(crate) fn describe_params(params: &HyperParams) -> String {
 	)
 }
 
-/// Everything the chain holds about job `id`, through the runtime API.
-pub(crate) async fn details(
-	client: &Client,
-	id: u64,
-) -> Result<runtime::runtime_types::pallet_models_runtime_api::JobDetails<AccountId32, u128, u32>> {
-	client
-		.at_current_block()
-		.await?
-		.runtime_apis()
-		.call(runtime::runtime_apis().models_api().job(id))
-		.await?
-		.ok_or_else(|| anyhow!("there is no job {id}: `provenant job list` shows them"))
-}
-
 fn job_json(id: u64, job: &ChainJob) -> serde_json::Value {
 	let (worker, until) = match &job.state {
 		JobState::Claimed { worker, until } => (Some(worker.to_string()), Some(*until)),
@@ -308,164 +302,186 @@ impl Command {
 	pub(crate) async fn execute(self, context: &Context) -> Result<()> {
 		let client = context.connect().await?;
 		match self {
-			Command::Create(args) => {
-				let base = model::fetch(&client, args.model).await?;
-				let family = base.family.0;
-				let params = args.params(family)?;
-				// The chain's own rule, run here first so a refused job costs nothing.
-				check(&params, &BaseLimits { family, max_positions: base.max_positions })?;
-				let fee = parse_prv(&args.fee)?;
-				let call = runtime::transactions().models().create_job(
-					args.model,
-					args.datanets.clone(),
-					Static(params),
-					fee,
-				);
-				let events = submit(context, &client, &args.from, &call)
-					.await
-					.context("creating the job")?;
-				let created = events
-					.find_first::<runtime::models::events::JobCreated>()
-					.ok_or_else(|| anyhow!("the chain reported no JobCreated event"))??;
-				let job = details(&client, created.job).await?.job;
-				context.emit(
-					format!(
-						"created job {}: {} held in escrow; training set of {} files, root {}\n  {}",
-						created.job,
-						format_prv(created.fee),
-						created.size,
-						hex::encode(created.training_root),
-						describe_params(&job.params.0),
-					),
-					job_json(created.job, &job),
-				);
-			},
-			Command::List(args) => {
-				let status = args.state.as_deref().map(parse_state).transpose()?;
-				let jobs = client
-					.at_current_block()
-					.await?
-					.runtime_apis()
-					.call(runtime::runtime_apis().models_api().jobs(
-						status,
-						args.model,
-						args.from_job,
-						args.limit,
-					))
-					.await?;
-				let human = if jobs.is_empty() {
-					"no jobs: `provenant job create` orders one".to_string()
-				} else {
-					jobs.iter().map(|(id, job)| job_line(*id, job)).collect::<Vec<_>>().join("\n")
-				};
-				let json: Vec<_> = jobs.iter().map(|(id, job)| job_json(*id, job)).collect();
-				context.emit(human, json!(json));
-			},
-			Command::Show { job } => {
-				let details = details(&client, job).await?;
-				let mut human = format!(
-					"job {job}: {}\n  model:     {}\n  creator:   {}\n  fee:       {}\n  settings:  {}\n  training:  {} files, root {}",
-					state_name(&details.job.state),
-					details.job.model,
-					details.job.creator,
-					format_prv(details.job.fee),
-					describe_params(&details.job.params.0),
-					details.job.training.size,
-					hex::encode(details.job.training.root),
-				);
-				for part in &details.job.training.parts.0 {
-					human.push_str(&format!(
-						"\n    datanet {}: first {} accepted files, root {}",
-						part.datanet,
-						part.count,
-						hex::encode(part.root)
-					));
-				}
-				match &details.job.state {
-					JobState::Claimed { worker, until } => human
-						.push_str(&format!("\n  worker:    {worker}, lease until block {until}")),
-					JobState::Committed { worker } => {
-						human.push_str(&format!("\n  worker:    {worker}"))
-					},
-					_ => {},
-				}
-				if let Some(outcome) = &details.outcome {
-					human.push_str(&format!(
-						"\n  adapter:   sha256 {} ({} bytes)\n  loss:      train {:.4}{}\n  trained:   {} tokens in {} steps",
-						hex::encode(outcome.adapter),
-						outcome.adapter_size,
-						f64::from(outcome.train_loss) / 1e6,
-						outcome
-							.eval_loss
-							.map(|loss| format!(", eval {:.4}", f64::from(loss) / 1e6))
-							.unwrap_or_default(),
-						outcome.tokens,
-						outcome.steps,
-					));
-				}
-				let mut json = job_json(job, &details.job);
-				if let Some(outcome) = &details.outcome {
-					json["adapter"] = json!({
-						"sha256": hex::encode(outcome.adapter),
-						"size": outcome.adapter_size,
-						"content": details.adapter.as_ref().map(|a| hex::encode(a.content)),
-						"trainLoss": f64::from(outcome.train_loss) / 1e6,
-						"evalLoss": outcome.eval_loss.map(|loss| f64::from(loss) / 1e6),
-						"tokens": outcome.tokens,
-						"steps": outcome.steps,
-						"sharesRoot": hex::encode(outcome.shares_root),
-					});
-				}
-				context.emit(human, json);
-			},
-			Command::Adapter { job, output } => {
-				let details = details(&client, job).await?;
-				let outcome = details.outcome.as_ref().ok_or_else(|| {
-					anyhow!(
-						"job {job} is {}: it has no committed adapter yet",
-						state_name(&details.job.state)
-					)
-				})?;
-				let published = details
-					.adapter
-					.as_ref()
-					.ok_or_else(|| anyhow!("job {job} has no published adapter"))?;
-				let bytes = content::fetch(context, &published.content).await?;
-				let sha = provenant_trainer::adapter::sha256(&bytes);
-				if sha != outcome.adapter {
-					bail!(
-						"the chain's adapter bytes have sha256 {}, but job {job} committed {}",
-						hex::encode(sha),
-						hex::encode(outcome.adapter)
-					);
-				}
-				std::fs::create_dir_all(&output)
-					.with_context(|| format!("creating {}", output.display()))?;
-				let weights = output.join(provenant_trainer::adapter::WEIGHTS_FILE);
-				std::fs::write(&weights, &bytes)
-					.with_context(|| format!("writing {}", weights.display()))?;
-				let config = output.join(provenant_trainer::adapter::CONFIG_FILE);
-				std::fs::write(&config, &published.config.0)
-					.with_context(|| format!("writing {}", config.display()))?;
-				context.emit(
-					format!(
-						"job {job}'s adapter ({} bytes, sha256 {} as committed) written to {}",
-						bytes.len(),
-						hex::encode(sha),
-						output.display()
-					),
-					json!({ "job": job, "sha256": hex::encode(sha), "size": bytes.len(), "dir": output.display().to_string() }),
-				);
-			},
-			Command::Cancel { job, from } => {
-				let call = runtime::transactions().models().cancel_job(job);
-				submit(context, &client, &from, &call).await.context("cancelling the job")?;
-				context.emit(
-					format!("job {job} cancelled; its fee is back in the creator's balance"),
-					json!({ "job": job, "state": "cancelled" }),
-				);
-			},
+			Command::Create(args) => args.execute(context, &client).await,
+			Command::List(args) => args.execute(context, &client).await,
+			Command::Show { job } => show(context, &client, job).await,
+			Command::Adapter(args) => args.execute(context, &client).await,
+			Command::Cancel(args) => args.execute(context, &client).await,
 		}
+	}
+}
+
+impl CreateArgs {
+	async fn execute(self, context: &Context, client: &Client) -> Result<()> {
+		let base = chain::model(client, self.model).await?;
+		let family = base.family.0;
+		let params = self.params(family)?;
+		// The chain's own rule, run here first so a refused job costs nothing.
+		check(&params, &BaseLimits { family, max_positions: base.max_positions })?;
+		let fee = parse_prv(&self.fee)?;
+		let call = runtime::transactions().models().create_job(
+			self.model,
+			self.datanets.clone(),
+			Static(params),
+			fee,
+		);
+		let events =
+			submit(context, client, &self.from, &call).await.context("creating the job")?;
+		let created = events
+			.find_first::<runtime::models::events::JobCreated>()
+			.ok_or_else(|| anyhow!("the chain reported no JobCreated event"))??;
+		let job = chain::job(client, created.job).await?.job;
+		context.emit(
+			format!(
+				"created job {}: {} held in escrow; training set of {} files, root {}\n  {}",
+				created.job,
+				format_prv(created.fee),
+				created.size,
+				hex::encode(created.training_root),
+				describe_params(&job.params.0),
+			),
+			job_json(created.job, &job),
+		);
+		Ok(())
+	}
+}
+
+impl ListArgs {
+	async fn execute(self, context: &Context, client: &Client) -> Result<()> {
+		let status = self.state.as_deref().map(parse_state).transpose()?;
+		let jobs = client
+			.at_current_block()
+			.await?
+			.runtime_apis()
+			.call(runtime::runtime_apis().models_api().jobs(
+				status,
+				self.model,
+				self.from_job,
+				self.limit,
+			))
+			.await?;
+		let human = if jobs.is_empty() {
+			"no jobs: `provenant job create` orders one".to_string()
+		} else {
+			jobs.iter().map(|(id, job)| job_line(*id, job)).collect::<Vec<_>>().join("\n")
+		};
+		let json: Vec<_> = jobs.iter().map(|(id, job)| job_json(*id, job)).collect();
+		context.emit(human, json!(json));
+		Ok(())
+	}
+}
+
+async fn show(context: &Context, client: &Client, job: u64) -> Result<()> {
+	let details = chain::job(client, job).await?;
+	let mut human = format!(
+		"job {job}: {}\n  model:     {}\n  creator:   {}\n  fee:       {}\n  settings:  {}\n  training:  {} files, root {}",
+		state_name(&details.job.state),
+		details.job.model,
+		details.job.creator,
+		format_prv(details.job.fee),
+		describe_params(&details.job.params.0),
+		details.job.training.size,
+		hex::encode(details.job.training.root),
+	);
+	for part in &details.job.training.parts.0 {
+		human.push_str(&format!(
+			"\n    datanet {}: first {} accepted files, root {}",
+			part.datanet,
+			part.count,
+			hex::encode(part.root)
+		));
+	}
+	match &details.job.state {
+		JobState::Claimed { worker, until } => {
+			human.push_str(&format!("\n  worker:    {worker}, lease until block {until}"))
+		},
+		JobState::Committed { worker } => human.push_str(&format!("\n  worker:    {worker}")),
+		_ => {},
+	}
+	if let Some(outcome) = &details.outcome {
+		human.push_str(&format!(
+			"\n  adapter:   sha256 {} ({} bytes)\n  loss:      train {:.4}{}\n  trained:   {} tokens in {} steps",
+			hex::encode(outcome.adapter),
+			outcome.adapter_size,
+			f64::from(outcome.train_loss) / 1e6,
+			outcome
+				.eval_loss
+				.map(|loss| format!(", eval {:.4}", f64::from(loss) / 1e6))
+				.unwrap_or_default(),
+			outcome.tokens,
+			outcome.steps,
+		));
+	}
+	let mut json = job_json(job, &details.job);
+	if let Some(outcome) = &details.outcome {
+		json["adapter"] = json!({
+			"sha256": hex::encode(outcome.adapter),
+			"size": outcome.adapter_size,
+			"content": details.adapter.as_ref().map(|a| hex::encode(a.content)),
+			"trainLoss": f64::from(outcome.train_loss) / 1e6,
+			"evalLoss": outcome.eval_loss.map(|loss| f64::from(loss) / 1e6),
+			"tokens": outcome.tokens,
+			"steps": outcome.steps,
+			"sharesRoot": hex::encode(outcome.shares_root),
+		});
+	}
+	context.emit(human, json);
+	Ok(())
+}
+
+impl AdapterArgs {
+	async fn execute(self, context: &Context, client: &Client) -> Result<()> {
+		let (job, output) = (self.job, self.output);
+		let details = chain::job(client, job).await?;
+		let outcome = details.outcome.as_ref().ok_or_else(|| {
+			anyhow!(
+				"job {job} is {}: it has no committed adapter yet",
+				state_name(&details.job.state)
+			)
+		})?;
+		let published = details
+			.adapter
+			.as_ref()
+			.ok_or_else(|| anyhow!("job {job} has no published adapter"))?;
+		let bytes = chain::content(context, &published.content).await?;
+		let sha = provenant_trainer::adapter::sha256(&bytes);
+		if sha != outcome.adapter {
+			bail!(
+				"the chain's adapter bytes have sha256 {}, but job {job} committed {}",
+				hex::encode(sha),
+				hex::encode(outcome.adapter)
+			);
+		}
+		std::fs::create_dir_all(&output)
+			.with_context(|| format!("creating {}", output.display()))?;
+		let weights = output.join(provenant_trainer::adapter::WEIGHTS_FILE);
+		std::fs::write(&weights, &bytes)
+			.with_context(|| format!("writing {}", weights.display()))?;
+		let config = output.join(provenant_trainer::adapter::CONFIG_FILE);
+		std::fs::write(&config, &published.config.0)
+			.with_context(|| format!("writing {}", config.display()))?;
+		context.emit(
+			format!(
+				"job {job}'s adapter ({} bytes, sha256 {} as committed) written to {}",
+				bytes.len(),
+				hex::encode(sha),
+				output.display()
+			),
+			json!({ "job": job, "sha256": hex::encode(sha), "size": bytes.len(), "dir": output.display().to_string() }),
+		);
+		Ok(())
+	}
+}
+
+impl CancelArgs {
+	async fn execute(self, context: &Context, client: &Client) -> Result<()> {
+		let job = self.job;
+		let call = runtime::transactions().models().cancel_job(job);
+		submit(context, client, &self.from, &call).await.context("cancelling the job")?;
+		context.emit(
+			format!("job {job} cancelled; its fee is back in the creator's balance"),
+			json!({ "job": job, "state": "cancelled" }),
+		);
 		Ok(())
 	}
 }

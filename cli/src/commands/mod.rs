@@ -4,7 +4,6 @@ use anyhow::Result;
 
 use crate::context::Context;
 
-mod auto;
 mod balance;
 mod content;
 mod contribute;
@@ -16,6 +15,7 @@ mod model;
 mod rewards;
 mod validator;
 mod verify;
+mod vote;
 mod worker;
 
 /// What `provenant` can do.
@@ -42,9 +42,9 @@ pub(crate) enum Command {
 	#[command(subcommand)]
 	Validator(validator::Command),
 	/// Judge a contribution (commit now, reveal when the window opens).
-	Vote(validator::VoteCommand),
+	Vote(vote::VoteCommand),
 	/// Close a contribution's vote after its reveal window, and show the verdict.
-	Close(validator::CloseCommand),
+	Close(vote::CloseCommand),
 	/// A datanet's contributors ranked by acceptance rate.
 	Leaderboard(rewards::LeaderboardCommand),
 	/// An account's claimable rewards and ranks.

@@ -6,8 +6,10 @@ use provenant_client::{runtime, subxt::rpcs::rpc_params};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::datanet::submit;
-use crate::context::{format_prv, parse_prv, Context};
+use crate::{
+	chain::submit,
+	context::{format_prv, parse_prv, Context},
+};
 
 /// A datanet's contributors ranked by the lower bound of their acceptance rate.
 #[derive(Debug, clap::Args)]

@@ -10,15 +10,15 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Context as _, Result};
+use pallet_datanets::ContributionStatus;
 use pallet_models::{merkle, LogEntry, SetPart};
-use provenant_client::{
-	runtime::{self, runtime_types::pallet_datanets::types::ContributionStatus},
-	Client,
-};
+use provenant_client::{runtime, Client};
+use provenant_worker::fingerprint::{fingerprint, sha256_file};
 use serde_json::json;
 
 use crate::{
-	commands::{content, contributions::status_name, job, model},
+	chain::{self, contribution_status_name},
+	commands::job::state_name,
 	context::Context,
 };
 
@@ -77,7 +77,7 @@ async fn resolve(client: &Client, target: &str) -> Result<(u64, Option<[u8; 32]>
 		if !file.exists() {
 			bail!("{} has no adapter_model.safetensors", path.display());
 		}
-		Some(model::sha256_file(&file)?)
+		Some(sha256_file(&file)?)
 	} else {
 		None
 	};
@@ -106,11 +106,11 @@ impl Command {
 	pub(crate) async fn execute(self, context: &Context) -> Result<()> {
 		let client = context.connect().await?;
 		let (job_id, local) = resolve(&client, &self.target).await?;
-		let details = job::details(&client, job_id).await?;
+		let details = chain::job(&client, job_id).await?;
 		let outcome = details.outcome.as_ref().ok_or_else(|| {
 			anyhow!(
 				"job {job_id} is {}, not committed: it has no adapter to verify",
-				job::state_name(&details.job.state)
+				state_name(&details.job.state)
 			)
 		})?;
 		let training = &details.job.training;
@@ -120,7 +120,7 @@ impl Command {
 		let committed = outcome.adapter;
 		let chain_copy = match &details.adapter {
 			Some(published) if local.is_none() || self.retrain.is_some() => {
-				Some(content::fetch(context, &published.content).await?)
+				Some(chain::content(context, &published.content).await?)
 			},
 			_ => None,
 		};
@@ -235,9 +235,9 @@ impl Command {
 				let (contributor, verdict, hash_matches) = match &record {
 					Some(record) => (
 						record.contributor.to_string(),
-						status_name(&record.status),
+						contribution_status_name(record.status.0),
 						record.hash == member.entry.content
-							&& matches!(record.status, ContributionStatus::Accepted),
+							&& record.status.0 == ContributionStatus::Accepted,
 					),
 					None => (String::new(), "unknown", false),
 				};
@@ -334,9 +334,9 @@ impl Command {
 
 		// Base-model files.
 		if !self.base.is_empty() {
-			let base = model::fetch(&client, details.job.model).await?;
+			let base = chain::model(&client, details.job.model).await?;
 			for file in &self.base {
-				let sha = model::sha256_file(file)?;
+				let sha = sha256_file(file)?;
 				let ok = base.weights.0.contains(&sha) || base.tokenizer == sha;
 				report.record(
 					format!("base file {}", file.display()),
@@ -353,9 +353,8 @@ impl Command {
 
 		let mut retrained = serde_json::Value::Null;
 		if let Some(model_path) = &self.retrain {
-			let base = model::fetch(&client, details.job.model).await?;
-			let local = model::fingerprint(model_path)?;
-			if local.weights != base.weights.0 {
+			let base = chain::model(&client, details.job.model).await?;
+			if fingerprint(model_path)?.weights != base.weights.0 {
 				bail!(
 					"--retrain {}: its weights are not model {}'s registered files",
 					model_path.display(),

@@ -5,7 +5,7 @@ use provenant_client::runtime::{self, runtime_types::pallet_models::types::JobSt
 use serde_json::json;
 
 use crate::{
-	commands::datanet::submit,
+	chain::submit,
 	context::{format_prv, parse_prv, Context},
 };
 
@@ -13,21 +13,9 @@ use crate::{
 #[derive(Debug, clap::Subcommand)]
 pub(crate) enum Command {
 	/// Hold a bond, which lets the account claim jobs.
-	Bond {
-		/// PRV to add to the bond.
-		amount: String,
-		/// The worker: a key name or a dev URI such as `//Bob`.
-		#[arg(long)]
-		from: String,
-	},
+	Bond(BondArgs),
 	/// Release part or all of the bond; all of it only when no lease is held.
-	Unbond {
-		/// PRV to release.
-		amount: String,
-		/// The worker.
-		#[arg(long)]
-		from: String,
-	},
+	Unbond(BondArgs),
 	/// Claim, train, publish and commit jobs for the local base models, until stopped.
 	Run(RunArgs),
 	/// A worker's bond and the jobs it holds a lease on.
@@ -35,6 +23,16 @@ pub(crate) enum Command {
 		/// The worker: an address, a key name or a dev URI.
 		who: String,
 	},
+}
+
+/// Options for `worker bond` and `worker unbond`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct BondArgs {
+	/// PRV to add to the bond, or to release from it.
+	amount: String,
+	/// The worker: a key name or a dev URI such as `//Bob`.
+	#[arg(long)]
+	from: String,
 }
 
 /// Options for `worker run`.
@@ -66,94 +64,104 @@ pub(crate) struct RunArgs {
 
 impl Command {
 	pub(crate) async fn execute(self, context: &Context) -> Result<()> {
-		if let Command::Run(args) = self {
-			let work_dir = args.work_dir.unwrap_or_else(|| {
-				let home =
-					std::env::var_os("HOME").map(std::path::PathBuf::from).unwrap_or_default();
-				home.join(".provenant").join("worker")
-			});
-			return provenant_worker::run(provenant_worker::Options {
-				url: context.url.clone(),
-				signer: context.signer(&args.from)?,
-				models: args.models,
-				work_dir,
-				once: args.once,
-				job: args.job,
-				poll: std::time::Duration::from_secs(args.poll_secs.max(1)),
-				quiet: args.quiet,
-			})
-			.await;
-		}
-		let client = context.connect().await?;
 		match self {
-			Command::Bond { amount, from } => {
-				let amount = parse_prv(&amount)?;
-				let call = runtime::transactions().models().bond(amount);
-				submit(context, &client, &from, &call).await.context("bonding")?;
-				context.emit(
-					format!("bonded {} more as a trainer worker", format_prv(amount)),
-					json!({ "bonded": amount.to_string() }),
-				);
-			},
-			Command::Unbond { amount, from } => {
-				let amount = parse_prv(&amount)?;
-				let call = runtime::transactions().models().unbond(amount);
-				submit(context, &client, &from, &call).await.context("unbonding")?;
-				context.emit(
-					format!("released {} of the worker bond", format_prv(amount)),
-					json!({ "released": amount.to_string() }),
-				);
-			},
-			Command::Run(_) => unreachable!("handled above"),
-			Command::Status { who } => {
-				let account = context.account(&who)?;
-				let at = client.at_current_block().await?;
-				let info = at
-					.storage()
-					.try_fetch(runtime::storage().models().workers(), (account,))
-					.await?
-					.map(|value| value.decode())
-					.transpose()?
-					.ok_or_else(|| {
-						anyhow!("{account} is not a trainer worker: `provenant worker bond` makes it one")
-					})?;
-				let claimed = at
-					.runtime_apis()
-					.call(runtime::runtime_apis().models_api().jobs(
-						Some(JobStatus::Claimed),
-						None,
-						0,
-						u32::MAX,
-					))
-					.await?;
-				let mine: Vec<_> = claimed
-					.iter()
-					.filter_map(|(id, job)| match &job.state {
-						runtime::runtime_types::pallet_models::types::JobState::Claimed {
-							worker,
-							until,
-						} if *worker == account => Some((*id, *until)),
-						_ => None,
-					})
-					.collect();
-				let mut human = format!(
-					"worker {account}\n  bond:   {}\n  leases: {}",
-					format_prv(info.bond),
-					info.claims
-				);
-				for (job, until) in &mine {
-					human.push_str(&format!("\n    job {job} until block {until}"));
-				}
-				context.emit(
-					human,
-					json!({
-						"account": account.to_string(),
-						"bond": info.bond.to_string(),
-						"leases": mine.iter().map(|(job, until)| json!({"job": job, "until": until})).collect::<Vec<_>>(),
-					}),
-				);
-			},
+			Command::Bond(args) => args.bond(context).await,
+			Command::Unbond(args) => args.unbond(context).await,
+			Command::Run(args) => args.execute(context).await,
+			Command::Status { who } => status(context, &who).await,
 		}
+	}
+}
+
+impl BondArgs {
+	async fn bond(self, context: &Context) -> Result<()> {
+		let amount = parse_prv(&self.amount)?;
+		let call = runtime::transactions().models().bond(amount);
+		submit(context, &context.connect().await?, &self.from, &call).await.context("bonding")?;
+		context.emit(
+			format!("bonded {} more as a trainer worker", format_prv(amount)),
+			json!({ "bonded": amount.to_string() }),
+		);
 		Ok(())
 	}
+
+	async fn unbond(self, context: &Context) -> Result<()> {
+		let amount = parse_prv(&self.amount)?;
+		let call = runtime::transactions().models().unbond(amount);
+		submit(context, &context.connect().await?, &self.from, &call).await.context("unbonding")?;
+		context.emit(
+			format!("released {} of the worker bond", format_prv(amount)),
+			json!({ "released": amount.to_string() }),
+		);
+		Ok(())
+	}
+}
+
+impl RunArgs {
+	async fn execute(self, context: &Context) -> Result<()> {
+		let work_dir = self.work_dir.unwrap_or_else(|| {
+			let home = std::env::var_os("HOME").map(std::path::PathBuf::from).unwrap_or_default();
+			home.join(".provenant").join("worker")
+		});
+		provenant_worker::run(provenant_worker::Options {
+			url: context.url.clone(),
+			signer: context.signer(&self.from)?,
+			models: self.models,
+			work_dir,
+			once: self.once,
+			job: self.job,
+			poll: std::time::Duration::from_secs(self.poll_secs.max(1)),
+			quiet: self.quiet,
+		})
+		.await
+	}
+}
+
+async fn status(context: &Context, who: &str) -> Result<()> {
+	let client = context.connect().await?;
+	let account = context.account(who)?;
+	let at = client.at_current_block().await?;
+	let info = at
+		.storage()
+		.try_fetch(runtime::storage().models().workers(), (account,))
+		.await?
+		.map(|value| value.decode())
+		.transpose()?
+		.ok_or_else(|| {
+			anyhow!("{account} is not a trainer worker: `provenant worker bond` makes it one")
+		})?;
+	let claimed = at
+		.runtime_apis()
+		.call(runtime::runtime_apis().models_api().jobs(
+			Some(JobStatus::Claimed),
+			None,
+			0,
+			u32::MAX,
+		))
+		.await?;
+	let mine: Vec<_> = claimed
+		.iter()
+		.filter_map(|(id, job)| match &job.state {
+			runtime::runtime_types::pallet_models::types::JobState::Claimed { worker, until }
+				if *worker == account =>
+			{
+				Some((*id, *until))
+			},
+			_ => None,
+		})
+		.collect();
+	let mut human =
+		format!("worker {account}\n  bond:   {}\n  leases: {}", format_prv(info.bond), info.claims);
+	for (job, until) in &mine {
+		human.push_str(&format!("\n    job {job} until block {until}"));
+	}
+	context.emit(
+		human,
+		json!({
+			"account": account.to_string(),
+			"bond": info.bond.to_string(),
+			"leases": mine.iter().map(|(job, until)| json!({"job": job, "until": until})).collect::<Vec<_>>(),
+		}),
+	);
+	Ok(())
 }

@@ -131,21 +131,67 @@ pub mod pallet {
 	#[pallet::pallet]
 	pub struct Pallet<T>(_);
 
-	#[pallet::config]
+	/// Defaults for test runtimes, so a mock names only what it changes.
+	pub mod config_preludes {
+		use super::*;
+		use frame_support::{derive_impl, register_default_impl, traits::ConstU64};
+
+		/// One KiB.
+		pub const KIB: u32 = 1024;
+		/// The test runtime's hard cap on one file: small so tests stay fast.
+		pub const MAX_FILE_BYTES: u32 = 8 * KIB;
+		/// Blocks in a test day.
+		pub const BLOCKS_PER_DAY: u64 = 100;
+		/// Deposit held for any datanet in tests.
+		pub const DEPOSIT_BASE: u64 = 100;
+		/// Deposit held per metadata byte in tests.
+		pub const DEPOSIT_PER_BYTE: u64 = 1;
+
+		/// Small files and deposits, and daily quotas that other pallets' tests do not reach,
+		/// for a test runtime whose balances and block numbers are `u64`.
+		pub struct TestDefaultConfig;
+
+		#[derive_impl(frame_system::config_preludes::TestDefaultConfig, no_aggregated_types)]
+		impl frame_system::DefaultConfig for TestDefaultConfig {}
+
+		#[register_default_impl(TestDefaultConfig)]
+		impl DefaultConfig for TestDefaultConfig {
+			#[inject_runtime_type]
+			type RuntimeHoldReason = ();
+			type DepositBase = ConstU64<DEPOSIT_BASE>;
+			type DepositPerByte = ConstU64<DEPOSIT_PER_BYTE>;
+			type MaxNameLen = ConstU32<64>;
+			type MaxSummaryLen = ConstU32<256>;
+			type MaxTagLen = ConstU32<16>;
+			type MaxTags = ConstU32<4>;
+			type MaxFileBytes = ConstU32<MAX_FILE_BYTES>;
+			type AccountDailyFiles = ConstU32<100_000>;
+			type AccountDailyBytes = ConstU64<{ 1 << 30 }>;
+			type BlocksPerDay = ConstU64<BLOCKS_PER_DAY>;
+			type OnContribution = ();
+			type WeightInfo = ();
+		}
+	}
+
+	#[pallet::config(with_default)]
 	pub trait Config: polkadot_sdk::frame_system::Config<RuntimeEvent: From<Event<Self>>> {
 		/// The currency datanet deposits are held in.
+		#[pallet::no_default]
 		type Currency: MutateHold<Self::AccountId, Reason = Self::RuntimeHoldReason>
 			+ Mutate<Self::AccountId>;
 
 		/// The overarching hold reason.
+		#[pallet::no_default_bounds]
 		type RuntimeHoldReason: From<HoldReason>;
 
 		/// Deposit held for any datanet.
 		#[pallet::constant]
+		#[pallet::no_default_bounds]
 		type DepositBase: Get<BalanceOf<Self>>;
 
 		/// Deposit held per byte of a datanet's metadata.
 		#[pallet::constant]
+		#[pallet::no_default_bounds]
 		type DepositPerByte: Get<BalanceOf<Self>>;
 
 		/// Longest name, in bytes.
@@ -179,9 +225,11 @@ pub mod pallet {
 
 		/// The length of a day, in blocks. Must be non-zero.
 		#[pallet::constant]
+		#[pallet::no_default_bounds]
 		type BlocksPerDay: Get<BlockNumberFor<Self>>;
 
 		/// Told of each new contribution.
+		#[pallet::no_default_bounds]
 		type OnContribution: OnContribution<Self::AccountId>;
 
 		/// Weights, from this pallet's benchmarks.

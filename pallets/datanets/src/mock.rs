@@ -1,7 +1,10 @@
 //! A test runtime: frame-system, balances, and the datanets pallet with small, readable caps.
 
 use crate as pallet_datanets;
-use frame_support::{derive_impl, parameter_types, traits::ConstU32};
+use frame_support::{
+	derive_impl,
+	traits::{ConstU32, ConstU64},
+};
 use polkadot_sdk::{frame_support, frame_system, pallet_balances, sp_io, sp_runtime};
 use sp_runtime::BuildStorage;
 
@@ -20,54 +23,31 @@ frame_support::construct_runtime!(
 	}
 );
 
+// The preludes' accounts and balances are `u64`, as `AccountId` and `Balance` say.
 #[derive_impl(frame_system::config_preludes::TestDefaultConfig)]
 impl frame_system::Config for Test {
 	type Block = Block;
-	type AccountId = AccountId;
-	type Lookup = sp_runtime::traits::IdentityLookup<AccountId>;
 	type AccountData = pallet_balances::AccountData<Balance>;
 }
 
 #[derive_impl(pallet_balances::config_preludes::TestDefaultConfig)]
 impl pallet_balances::Config for Test {
 	type AccountStore = System;
-	type Balance = Balance;
-	type RuntimeHoldReason = RuntimeHoldReason;
 }
 
-/// Test caps, in bytes: small so tests stay fast, in the same proportions as the defaults.
-pub(crate) const KIB: u32 = 1024;
-pub(crate) const HARD_CAP: u32 = 8 * KIB;
-pub(crate) const ACCOUNT_DAILY_BYTES: u64 = 10 * KIB as u64;
+pub(crate) use pallet_datanets::config_preludes::{
+	BLOCKS_PER_DAY, DEPOSIT_BASE, DEPOSIT_PER_BYTE, KIB, MAX_FILE_BYTES as HARD_CAP,
+};
+
+/// Daily quotas per account, small enough for tests to reach.
 pub(crate) const ACCOUNT_DAILY_FILES: u32 = 20;
-pub(crate) const BLOCKS_PER_DAY: u64 = 100;
-pub(crate) const DEPOSIT_BASE: Balance = 100;
-pub(crate) const DEPOSIT_PER_BYTE: Balance = 1;
+pub(crate) const ACCOUNT_DAILY_BYTES: u64 = 10 * KIB as u64;
 
-parameter_types! {
-	pub const DepositBase: Balance = DEPOSIT_BASE;
-	pub const DepositPerByte: Balance = DEPOSIT_PER_BYTE;
-	pub const MaxFileBytes: u32 = HARD_CAP;
-	pub const AccountDailyFiles: u32 = ACCOUNT_DAILY_FILES;
-	pub const AccountDailyBytes: u64 = ACCOUNT_DAILY_BYTES;
-	pub const BlocksPerDay: u64 = BLOCKS_PER_DAY;
-}
-
+#[derive_impl(pallet_datanets::config_preludes::TestDefaultConfig)]
 impl pallet_datanets::Config for Test {
 	type Currency = Balances;
-	type RuntimeHoldReason = RuntimeHoldReason;
-	type DepositBase = DepositBase;
-	type DepositPerByte = DepositPerByte;
-	type MaxNameLen = ConstU32<64>;
-	type MaxSummaryLen = ConstU32<256>;
-	type MaxTagLen = ConstU32<16>;
-	type MaxTags = ConstU32<4>;
-	type MaxFileBytes = MaxFileBytes;
-	type AccountDailyFiles = AccountDailyFiles;
-	type AccountDailyBytes = AccountDailyBytes;
-	type BlocksPerDay = BlocksPerDay;
-	type OnContribution = ();
-	type WeightInfo = ();
+	type AccountDailyFiles = ConstU32<ACCOUNT_DAILY_FILES>;
+	type AccountDailyBytes = ConstU64<ACCOUNT_DAILY_BYTES>;
 }
 
 /// Accounts funded at genesis.

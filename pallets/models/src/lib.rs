@@ -66,35 +66,96 @@ pub mod pallet {
 	#[pallet::pallet]
 	pub struct Pallet<T>(_);
 
-	#[pallet::config]
+	/// Defaults for test runtimes, so a mock names only what it changes.
+	pub mod config_preludes {
+		use super::*;
+		use frame_support::{
+			derive_impl, parameter_types, register_default_impl, traits::ConstU64,
+		};
+
+		/// Held for each base model in tests.
+		pub const MODEL_DEPOSIT: u64 = 500;
+		/// The smallest job fee in tests.
+		pub const MIN_FEE: u64 = 1_000;
+		/// The smallest worker bond in tests.
+		pub const MIN_BOND: u64 = 10_000;
+		/// Blocks a lease lasts in tests.
+		pub const LEASE: u64 = 20;
+		/// The largest training set in tests.
+		pub const MAX_SHARES: u32 = 50;
+
+		parameter_types! {
+			/// 60% to the trainer, 10% to the pools, 30% to the contributors.
+			pub TestFeeSplit: FeeSplit = FeeSplit {
+				trainer: Perbill::from_percent(60),
+				pools: Perbill::from_percent(10),
+				contributors: Perbill::from_percent(30),
+			};
+			/// A worker whose lease runs out loses 10% of its bond.
+			pub const ExpirySlash: Perbill = Perbill::from_percent(10);
+		}
+
+		/// Short leases and small sets, for a test runtime whose balances and block numbers are
+		/// `u64`.
+		pub struct TestDefaultConfig;
+
+		#[derive_impl(frame_system::config_preludes::TestDefaultConfig, no_aggregated_types)]
+		impl frame_system::DefaultConfig for TestDefaultConfig {}
+
+		#[register_default_impl(TestDefaultConfig)]
+		impl DefaultConfig for TestDefaultConfig {
+			#[inject_runtime_type]
+			type RuntimeHoldReason = ();
+			type ModelDeposit = ConstU64<MODEL_DEPOSIT>;
+			type MinJobFee = ConstU64<MIN_FEE>;
+			type MinWorkerBond = ConstU64<MIN_BOND>;
+			type DefaultLeasePeriod = ConstU64<LEASE>;
+			type ExpirySlash = ExpirySlash;
+			type MaxShares = ConstU32<MAX_SHARES>;
+			type MaxLeasesPerBlock = ConstU32<2>;
+			type MaxAdapterBytes = ConstU32<4096>;
+			type DefaultFeeSplit = TestFeeSplit;
+			type WeightInfo = ();
+		}
+	}
+
+	#[pallet::config(with_default)]
 	pub trait Config: polkadot_sdk::frame_system::Config<RuntimeEvent: From<Event<Self>>> {
 		/// The currency deposits, fees and bonds are held in.
+		#[pallet::no_default]
 		type Currency: MutateHold<Self::AccountId, Reason = Self::RuntimeHoldReason>
 			+ Mutate<Self::AccountId>;
 
 		/// The overarching hold reason.
+		#[pallet::no_default_bounds]
 		type RuntimeHoldReason: From<HoldReason>;
 
 		/// The datanets and their contributions.
+		#[pallet::no_default]
 		type Datanets: ContributionRegistry<Self::AccountId, BlockNumberFor<Self>>;
 
 		/// Pays the fee's parts into pools and claimable balances.
+		#[pallet::no_default]
 		type Rewards: RewardsLedger<Self::AccountId, BalanceOf<Self>>;
 
 		/// Held for each registered base model.
 		#[pallet::constant]
+		#[pallet::no_default_bounds]
 		type ModelDeposit: Get<BalanceOf<Self>>;
 
 		/// The smallest fee a job may offer.
 		#[pallet::constant]
+		#[pallet::no_default_bounds]
 		type MinJobFee: Get<BalanceOf<Self>>;
 
 		/// The smallest bond a worker needs to claim a job.
 		#[pallet::constant]
+		#[pallet::no_default_bounds]
 		type MinWorkerBond: Get<BalanceOf<Self>>;
 
 		/// Blocks a claim or an extension lasts until genesis or root says otherwise. Must be
 		/// non-zero.
+		#[pallet::no_default_bounds]
 		type DefaultLeasePeriod: Get<BlockNumberFor<Self>>;
 
 		/// The part of its bond a worker loses when its lease runs out.

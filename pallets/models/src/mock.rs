@@ -1,12 +1,8 @@
 //! A test runtime: balances, the real datanets and rewards pallets, and models, with verdicts
 //! delivered through `OnVerdict` as the validation pallet delivers them.
 
-use crate::{self as pallet_models, FeeSplit, Outcome, Share};
-use frame_support::{
-	assert_ok, derive_impl, parameter_types,
-	traits::{ConstU32, ConstU64},
-	PalletId,
-};
+use crate::{self as pallet_models, Outcome, Share};
+use frame_support::{assert_ok, derive_impl, parameter_types};
 use pallet_datanets::{
 	Caps, ContributionId, ContributionRegistry, ContributionStatus, DataKind, DatanetId, Format,
 	FormatSet,
@@ -15,7 +11,7 @@ use pallet_rewards::RewardParams;
 use pallet_validation::OnVerdict;
 use polkadot_sdk::{frame_support, frame_system, pallet_balances, sp_io, sp_runtime};
 use provenant_jobspec::{Family, HyperParams};
-use sp_runtime::{BuildStorage, Perbill};
+use sp_runtime::BuildStorage;
 
 type Block = frame_system::mocking::MockBlock<Test>;
 
@@ -34,95 +30,48 @@ frame_support::construct_runtime!(
 	}
 );
 
+// The preludes' accounts and balances are `u64`, as `AccountId` and `Balance` say.
 #[derive_impl(frame_system::config_preludes::TestDefaultConfig)]
 impl frame_system::Config for Test {
 	type Block = Block;
-	type AccountId = AccountId;
-	type Lookup = sp_runtime::traits::IdentityLookup<AccountId>;
 	type AccountData = pallet_balances::AccountData<Balance>;
 }
 
 #[derive_impl(pallet_balances::config_preludes::TestDefaultConfig)]
 impl pallet_balances::Config for Test {
 	type AccountStore = System;
-	type Balance = Balance;
-	type RuntimeHoldReason = RuntimeHoldReason;
 }
 
+#[derive_impl(pallet_datanets::config_preludes::TestDefaultConfig)]
 impl pallet_datanets::Config for Test {
 	type Currency = Balances;
-	type RuntimeHoldReason = RuntimeHoldReason;
-	type DepositBase = ConstU64<1>;
-	type DepositPerByte = ConstU64<0>;
-	type MaxNameLen = ConstU32<16>;
-	type MaxSummaryLen = ConstU32<16>;
-	type MaxTagLen = ConstU32<16>;
-	type MaxTags = ConstU32<1>;
-	type MaxFileBytes = ConstU32<{ 8 * 1024 }>;
-	type AccountDailyFiles = ConstU32<100_000>;
-	type AccountDailyBytes = ConstU64<{ 1 << 30 }>;
-	type BlocksPerDay = ConstU64<1_000>;
-	type OnContribution = ();
-	type WeightInfo = ();
 }
 
 parameter_types! {
+	/// Long epochs that mint nothing, so that pools hold only what jobs pay in.
 	pub RewardsParams: RewardParams<Balance> = RewardParams {
 		epoch_length: 1_000,
 		issuance_per_datanet: 0,
-		rejection_half_life: 7,
-		contributors_share: Perbill::from_percent(70),
-		validators_share: Perbill::from_percent(20),
-		owner_share: Perbill::from_percent(10),
+		..pallet_rewards::config_preludes::test_params()
 	};
-	pub const RewardsPalletId: PalletId = PalletId(*b"prv/rwds");
 }
 
+#[derive_impl(pallet_rewards::config_preludes::TestDefaultConfig)]
 impl pallet_rewards::Config for Test {
 	type Currency = Balances;
 	type Datanets = Datanets;
-	type PalletId = RewardsPalletId;
 	type DefaultParams = RewardsParams;
-	type MaxSettlementSteps = ConstU32<1_000>;
-	type WeightInfo = ();
 }
 
-/// Test constants, readable in assertions.
-pub(crate) const MODEL_DEPOSIT: Balance = 500;
-pub(crate) const MIN_FEE: Balance = 1_000;
-pub(crate) const MIN_BOND: Balance = 10_000;
-pub(crate) const LEASE: u64 = 20;
-pub(crate) const MAX_SHARES: u32 = 50;
+pub(crate) use pallet_models::config_preludes::{
+	LEASE, MAX_SHARES, MIN_BOND, MIN_FEE, MODEL_DEPOSIT,
+};
 
-parameter_types! {
-	/// 60% to the trainer, 10% to the pools, 30% to the contributors.
-	pub TestFeeSplit: FeeSplit = FeeSplit {
-		trainer: Perbill::from_percent(60),
-		pools: Perbill::from_percent(10),
-		contributors: Perbill::from_percent(30),
-	};
-}
-
+#[derive_impl(pallet_models::config_preludes::TestDefaultConfig)]
 impl pallet_models::Config for Test {
 	type Currency = Balances;
-	type RuntimeHoldReason = RuntimeHoldReason;
 	type Datanets = Datanets;
 	type Rewards = Rewards;
-	type ModelDeposit = ConstU64<MODEL_DEPOSIT>;
-	type MinJobFee = ConstU64<MIN_FEE>;
-	type MinWorkerBond = ConstU64<MIN_BOND>;
-	type DefaultLeasePeriod = ConstU64<LEASE>;
-	type ExpirySlash = ExpirySlash;
-	type MaxShares = ConstU32<MAX_SHARES>;
-	type MaxLeasesPerBlock = ConstU32<2>;
-	type MaxAdapterBytes = ConstU32<4096>;
-	type DefaultFeeSplit = TestFeeSplit;
-	type WeightInfo = ();
-}
-
-parameter_types! {
-	/// A worker whose lease runs out loses 10% of its bond.
-	pub const ExpirySlash: Perbill = Perbill::from_percent(10);
 }
 
 /// Accounts.

@@ -68,12 +68,59 @@ pub mod pallet {
 	#[pallet::pallet]
 	pub struct Pallet<T>(_);
 
-	#[pallet::config]
+	/// Defaults for test runtimes, so a mock names only what it changes.
+	pub mod config_preludes {
+		use super::*;
+		use frame_support::{derive_impl, parameter_types, register_default_impl};
+		use sp_runtime::Perbill;
+
+		/// Blocks per epoch in tests.
+		pub const EPOCH: u64 = 30;
+		/// Minted per active datanet per epoch in tests.
+		pub const ISSUANCE: u64 = 100_000;
+
+		/// The test rules: 30-block epochs; contributors 70%, validators 20%, the owner 10%.
+		pub fn test_params() -> RewardParams<u64> {
+			RewardParams {
+				epoch_length: EPOCH as u32,
+				issuance_per_datanet: ISSUANCE,
+				rejection_half_life: 7,
+				contributors_share: Perbill::from_percent(70),
+				validators_share: Perbill::from_percent(20),
+				owner_share: Perbill::from_percent(10),
+			}
+		}
+
+		parameter_types! {
+			/// [`test_params`], as a `Get`.
+			pub TestParams: RewardParams<u64> = test_params();
+			/// The pools' account.
+			pub const RewardsPalletId: PalletId = PalletId(*b"prv/rwds");
+		}
+
+		/// Short epochs, for a test runtime whose balances and block numbers are `u64`.
+		pub struct TestDefaultConfig;
+
+		#[derive_impl(frame_system::config_preludes::TestDefaultConfig, no_aggregated_types)]
+		impl frame_system::DefaultConfig for TestDefaultConfig {}
+
+		#[register_default_impl(TestDefaultConfig)]
+		impl DefaultConfig for TestDefaultConfig {
+			type PalletId = RewardsPalletId;
+			type DefaultParams = TestParams;
+			type MaxSettlementSteps = ConstU32<1_000>;
+			type WeightInfo = ();
+		}
+	}
+
+	#[pallet::config(with_default)]
 	pub trait Config: polkadot_sdk::frame_system::Config<RuntimeEvent: From<Event<Self>>> {
 		/// Mints issuance into the pools and pays claims out of them.
+		#[pallet::no_default]
 		type Currency: Mutate<Self::AccountId>;
 
 		/// The datanets, for their owners.
+		#[pallet::no_default]
 		type Datanets: ContributionRegistry<Self::AccountId, BlockNumberFor<Self>>;
 
 		/// Derives the account that holds every pool and unclaimed reward.
@@ -82,6 +129,7 @@ pub mod pallet {
 
 		/// The rules until genesis or root says otherwise. Must pass the checks of
 		/// `set_params`.
+		#[pallet::no_default_bounds]
 		type DefaultParams: Get<ParamsOf<Self>>;
 
 		/// The most settlement steps (a datanet's pool split, or one account credited) done in

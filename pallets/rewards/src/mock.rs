@@ -1,16 +1,12 @@
 //! A test runtime: balances, the real datanets and validation pallets, and rewards fed by
 //! validation's verdicts, with 30-block epochs.
 
-use crate::{self as pallet_rewards, RewardParams};
-use frame_support::{
-	assert_ok, derive_impl, parameter_types,
-	traits::{ConstU32, ConstU64},
-	PalletId,
-};
+use crate as pallet_rewards;
+use frame_support::{assert_ok, derive_impl, parameter_types};
 use pallet_datanets::{Caps, ContributionId, DataKind, DatanetId, Format, FormatSet};
-use pallet_validation::{Ballot, Params};
+use pallet_validation::Ballot;
 use polkadot_sdk::{frame_support, frame_system, pallet_balances, sp_io, sp_runtime};
-use sp_runtime::{BuildStorage, Perbill};
+use sp_runtime::BuildStorage;
 
 type Block = frame_system::mocking::MockBlock<Test>;
 
@@ -29,104 +25,44 @@ frame_support::construct_runtime!(
 	}
 );
 
+// The preludes' accounts and balances are `u64`, as `AccountId` and `Balance` say.
 #[derive_impl(frame_system::config_preludes::TestDefaultConfig)]
 impl frame_system::Config for Test {
 	type Block = Block;
-	type AccountId = AccountId;
-	type Lookup = sp_runtime::traits::IdentityLookup<AccountId>;
 	type AccountData = pallet_balances::AccountData<Balance>;
 }
 
 #[derive_impl(pallet_balances::config_preludes::TestDefaultConfig)]
 impl pallet_balances::Config for Test {
 	type AccountStore = System;
-	type Balance = Balance;
-	type RuntimeHoldReason = RuntimeHoldReason;
 }
 
-parameter_types! {
-	pub const MaxFileBytes: u32 = 8 * 1024;
-	pub const AccountDailyFiles: u32 = 100_000;
-	pub const AccountDailyBytes: u64 = 1 << 30;
-	pub const BlocksPerDay: u64 = 1_000;
-}
-
+#[derive_impl(pallet_datanets::config_preludes::TestDefaultConfig)]
 impl pallet_datanets::Config for Test {
 	type Currency = Balances;
-	type RuntimeHoldReason = RuntimeHoldReason;
-	type DepositBase = ConstU64<1>;
-	type DepositPerByte = ConstU64<0>;
-	type MaxNameLen = ConstU32<16>;
-	type MaxSummaryLen = ConstU32<16>;
-	type MaxTagLen = ConstU32<16>;
-	type MaxTags = ConstU32<1>;
-	type MaxFileBytes = MaxFileBytes;
-	type AccountDailyFiles = AccountDailyFiles;
-	type AccountDailyBytes = AccountDailyBytes;
-	type BlocksPerDay = BlocksPerDay;
-	type OnContribution = ();
-	type WeightInfo = ();
 }
 
-/// Validation's test rules: commit for 10 blocks after submission, reveal for the next 10.
-pub(crate) const MIN_STAKE: Balance = 1_000;
-pub(crate) const COMMIT_PERIOD: u64 = 10;
-pub(crate) const REVEAL_PERIOD: u64 = 10;
+pub(crate) use pallet_validation::config_preludes::{COMMIT_PERIOD, REVEAL_PERIOD};
 
-parameter_types! {
-	pub ValidationParams: Params<Balance, u64> = Params {
-		min_stake_per_datanet: MIN_STAKE,
-		unbonding_delay: 50,
-		commit_period: COMMIT_PERIOD,
-		reveal_period: REVEAL_PERIOD,
-		quorum: 2,
-		supermajority: Perbill::from_rational(2u32, 3u32),
-		wrong_vote_slash: Perbill::from_percent(1),
-		no_reveal_slash: Perbill::from_percent(5),
-	};
-}
-
+#[derive_impl(pallet_validation::config_preludes::TestDefaultConfig)]
 impl pallet_validation::Config for Test {
 	type Currency = Balances;
-	type RuntimeHoldReason = RuntimeHoldReason;
 	type Contributions = Datanets;
 	type OnVerdict = Rewards;
-	type DefaultParams = ValidationParams;
-	type MaxDatanetsPerValidator = ConstU32<3>;
-	type MaxVoters = ConstU32<5>;
-	type WeightInfo = ();
 }
 
-/// Blocks per epoch in tests.
-pub(crate) const EPOCH: u64 = 30;
-/// Minted per active datanet per epoch in tests.
-pub(crate) const ISSUANCE: Balance = 100_000;
-
-pub(crate) fn test_params() -> RewardParams<Balance> {
-	RewardParams {
-		epoch_length: EPOCH as u32,
-		issuance_per_datanet: ISSUANCE,
-		rejection_half_life: 7,
-		contributors_share: Perbill::from_percent(70),
-		validators_share: Perbill::from_percent(20),
-		owner_share: Perbill::from_percent(10),
-	}
-}
+pub(crate) use pallet_rewards::config_preludes::{test_params, EPOCH, ISSUANCE};
 
 parameter_types! {
-	pub TestParams: RewardParams<Balance> = test_params();
-	pub const RewardsPalletId: PalletId = PalletId(*b"prv/rwds");
 	/// Settlement steps per block; tests of paging lower it.
 	pub static MaxSteps: u32 = 1_000;
 }
 
+#[derive_impl(pallet_rewards::config_preludes::TestDefaultConfig)]
 impl pallet_rewards::Config for Test {
 	type Currency = Balances;
 	type Datanets = Datanets;
-	type PalletId = RewardsPalletId;
-	type DefaultParams = TestParams;
 	type MaxSettlementSteps = MaxSteps;
-	type WeightInfo = ();
 }
 
 /// The datanet's owner.

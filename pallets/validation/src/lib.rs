@@ -130,23 +130,82 @@ pub mod pallet {
 		ValidatorStake,
 	}
 
-	#[pallet::config]
+	/// Defaults for test runtimes, so a mock names only what it changes.
+	pub mod config_preludes {
+		use super::*;
+		use frame_support::{derive_impl, parameter_types, register_default_impl};
+		use sp_runtime::Perbill;
+
+		/// The least stake per datanet in tests.
+		pub const MIN_STAKE: u64 = 1_000;
+		/// Blocks to commit after a submission, in tests.
+		pub const COMMIT_PERIOD: u64 = 10;
+		/// Blocks to reveal after the commit window, in tests.
+		pub const REVEAL_PERIOD: u64 = 10;
+		/// Blocks before unbonded stake is free, in tests.
+		pub const UNBONDING_DELAY: u64 = 50;
+		/// The most validators that may commit on one contribution, in tests.
+		pub const MAX_VOTERS: u32 = 5;
+
+		/// The test rules: short windows, a quorum of two, a two-thirds supermajority.
+		pub fn test_params() -> Params<u64, u64> {
+			Params {
+				min_stake_per_datanet: MIN_STAKE,
+				unbonding_delay: UNBONDING_DELAY,
+				commit_period: COMMIT_PERIOD,
+				reveal_period: REVEAL_PERIOD,
+				quorum: 2,
+				supermajority: Perbill::from_rational(2u32, 3u32),
+				wrong_vote_slash: Perbill::from_percent(1),
+				no_reveal_slash: Perbill::from_percent(5),
+			}
+		}
+
+		parameter_types! {
+			/// [`test_params`], as a `Get`.
+			pub TestParams: Params<u64, u64> = test_params();
+		}
+
+		/// Short windows, for a test runtime whose balances and block numbers are `u64`.
+		pub struct TestDefaultConfig;
+
+		#[derive_impl(frame_system::config_preludes::TestDefaultConfig, no_aggregated_types)]
+		impl frame_system::DefaultConfig for TestDefaultConfig {}
+
+		#[register_default_impl(TestDefaultConfig)]
+		impl DefaultConfig for TestDefaultConfig {
+			#[inject_runtime_type]
+			type RuntimeHoldReason = ();
+			type OnVerdict = ();
+			type DefaultParams = TestParams;
+			type MaxDatanetsPerValidator = ConstU32<3>;
+			type MaxVoters = ConstU32<MAX_VOTERS>;
+			type WeightInfo = ();
+		}
+	}
+
+	#[pallet::config(with_default)]
 	pub trait Config: polkadot_sdk::frame_system::Config<RuntimeEvent: From<Event<Self>>> {
 		/// Holds stake, and burns it when slashed.
+		#[pallet::no_default]
 		type Currency: MutateHold<Self::AccountId, Reason = Self::RuntimeHoldReason>
 			+ Mutate<Self::AccountId>;
 
 		/// The runtime's hold reasons, of which this pallet's are part.
+		#[pallet::no_default_bounds]
 		type RuntimeHoldReason: From<HoldReason>;
 
 		/// The contributions being judged: read, and moved on to their verdict.
+		#[pallet::no_default]
 		type Contributions: ContributionRegistry<Self::AccountId, BlockNumberFor<Self>>;
 
 		/// Told of every verdict.
+		#[pallet::no_default_bounds]
 		type OnVerdict: OnVerdict<Self::AccountId, BalanceOf<Self>>;
 
 		/// The rules until genesis or root says otherwise. Must pass the checks of
 		/// `set_params`.
+		#[pallet::no_default_bounds]
 		type DefaultParams: Get<ParamsOf<Self>>;
 
 		/// The most datanets one validator serves at once.

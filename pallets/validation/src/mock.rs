@@ -1,14 +1,11 @@
 //! A test runtime: balances, the real datanets pallet (the registry validation judges), and
 //! the validation pallet with short windows.
 
-use crate::{self as pallet_validation, Params};
-use frame_support::{
-	derive_impl, parameter_types,
-	traits::{ConstU32, ConstU64},
-};
+use crate as pallet_validation;
+use frame_support::derive_impl;
 use pallet_datanets::{Caps, ContributionId, DataKind, DatanetId, Format, FormatSet};
 use polkadot_sdk::{frame_support, frame_system, pallet_balances, sp_io, sp_runtime};
-use sp_runtime::{BuildStorage, Perbill};
+use sp_runtime::BuildStorage;
 
 type Block = frame_system::mocking::MockBlock<Test>;
 
@@ -26,80 +23,31 @@ frame_support::construct_runtime!(
 	}
 );
 
+// The preludes' accounts and balances are `u64`, as `AccountId` and `Balance` say.
 #[derive_impl(frame_system::config_preludes::TestDefaultConfig)]
 impl frame_system::Config for Test {
 	type Block = Block;
-	type AccountId = AccountId;
-	type Lookup = sp_runtime::traits::IdentityLookup<AccountId>;
 	type AccountData = pallet_balances::AccountData<Balance>;
 }
 
 #[derive_impl(pallet_balances::config_preludes::TestDefaultConfig)]
 impl pallet_balances::Config for Test {
 	type AccountStore = System;
-	type Balance = Balance;
-	type RuntimeHoldReason = RuntimeHoldReason;
 }
 
-parameter_types! {
-	pub const MaxFileBytes: u32 = 8 * 1024;
-	pub const AccountDailyFiles: u32 = 1_000;
-	pub const AccountDailyBytes: u64 = 1 << 30;
-	pub const BlocksPerDay: u64 = 1_000;
-}
-
+#[derive_impl(pallet_datanets::config_preludes::TestDefaultConfig)]
 impl pallet_datanets::Config for Test {
 	type Currency = Balances;
-	type RuntimeHoldReason = RuntimeHoldReason;
-	type DepositBase = ConstU64<1>;
-	type DepositPerByte = ConstU64<0>;
-	type MaxNameLen = ConstU32<16>;
-	type MaxSummaryLen = ConstU32<16>;
-	type MaxTagLen = ConstU32<16>;
-	type MaxTags = ConstU32<1>;
-	type MaxFileBytes = MaxFileBytes;
-	type AccountDailyFiles = AccountDailyFiles;
-	type AccountDailyBytes = AccountDailyBytes;
-	type BlocksPerDay = BlocksPerDay;
-	type OnContribution = ();
-	type WeightInfo = ();
 }
 
-/// The most validators that may commit on one contribution, in tests.
-pub(crate) const MAX_VOTERS: u32 = 5;
+pub(crate) use pallet_validation::config_preludes::{
+	test_params, COMMIT_PERIOD, MAX_VOTERS, MIN_STAKE, REVEAL_PERIOD, UNBONDING_DELAY,
+};
 
+#[derive_impl(pallet_validation::config_preludes::TestDefaultConfig)]
 impl pallet_validation::Config for Test {
 	type Currency = Balances;
-	type RuntimeHoldReason = RuntimeHoldReason;
 	type Contributions = Datanets;
-	type OnVerdict = ();
-	type DefaultParams = TestParams;
-	type MaxDatanetsPerValidator = ConstU32<3>;
-	type MaxVoters = ConstU32<MAX_VOTERS>;
-	type WeightInfo = ();
-}
-
-/// Test rules: commit for 10 blocks after submission, reveal for the next 10.
-pub(crate) const MIN_STAKE: Balance = 1_000;
-pub(crate) const COMMIT_PERIOD: u64 = 10;
-pub(crate) const REVEAL_PERIOD: u64 = 10;
-pub(crate) const UNBONDING_DELAY: u64 = 50;
-
-pub(crate) fn test_params() -> Params<Balance, u64> {
-	Params {
-		min_stake_per_datanet: MIN_STAKE,
-		unbonding_delay: UNBONDING_DELAY,
-		commit_period: COMMIT_PERIOD,
-		reveal_period: REVEAL_PERIOD,
-		quorum: 2,
-		supermajority: Perbill::from_rational(2u32, 3u32),
-		wrong_vote_slash: Perbill::from_percent(1),
-		no_reveal_slash: Perbill::from_percent(5),
-	}
-}
-
-parameter_types! {
-	pub TestParams: Params<Balance, u64> = test_params();
 }
 
 /// The datanet's owner, who also contributes.

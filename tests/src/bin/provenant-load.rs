@@ -12,9 +12,13 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Result};
+use pallet_datanets::{Caps, DataKind, Format, FormatSet};
 use provenant_client::{
-	runtime::{self, runtime_types::pallet_datanets},
-	subxt::{config::DefaultExtrinsicParamsBuilder, utils::MultiAddress},
+	runtime,
+	subxt::{
+		config::DefaultExtrinsicParamsBuilder,
+		utils::{MultiAddress, Static},
+	},
 	subxt_signer::sr25519::{dev, Keypair},
 	Client, ProvenantConfig, UNIT,
 };
@@ -211,16 +215,15 @@ async fn main() -> Result<()> {
 		)
 		.await?;
 	}
-	let formats = pallet_datanets::types::FormatSet(0b111);
-	let caps =
-		pallet_datanets::types::Caps { max_file_bytes: 8 * 1024 * 1024, daily_bytes: u64::MAX };
+	let formats = FormatSet::of(&[Format::Txt, Format::Jsonl, Format::Csv]);
+	let caps = Caps { max_file_bytes: 8 * 1024 * 1024, daily_bytes: u64::MAX };
 	let create = runtime::transactions().datanets().create(
 		b"load".to_vec(),
 		vec![],
 		vec![],
-		pallet_datanets::format::DataKind::Text,
-		formats,
-		caps,
+		Static(DataKind::Text),
+		Static(formats),
+		Static(caps),
 	);
 	provenant_client::submit_and_finalize(&client, &create, &alice).await?;
 	let datanet = 0u32;

@@ -23,7 +23,7 @@ use super::{
 	mlp::Activation,
 	read, Saved,
 };
-use crate::linear::FrozenWeight;
+use crate::frozen::FrozenWeight;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use std::borrow::Cow;
 

@@ -8,7 +8,7 @@ use super::{
 	mlp::Activation,
 	norm::Norm,
 };
-use crate::linear::FrozenWeight;
+use crate::frozen::FrozenWeight;
 use crate::rng::Rng;
 use candle_core::{Device, Tensor, Var, D};
 use candle_nn::{ops, rotary_emb};

@@ -19,19 +19,22 @@ use std::{
 };
 
 use anyhow::{anyhow, bail, Context as _, Result};
-use pallet_datanets::Format;
+use pallet_datanets::ContributionStatus;
 use pallet_validation::{Ballot, Salt};
 use provenant_client::{
-	runtime::{self, runtime_types::pallet_datanets::types::ContributionStatus},
-	subxt::utils::AccountId32,
+	runtime,
+	subxt::utils::{AccountId32, Static},
 	subxt_signer::sr25519::Keypair,
 	Client,
 };
 use provenant_quality::{Corpus, Fingerprint};
 use serde_json::json;
 
-use super::validator::{ballot_name, load_salt, params, salt_path, save_salt, to_chain};
-use crate::context::Context;
+use crate::{
+	chain::{self, ballot_name},
+	context::Context,
+	votes,
+};
 
 /// Judge a datanet's contributions automatically.
 #[derive(Debug, clap::Args)]
@@ -65,7 +68,7 @@ impl Planned {
 				send(client, signer, nonce, validation.commit(id, sealed), line)
 			},
 			Planned::Reveal { id, ballot, salt, line } => {
-				send(client, signer, nonce, validation.reveal(id, to_chain(&ballot), salt), line)
+				send(client, signer, nonce, validation.reveal(id, Static(ballot), salt), line)
 			},
 			Planned::Close { id } => {
 				send(client, signer, nonce, validation.close(id), format!("#{id}: closed"))
@@ -78,13 +81,6 @@ async fn fetch(rpc: &provenant_client::subxt::rpcs::RpcClient, hash: [u8; 32]) -
 	provenant_client::fetch_content(rpc, &hash)
 		.await
 		.with_context(|| format!("fetching 0x{}", hex::encode(hash)))
-}
-
-fn format_of(name: &str) -> Result<Format> {
-	Format::ALL
-		.into_iter()
-		.find(|format| format.name() == name)
-		.ok_or_else(|| anyhow!("unknown format '{name}'"))
 }
 
 /// Signs `call` with `nonce` and sends it; the future resolves when it is final.
@@ -160,7 +156,7 @@ impl AutoArgs {
 		judged: &mut HashSet<u64>,
 		closing: &mut HashMap<u64, u32>,
 	) -> Result<()> {
-		let rules = params(client).await?;
+		let rules = chain::validation_params(client).await?;
 		let at = client.at_current_block().await?;
 		let now = at.block_number() as u32;
 		let mut entries =
@@ -182,12 +178,12 @@ impl AutoArgs {
 			let contributor = AccountId32::from(record.contributor.0);
 			let commit_end = record.block + rules.commit_period;
 			let reveal_end = commit_end + rules.reveal_period;
-			let is_pending = matches!(record.status, ContributionStatus::Pending);
-			if matches!(record.status, ContributionStatus::Rejected) {
+			let is_pending = record.status.0 == ContributionStatus::Pending;
+			if record.status.0 == ContributionStatus::Rejected {
 				continue;
 			}
-			let format = format_of(&format!("{:?}", record.format).to_lowercase())?;
-			let path = salt_path(context, *id, me);
+			let format = record.format.0;
+			let path = votes::path(context, *id, me);
 			// Judge while the commit window has a block to spare for inclusion.
 			if is_pending && contributor != *me && now < commit_end && !judged.contains(id) {
 				let bytes = fetch(rpc, record.hash).await?;
@@ -201,7 +197,7 @@ impl AutoArgs {
 				if !already {
 					let mut salt: Salt = [0u8; 32];
 					getrandom::getrandom(&mut salt).map_err(|e| anyhow!("no randomness: {e}"))?;
-					save_salt(&path, &ballot, &salt)?;
+					votes::save(&path, &ballot, &salt)?;
 					let sealed = pallet_validation::commitment(&ballot, &salt, &me.0);
 					let line = format!("#{id}: committed {}: {why}", ballot_name(&ballot));
 					planned.push(Planned::Commit { id: *id, sealed, line });
@@ -219,13 +215,12 @@ impl AutoArgs {
 				continue;
 			}
 			if now > commit_end && now <= reveal_end {
-				if let Some((ballot, salt)) = load_salt(&path)? {
+				if let Some((ballot, salt)) = votes::load(&path)? {
 					std::fs::remove_file(&path).ok();
 					let line = format!("#{id}: revealed {}", ballot_name(&ballot));
 					planned.push(Planned::Reveal { id: *id, ballot, salt, line });
 				}
 			}
-			// Anyone may close; workers that race for it lose nothing but a fee.
 			// Anyone may close; a worker that loses the race to another pays only a fee. A
 			// close that did not land is retried a few blocks later.
 			if now > reveal_end && closing.get(id).is_none_or(|sent| now > sent + 3) {

@@ -13,22 +13,21 @@
 //! fused kernels (`softmax_last_dim`, `rms_norm`, `rope`, …) would let `backward()` succeed while
 //! silently giving the LoRA matrices no gradient.
 
+mod attention;
+
 use crate::{
 	adapter::LoraSettings,
-	config::{Mlp, ModelConfig, Norm, Positions, QkvLayout},
-	cpu::{
-		attention::CausalAttention,
-		heads::{HeadPart, RopeTables, SplitHeads},
-		loss::LinearCrossEntropy,
-		mlp::Activation,
-	},
-	linear::{ForwardMode, FrozenWeight, Linear, LinearGroup, Lora},
+	config::{Llama3RopeScaling, Mlp, ModelConfig, Norm, Positions, QkvLayout},
+	cpu::{heads::RopeTables, loss::LinearCrossEntropy, mlp::Activation},
+	frozen::FrozenWeight,
+	linear::{ForwardMode, Linear, LinearGroup, Lora},
 	quant::QuantKind,
 	rng::Rng,
 	Error, Result,
 };
-use candle_core::{DType, Device, Tensor, Var, D};
-use candle_nn::{ops, rotary_emb};
+use attention::{Attention, Heads, LayerCache};
+use candle_core::{Device, Tensor, Var, D};
+use candle_nn::ops;
 use std::sync::Arc;
 
 /// Where the base weights come from: a checkpoint's tensors by name, as `f32` on the device.
@@ -178,15 +177,7 @@ impl NormLayer {
 	}
 }
 
-#[derive(Clone, Debug)]
-struct Attention {
-	/// q, k and v as one product (separate layers stacked, or the family's fused one).
-	qkv: LinearGroup,
-	out: Linear,
-	q_norm: Option<NormLayer>,
-	k_norm: Option<NormLayer>,
-}
-
+/// The MLP sublayer.
 #[derive(Clone, Debug)]
 enum FeedForward {
 	/// `gate_up` yields the gate then the up projection side by side.
@@ -200,6 +191,24 @@ enum FeedForward {
 	},
 }
 
+impl FeedForward {
+	/// `residual` plus the MLP of `x`.
+	fn forward(&self, residual: &Tensor, x: &Tensor, mode: ForwardMode) -> Result<Tensor> {
+		match self {
+			FeedForward::Gated { gate_up, down } => down.forward_onto(
+				residual,
+				&gate_up.forward(x, mode)?,
+				Some(Activation::SiluGate),
+				mode,
+			),
+			FeedForward::Gelu { fc, proj } => {
+				proj.forward_onto(residual, &fc.forward(x, mode)?, Some(Activation::GeluTanh), mode)
+			},
+		}
+	}
+}
+
+/// One pre-norm transformer block.
 #[derive(Clone, Debug)]
 struct Block {
 	attn_norm: NormLayer,
@@ -208,10 +217,28 @@ struct Block {
 	mlp: FeedForward,
 }
 
+impl Block {
+	/// The residual stream after this block. Each sublayer's output projection adds onto the
+	/// stream itself.
+	fn forward(
+		&self,
+		heads: &Heads,
+		x: &Tensor,
+		offset: usize,
+		mask: Option<&Tensor>,
+		cache: Option<&mut LayerCache>,
+		mode: ForwardMode,
+	) -> Result<Tensor> {
+		let normed = self.attn_norm.forward(x, mode)?;
+		let x = self.attention.forward(heads, x, &normed, offset, mask, cache, mode)?;
+		self.mlp.forward(&x, &self.mlp_norm.forward(&x, mode)?, mode)
+	}
+}
+
 /// Keys and values of the positions seen so far, one entry per layer, for generation.
 #[derive(Clone, Debug, Default)]
 pub struct KvCache {
-	layers: Vec<Option<(Tensor, Tensor)>>,
+	layers: Vec<LayerCache>,
 }
 
 impl KvCache {
@@ -242,107 +269,22 @@ pub struct Model {
 	blocks: Vec<Block>,
 	final_norm: NormLayer,
 	lm_head: Linear,
-	/// `cos` and `sin`, `[max_positions, rotary_dim / 2]`.
-	rope: Option<RopeTables>,
-	/// ALiBi's slope for each head.
-	alibi_slopes: Option<Arc<Vec<f32>>>,
-}
-
-/// The module paths of one family's checkpoints.
-struct Paths {
-	embed: String,
-	positions: Option<String>,
-	embedding_norm: Option<String>,
-	layer: fn(usize) -> String,
-	attn_norm: &'static str,
-	mlp_norm: &'static str,
-	attention: &'static str,
-	/// The fused q/k/v projection, for families that have one.
-	fused_qkv: &'static str,
-	attn_out: &'static str,
-	/// The MLP's input and output projections, for the ungated and fused-gated MLPs.
-	mlp_in: &'static str,
-	mlp_out: &'static str,
-	final_norm: String,
-	lm_head: Option<String>,
-}
-
-fn paths(cfg: &ModelConfig) -> Paths {
-	use crate::config::Family::*;
-	match cfg.family {
-		Llama | Mistral | Qwen2 | Qwen3 => Paths {
-			embed: "model.embed_tokens".into(),
-			positions: None,
-			embedding_norm: None,
-			layer: |i| format!("model.layers.{i}"),
-			attn_norm: "input_layernorm",
-			mlp_norm: "post_attention_layernorm",
-			attention: "self_attn",
-			fused_qkv: "",
-			attn_out: "o_proj",
-			mlp_in: "",
-			mlp_out: "",
-			final_norm: "model.norm".into(),
-			lm_head: (!cfg.tie_word_embeddings).then(|| "lm_head".into()),
-		},
-		Gpt2 => Paths {
-			embed: "transformer.wte".into(),
-			positions: Some("transformer.wpe".into()),
-			embedding_norm: None,
-			layer: |i| format!("transformer.h.{i}"),
-			attn_norm: "ln_1",
-			mlp_norm: "ln_2",
-			attention: "attn",
-			fused_qkv: "c_attn",
-			attn_out: "c_proj",
-			mlp_in: "c_fc",
-			mlp_out: "c_proj",
-			final_norm: "transformer.ln_f".into(),
-			lm_head: None,
-		},
-		Bloom => Paths {
-			embed: "transformer.word_embeddings".into(),
-			positions: None,
-			embedding_norm: Some("transformer.word_embeddings_layernorm".into()),
-			layer: |i| format!("transformer.h.{i}"),
-			attn_norm: "input_layernorm",
-			mlp_norm: "post_attention_layernorm",
-			attention: "self_attention",
-			fused_qkv: "query_key_value",
-			attn_out: "dense",
-			mlp_in: "dense_h_to_4h",
-			mlp_out: "dense_4h_to_h",
-			final_norm: "transformer.ln_f".into(),
-			lm_head: None,
-		},
-		ChatGlm => Paths {
-			embed: "transformer.embedding.word_embeddings".into(),
-			positions: None,
-			embedding_norm: None,
-			layer: |i| format!("transformer.encoder.layers.{i}"),
-			attn_norm: "input_layernorm",
-			mlp_norm: "post_attention_layernorm",
-			attention: "self_attention",
-			fused_qkv: "query_key_value",
-			attn_out: "dense",
-			mlp_in: "dense_h_to_4h",
-			mlp_out: "dense_4h_to_h",
-			final_norm: "transformer.encoder.final_layernorm".into(),
-			lm_head: Some("transformer.output_layer".into()),
-		},
-	}
+	heads: Heads,
 }
 
 /// Inverse frequencies of the rotary embedding, LLaMA 3's scaling applied.
 fn rope_inverse_frequencies(
 	theta: f64,
 	rotary_dim: usize,
-	llama3: Option<(f64, f64, f64, usize)>,
+	llama3: Option<Llama3RopeScaling>,
 ) -> Vec<f32> {
 	(0..rotary_dim / 2)
 		.map(|j| {
 			let freq = 1.0 / theta.powf(2.0 * j as f64 / rotary_dim as f64);
-			let Some((factor, low, high, original)) = llama3 else { return freq as f32 };
+			let Some(scaling) = llama3 else { return freq as f32 };
+			let (factor, low, high) =
+				(scaling.factor, scaling.low_freq_factor, scaling.high_freq_factor);
+			let original = scaling.original_max_positions;
 			let wavelen = 2.0 * std::f64::consts::PI / freq;
 			let (low_wavelen, high_wavelen) = (original as f64 / low, original as f64 / high);
 			(if wavelen < high_wavelen {
@@ -379,49 +321,45 @@ impl Model {
 		options: &BuildOptions,
 	) -> Result<Self> {
 		let mut loader = Loader { cfg, source, device, options, next_index: 0 };
-		let names = paths(cfg);
+		let names = cfg.family.paths();
 		let h = cfg.hidden_size;
 		let embed = loader.get(&format!("{}.weight", names.embed), &[cfg.vocab_size, h])?;
-		let positions = match &names.positions {
+		let positions = match names.positions {
 			Some(p) => Some(loader.get(&format!("{p}.weight"), &[cfg.max_positions, h])?),
 			None => None,
 		};
-		let embedding_norm = match &names.embedding_norm {
+		let embedding_norm = match names.embedding_norm {
 			Some(p) => Some(loader.norm(p, h, cfg.norm)?),
 			None => None,
 		};
 		let (q_width, kv_width) = cfg.qkv_width();
 		let mut blocks = Vec::with_capacity(cfg.num_layers);
 		for layer in 0..cfg.num_layers {
-			let base = (names.layer)(layer);
+			let base = format!("{}.{layer}", names.layers);
 			let attn = format!("{base}.{}", names.attention);
-			let qkv_layers = match cfg.qkv {
-				QkvLayout::Separate => vec![
+			let qkv_layers = match names.fused_qkv {
+				None => vec![
 					(format!("{attn}.q_proj"), q_width),
 					(format!("{attn}.k_proj"), kv_width),
 					(format!("{attn}.v_proj"), kv_width),
 				],
-				QkvLayout::Concatenated | QkvLayout::PerHead => {
-					vec![(format!("{attn}.{}", names.fused_qkv), q_width + 2 * kv_width)]
-				},
+				Some(fused) => vec![(format!("{attn}.{fused}"), q_width + 2 * kv_width)],
 			};
 			let qkv = loader.group(&qkv_layers, h, cfg.qkv_bias)?;
 			let out =
 				loader.linear(&format!("{attn}.{}", names.attn_out), q_width, h, cfg.dense_bias)?;
-			let (q_norm, k_norm) = if cfg.qk_norm {
-				(
-					Some(loader.norm(&format!("{attn}.q_norm"), cfg.head_dim, Norm::Rms)?),
-					Some(loader.norm(&format!("{attn}.k_norm"), cfg.head_dim, Norm::Rms)?),
-				)
+			let qk_norm = if cfg.qk_norm {
+				Some((
+					loader.norm(&format!("{attn}.q_norm"), cfg.head_dim, Norm::Rms)?,
+					loader.norm(&format!("{attn}.k_norm"), cfg.head_dim, Norm::Rms)?,
+				))
 			} else {
-				(None, None)
+				None
 			};
 			let f = cfg.intermediate_size;
 			let mlp_path = format!("{base}.mlp");
-			let (mlp_in, mlp_out) =
-				(format!("{mlp_path}.{}", names.mlp_in), format!("{mlp_path}.{}", names.mlp_out));
-			let mlp = match cfg.mlp {
-				Mlp::GatedSilu => FeedForward::Gated {
+			let mlp = match (cfg.mlp, names.mlp_in_out) {
+				(Mlp::GatedSilu, _) => FeedForward::Gated {
 					gate_up: loader.group(
 						&[(format!("{mlp_path}.gate_proj"), f), (format!("{mlp_path}.up_proj"), f)],
 						h,
@@ -429,31 +367,39 @@ impl Model {
 					)?,
 					down: loader.linear(&format!("{mlp_path}.down_proj"), f, h, cfg.dense_bias)?,
 				},
-				Mlp::FusedGatedSilu => FeedForward::Gated {
-					gate_up: loader.group(&[(mlp_in.clone(), 2 * f)], h, cfg.dense_bias)?,
-					down: loader.linear(&mlp_out, f, h, cfg.dense_bias)?,
+				(Mlp::FusedGatedSilu, Some((mlp_in, mlp_out))) => FeedForward::Gated {
+					gate_up: loader.group(
+						&[(format!("{mlp_path}.{mlp_in}"), 2 * f)],
+						h,
+						cfg.dense_bias,
+					)?,
+					down: loader.linear(&format!("{mlp_path}.{mlp_out}"), f, h, cfg.dense_bias)?,
 				},
-				Mlp::GeluTanh => FeedForward::Gelu {
-					fc: loader.linear(&mlp_in, h, f, true)?,
-					proj: loader.linear(&mlp_out, f, h, true)?,
+				(Mlp::GeluTanh, Some((mlp_in, mlp_out))) => FeedForward::Gelu {
+					fc: loader.linear(&format!("{mlp_path}.{mlp_in}"), h, f, true)?,
+					proj: loader.linear(&format!("{mlp_path}.{mlp_out}"), f, h, true)?,
+				},
+				(mlp, None) => {
+					unreachable!("{:?} names its {mlp:?} projections", cfg.family)
 				},
 			};
 			blocks.push(Block {
 				attn_norm: loader.norm(&format!("{base}.{}", names.attn_norm), h, cfg.norm)?,
-				attention: Attention { qkv, out, q_norm, k_norm },
+				attention: Attention { qkv, out, qk_norm },
 				mlp_norm: loader.norm(&format!("{base}.{}", names.mlp_norm), h, cfg.norm)?,
 				mlp,
 			});
 		}
-		let final_norm = loader.norm(&names.final_norm, h, cfg.norm)?;
+		let final_norm = loader.norm(names.final_norm, h, cfg.norm)?;
 		// The output projection is never quantised or adapted: it is tied to the embedding in
 		// most families, and PEFT's LoRA targets leave it alone.
-		let lm_weight = match &names.lm_head {
+		let lm_path = names.lm_head.filter(|_| !cfg.tie_word_embeddings);
+		let lm_weight = match lm_path {
 			Some(p) => loader.get(&format!("{p}.weight"), &[cfg.vocab_size, h])?,
 			None => embed.clone(),
 		};
 		let lm_head = Linear {
-			path: names.lm_head.unwrap_or_else(|| names.embed.clone()),
+			path: lm_path.unwrap_or(names.embed).to_string(),
 			index: u64::MAX,
 			weight: FrozenWeight::Dense(lm_weight),
 			bias: None,
@@ -474,8 +420,16 @@ impl Model {
 			},
 			_ => None,
 		};
-		let alibi_slopes = matches!(cfg.positions, Positions::Alibi)
-			.then(|| Arc::new(alibi_slopes(cfg.num_heads)));
+		let heads = Heads {
+			head_dim: cfg.head_dim,
+			query_heads: cfg.num_heads,
+			kv_heads: cfg.num_kv_heads,
+			per_head_qkv: cfg.qkv == QkvLayout::PerHead,
+			sliding_window: cfg.sliding_window,
+			rope,
+			alibi_slopes: matches!(cfg.positions, Positions::Alibi)
+				.then(|| Arc::new(alibi_slopes(cfg.num_heads))),
+		};
 		Ok(Self {
 			cfg: cfg.clone(),
 			device: device.clone(),
@@ -485,8 +439,7 @@ impl Model {
 			blocks,
 			final_norm,
 			lm_head,
-			rope,
-			alibi_slopes,
+			heads,
 		})
 	}
 
@@ -654,221 +607,20 @@ impl Model {
 			x = norm.forward(&x, mode)?;
 		}
 		// The fused attention masks as it goes; the composed one adds this tensor.
-		let mask =
-			if mode.kernels.fused_on(&self.device) { None } else { Some(self.mask(seq, offset)?) };
+		let mask = if mode.kernels.fused_on(&self.device) {
+			None
+		} else {
+			Some(self.heads.causal_mask(seq, offset, &self.device)?)
+		};
 		let mut cache = cache;
 		if let Some(c) = cache.as_deref_mut() {
 			c.layers.resize(self.blocks.len(), None);
 		}
 		for (i, block) in self.blocks.iter().enumerate() {
 			let layer_cache = cache.as_deref_mut().map(|c| &mut c.layers[i]);
-			// Each sublayer's output projection adds onto the residual stream `x` itself.
-			x = self.attention(
-				block,
-				&x,
-				&block.attn_norm.forward(&x, mode)?,
-				offset,
-				mask.as_ref(),
-				layer_cache,
-				mode,
-			)?;
-			x = self.feed_forward(&block.mlp, &x, &block.mlp_norm.forward(&x, mode)?, mode)?;
+			x = block.forward(&self.heads, &x, offset, mask.as_ref(), layer_cache, mode)?;
 		}
 		self.final_norm.forward(&x, mode)
-	}
-
-	/// The additive causal mask `[seq, offset + seq]`: −∞ above the diagonal and, with a
-	/// sliding window, at or beyond `window` positions back.
-	fn mask(&self, seq: usize, offset: usize) -> Result<Tensor> {
-		let total = offset + seq;
-		let window = self.cfg.sliding_window.unwrap_or(usize::MAX);
-		let values: Vec<f32> = (0..seq)
-			.flat_map(|i| {
-				let query = offset + i;
-				(0..total).map(move |key| {
-					if key > query || query - key >= window {
-						f32::NEG_INFINITY
-					} else {
-						0.0
-					}
-				})
-			})
-			.collect();
-		Ok(Tensor::from_vec(values, (seq, total), &self.device)?)
-	}
-
-	fn rotate(&self, x: &Tensor, offset: usize) -> Result<Tensor> {
-		let Some(RopeTables { cos, sin, rotary_dim, interleaved }) = &self.rope else {
-			return Ok(x.clone());
-		};
-		let seq = x.dim(2)?;
-		let half = rotary_dim / 2;
-		let rows = |table: &[f32]| {
-			Tensor::from_slice(
-				&table[offset * half..(offset + seq) * half],
-				(seq, half),
-				&self.device,
-			)
-		};
-		let (cos, sin) = (rows(cos)?, rows(sin)?);
-		let head_dim = x.dim(3)?;
-		let rotated = x.narrow(3, 0, *rotary_dim)?.contiguous()?;
-		let rotated = if *interleaved {
-			rotary_emb::rope_i_slow(&rotated, &cos, &sin)?
-		} else {
-			rotary_emb::rope_slow(&rotated, &cos, &sin)?
-		};
-		if *rotary_dim == head_dim {
-			Ok(rotated)
-		} else {
-			let pass = x.narrow(3, *rotary_dim, head_dim - rotary_dim)?;
-			Ok(Tensor::cat(&[&rotated, &pass], 3)?)
-		}
-	}
-
-	/// `residual` plus attention over `x`.
-	#[allow(clippy::too_many_arguments)]
-	fn attention(
-		&self,
-		block: &Block,
-		residual: &Tensor,
-		x: &Tensor,
-		offset: usize,
-		mask: Option<&Tensor>,
-		cache: Option<&mut Option<(Tensor, Tensor)>>,
-		mode: ForwardMode,
-	) -> Result<Tensor> {
-		let cfg = &self.cfg;
-		let (b, s, _) = x.dims3()?;
-		let (hd, nh, nkv) = (cfg.head_dim, cfg.num_heads, cfg.num_kv_heads);
-		let attn = &block.attention;
-		let projected = attn.qkv.forward(x, mode)?;
-		let fused = mode.kernels.fused_on(x.device());
-		let scale = (1.0 / (hd as f64).sqrt()) as f32;
-		if fused && cache.is_none() && attn.q_norm.is_none() {
-			// Training: the attention op splits q, k and v into heads itself, so the projection's
-			// output has a single consumer and a single gradient.
-			let parts = vec![
-				HeadPart { heads: nh, rotated: true },
-				HeadPart { heads: nkv, rotated: true },
-				HeadPart { heads: nkv, rotated: false },
-			];
-			let interleaved_parts = cfg.qkv == QkvLayout::PerHead;
-			let split = SplitHeads {
-				parts,
-				head_dim: hd,
-				rope: self.rope.clone(),
-				interleaved_parts,
-				offset,
-			};
-			let op = CausalAttention::new(scale, cfg.sliding_window, self.alibi_slopes.clone())
-				.on_projection(split)?;
-			return attn.out.forward_onto(
-				residual,
-				&projected.contiguous()?.apply_op1(op)?,
-				None,
-				mode,
-			);
-		}
-		let (q, k, v) = if cfg.qkv == QkvLayout::PerHead {
-			let per_head = projected.reshape((b, s, nh, 3, hd))?;
-			let part =
-				|i| -> Result<Tensor> { Ok(per_head.narrow(3, i, 1)?.reshape((b, s, nh * hd))?) };
-			(part(0)?, part(1)?, part(2)?)
-		} else {
-			let (qw, kvw) = cfg.qkv_width();
-			(
-				projected.narrow(2, 0, qw)?,
-				projected.narrow(2, qw, kvw)?,
-				projected.narrow(2, qw + kvw, kvw)?,
-			)
-		};
-		let (q, k, v) = if fused {
-			// Normalising over the last dimension commutes with splitting the heads.
-			let (mut q, mut k) = (q, k);
-			if let (Some(qn), Some(kn)) = (&attn.q_norm, &attn.k_norm) {
-				q = qn.forward(&q.reshape((b, s, nh, hd))?, mode)?.reshape((b, s, nh * hd))?;
-				k = kn.forward(&k.reshape((b, s, nkv, hd))?, mode)?.reshape((b, s, nkv * hd))?;
-			}
-			let split = |t: Tensor, heads: usize, rope: Option<RopeTables>| -> Result<Tensor> {
-				Ok(t.contiguous()?.apply_op1(SplitHeads::single(heads, hd, rope, offset))?)
-			};
-			(
-				split(q, nh, self.rope.clone())?,
-				split(k, nkv, self.rope.clone())?,
-				split(v, nkv, None)?,
-			)
-		} else {
-			let heads = |t: Tensor, n: usize| -> Result<Tensor> {
-				Ok(t.reshape((b, s, n, hd))?.transpose(1, 2)?.contiguous()?)
-			};
-			let (mut q, mut k, v) = (heads(q, nh)?, heads(k, nkv)?, heads(v, nkv)?);
-			if let (Some(qn), Some(kn)) = (&attn.q_norm, &attn.k_norm) {
-				q = qn.forward(&q, mode)?;
-				k = kn.forward(&k, mode)?;
-			}
-			(self.rotate(&q, offset)?, self.rotate(&k, offset)?, v)
-		};
-		let (k, v) = match cache {
-			Some(slot) => {
-				let (k, v) = match slot.take() {
-					Some((pk, pv)) => (Tensor::cat(&[&pk, &k], 2)?, Tensor::cat(&[&pv, &v], 2)?),
-					None => (k, v),
-				};
-				*slot = Some((k.clone(), v.clone()));
-				(k, v)
-			},
-			None => (k, v),
-		};
-		if fused {
-			let op = CausalAttention::new(scale, cfg.sliding_window, self.alibi_slopes.clone());
-			return attn.out.forward_onto(residual, &q.apply_op3(&k, &v, op)?, None, mode);
-		}
-		let total = k.dim(2)?;
-		let repeat = |t: Tensor| -> Result<Tensor> {
-			if nh == nkv {
-				return Ok(t);
-			}
-			Ok(t.unsqueeze(2)?
-				.broadcast_as((b, nkv, nh / nkv, total, hd))?
-				.reshape((b, nh, total, hd))?)
-		};
-		let (k, v) = (repeat(k)?, repeat(v)?);
-		let mut scores = (q.matmul(&k.t()?.contiguous()?)? * (1.0 / (hd as f64).sqrt()))?;
-		if let Some(slopes) = &self.alibi_slopes {
-			let slopes = Tensor::from_slice(slopes, (1, nh, 1, 1), &self.device)?;
-			let key_positions =
-				Tensor::arange(0u32, total as u32, &self.device)?.to_dtype(DType::F32)?;
-			let bias = slopes.broadcast_mul(&key_positions.reshape((1, 1, 1, total))?)?;
-			scores = scores.broadcast_add(&bias)?;
-		}
-		if let Some(mask) = mask {
-			scores = scores.broadcast_add(mask)?;
-		}
-		let probs = ops::softmax(&scores, D::Minus1)?;
-		let context = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, s, nh * hd))?;
-		attn.out.forward_onto(residual, &context, None, mode)
-	}
-
-	/// `residual` plus the MLP of `x`.
-	fn feed_forward(
-		&self,
-		mlp: &FeedForward,
-		residual: &Tensor,
-		x: &Tensor,
-		mode: ForwardMode,
-	) -> Result<Tensor> {
-		match mlp {
-			FeedForward::Gated { gate_up, down } => down.forward_onto(
-				residual,
-				&gate_up.forward(x, mode)?,
-				Some(Activation::SiluGate),
-				mode,
-			),
-			FeedForward::Gelu { fc, proj } => {
-				proj.forward_onto(residual, &fc.forward(x, mode)?, Some(Activation::GeluTanh), mode)
-			},
-		}
 	}
 }
 
