@@ -14,8 +14,10 @@
 //! A failed check names a public reason code and says what was wrong, so the contributor
 //! learns why.
 
+pub mod index;
 pub mod minhash;
 pub mod phash;
+pub mod samples;
 
 use pallet_datanets::Format;
 use pallet_validation::{Ballot, Reason};
@@ -99,21 +101,25 @@ pub fn inspect(format: Format, bytes: &[u8]) -> Result<Fingerprint, Finding> {
 	}
 }
 
-/// Lenient decoders fill a truncated JPEG or BMP with grey; the file's own markers say
-/// whether it is whole.
+/// Lenient decoders fill a truncated image with grey or stop at the last whole row; the file's
+/// own length markers say whether it is whole.
 fn check_image_complete(format: Format, bytes: &[u8]) -> Result<(), Finding> {
+	let le_u32_at = |at: usize| {
+		bytes.get(at..at + 4).map(|b| u32::from_le_bytes(b.try_into().expect("four bytes")))
+	};
 	let truncated = match format {
+		// The IEND chunk closes every PNG (some writers add a little after it).
+		Format::Png => !bytes[bytes.len().saturating_sub(64)..]
+			.windows(12)
+			.any(|w| w == [0, 0, 0, 0, b'I', b'E', b'N', b'D', 0xae, 0x42, 0x60, 0x82]),
+		// The RIFF header's size covers the rest of the file.
+		Format::Webp => le_u32_at(4).is_none_or(|size| size as usize + 8 > bytes.len()),
 		// The end-of-image marker, allowing a little padding after it.
 		Format::Jpeg => {
 			!bytes[bytes.len().saturating_sub(16)..].windows(2).any(|w| w == [0xff, 0xd9])
 		},
 		// The header's file size.
-		Format::Bmp => bytes
-			.get(2..6)
-			.map(|size| {
-				u32::from_le_bytes(size.try_into().expect("four bytes")) as usize > bytes.len()
-			})
-			.unwrap_or(true),
+		Format::Bmp => le_u32_at(2).is_none_or(|size| size as usize > bytes.len()),
 		_ => false,
 	};
 	if truncated {
@@ -206,6 +212,10 @@ fn check_audio(format: Format, bytes: &[u8]) -> Result<(), Finding> {
 		.default_track()
 		.ok_or_else(|| Finding::new(Reason::Corrupt, "the audio has no track"))?;
 	let track_id = track.id;
+	// What the header declares: WAV's data chunk size, FLAC's STREAMINFO total, MP3's
+	// Xing/Info frame count. Decoding stops quietly where the bytes end, so a file cut at a
+	// frame boundary is only caught by holding the decoded length against this.
+	let declared = track.codec_params.n_frames.filter(|&n| n > 0);
 	let mut decoder = symphonia::default::get_codecs()
 		.make(&track.codec_params, &DecoderOptions { verify: true })
 		.map_err(corrupt)?;
@@ -220,11 +230,27 @@ fn check_audio(format: Format, bytes: &[u8]) -> Result<(), Finding> {
 			Err(e) => return Err(corrupt(e)),
 		}
 	}
+	if let Some(declared) = declared {
+		// An MP3's count may include the Info frame itself and the encoder's padding frame.
+		let slack = if format == Format::Mp3 { 2 * MP3_FRAME_SAMPLES } else { 0 };
+		if frames + slack < declared {
+			return Err(Finding::new(
+				Reason::Corrupt,
+				format!(
+					"the audio is truncated: {frames} of the {declared} samples its header \
+					 declares decode"
+				),
+			));
+		}
+	}
 	if frames == 0 {
 		return Err(Finding::new(Reason::LowQuality, "the audio has no samples"));
 	}
 	Ok(())
 }
+
+/// Samples per channel in one MPEG-1 Layer III frame.
+const MP3_FRAME_SAMPLES: u64 = 1152;
 
 /// The files already in a datanet, by contribution, to compare new ones against.
 #[derive(Debug, Default)]
@@ -261,9 +287,18 @@ impl Corpus {
 
 /// The ballot for a file, given the earlier files of its datanet, and why.
 pub fn judge(format: Format, bytes: &[u8], corpus: &Corpus) -> (Ballot, Fingerprint, String) {
+	judge_with(format, bytes, |fingerprint| corpus.near_duplicate_of(fingerprint))
+}
+
+/// [`judge`], with the earlier files searched by `near_duplicate_of` (an [`index::Index`]).
+pub fn judge_with(
+	format: Format,
+	bytes: &[u8],
+	near_duplicate_of: impl FnOnce(&Fingerprint) -> Option<(u64, String)>,
+) -> (Ballot, Fingerprint, String) {
 	match inspect(format, bytes) {
 		Err(finding) => (Ballot::Reject(finding.reason), Fingerprint::None, finding.detail),
-		Ok(fingerprint) => match corpus.near_duplicate_of(&fingerprint) {
+		Ok(fingerprint) => match near_duplicate_of(&fingerprint) {
 			Some((id, how)) => (
 				Ballot::Reject(Reason::NearDuplicate),
 				fingerprint,

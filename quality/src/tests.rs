@@ -1,7 +1,7 @@
 //! Each check against files built here: good ones pass, and each kind of bad one is refused
 //! with the reason a contributor would expect.
 
-use super::*;
+use super::{samples::*, *};
 use image::{ImageFormat, Rgb, RgbImage};
 
 const PROSE: &str = "Provenant pays the people whose data trains a model. Each datanet publishes \
@@ -26,30 +26,6 @@ fn encode(image: &RgbImage, format: ImageFormat) -> Vec<u8> {
 	let mut bytes = std::io::Cursor::new(Vec::new());
 	image.write_to(&mut bytes, format).unwrap();
 	bytes.into_inner()
-}
-
-/// A WAVE file of 16-bit mono PCM: a 440 Hz tone of `samples` samples.
-fn wav(samples: u32) -> Vec<u8> {
-	let data_len = samples * 2;
-	let mut bytes = Vec::new();
-	bytes.extend_from_slice(b"RIFF");
-	bytes.extend_from_slice(&(36 + data_len).to_le_bytes());
-	bytes.extend_from_slice(b"WAVEfmt ");
-	bytes.extend_from_slice(&16u32.to_le_bytes());
-	bytes.extend_from_slice(&1u16.to_le_bytes()); // PCM
-	bytes.extend_from_slice(&1u16.to_le_bytes()); // mono
-	bytes.extend_from_slice(&8000u32.to_le_bytes());
-	bytes.extend_from_slice(&16000u32.to_le_bytes());
-	bytes.extend_from_slice(&2u16.to_le_bytes());
-	bytes.extend_from_slice(&16u16.to_le_bytes());
-	bytes.extend_from_slice(b"data");
-	bytes.extend_from_slice(&data_len.to_le_bytes());
-	for n in 0..samples {
-		let sample =
-			((n as f32 * 440.0 * 2.0 * std::f32::consts::PI / 8000.0).sin() * 8000.0) as i16;
-		bytes.extend_from_slice(&sample.to_le_bytes());
-	}
-	bytes
 }
 
 #[test]
@@ -81,18 +57,27 @@ fn csv_rows_must_match_the_header() {
 }
 
 #[test]
-fn images_must_decode() {
-	for format in [ImageFormat::Png, ImageFormat::Jpeg, ImageFormat::Bmp, ImageFormat::Tiff] {
+fn images_must_decode_and_truncated_ones_are_corrupt() {
+	for (format, ours) in [
+		(ImageFormat::Png, Format::Png),
+		(ImageFormat::Jpeg, Format::Jpeg),
+		(ImageFormat::WebP, Format::Webp),
+		(ImageFormat::Bmp, Format::Bmp),
+		(ImageFormat::Tiff, Format::Tiff),
+	] {
 		let bytes = encode(&picture(0), format);
-		let ours = match format {
-			ImageFormat::Png => Format::Png,
-			ImageFormat::Jpeg => Format::Jpeg,
-			ImageFormat::Bmp => Format::Bmp,
-			_ => Format::Tiff,
-		};
 		assert!(matches!(inspect(ours, &bytes), Ok(Fingerprint::Image(_))), "{format:?}");
-		let truncated = &bytes[..bytes.len() / 2];
-		assert_eq!(reason(ours, truncated), Reason::Corrupt, "{format:?}");
+		// Cut early, in the middle, and by one byte: a lenient decoder still shows most of
+		// the picture, but the file is not whole.
+		for kept in [bytes.len() / 4, bytes.len() / 2, bytes.len() - 1] {
+			let found = inspect(ours, &bytes[..kept]).expect_err("a truncated image is refused");
+			assert_eq!(
+				found.reason,
+				Reason::Corrupt,
+				"{format:?} cut to {kept} of {}",
+				bytes.len()
+			);
+		}
 	}
 }
 
@@ -103,6 +88,31 @@ fn audio_must_decode() {
 	damaged.truncate(30);
 	assert_eq!(reason(Format::Wav, &damaged), Reason::Corrupt);
 	assert_eq!(reason(Format::Wav, &wav(0)), Reason::LowQuality);
+	assert_eq!(inspect(Format::Flac, &flac(8000, 1000)), Ok(Fingerprint::None));
+	assert_eq!(inspect(Format::Mp3, &mp3(40)), Ok(Fingerprint::None));
+}
+
+/// Files cut so that every remaining frame is whole still decode; the header's declared length
+/// is what shows them truncated. Cuts inside a frame are caught too.
+#[test]
+fn truncated_audio_is_corrupt_whether_or_not_its_frames_decode() {
+	let cases = [
+		// Half of the data chunk, on a sample boundary.
+		(Format::Wav, wav(8000), 44 + 8000),
+		(Format::Wav, wav(8000), 44 + 8000 + 1),
+		// Two thirds of the frames, on a frame boundary, and then inside the next frame.
+		(Format::Flac, flac(6000, 1000), 42 + 4 * (8 + 1 + 2000 + 2)),
+		(Format::Flac, flac(6000, 1000), 42 + 4 * (8 + 1 + 2000 + 2) + 700),
+		// Half of the frames, on a frame boundary, and then inside the next frame.
+		(Format::Mp3, mp3(40), 417 * 21),
+		(Format::Mp3, mp3(40), 417 * 21 + 200),
+	];
+	for (format, whole, kept) in cases {
+		assert!(inspect(format, &whole).is_ok(), "the whole {format:?} passes");
+		let found = inspect(format, &whole[..kept]).expect_err("a truncated file is refused");
+		assert_eq!(found.reason, Reason::Corrupt, "{format:?} cut to {kept}: {}", found.detail);
+		assert!(found.detail.contains("truncated") || found.detail.contains("decode"), "{found:?}");
+	}
 }
 
 #[test]
@@ -152,4 +162,89 @@ fn minhash_estimates_jaccard() {
 	let unrelated =
 		minhash::signature("entirely unrelated words about weather in the mountains today");
 	assert!(minhash::similarity(&a, &unrelated) < 0.1);
+}
+
+/// Texts of `words` words drawn from a small vocabulary by `seed`.
+fn words(seed: u64, count: usize) -> Vec<String> {
+	let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+	(0..count)
+		.map(|_| {
+			state ^= state << 13;
+			state ^= state >> 7;
+			state ^= state << 17;
+			format!("w{}", state % 5000)
+		})
+		.collect()
+}
+
+#[test]
+fn the_index_finds_what_the_linear_scan_finds() {
+	let mut corpus = Corpus::default();
+	let mut index = index::Index::new();
+	let mut planted = Vec::new();
+	for id in 0..300u64 {
+		let mut text = words(id, 60);
+		// Every tenth text is an earlier one with a word changed: about 90% similar.
+		if id % 10 == 9 {
+			text = words(id - 5, 60);
+			text[30] = "changed".to_string();
+			planted.push(id);
+		}
+		let fingerprint = Fingerprint::Text(Box::new(minhash::signature(&text.join(" "))));
+		let linear = corpus.near_duplicate_of(&fingerprint);
+		let indexed = index.near_duplicate_of(&fingerprint, |_| true);
+		assert_eq!(indexed, linear, "text {id}");
+		assert_eq!(linear.is_some(), planted.contains(&id), "text {id}");
+		corpus.insert(id, fingerprint.clone());
+		index.insert(id, fingerprint).unwrap();
+	}
+	let mut hashes = Vec::new();
+	for id in 0..300u64 {
+		let hash = if id % 10 == 9 {
+			// Eight bits flipped, in different chunks: still a near-duplicate.
+			hashes[id as usize - 3] ^ 0x0101_0101_0101_0101
+		} else {
+			words(id, 1)[0].len() as u64 ^ id.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+		};
+		hashes.push(hash);
+		let fingerprint = Fingerprint::Image(hash);
+		let expected = corpus.near_duplicate_of(&fingerprint);
+		assert_eq!(index.near_duplicate_of(&fingerprint, |_| true), expected, "image {id}");
+		if id % 10 == 9 {
+			assert!(expected.is_some(), "image {id} is planted");
+		}
+		corpus.insert(1000 + id, fingerprint.clone());
+		index.insert(1000 + id, fingerprint).unwrap();
+	}
+	// The caller decides which files count: earlier ones, not rejected ones.
+	let copy = Fingerprint::Image(hashes[6] ^ 1);
+	assert_eq!(index.near_duplicate_of(&copy, |_| true).map(|(id, _)| id), Some(1006));
+	assert_eq!(index.near_duplicate_of(&copy, |id| id < 1006).map(|(id, _)| id), None);
+}
+
+#[test]
+fn the_index_survives_a_restart_and_a_torn_write() {
+	let dir = tempfile::tempdir().unwrap();
+	let path = dir.path().join("datanet-0.index");
+	let text = Fingerprint::Text(Box::new(minhash::signature(PROSE)));
+	{
+		let mut index = index::Index::open(&path).unwrap();
+		index.insert(1, text.clone()).unwrap();
+		index.insert(2, Fingerprint::Image(0xdead_beef)).unwrap();
+		index.insert(3, Fingerprint::None).unwrap();
+	}
+	// A crash in the middle of a record leaves part of it.
+	use std::io::Write;
+	let whole = std::fs::metadata(&path).unwrap().len();
+	std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(&[1, 9, 9]).unwrap();
+	let index = index::Index::open(&path).unwrap();
+	assert!(index.contains(1) && index.contains(2) && index.contains(3));
+	assert_eq!(index.near_duplicate_of(&text, |_| true).map(|(id, _)| id), Some(1));
+	assert_eq!(
+		index.near_duplicate_of(&Fingerprint::Image(0xdead_beee), |_| true).map(|(id, _)| id),
+		Some(2)
+	);
+	assert_eq!(std::fs::metadata(&path).unwrap().len(), whole, "the torn record is dropped");
+	std::fs::write(&path, b"not an index").unwrap();
+	assert!(index::Index::open(&path).is_err());
 }

@@ -7,8 +7,9 @@ use std::path::PathBuf;
 use anyhow::{anyhow, bail, Context as _, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use pallet_datanets::{
-	rules::{self, SubmissionRules},
-	DailyUsage,
+	format,
+	rules::{self, Refusal, SubmissionRules},
+	DailyUsage, Format,
 };
 use provenant_client::{
 	runtime,
@@ -73,6 +74,20 @@ async fn current_rules(
 	})
 }
 
+/// The refusal in words; for text that the datanet admits only as JSON lines or CSV, also the
+/// first line that keeps it from being one.
+fn explain(refusal: &Refusal, rules: &SubmissionRules, bytes: &[u8]) -> String {
+	let mut words = refusal.to_string();
+	if let Refusal::FormatNotAllowed { .. } = refusal {
+		for wanted in Format::ALL.into_iter().filter(|format| rules.formats.contains(*format)) {
+			if let Some(why) = format::why_not(bytes, wanted) {
+				words.push_str(&format!("; not {}: {why}", wanted.name()));
+			}
+		}
+	}
+	words
+}
+
 impl Command {
 	pub(crate) async fn execute(self, context: &Context) -> Result<()> {
 		let signer = context.signer(&self.from)?;
@@ -103,7 +118,7 @@ impl Command {
 					batch_hashes.push(ok.hash);
 					admitted.push((path.clone(), bytes, ok));
 				},
-				Err(refusal) => refusals.push((path.clone(), refusal)),
+				Err(refusal) => refusals.push((path.clone(), explain(&refusal, &rules, &bytes))),
 			}
 		}
 		if !refusals.is_empty() {
@@ -114,7 +129,9 @@ impl Command {
 			if context.json {
 				let list: Vec<_> = refusals
 					.iter()
-					.map(|(path, refusal)| json!({ "file": path.display().to_string(), "reason": refusal.to_string() }))
+					.map(
+						|(path, refusal)| json!({ "file": path.display().to_string(), "reason": refusal }),
+					)
 					.collect();
 				println!("{}", json!({ "refused": list }));
 			}

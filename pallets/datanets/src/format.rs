@@ -240,8 +240,57 @@ fn non_empty_lines(text: &str) -> impl Iterator<Item = &str> {
 /// on chain a cheap structural check suffices to tell jsonl from prose.
 fn is_jsonl(text: &str) -> bool {
 	let mut lines = non_empty_lines(text).peekable();
-	lines.peek().is_some()
-		&& lines.all(|line| line.starts_with('{') && line.ends_with('}') && line.contains(':'))
+	lines.peek().is_some() && lines.all(looks_like_json_object)
+}
+
+fn looks_like_json_object(line: &str) -> bool {
+	line.starts_with('{') && line.ends_with('}') && line.contains(':')
+}
+
+/// Why the text `bytes` are not `wanted` (JSON lines or CSV), naming the first line that breaks
+/// its structure, for the person whose file was refused. `None` for other formats, for bytes
+/// that are not text, and for text that is `wanted`.
+#[cfg(feature = "std")]
+pub fn why_not(bytes: &[u8], wanted: Format) -> Option<String> {
+	let text = core::str::from_utf8(bytes).ok()?;
+	let mut lines = text
+		.lines()
+		.enumerate()
+		.map(|(index, line)| (index + 1, line.trim()))
+		.filter(|(_, l)| !l.is_empty());
+	let preview = |line: &str| {
+		let short: String = line.chars().take(40).collect();
+		if short.len() < line.len() {
+			format!("{short}…")
+		} else {
+			short
+		}
+	};
+	match wanted {
+		Format::Jsonl => {
+			let (number, line) = lines.find(|(_, line)| !looks_like_json_object(line))?;
+			Some(format!("line {number} is not a JSON object: `{}`", preview(line)))
+		},
+		Format::Csv => {
+			let (_, header) = lines.next()?;
+			let width = csv_field_count(header);
+			if width < 2 {
+				return Some("the first line has one field; CSV needs at least two".into());
+			}
+			let mut rows = 0;
+			for (number, line) in lines {
+				let fields = csv_field_count(line);
+				if fields != width {
+					return Some(format!(
+						"line {number} has {fields} fields; the first line has {width}"
+					));
+				}
+				rows += 1;
+			}
+			(rows == 0).then(|| "CSV needs a header line and at least one row".into())
+		},
+		_ => None,
+	}
 }
 
 /// At least two lines, at least two fields, and the same number of comma-separated fields on
@@ -320,6 +369,24 @@ mod tests {
 		// Rows of unequal width are prose, not CSV.
 		assert_eq!(detect(b"a,b\nc\n"), Some(Format::Txt));
 		assert_eq!(detect("naïve café ☕".as_bytes()), Some(Format::Txt));
+	}
+
+	#[test]
+	fn says_which_line_keeps_text_from_being_jsonl_or_csv() {
+		let broken = b"{\"text\": \"a\"}\n{\"text\": \"b\"\n{\"text\": \"c\"}\n";
+		assert_eq!(detect(broken), Some(Format::Txt));
+		let why = why_not(broken, Format::Jsonl).expect("line 2 is named");
+		assert!(why.starts_with("line 2 is not a JSON object"), "{why}");
+		assert_eq!(why_not(b"{\"a\": 1}\n\n{\"b\": 2}\n", Format::Jsonl), None);
+		assert_eq!(
+			why_not(b"a,b\n1,2\n3\n", Format::Csv).as_deref(),
+			Some("line 3 has 1 fields; the first line has 2")
+		);
+		assert!(why_not(b"a,b\n", Format::Csv)
+			.expect("a lone header")
+			.contains("at least one row"));
+		assert_eq!(why_not(b"a,b\n1,2\n", Format::Csv), None);
+		assert_eq!(why_not(b"prose", Format::Png), None);
 	}
 
 	#[test]

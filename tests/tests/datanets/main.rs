@@ -10,6 +10,7 @@ use provenant_client::{runtime, subxt_signer::sr25519::dev};
 use provenant_e2e::{create_datanet, free_balance, ok_json, refused, write, Node, Ports};
 use serde_json::Value;
 
+mod auto;
 mod epoch;
 mod validation;
 
@@ -66,6 +67,30 @@ async fn image_datanet_takes_png_and_names_what_a_text_file_is() -> Result<()> {
 		bob_before,
 		"a local refusal costs nothing"
 	);
+	assert_eq!(contribution_count(&node).await?, 1);
+
+	// JSON lines whose second line is broken are prose to the chain; the refusal names the line.
+	let created = ok_json(
+		&node,
+		dir.path(),
+		&[
+			"datanet",
+			"create",
+			"--name",
+			"Lines",
+			"--kind",
+			"text",
+			"--formats",
+			"jsonl",
+			"--from",
+			"//Alice",
+		],
+	)?;
+	let lines = created["id"].to_string();
+	let broken = write(dir.path(), "broken.jsonl", b"{\"text\": \"one\"}\n{\"text\": \"two\"\n");
+	let error = refused(&node, dir.path(), &["contribute", &lines, &broken, "--from", "//Bob"])?;
+	assert!(error.contains("its bytes are txt"), "{error}");
+	assert!(error.contains("not jsonl: line 2 is not a JSON object"), "{error}");
 	assert_eq!(contribution_count(&node).await?, 1);
 	Ok(())
 }
