@@ -21,8 +21,9 @@ pub(crate) enum Command {
 	Unbond(UnbondArgs),
 	/// Release unbonded stake whose delay has passed.
 	Withdraw(WithdrawArgs),
-	/// Judge a datanet's files automatically: fetch, check (decoding, structure,
-	/// near-duplicates), vote with a reason, reveal and close. Runs until stopped.
+	/// Judge the files of every datanet served (or those named) automatically: fetch, check
+	/// (decoding, length, structure, near-duplicates), vote with a reason, reveal and close.
+	/// Runs until stopped.
 	Auto(auto::AutoArgs),
 	/// A validator's stake and datanets, and the published rules.
 	Status(StatusArgs),
