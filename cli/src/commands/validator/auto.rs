@@ -16,7 +16,8 @@
 //!
 //! A round's transactions are signed with consecutive nonces and sent together, so many files
 //! fit in one commit window; what did not become final is planned again from the chain's state
-//! in the next round.
+//! in the next round. After the first round, a round reads only the records added since the
+//! last one and those still pending, not the whole datanets.
 
 use std::{
 	collections::{BTreeSet, HashMap, HashSet},
@@ -66,6 +67,9 @@ pub(crate) struct AutoArgs {
 	#[arg(long, default_value_t = 2)]
 	interval: u64,
 }
+
+/// A contribution's record, as the chain stores it.
+type Record = Contribution<AccountId32, u32>;
 
 /// A transaction in flight, and what to print once it is final.
 type Action = Pin<Box<dyn Future<Output = Result<String>> + Send>>;
@@ -135,6 +139,14 @@ struct Worker {
 	named: Vec<u32>,
 	/// Each datanet's near-duplicate index, opened when first needed.
 	indexes: HashMap<u32, Index>,
+	/// The datanets the records below were read for.
+	serving: BTreeSet<u32>,
+	/// The first contribution not read yet; `None` until all have been read once.
+	cursor: Option<u64>,
+	/// Contributions of those datanets that were pending when last read.
+	pending: BTreeSet<u64>,
+	/// Contributions of those datanets that were rejected: no longer near-duplicate targets.
+	rejected: HashSet<u64>,
 	/// Files whose saved vote went missing before the reveal, reported once.
 	lost: HashSet<u64>,
 	/// Commits sent, by contribution.
@@ -153,6 +165,10 @@ impl AutoArgs {
 			signer,
 			named: self.datanets,
 			indexes: HashMap::new(),
+			serving: BTreeSet::new(),
+			cursor: None,
+			pending: BTreeSet::new(),
+			rejected: HashSet::new(),
 			lost: HashSet::new(),
 			commits_sent: HashMap::new(),
 			closing: HashMap::new(),
@@ -249,7 +265,7 @@ impl Worker {
 	async fn vote(
 		&mut self,
 		context: &Context,
-		(id, record): (u64, &Contribution<AccountId32, u32>),
+		(id, record): (u64, &Record),
 		rejected: &HashSet<u64>,
 		saved: &Path,
 	) -> Result<(Ballot, Salt, String)> {
@@ -270,21 +286,70 @@ impl Worker {
 		Ok((ballot, salt, why))
 	}
 
+	/// This round's records of the datanets served: those new since the last round and those
+	/// pending then, in id order. The first round, and a round after the datanets changed,
+	/// reads every record once; later rounds read only new and pending ones, so a round does
+	/// not grow with the datanets.
+	async fn records(&mut self, datanets: &BTreeSet<u32>) -> Result<Vec<(u64, Record)>> {
+		let contributions = runtime::storage().datanets().contributions();
+		if *datanets != self.serving {
+			self.serving = datanets.clone();
+			self.cursor = None;
+			self.pending.clear();
+		}
+		let at = self.client.at_current_block().await?;
+		let next: u64 = at
+			.storage()
+			.entry(runtime::storage().datanets().next_contribution_id())?
+			.fetch(())
+			.await?
+			.decode()?;
+		let mut records = match self.cursor {
+			None => chain::all(&self.client, contributions.clone()).await?,
+			Some(first) => {
+				let mut fresh = Vec::new();
+				for id in first..next {
+					if let Some(value) = at.storage().try_fetch(&contributions, (id,)).await? {
+						fresh.push((id, value.decode()?));
+					}
+				}
+				fresh
+			},
+		};
+		let read_to = records.iter().map(|(id, _)| id + 1).max().unwrap_or(0);
+		self.cursor = Some(next.max(read_to));
+		for id in std::mem::take(&mut self.pending) {
+			if let Some(value) = at.storage().try_fetch(&contributions, (id,)).await? {
+				records.push((id, value.decode()?));
+			}
+		}
+		records.retain(|(_, record)| datanets.contains(&record.datanet));
+		records.sort_by_key(|(id, _)| *id);
+		records.dedup_by_key(|(id, _)| *id);
+		for (id, record) in &records {
+			match record.status.0 {
+				ContributionStatus::Pending => {
+					self.pending.insert(*id);
+				},
+				ContributionStatus::Rejected => {
+					self.rejected.insert(*id);
+				},
+				_ => {},
+			}
+		}
+		let pending = &self.pending;
+		self.commits_sent.retain(|id, _| pending.contains(id));
+		self.closing.retain(|id, _| pending.contains(id));
+		self.lost.retain(|id| pending.contains(id));
+		Ok(records)
+	}
+
 	async fn round(&mut self, context: &Context) -> Result<()> {
 		let datanets = self.datanets().await?;
 		let rules = chain::validation_params(&self.client).await?;
 		let now = chain::block_number(&self.client).await?;
-		let records: Vec<_> =
-			chain::all(&self.client, runtime::storage().datanets().contributions())
-				.await?
-				.into_iter()
-				.filter(|(_, record)| datanets.contains(&record.datanet))
-				.collect();
-		let rejected: HashSet<u64> = records
-			.iter()
-			.filter(|(_, record)| record.status.0 == ContributionStatus::Rejected)
-			.map(|(id, _)| *id)
-			.collect();
+		let records = self.records(&datanets).await?;
+		let rejected = self.rejected.clone();
 
 		let mut planned = Vec::new();
 		for (id, record) in records {
