@@ -5,8 +5,9 @@
 //!
 //! - **Decoding.** Text must be UTF-8 and not empty; JSON lines must be one JSON object per
 //!   line; CSV rows must all have the header's number of fields. Images must decode
-//!   (PNG, JPEG, WebP, TIFF, BMP) and audio must decode to the last packet (WAV, MP3, FLAC).
-//!   PDF and DOCX must not be truncated.
+//!   (PNG, JPEG, WebP, TIFF, BMP) and end where their own markers say; audio (WAV, MP3, FLAC)
+//!   must decode to the length its header declares, and an MP3 with no length marker must not
+//!   end inside a frame. PDF and DOCX must not be truncated.
 //! - **Near-duplicates.** Text is compared by MinHash over word 3-shingles ([`minhash`]); images
 //!   by a DCT perceptual hash ([`phash`]). Exact copies never reach a vote: the chain refuses
 //!   a file whose hash it already holds.
@@ -81,6 +82,12 @@ pub fn inspect(format: Format, bytes: &[u8]) -> Result<Fingerprint, Finding> {
 			Ok(Fingerprint::Image(phash::perceptual_hash(&image)))
 		},
 		Format::Wav | Format::Mp3 | Format::Flac => {
+			if format == Format::Mp3 && mp3_last_frame_is_cut(bytes) {
+				return Err(Finding::new(
+					Reason::Corrupt,
+					"the MP3 is truncated: its last frame is cut short",
+				));
+			}
 			check_audio(format, bytes)?;
 			Ok(Fingerprint::None)
 		},
@@ -247,6 +254,78 @@ fn check_audio(format: Format, bytes: &[u8]) -> Result<(), Finding> {
 		return Err(Finding::new(Reason::LowQuality, "the audio has no samples"));
 	}
 	Ok(())
+}
+
+/// Whether an MPEG audio stream's last frame runs past the end of the bytes. Frames are walked
+/// by their headers' lengths from the first one after an ID3v2 tag, up to an ID3v1 tag; a walk
+/// that meets something that is not a frame header (free-format bit rates, other tags) stops
+/// and says nothing. An MP3 with no Xing/Info frame has no other length marker, so a cut inside
+/// a frame is all that can be seen of its truncation.
+fn mp3_last_frame_is_cut(bytes: &[u8]) -> bool {
+	let mut at = match bytes {
+		[b'I', b'D', b'3', _, _, flags, size @ ..] if size.len() >= 4 => {
+			let syncsafe = size[..4].iter().fold(0usize, |n, b| (n << 7) | usize::from(b & 0x7f));
+			10 + syncsafe + if flags & 0x10 != 0 { 10 } else { 0 }
+		},
+		_ => 0,
+	};
+	let end = if bytes.len() >= 128 && bytes[bytes.len() - 128..].starts_with(b"TAG") {
+		bytes.len() - 128
+	} else {
+		bytes.len()
+	};
+	while at < end {
+		let Some(length) = bytes.get(at..at + 4).and_then(mpeg_frame_length) else { return false };
+		if at + length > end {
+			return true;
+		}
+		at += length;
+	}
+	false
+}
+
+/// The length in bytes of the MPEG audio frame whose header is `header`, if it is one.
+fn mpeg_frame_length(header: &[u8]) -> Option<usize> {
+	if header[0] != 0xff || header[1] & 0xe0 != 0xe0 {
+		return None;
+	}
+	// Version: 3 = MPEG-1, 2 = MPEG-2, 0 = MPEG-2.5. Layer: 3 = I, 2 = II, 1 = III.
+	let (version, layer) = ((header[1] >> 3) & 3, (header[1] >> 1) & 3);
+	let (bitrate_index, rate_index) =
+		(usize::from(header[2] >> 4), usize::from((header[2] >> 2) & 3));
+	let padding = usize::from((header[2] >> 1) & 1);
+	if version == 1 || layer == 0 || bitrate_index == 0 || bitrate_index == 15 || rate_index == 3 {
+		return None;
+	}
+	const KBPS: [[usize; 15]; 5] = [
+		[0, 32, 64, 96, 128, 160, 192, 224, 256, 288, 320, 352, 384, 416, 448], // MPEG-1 I
+		[0, 32, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384],    // MPEG-1 II
+		[0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320],     // MPEG-1 III
+		[0, 32, 48, 56, 64, 80, 96, 112, 128, 144, 160, 176, 192, 224, 256],    // MPEG-2 I
+		[0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160],         // MPEG-2 II, III
+	];
+	let mpeg1 = version == 3;
+	let table = match (mpeg1, layer) {
+		(true, 3) => 0,
+		(true, 2) => 1,
+		(true, _) => 2,
+		(false, 3) => 3,
+		(false, _) => 4,
+	};
+	let bitrate = KBPS[table][bitrate_index] * 1000;
+	let rate = [44_100, 48_000, 32_000][rate_index]
+		/ if mpeg1 {
+			1
+		} else if version == 2 {
+			2
+		} else {
+			4
+		};
+	Some(match layer {
+		3 => (12 * bitrate / rate + padding) * 4,
+		1 if !mpeg1 => 72 * bitrate / rate + padding,
+		_ => 144 * bitrate / rate + padding,
+	})
 }
 
 /// Samples per channel in one MPEG-1 Layer III frame.

@@ -80,18 +80,27 @@ pub fn flac(samples: u32, block: u16) -> Vec<u8> {
 /// frame 417 bytes, its side information zero), after an Info frame that declares the count,
 /// as LAME writes one.
 pub fn mp3(frames: u32) -> Vec<u8> {
-	const FRAME: usize = 417;
-	let header = [0xff, 0xfb, 0x90, 0xc0];
-	let mut info = vec![0; FRAME];
-	info[..4].copy_from_slice(&header);
+	let mut info = vec![0; MP3_FRAME];
+	info[..4].copy_from_slice(&MP3_HEADER);
 	info[21..25].copy_from_slice(b"Info"); // after the 17 bytes of mono side information
 	info[25..29].copy_from_slice(&1u32.to_be_bytes()); // the frame count is present
 	info[29..33].copy_from_slice(&frames.to_be_bytes());
 	let mut bytes = info;
+	bytes.extend(mp3_without_info(frames));
+	bytes
+}
+
+/// [`mp3`] with no Info frame: nothing in the file says how many frames it has.
+pub fn mp3_without_info(frames: u32) -> Vec<u8> {
+	let mut bytes = Vec::new();
 	for _ in 0..frames {
-		let mut frame = vec![0; FRAME];
-		frame[..4].copy_from_slice(&header);
+		let mut frame = vec![0; MP3_FRAME];
+		frame[..4].copy_from_slice(&MP3_HEADER);
 		bytes.extend(frame);
 	}
 	bytes
 }
+
+/// Bytes in each frame of [`mp3`].
+pub const MP3_FRAME: usize = 417;
+const MP3_HEADER: [u8; 4] = [0xff, 0xfb, 0x90, 0xc0];

@@ -90,6 +90,7 @@ fn audio_must_decode() {
 	assert_eq!(reason(Format::Wav, &wav(0)), Reason::LowQuality);
 	assert_eq!(inspect(Format::Flac, &flac(8000, 1000)), Ok(Fingerprint::None));
 	assert_eq!(inspect(Format::Mp3, &mp3(40)), Ok(Fingerprint::None));
+	assert_eq!(inspect(Format::Mp3, &mp3_without_info(40)), Ok(Fingerprint::None));
 }
 
 /// Files cut so that every remaining frame is whole still decode; the header's declared length
@@ -106,6 +107,8 @@ fn truncated_audio_is_corrupt_whether_or_not_its_frames_decode() {
 		// Half of the frames, on a frame boundary, and then inside the next frame.
 		(Format::Mp3, mp3(40), 417 * 21),
 		(Format::Mp3, mp3(40), 417 * 21 + 200),
+		// With no Info frame, only a cut inside a frame shows.
+		(Format::Mp3, mp3_without_info(40), MP3_FRAME * 20 + 200),
 	];
 	for (format, whole, kept) in cases {
 		assert!(inspect(format, &whole).is_ok(), "the whole {format:?} passes");
@@ -113,6 +116,9 @@ fn truncated_audio_is_corrupt_whether_or_not_its_frames_decode() {
 		assert_eq!(found.reason, Reason::Corrupt, "{format:?} cut to {kept}: {}", found.detail);
 		assert!(found.detail.contains("truncated") || found.detail.contains("decode"), "{found:?}");
 	}
+	// Decoding alone passes that last MP3: only walking its frames shows the cut.
+	let no_info = mp3_without_info(40);
+	assert!(check_audio(Format::Mp3, &no_info[..MP3_FRAME * 20 + 200]).is_ok());
 }
 
 #[test]
