@@ -162,9 +162,10 @@ impl_runtime_apis! {
 	impl pallet_rewards_runtime_api::RewardsApi<Block, AccountId, Balance, BlockNumber> for Runtime {
 		fn leaderboard(
 			datanet: pallet_datanets::DatanetId,
+			after: Option<AccountId>,
 			limit: u32,
-		) -> Vec<pallet_rewards::LeaderboardEntry<AccountId, Balance>> {
-			crate::Rewards::leaderboard(datanet, limit)
+		) -> Option<Vec<pallet_rewards::LeaderboardEntry<AccountId, Balance>>> {
+			crate::Rewards::leaderboard(datanet, after, limit)
 		}
 
 		fn standing(who: AccountId) -> pallet_rewards::AccountStanding<Balance> {

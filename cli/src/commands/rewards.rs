@@ -19,6 +19,10 @@ pub(crate) struct LeaderboardCommand {
 	/// How many rows to show (1–1000).
 	#[arg(long, default_value_t = 20)]
 	limit: u32,
+	/// Start after this contributor (an SS58 address, keystore name or dev URI): the next page
+	/// after one that ended with it.
+	#[arg(long)]
+	after: Option<String>,
 }
 
 /// An account's claimable rewards and its rank in each datanet.
@@ -112,15 +116,23 @@ fn epoch_line(epoch: &Epoch) -> String {
 
 impl LeaderboardCommand {
 	pub(crate) async fn execute(self, context: &Context) -> Result<()> {
+		let after = self.after.as_deref().map(|who| context.account(who)).transpose()?;
 		let rpc = provenant_client::rpc_client(&context.url).await?;
 		let rows: Vec<Rank> = rpc
-			.request("rewards_leaderboard", rpc_params![self.datanet, self.limit])
+			.request(
+				"rewards_leaderboard",
+				rpc_params![self.datanet, self.limit, after.map(|a| a.to_string())],
+			)
 			.await
 			.context("reading the leaderboard")?;
+		// A full page may have more after it; the last account is where the next one starts.
+		let next = (rows.len() == self.limit as usize)
+			.then(|| rows.last().and_then(|row| row.account.clone()))
+			.flatten();
 		let epoch = epoch(&rpc).await?;
 		let mut human = format!("datanet {} leaderboard, {}\n", self.datanet, epoch_line(&epoch));
 		if rows.is_empty() {
-			human.push_str("no verdicts yet");
+			human.push_str(if self.after.is_some() { "no more rows" } else { "no verdicts yet" });
 		} else {
 			human.push_str("rank  score   accepted  rejected  earned            account");
 			for row in &rows {
@@ -135,10 +147,16 @@ impl LeaderboardCommand {
 				));
 			}
 		}
+		if let Some(next) = &next {
+			human.push_str(&format!(
+				"\nnext page: provenant leaderboard {} --limit {} --after {next}",
+				self.datanet, self.limit
+			));
+		}
 		let json_rows = rows.iter().map(rank_json).collect::<Result<Vec<_>>>()?;
 		context.emit(
 			human,
-			json!({ "datanet": self.datanet, "epoch": epoch.epoch, "rows": json_rows }),
+			json!({ "datanet": self.datanet, "epoch": epoch.epoch, "rows": json_rows, "next": next }),
 		);
 		Ok(())
 	}

@@ -75,6 +75,28 @@ mod benchmarks {
 		assert_eq!(Unsettled::<T>::get(), 1);
 	}
 
+	/// Re-ranking `n` standings whose rejection faded with the new epoch, while the rest of
+	/// 10,000 wait: each moves in the rank index.
+	#[benchmark]
+	fn rerank(n: Linear<1, 1_000>) {
+		let datanet = datanets::<T>(1)[0];
+		for index in 0..EPOCH_CONTRIBUTORS {
+			let who: T::AccountId = account("contributor", index, 0);
+			for status in [ContributionStatus::Accepted, ContributionStatus::Rejected] {
+				Pallet::<T>::record_verdict(datanet, &who, status, &[]);
+			}
+		}
+		CurrentEpoch::<T>::put(1);
+		#[block]
+		{
+			Pallet::<T>::rerank(n);
+		}
+		let reranked = Standings::<T>::iter_prefix_values(datanet)
+			.filter(|standing| standing.ranked_at == 1)
+			.count();
+		assert_eq!(reranked as u32, n);
+	}
+
 	/// Splitting `n` datanets' pools: issuance minted, owner credited. The weight is linear in
 	/// `n`; the range stops at the daily file cap of the one account that makes the datanets.
 	#[benchmark]
@@ -141,23 +163,17 @@ mod benchmarks {
 		assert!(Pots::<T>::iter_prefix(0).next().is_none());
 	}
 
-	/// A verdict on a contributor already paid this epoch, with `v` agreeing validators.
+	/// A rejection of a contributor already paid this epoch, with `v` agreeing validators: its
+	/// old rejections decay, it moves in the rank index and starts fading.
 	#[benchmark]
 	fn record_verdict(v: Linear<0, 64>) {
 		let datanet = datanets::<T>(1)[0];
 		let contributor: T::AccountId = account("contributor", 0, 0);
-		Standings::<T>::insert(
-			datanet,
-			&contributor,
-			Standing {
-				accepted: 5,
-				rejected: FixedU128::from_u32(1),
-				as_of: 0,
-				earned: Zero::zero(),
-			},
-		);
-		ContributorShares::<T>::insert((1, datanet, &contributor), EpochShare::default());
+		for _ in 0..5 {
+			Pallet::<T>::record_verdict(datanet, &contributor, ContributionStatus::Accepted, &[]);
+		}
 		CurrentEpoch::<T>::put(1);
+		ContributorShares::<T>::insert((1, datanet, &contributor), EpochShare::default());
 		let agreeing: Vec<_> = (0..v)
 			.map(|index| {
 				(account::<T::AccountId>("validator", index, 0), BalanceOf::<T>::from(1_000u32))
@@ -168,11 +184,13 @@ mod benchmarks {
 			Pallet::<T>::record_verdict(
 				datanet,
 				&contributor,
-				ContributionStatus::Accepted,
+				ContributionStatus::Rejected,
 				&agreeing,
 			);
 		}
-		assert_eq!(Standings::<T>::get(datanet, &contributor).map(|s| s.accepted), Some(6));
+		let standing = Standings::<T>::get(datanet, &contributor).expect("recorded");
+		assert_eq!((standing.accepted, standing.rejected), (5, FixedU128::from_u32(1)));
+		assert!(Fading::<T>::contains_key(datanet, &contributor));
 	}
 
 	#[benchmark]

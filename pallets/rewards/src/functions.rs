@@ -13,13 +13,14 @@ use crate::sp_arithmetic::{
 };
 use crate::sp_runtime::SaturatedConversion;
 use crate::*;
-use alloc::vec::Vec;
 use pallet_datanets::{ContributionId, ContributionRegistry, ContributionStatus};
 use pallet_validation::OnVerdict;
 
 /// Settlement steps done in one block, by kind.
 #[derive(Default, Debug, PartialEq, Eq)]
 pub(crate) struct SettlementSteps {
+	/// Fading standings re-ranked.
+	pub(crate) reranked: u32,
 	/// Datanet pools split.
 	pub(crate) opened: u32,
 	/// Contributors credited.
@@ -33,6 +34,7 @@ pub(crate) struct SettlementSteps {
 impl SettlementSteps {
 	fn count(&mut self, phase: SettlementPhase, done: u32) {
 		let counter = match phase {
+			SettlementPhase::Rerank => &mut self.reranked,
 			SettlementPhase::OpenPots => &mut self.opened,
 			SettlementPhase::PayContributors => &mut self.contributors,
 			SettlementPhase::PayValidators => &mut self.validators,
@@ -42,7 +44,7 @@ impl SettlementSteps {
 	}
 
 	fn total(&self) -> u32 {
-		self.opened + self.contributors + self.validators + self.closed
+		self.reranked + self.opened + self.contributors + self.validators + self.closed
 	}
 }
 
@@ -102,8 +104,8 @@ impl<T: Config> Pallet<T> {
 		}
 	}
 
-	/// Counts a verdict into `contributor`'s standing and the epoch's tally, and credits the
-	/// stake that agreed with it. Constant work per agreeing validator.
+	/// Counts a verdict into `contributor`'s standing, its rank and the epoch's tally, and
+	/// credits the stake that agreed with it. Constant work per agreeing validator.
 	pub(crate) fn record_verdict(
 		datanet: DatanetId,
 		contributor: &T::AccountId,
@@ -116,7 +118,10 @@ impl<T: Config> Pallet<T> {
 			_ => return,
 		};
 		let epoch = CurrentEpoch::<T>::get();
-		let mut standing = Standings::<T>::get(datanet, contributor).unwrap_or_default();
+		let previous = Standings::<T>::get(datanet, contributor);
+		let was_fading = previous.as_ref().is_some_and(Self::is_fading);
+		let old_key = previous.as_ref().map(Self::key_of);
+		let mut standing = previous.unwrap_or_default();
 		Self::decay(&mut standing, epoch, Self::params().rejection_half_life);
 		if accepted {
 			standing.accepted = standing.accepted.saturating_add(1);
@@ -124,6 +129,17 @@ impl<T: Config> Pallet<T> {
 			standing.rejected = standing.rejected.saturating_add(FixedU128::from_u32(1));
 		}
 		let score = score::wilson_lower_bound(standing.accepted, standing.rejected);
+		standing.score = score;
+		standing.ranked_at = epoch;
+		match (Self::is_fading(&standing), was_fading) {
+			(true, false) => Fading::<T>::insert(datanet, contributor, ()),
+			(false, true) => Fading::<T>::remove(datanet, contributor),
+			_ => {},
+		}
+		if old_key.is_none() {
+			StandingIn::<T>::insert(contributor, datanet, ());
+		}
+		Self::place(datanet, contributor, old_key, Self::key_of(&standing));
 		Standings::<T>::insert(datanet, contributor, standing);
 
 		let mut tally = Tallies::<T>::get(epoch, datanet);
@@ -161,6 +177,7 @@ impl<T: Config> Pallet<T> {
 			}
 			let phase = Phase::<T>::get();
 			let (done, finished) = match phase {
+				SettlementPhase::Rerank => Self::rerank(left),
 				SettlementPhase::OpenPots => Self::open_pots(epoch, left),
 				SettlementPhase::PayContributors => Self::pay_contributors(epoch, left),
 				SettlementPhase::PayValidators => Self::pay_validators(epoch, left),
@@ -307,72 +324,6 @@ impl<T: Config> Pallet<T> {
 		Ok(())
 	}
 
-	/// `datanet`'s contributors, best score first (then most accepted), at most `limit`.
-	pub fn leaderboard(
-		datanet: DatanetId,
-		limit: u32,
-	) -> Vec<LeaderboardEntry<T::AccountId, BalanceOf<T>>> {
-		let epoch = CurrentEpoch::<T>::get();
-		let half_life = Self::params().rejection_half_life;
-		let mut rows: Vec<_> = Standings::<T>::iter_prefix(datanet)
-			.map(|(account, mut standing)| {
-				Self::decay(&mut standing, epoch, half_life);
-				LeaderboardEntry {
-					rank: 0,
-					account,
-					accepted: standing.accepted,
-					rejected: standing.rejected,
-					score: score::wilson_lower_bound(standing.accepted, standing.rejected),
-					earned: standing.earned,
-				}
-			})
-			.collect();
-		rows.sort_by(|a, b| {
-			b.score
-				.cmp(&a.score)
-				.then(b.accepted.cmp(&a.accepted))
-				.then(a.account.encode().cmp(&b.account.encode()))
-		});
-		rows.truncate(limit as usize);
-		for (index, row) in rows.iter_mut().enumerate() {
-			row.rank = index as u32 + 1;
-		}
-		rows
-	}
-
-	/// `who`'s claimable rewards and its rank and record in every datanet it contributed to.
-	///
-	/// Scans every standing: a query for wallets, never called on-chain.
-	pub fn standing(who: &T::AccountId) -> AccountStanding<BalanceOf<T>> {
-		let mut datanets: Vec<DatanetId> = Standings::<T>::iter_keys()
-			.filter(|(_, account)| account == who)
-			.map(|(datanet, _)| datanet)
-			.collect();
-		datanets.sort_unstable();
-		let rows = datanets
-			.into_iter()
-			.filter_map(|datanet| {
-				Self::leaderboard(datanet, u32::MAX)
-					.into_iter()
-					.find(|row| &row.account == who)
-					.map(|row| {
-						(
-							datanet,
-							LeaderboardEntry {
-								rank: row.rank,
-								account: (),
-								accepted: row.accepted,
-								rejected: row.rejected,
-								score: row.score,
-								earned: row.earned,
-							},
-						)
-					})
-			})
-			.collect();
-		AccountStanding { claimable: Claimable::<T>::get(who), datanets: rows }
-	}
-
 	/// The epoch clock and how far settlement has got.
 	pub fn epoch_status() -> EpochStatus<BlockNumberFor<T>> {
 		EpochStatus {
@@ -394,7 +345,7 @@ impl<T: Config> Pallet<T> {
 			"the pot account holds less than the pools and claims it owes"
 		);
 		ensure!(Unsettled::<T>::get() <= CurrentEpoch::<T>::get(), "settlement ran ahead");
-		Ok(())
+		Self::check_ranking()
 	}
 
 	/// Σ pools + unpaid pots + claimable balances.

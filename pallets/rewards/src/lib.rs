@@ -7,6 +7,7 @@ extern crate alloc;
 pub use pallet::*;
 
 mod functions;
+mod ranking;
 pub mod score;
 pub mod types;
 pub mod weights;
@@ -18,6 +19,7 @@ mod mock;
 #[cfg(test)]
 mod tests;
 
+pub use ranking::RANK_BUCKETS;
 pub use types::*;
 pub use weights::WeightInfo;
 
@@ -165,6 +167,58 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type Standings<T: Config> =
 		StorageDoubleMap<_, Twox64Concat, DatanetId, Blake2_128Concat, T::AccountId, StandingOf<T>>;
+
+	/// Every standing in rank order: a datanet's keys iterate best first, ties by account.
+	#[pallet::storage]
+	pub type Ranked<T: Config> = StorageDoubleMap<
+		_,
+		Twox64Concat,
+		DatanetId,
+		Identity,
+		(RankKey, T::AccountId),
+		(),
+		OptionQuery,
+	>;
+
+	/// How many of a datanet's contributors share each rank key.
+	#[pallet::storage]
+	pub type RankGroups<T: Config> =
+		StorageDoubleMap<_, Twox64Concat, DatanetId, Identity, RankKey, u32, ValueQuery>;
+
+	/// How many of a datanet's contributors fall in each of `RANK_BUCKETS` score ranges, best
+	/// first: a rank is the buckets above plus the groups ahead in its own bucket.
+	#[pallet::storage]
+	pub type RankBuckets<T: Config> =
+		StorageMap<_, Twox64Concat, DatanetId, [u32; RANK_BUCKETS], OptionQuery>;
+
+	/// The datanets each account has a standing in.
+	#[pallet::storage]
+	pub type StandingIn<T: Config> = StorageDoubleMap<
+		_,
+		Blake2_128Concat,
+		T::AccountId,
+		Twox64Concat,
+		DatanetId,
+		(),
+		OptionQuery,
+	>;
+
+	/// Standings with both acceptances and rejections: their scores rise as the rejections
+	/// fade, so settlement re-ranks them each epoch.
+	#[pallet::storage]
+	pub type Fading<T: Config> = StorageDoubleMap<
+		_,
+		Twox64Concat,
+		DatanetId,
+		Blake2_128Concat,
+		T::AccountId,
+		(),
+		OptionQuery,
+	>;
+
+	/// Where re-ranking of `Fading` stopped in an unfinished settlement: its last raw key.
+	#[pallet::storage]
+	pub type RerankCursor<T: Config> = StorageValue<_, BoundedVec<u8, ConstU32<256>>, OptionQuery>;
 
 	/// What each datanet did in each unsettled epoch.
 	#[pallet::storage]
@@ -314,6 +368,7 @@ pub mod pallet {
 			Self::advance_epoch(now);
 			let steps = Self::settle(T::MaxSettlementSteps::get());
 			T::WeightInfo::on_initialize_idle()
+				.saturating_add(T::WeightInfo::rerank(steps.reranked))
 				.saturating_add(T::WeightInfo::open_pots(steps.opened))
 				.saturating_add(T::WeightInfo::pay_contributors(steps.contributors))
 				.saturating_add(T::WeightInfo::pay_validators(steps.validators))

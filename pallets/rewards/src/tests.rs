@@ -11,7 +11,10 @@ use pallet_validation::{Ballot, OnVerdict, Reason};
 use polkadot_sdk::sp_runtime;
 use polkadot_sdk::{
 	frame_support,
-	sp_arithmetic::{traits::Zero, FixedU128},
+	sp_arithmetic::{
+		traits::{Saturating, Zero},
+		FixedU128,
+	},
 	sp_runtime::Perbill,
 };
 use sp_runtime::DispatchError;
@@ -47,11 +50,13 @@ fn all_three(ballot: Ballot) -> Vec<(AccountId, Ballot)> {
 	vec![(V1, ballot), (V2, ballot), (V3, ballot)]
 }
 
+/// The first `limit` rows of `datanet`'s leaderboard.
+fn board(datanet: DatanetId, limit: u32) -> Vec<LeaderboardEntry<AccountId, Balance>> {
+	Rewards::leaderboard(datanet, None, limit).expect("the first page always exists")
+}
+
 fn row(who: AccountId) -> LeaderboardEntry<AccountId, Balance> {
-	Rewards::leaderboard(DATANET, u32::MAX)
-		.into_iter()
-		.find(|row| row.account == who)
-		.expect("on the leaderboard")
+	board(DATANET, u32::MAX).into_iter().find(|row| row.account == who).expect("on the leaderboard")
 }
 
 fn floor_share(amount: Balance, part: u128, whole: u128) -> Balance {
@@ -68,16 +73,16 @@ fn nine_accepts_and_one_reject_rank_above_two_accepts() {
 		verdict(BOB, ContributionStatus::Accepted, &[]);
 		verdict(BOB, ContributionStatus::Accepted, &[]);
 
-		let board = Rewards::leaderboard(DATANET, 10);
-		assert_eq!(board.len(), 2);
-		assert_eq!((board[0].rank, board[0].account), (1, ALICE));
-		assert_eq!((board[1].rank, board[1].account), (2, BOB));
-		assert_eq!((board[0].accepted, board[0].rejected), (9, FixedU128::from_u32(1)));
+		let rows = board(DATANET, 10);
+		assert_eq!(rows.len(), 2);
+		assert_eq!((rows[0].rank, rows[0].account), (1, ALICE));
+		assert_eq!((rows[1].rank, rows[1].account), (2, BOB));
+		assert_eq!((rows[0].accepted, rows[0].rejected), (9, FixedU128::from_u32(1)));
 		// Wilson lower bounds: 0.5958 and 0.3424.
-		assert_eq!(board[0].score.deconstruct() / 1_000_000, 595);
-		assert_eq!(board[1].score.deconstruct() / 1_000_000, 342);
+		assert_eq!(rows[0].score.deconstruct() / 1_000_000, 595);
+		assert_eq!(rows[1].score.deconstruct() / 1_000_000, 342);
 		// The limit truncates.
-		assert_eq!(Rewards::leaderboard(DATANET, 1).len(), 1);
+		assert_eq!(board(DATANET, 1).len(), 1);
 	});
 }
 
@@ -361,6 +366,215 @@ fn standing_lists_claimable_and_every_datanet() {
 		assert_eq!((*datanet, entry.rank, entry.accepted), (DATANET, 1, 2));
 		assert_eq!(Rewards::standing(&77).datanets.len(), 0);
 	});
+}
+
+/// A verdict in `datanet` for `who`, the way validation reports it.
+fn verdict_in(datanet: DatanetId, who: AccountId, accepted: bool) {
+	let status = if accepted { ContributionStatus::Accepted } else { ContributionStatus::Rejected };
+	<Rewards as OnVerdict<AccountId, Balance>>::on_verdict(0, datanet, &who, status, &[]);
+}
+
+/// Every row of `datanet`'s leaderboard, read in pages of `page` rows.
+fn all_pages(datanet: DatanetId, page: u32) -> Vec<LeaderboardEntry<AccountId, Balance>> {
+	let mut rows: Vec<LeaderboardEntry<AccountId, Balance>> = Vec::new();
+	loop {
+		let after = rows.last().map(|row| row.account);
+		let next = Rewards::leaderboard(datanet, after, page).expect("the last row is ranked");
+		let done = next.len() < page as usize;
+		rows.extend(next);
+		if done {
+			return rows;
+		}
+	}
+}
+
+/// What the leaderboard must say, worked out the slow way: every standing decayed to the
+/// current epoch, sorted by score then accepted count then account; equal records share the
+/// rank of the first of them.
+fn sorted_by_hand(datanet: DatanetId) -> Vec<(u32, AccountId, u32, Perbill)> {
+	let epoch = CurrentEpoch::<Test>::get();
+	let half_life = Rewards::params().rejection_half_life;
+	let mut rows: Vec<_> = Standings::<Test>::iter_prefix(datanet)
+		.map(|(who, standing)| {
+			let age = epoch - standing.as_of;
+			let rejected = standing.rejected.saturating_mul(score::decay_factor(age, half_life));
+			(who, standing.accepted, score::wilson_lower_bound(standing.accepted, rejected))
+		})
+		.collect();
+	rows.sort_by(|a, b| {
+		b.2.cmp(&a.2).then(b.1.cmp(&a.1)).then(a.0.to_le_bytes().cmp(&b.0.to_le_bytes()))
+	});
+	let mut ranked: Vec<(u32, AccountId, u32, Perbill)> = Vec::new();
+	for (index, (who, accepted, score)) in rows.into_iter().enumerate() {
+		let rank = match ranked.last() {
+			Some(last) if (last.2, last.3) == (accepted, score) => last.0,
+			_ => index as u32 + 1,
+		};
+		ranked.push((rank, who, accepted, score));
+	}
+	ranked
+}
+
+fn as_tuples(rows: &[LeaderboardEntry<AccountId, Balance>]) -> Vec<(u32, AccountId, u32, Perbill)> {
+	rows.iter().map(|row| (row.rank, row.account, row.accepted, row.score)).collect()
+}
+
+#[test]
+fn equal_records_share_a_rank_and_pages_continue_after_an_account() {
+	build_and_execute(|| {
+		// 100, 101 and 102 each have three acceptances, 103 one, 104 one rejection.
+		for who in [100, 101, 102] {
+			for _ in 0..3 {
+				verdict_in(DATANET, who, true);
+			}
+		}
+		verdict_in(DATANET, 103, true);
+		verdict_in(DATANET, 104, false);
+		let ranks = |rows: Vec<LeaderboardEntry<AccountId, Balance>>| {
+			rows.into_iter().map(|row| (row.rank, row.account)).collect::<Vec<_>>()
+		};
+		assert_eq!(ranks(board(DATANET, 10)), [(1, 100), (1, 101), (1, 102), (4, 103), (5, 104)]);
+		// Pages of two, each starting after the last account of the one before.
+		let page = |after| ranks(Rewards::leaderboard(DATANET, after, 2).unwrap());
+		assert_eq!(page(None), [(1, 100), (1, 101)]);
+		assert_eq!(page(Some(101)), [(1, 102), (4, 103)]);
+		assert_eq!(page(Some(103)), [(5, 104)]);
+		assert_eq!(page(Some(104)), []);
+		// A page after someone with no standing there does not exist.
+		assert_eq!(Rewards::leaderboard(DATANET, Some(77), 2), None);
+		assert_eq!(Rewards::leaderboard(1, Some(100), 2), None);
+		// Each account's own rank agrees with the board.
+		for (rank, who) in ranks(board(DATANET, 10)) {
+			assert_eq!(Rewards::standing(&who).datanets[0].1.rank, rank, "account {who}");
+		}
+	});
+}
+
+#[test]
+fn an_account_s_standing_lists_only_its_own_datanets_in_order() {
+	build_and_execute(|| {
+		for datanet in [5, 2, 9] {
+			verdict_in(datanet, BOB, true);
+			verdict_in(datanet, ALICE, datanet != 2);
+		}
+		verdict_in(7, BOB, true);
+		let datanets: Vec<_> =
+			Rewards::standing(&ALICE).datanets.iter().map(|(d, row)| (*d, row.rank)).collect();
+		// Alice ties Bob where both were accepted, and trails him where she was rejected.
+		assert_eq!(datanets, [(2, 2), (5, 1), (9, 1)]);
+		assert_eq!(Rewards::standing(&BOB).datanets.len(), 4);
+	});
+}
+
+#[test]
+fn a_fading_rejection_moves_its_contributor_up_when_the_epoch_turns() {
+	build_and_execute(|| {
+		// Alice: 40 accepted, 2 rejected (0.842); Bob: 25 accepted, none rejected (0.867).
+		for _ in 0..40 {
+			verdict_in(DATANET, ALICE, true);
+		}
+		verdict_in(DATANET, ALICE, false);
+		verdict_in(DATANET, ALICE, false);
+		for _ in 0..25 {
+			verdict_in(DATANET, BOB, true);
+		}
+		let order = || board(DATANET, 10).iter().map(|row| row.account).collect::<Vec<_>>();
+		assert_eq!(order(), [BOB, ALICE]);
+		let epochs = (1..60)
+			.find(|_| {
+				next_epoch();
+				order() == [ALICE, BOB]
+			})
+			.expect("Alice's rejections fade until she overtakes Bob");
+		// Her two rejections weigh 1.1 after six epochs, and she passes him then.
+		assert_eq!(epochs, 6);
+		assert_eq!(as_tuples(&board(DATANET, 10)), sorted_by_hand(DATANET));
+		assert_eq!(
+			Standings::<Test>::get(DATANET, ALICE).unwrap().ranked_at,
+			CurrentEpoch::<Test>::get()
+		);
+	});
+}
+
+#[test]
+fn re_ranking_a_large_epoch_takes_several_blocks_and_loses_no_one() {
+	build_and_execute(|| {
+		MaxSteps::set(7);
+		// 30 fading contributors with different records.
+		for (index, who) in (100..130).enumerate() {
+			for _ in 0..=index % 9 {
+				verdict_in(DATANET, who, true);
+			}
+			for _ in 0..=index % 4 {
+				verdict_in(DATANET, who, false);
+			}
+		}
+		let start = EpochStart::<Test>::get();
+		run_to_block(start + EPOCH);
+		// One block re-ranks at most seven of them.
+		let stale = || {
+			Standings::<Test>::iter_values()
+				.filter(|s| s.ranked_at < CurrentEpoch::<Test>::get())
+				.count()
+		};
+		assert_eq!(stale(), 30 - 7);
+		assert!(RerankCursor::<Test>::get().is_some(), "the walk remembers where it stopped");
+		advance(5);
+		assert_eq!(stale(), 0);
+		assert_eq!(RerankCursor::<Test>::get(), None);
+		assert_eq!(as_tuples(&all_pages(DATANET, 4)), sorted_by_hand(DATANET));
+	});
+}
+
+/// Random verdicts in two datanets, with epochs turning between them and re-ranking paged
+/// three standings a block: once settled, every page and every account's rank agree with the
+/// slow sort.
+mod random_rankings {
+	use super::*;
+	use proptest::prelude::*;
+
+	#[derive(Debug, Clone)]
+	enum Op {
+		Verdict(DatanetId, AccountId, bool),
+		Advance(u64),
+	}
+
+	fn op() -> impl Strategy<Value = Op> {
+		prop_oneof![
+			4 => (0..2u32, 100..112u64, any::<bool>()).prop_map(|(d, w, a)| Op::Verdict(d, w, a)),
+			1 => (1..80u64).prop_map(Op::Advance),
+		]
+	}
+
+	proptest! {
+		#![proptest_config(ProptestConfig { cases: 64, .. ProptestConfig::default() })]
+
+		#[test]
+		fn pages_and_ranks_match_a_full_sort(ops in proptest::collection::vec(op(), 1..120)) {
+			build_and_execute(|| {
+				MaxSteps::set(3);
+				for op in ops {
+					match op {
+						Op::Verdict(datanet, who, accepted) => verdict_in(datanet, who, accepted),
+						Op::Advance(blocks) => advance(blocks),
+					}
+					Rewards::do_try_state().expect("the rank index stays consistent");
+				}
+				while Unsettled::<Test>::get() < CurrentEpoch::<Test>::get() {
+					advance(1);
+				}
+				for datanet in [0, 1] {
+					let pages = as_tuples(&all_pages(datanet, 3));
+					assert_eq!(pages, sorted_by_hand(datanet), "datanet {datanet}");
+					for (rank, who, _, _) in pages {
+						let own = Rewards::standing(&who);
+						let row = own.datanets.iter().find(|(d, _)| *d == datanet).unwrap();
+						assert_eq!(row.1.rank, rank, "account {who} in datanet {datanet}");
+					}
+				}
+			});
+		}
+	}
 }
 
 /// Random sequences of submit, bond, unbond, commit, reveal, close, fund, claim and time.

@@ -1,7 +1,7 @@
 //! The rewards pallet's types: the published parameters, each contributor's standing, and the
 //! per-epoch records that settlement pays out from.
 
-use crate::sp_arithmetic::{FixedU128, Perbill};
+use crate::sp_arithmetic::{FixedU128, PerThing, Perbill};
 use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
 use pallet_datanets::DatanetId;
 use scale_info::TypeInfo;
@@ -62,6 +62,12 @@ pub struct Standing<Balance> {
 	pub as_of: EpochIndex,
 	/// Rewards earned here, ever.
 	pub earned: Balance,
+	/// The score this standing is ranked by: the Wilson lower bound with `rejected` decayed to
+	/// epoch `ranked_at`.
+	pub score: Perbill,
+	/// The epoch the ranking last caught up with: at the latest verdict, or when settlement
+	/// re-ranked the standing because its rejections faded.
+	pub ranked_at: EpochIndex,
 }
 
 /// A contributor's claim on one epoch's pool of one datanet.
@@ -138,6 +144,18 @@ pub struct Pot<Balance> {
 	pub tally: EpochTally<Balance>,
 }
 
+/// A standing's place in its datanet's order, as the storage key that sorts it: the score, then
+/// the accepted count, each inverted and big-endian so that byte order is best first.
+pub type RankKey = [u8; 8];
+
+/// The sort key of a standing with `score` and `accepted` contributions.
+pub fn rank_key(score: Perbill, accepted: u32) -> RankKey {
+	let mut key = [0; 8];
+	key[..4].copy_from_slice(&(Perbill::ACCURACY - score.deconstruct()).to_be_bytes());
+	key[4..].copy_from_slice(&(u32::MAX - accepted).to_be_bytes());
+	key
+}
+
 /// Where settlement of finished epochs stands.
 #[derive(
 	Encode,
@@ -153,8 +171,10 @@ pub struct Pot<Balance> {
 	Default,
 )]
 pub enum SettlementPhase {
-	/// Minting each active datanet's issuance and splitting its pool.
+	/// Re-ranking the standings whose rejections faded with the new epoch.
 	#[default]
+	Rerank,
+	/// Minting each active datanet's issuance and splitting its pool.
 	OpenPots,
 	/// Crediting contributors.
 	PayContributors,
@@ -168,6 +188,7 @@ impl SettlementPhase {
 	/// The phase after this one; `None` after the last.
 	pub fn next(self) -> Option<Self> {
 		match self {
+			Self::Rerank => Some(Self::OpenPots),
 			Self::OpenPots => Some(Self::PayContributors),
 			Self::PayContributors => Some(Self::PayValidators),
 			Self::PayValidators => Some(Self::ClosePots),
@@ -176,7 +197,8 @@ impl SettlementPhase {
 	}
 }
 
-/// One row of a datanet's leaderboard.
+/// One row of a datanet's leaderboard. Contributors with the same score and accepted count
+/// share a rank (1, 2, 2, 4).
 #[derive(Encode, Decode, TypeInfo, Clone, PartialEq, Eq, Debug)]
 pub struct LeaderboardEntry<AccountId, Balance> {
 	/// 1 for the best score.
@@ -185,7 +207,8 @@ pub struct LeaderboardEntry<AccountId, Balance> {
 	pub account: AccountId,
 	/// Accepted contributions.
 	pub accepted: u32,
-	/// Rejected contributions, decayed to the current epoch.
+	/// Rejected contributions, decayed to the epoch the standing was last ranked at: the
+	/// current epoch, once settlement has re-ranked the standings a new epoch faded.
 	pub rejected: FixedU128,
 	/// The Wilson lower bound of the acceptance rate.
 	pub score: Perbill,

@@ -209,6 +209,17 @@ async fn a_whole_epoch_is_judged_automatically_ranked_and_paid() -> Result<()> {
 	assert_eq!((rows[0]["accepted"].as_u64(), rows[1]["accepted"].as_u64()), (Some(3), Some(4)));
 	let ferdie_ppb = wilson_ppb(3.0, 0.0);
 	assert!((rows[0]["scorePpb"].as_f64().unwrap() - ferdie_ppb).abs() <= 2.0, "{}", rows[0]);
+	// Pages of one: the first says where the next starts, and the next continues the ranks.
+	let first = ok_json(&node, dir, &["leaderboard", &photos, "--limit", "1"])?;
+	assert_eq!(first["next"].as_str(), Some(ferdie.as_str()));
+	let second =
+		ok_json(&node, dir, &["leaderboard", &photos, "--limit", "1", "--after", &ferdie])?;
+	assert_eq!(
+		(second["rows"][0]["account"].as_str(), second["rows"][0]["rank"].as_u64()),
+		(Some(bob.as_str()), Some(2))
+	);
+	let error = refused(&node, dir, &["leaderboard", &photos, "--after", "//Eve"])?;
+	assert!(error.contains("has no standing in datanet"), "{error}");
 	// Bob's two rejections have decayed by one epoch's share of the 7-epoch half-life.
 	let decayed = 2.0 * 0.5_f64.powf(1.0 / 7.0);
 	assert!((rows[1]["rejected"].as_f64().unwrap() - decayed).abs() < 1e-6, "{}", rows[1]);

@@ -1,7 +1,8 @@
 //! # Rewards RPC
 //!
-//! - `rewards_leaderboard(datanet, limit?, at?)`: a datanet's contributors ranked by the Wilson
-//!   lower bound of their acceptance rate, with their counts and earnings.
+//! - `rewards_leaderboard(datanet, limit?, after?, at?)`: a page of a datanet's contributors
+//!   ranked by the Wilson lower bound of their acceptance rate, with their counts and earnings;
+//!   the next page starts `after` the last account of this one.
 //! - `rewards_standing(account, at?)`: an account's claimable rewards and its rank in each
 //!   datanet it contributed to.
 //! - `rewards_epoch(at?)`: the epoch clock and how far payouts have got.
@@ -132,12 +133,14 @@ impl<BlockNumber> From<EpochStatus<BlockNumber>> for Epoch<BlockNumber> {
 /// The rewards RPC methods.
 #[rpc(client, server)]
 pub trait RewardsApi<BlockHash, AccountId, BlockNumber> {
-	/// `datanet`'s contributors, best first, at most `limit`.
+	/// Up to `limit` of `datanet`'s contributors in rank order, from the best or from the one
+	/// after `after`.
 	#[method(name = "rewards_leaderboard")]
 	fn leaderboard(
 		&self,
 		datanet: u32,
 		limit: Option<u32>,
+		after: Option<AccountId>,
 		at: Option<BlockHash>,
 	) -> RpcResult<Vec<Rank<AccountId>>>;
 
@@ -169,7 +172,7 @@ where
 	Block: BlockT,
 	C: ProvideRuntimeApi<Block> + HeaderBackend<Block> + Send + Sync + 'static,
 	C::Api: RewardsRuntimeApi<Block, AccountId, Balance, BlockNumber>,
-	AccountId: Codec + Clone + Serialize + Send + Sync + 'static,
+	AccountId: Codec + Clone + Display + Serialize + Send + Sync + 'static,
 	Balance: Codec + Display + Send + Sync + 'static,
 	BlockNumber: Codec + Clone + Serialize + Send + Sync + 'static,
 {
@@ -177,6 +180,7 @@ where
 		&self,
 		datanet: u32,
 		limit: Option<u32>,
+		after: Option<AccountId>,
 		at: Option<<Block as BlockT>::Hash>,
 	) -> RpcResult<Vec<Rank<AccountId>>> {
 		let limit = limit.unwrap_or(DEFAULT_LIMIT);
@@ -188,8 +192,14 @@ where
 		let rows = self
 			.client
 			.runtime_api()
-			.leaderboard(at, datanet, limit)
-			.map_err(|e| Error::RuntimeError.with(format!("runtime call failed: {e}")))?;
+			.leaderboard(at, datanet, after.clone(), limit)
+			.map_err(|e| Error::RuntimeError.with(format!("runtime call failed: {e}")))?
+			.ok_or_else(|| {
+				let after = after.map(|account| account.to_string()).unwrap_or_default();
+				Error::InvalidParams.with(format!(
+					"{after} has no standing in datanet {datanet}, so no page follows it"
+				))
+			})?;
 		Ok(rows
 			.into_iter()
 			.map(|row| {

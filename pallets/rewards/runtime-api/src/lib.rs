@@ -20,8 +20,13 @@ polkadot_sdk::sp_api::decl_runtime_apis! {
 		Balance: Codec,
 		BlockNumber: Codec,
 	{
-		/// `datanet`'s contributors, best score first, at most `limit`.
-		fn leaderboard(datanet: DatanetId, limit: u32) -> Vec<LeaderboardEntry<AccountId, Balance>>;
+		/// Up to `limit` of `datanet`'s contributors in rank order: from the best, or from the
+		/// one after `after`. `None` when `after` has no standing in the datanet.
+		fn leaderboard(
+			datanet: DatanetId,
+			after: Option<AccountId>,
+			limit: u32,
+		) -> Option<Vec<LeaderboardEntry<AccountId, Balance>>>;
 
 		/// `who`'s claimable rewards and its rank in each datanet it contributed to.
 		fn standing(who: AccountId) -> AccountStanding<Balance>;
