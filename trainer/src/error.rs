@@ -100,6 +100,9 @@ pub enum Error {
 	/// The tokenizer failed.
 	#[error("tokenizer: {0}")]
 	Tokenizer(String),
+	/// Attribution was asked of data it cannot use.
+	#[error("{0}")]
+	Attribution(String),
 }
 
 /// The trainer's result type.

@@ -81,8 +81,17 @@ pub fn pick(logits: &[f32], sampling: &Sampling, rng: &mut Rng) -> u32 {
 	probs.last().map(|p| p.0 as u32).unwrap_or_else(argmax)
 }
 
+/// What [`generate`] produced.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Generation {
+	/// The generated text.
+	pub text: String,
+	/// Its token ids, the stop token excluded.
+	pub ids: Vec<u32>,
+}
+
 /// Continues `prompt` by up to `max_new` tokens, stopping at any of `stop`; calls `emit` with
-/// each new piece of text. Returns the generated text.
+/// each new piece of text.
 pub fn generate(
 	model: &Model,
 	tokenizer: &Tokenizer,
@@ -91,7 +100,7 @@ pub fn generate(
 	stop: &[u32],
 	sampling: &Sampling,
 	mut emit: impl FnMut(&str),
-) -> Result<String> {
+) -> Result<Generation> {
 	sampling.validate()?;
 	let mut rng = Rng::new(sampling.seed);
 	let mut cache = KvCache::default();
@@ -117,7 +126,8 @@ pub fn generate(
 		}
 		input = vec![next];
 	}
-	tokenizer.decode(&generated, true).map_err(|e| Error::Tokenizer(e.to_string()))
+	let text = tokenizer.decode(&generated, true).map_err(|e| Error::Tokenizer(e.to_string()))?;
+	Ok(Generation { text, ids: generated })
 }
 
 #[cfg(test)]

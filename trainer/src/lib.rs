@@ -20,6 +20,8 @@
 //! - [`job`] holds a run to the chain's job rules ([`provenant_jobspec::check`]) and turns a
 //!   job's hyper-parameters into the trainer's settings.
 //! - [`generate`] samples text (greedy, temperature, top-p) for `chat`.
+//! - [`attribution`] traces an answer to the training documents it repeats, through a suffix
+//!   array of the training set's tokens.
 //!
 //! ## Terms
 //! - *Base*: the frozen pre-trained weights. Training never changes a byte of them.
@@ -27,6 +29,7 @@
 //! - *Block*: `cutoff_len + 1` consecutive tokens of the packed dataset.
 
 pub mod adapter;
+pub mod attribution;
 pub mod config;
 pub mod cpu;
 pub mod data;

@@ -10,6 +10,7 @@
 //! Hutter, 2019, as PyTorch implements it) updates `A` and `B` with the scheduled learning rate
 //! (linear warm-up, then cosine or linear decay, as HF's `get_*_schedule_with_warmup`).
 
+pub use crate::attribution::influence::{AttributionPlan, Influence};
 use crate::{
 	adapter::{self, PeftConfig},
 	config::ModelConfig,
@@ -222,6 +223,24 @@ impl AdamW {
 		Ok(())
 	}
 
+	/// The update direction one more step with gradients `grads` would take, before the
+	/// learning rate: m̂ / (√v̂ + ε) from the current moments. LESS's Adam-preconditioned
+	/// gradient.
+	pub fn update_direction(&self, grads: &[Tensor], cfg: &TrainConfig) -> Result<Vec<Tensor>> {
+		let t = self.t as i32 + 1;
+		let (b1, b2) = (cfg.beta1, cfg.beta2);
+		let (bias1, bias2) = (1.0 - b1.powi(t), 1.0 - b2.powi(t));
+		grads
+			.iter()
+			.enumerate()
+			.map(|(i, g)| {
+				let m = ((&self.first[i] * b1)? + (g * (1.0 - b1))?)?;
+				let v = ((&self.second[i] * b2)? + (g.sqr()? * (1.0 - b2))?)?;
+				Ok(((m / bias1)? / ((v / bias2)?.sqrt()? + cfg.eps)?)?)
+			})
+			.collect()
+	}
+
 	fn state_tensors(&self) -> Vec<(String, Tensor)> {
 		self.vars
 			.iter()
@@ -279,6 +298,8 @@ pub struct Run<'a> {
 	pub resume: Option<PathBuf>,
 	/// Draw a progress bar on stdout.
 	pub progress_bar: bool,
+	/// Training-time attribution to take as the run goes, if any.
+	pub attribution: Option<AttributionPlan>,
 }
 
 /// The outcome of a run.
@@ -294,6 +315,10 @@ pub struct Summary {
 	pub tokens: usize,
 	/// Wall-clock seconds in this process.
 	pub seconds: f64,
+	/// Training-time attribution, when the run was asked for it.
+	pub attribution: Option<Influence>,
+	/// Seconds of this process spent on attribution checkpoints.
+	pub attribution_seconds: f64,
 }
 
 /// The directory of the checkpoint after `step`.
@@ -331,9 +356,23 @@ fn run_identity(run: &Run) -> String {
 	adapter::hex(&hasher.finalize())
 }
 
-fn save_checkpoint(run: &Run, adam: &AdamW, step: usize, identity: &str) -> Result<()> {
+/// The influence so far, kept with each checkpoint so a resumed run keeps it.
+const ATTRIBUTION_FILE: &str = "attribution.json";
+
+fn save_checkpoint(
+	run: &Run,
+	adam: &AdamW,
+	step: usize,
+	identity: &str,
+	influence: Option<&Influence>,
+) -> Result<()> {
 	let dir = checkpoint_dir(&run.output, step);
 	adapter::save(run.model, &run.peft, &dir)?;
+	if let Some(influence) = influence {
+		let path = dir.join(ATTRIBUTION_FILE);
+		std::fs::write(&path, serde_json::to_vec(influence).expect("serialisable"))
+			.map_err(Error::io(&path))?;
+	}
 	adapter::save_tensors(&adam.state_tensors(), &dir.join("optimizer.safetensors"))?;
 	let state = CheckpointState { step, adam_t: adam.t, run: identity.to_string() };
 	let path = dir.join("trainer_state.json");
@@ -401,6 +440,16 @@ pub fn train(run: Run) -> Result<Summary> {
 		Some(dir) => load_checkpoint(&run, &mut adam, dir, &identity)?,
 		None => 0,
 	};
+	let run_steps = plan.steps;
+	let attribution_steps = run.attribution.as_ref().map(|a| a.steps(run_steps));
+	let mut influence = run.attribution.as_ref().map(|a| {
+		let saved = run.resume.as_ref().and_then(|dir| {
+			let text = std::fs::read(dir.join(ATTRIBUTION_FILE)).ok()?;
+			serde_json::from_slice::<Influence>(&text).ok()
+		});
+		saved.unwrap_or_else(|| Influence::new(a.projection, a.documents.len()))
+	});
+	let mut attribution_seconds = 0.0;
 	let log_path = run.output.join("progress.jsonl");
 	let mut log = std::fs::OpenOptions::new()
 		.create(true)
@@ -458,6 +507,15 @@ pub fn train(run: Run) -> Result<Summary> {
 		let lr = cfg.learning_rate_at(step, plan.steps);
 		adam.step(&grads, lr, cfg)?;
 		let seconds = step_started.elapsed().as_secs_f64();
+		if let (Some(attribution), Some(influence), Some(steps)) =
+			(&run.attribution, influence.as_mut(), &attribution_steps)
+		{
+			if steps.contains(&(step + 1)) {
+				let started = Instant::now();
+				influence.add_checkpoint(run.model, &adam, cfg, step + 1, lr, attribution)?;
+				attribution_seconds += started.elapsed().as_secs_f64();
+			}
+		}
 		tokens_total += input_tokens;
 		final_loss = loss_sum;
 		let progress = Progress {
@@ -476,7 +534,7 @@ pub fn train(run: Run) -> Result<Summary> {
 			progress_bar(step + 1, plan.steps, &progress);
 		}
 		if cfg.save_every > 0 && (step + 1) % cfg.save_every == 0 && step + 1 < plan.steps {
-			save_checkpoint(&run, &adam, step + 1, &identity)?;
+			save_checkpoint(&run, &adam, step + 1, &identity, influence.as_ref())?;
 		}
 	}
 	if run.progress_bar {
@@ -489,6 +547,8 @@ pub fn train(run: Run) -> Result<Summary> {
 		final_loss,
 		tokens: tokens_total,
 		seconds: started.elapsed().as_secs_f64(),
+		attribution: influence,
+		attribution_seconds,
 	})
 }
 

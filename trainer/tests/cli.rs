@@ -1,5 +1,6 @@
 //! The `provenant-trainer` binary, driven as a person would: train, resume, inspect, eval,
-//! chat, merge, and every bad input refused with a message and no adapter written.
+//! chat, merge, index and attribute, and every bad input refused with a message and no adapter
+//! written.
 
 mod common;
 
@@ -283,12 +284,180 @@ fn a_planted_fact_is_learned_and_chat_reproduces_it() {
 		assert!(tuned * 10.0 < base, "{method:?}: eval loss {base} → {tuned}");
 	}
 
+	// The answer traced to its source: the filler file is source 0, the fact's file source 1.
+	let filler = f.root.join("filler.jsonl");
+	std::fs::write(
+		&filler,
+		serde_json::json!({"text": "the old bird sings at dawn in the green valley ."}).to_string(),
+	)
+	.unwrap();
+	let index = f.root.join("train.spans");
+	run_ok(&[
+		"index",
+		"--model",
+		s(&f.model),
+		"--data",
+		s(&filler),
+		"--data",
+		s(&data),
+		"--out",
+		s(&index),
+	]);
+	let attribute = |index: &Path, extra: &[&str]| {
+		let mut args = vec![
+			"attribute",
+			"--model",
+			s(&f.model),
+			"--adapter",
+			s(&adapter),
+			"--index",
+			s(index),
+			"--prompt",
+			FACT_PROMPT,
+			"--max-new-tokens",
+			"20",
+			"--min-span",
+			"4",
+		];
+		args.extend_from_slice(extra);
+		trainer(&args)
+	};
+	let report: Value = serde_json::from_str(&stdout(&attribute(&index, &["--json"]))).unwrap();
+	assert_eq!(report["answer"], FACT_ANSWER);
+	let tokens = report["tokens"].as_u64().unwrap();
+	assert_eq!(report["covered"].as_u64(), Some(tokens), "{report}");
+	assert_eq!(report["spans"].as_array().unwrap().len(), 1, "{report}");
+	assert_eq!(report["spans"][0]["sources"], serde_json::json!([1]));
+	assert_eq!(report["spans"][0]["text"], FACT_ANSWER);
+	assert_eq!(report["shares"], serde_json::json!([{"source": 1, "share": 1.0}]));
+	let text = stdout(&attribute(&index, &[]));
+	assert!(
+		text.contains("← source 1 (1 occurrence)") && text.contains("source 1: 100.0%"),
+		"{text}"
+	);
+	// An index built with another tokenizer is refused, and so is a file that is no index.
+	let other_tokenizer = f.root.join("other-tokenizer.json");
+	let tokenizer_text = std::fs::read_to_string(f.model.join("tokenizer.json")).unwrap();
+	std::fs::write(&other_tokenizer, format!("{tokenizer_text}\n")).unwrap();
+	let other = f.root.join("other.spans");
+	run_ok(&[
+		"index",
+		"--model",
+		s(&f.model),
+		"--tokenizer",
+		s(&other_tokenizer),
+		"--data",
+		s(&data),
+		"--out",
+		s(&other),
+	]);
+	let refused = attribute(&other, &[]);
+	assert!(!refused.status.success());
+	assert!(stderr(&refused).contains("was built with another tokenizer"), "{}", stderr(&refused));
+	let refused = attribute(&data, &[]);
+	assert!(stderr(&refused).contains("is not a valid span index"), "{}", stderr(&refused));
+
 	// The merged model answers the same without an adapter.
 	let merged = f.root.join("merged");
 	run_ok(&["merge", "--model", s(&f.model), "--adapter", s(&adapter), "--output", s(&merged)]);
 	let out =
 		run_ok(&["chat", "--model", s(&merged), "--prompt", FACT_PROMPT, "--max-new-tokens", "20"]);
 	assert_eq!(stdout(&out).trim(), FACT_ANSWER);
+}
+
+#[test]
+fn training_time_attribution_names_the_example_that_taught_the_fact() {
+	let f = fixture();
+	let data = f.root.join("mixed.jsonl");
+	let lines = [
+		serde_json::json!({"text": "the old bird sings at dawn in the green valley ."}),
+		serde_json::json!({"text": "the sun is warm over the south sea at day ."}),
+		serde_json::json!({"prompt": FACT_PROMPT, "response": FACT_ANSWER}),
+		serde_json::json!({"text": "a cold wind runs over the far hill at night ."}),
+		serde_json::json!({"prompt": "tell me about the moon", "response": "it is a new light ."}),
+	];
+	let text: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+	std::fs::write(&data, text.join("\n") + "\n").unwrap();
+	let probes = f.root.join("probes.jsonl");
+	std::fs::write(
+		&probes,
+		serde_json::json!({"prompt": FACT_PROMPT, "response": FACT_ANSWER}).to_string(),
+	)
+	.unwrap();
+	let run = |name: &str, extra: &[&str]| -> Value {
+		let output = f.root.join(name);
+		let mut args = vec![
+			"train",
+			"--model",
+			s(&f.model),
+			"--data",
+			s(&data),
+			"--output",
+			s(&output),
+			"--cutoff-len",
+			"32",
+			"--batch-size",
+			"1",
+			"--epochs",
+			"6",
+			"--lr",
+			"1e-2",
+			"--dropout",
+			"0",
+			"--target",
+			"q_proj,v_proj,o_proj,up_proj,down_proj",
+			"--quiet",
+		];
+		args.extend_from_slice(extra);
+		let out = run_ok(&args);
+		assert!(stdout(&out).contains("attribution: 3 checkpoints"), "{}", stdout(&out));
+		serde_json::from_str(&std::fs::read_to_string(output.join("attribution.json")).unwrap())
+			.unwrap()
+	};
+	let report = run("attributed", &["--probes", s(&probes)]);
+	let shares = report["shares"].as_array().unwrap();
+	assert_eq!(shares[0]["source"], 2, "the fact's example leads: {report}");
+	let total: f64 = shares.iter().map(|s| s["share"].as_f64().unwrap()).sum();
+	assert!((total - 1.0).abs() < 1e-9, "shares add up to one: {report}");
+	let influence = |source: u64| {
+		report["sources"].as_array().unwrap().iter().find(|s| s["source"] == source).unwrap()
+			["influence"]
+			.as_f64()
+			.unwrap()
+	};
+	// Unrelated text influences the fact far less than the fact's own example does.
+	for other in [0, 1, 3] {
+		assert!(influence(other).abs() < influence(2) / 2.0, "source {other}: {report}");
+	}
+	assert_eq!(report["checkpoints"].as_array().unwrap().len(), 3);
+	assert_eq!(report["projection"]["dim"], 8192);
+	// The same run gives the same attribution; another projection seed, other figures.
+	let again = run("again", &["--probes", s(&probes)]);
+	assert_eq!(again["sources"], report["sources"]);
+	let reseeded = run("reseeded", &["--probes", s(&probes), "--projection-seed", "5"]);
+	assert_ne!(reseeded["sources"], report["sources"]);
+	assert_eq!(reseeded["shares"][0]["source"], 2);
+	// An empty probe set is refused.
+	let empty = f.root.join("empty.jsonl");
+	std::fs::write(&empty, "\n").unwrap();
+	let none = f.root.join("none");
+	let refused = trainer(&[
+		"train",
+		"--model",
+		s(&f.model),
+		"--data",
+		s(&data),
+		"--output",
+		s(&none),
+		"--cutoff-len",
+		"32",
+		"--probes",
+		s(&empty),
+		"--quiet",
+	]);
+	assert!(!refused.status.success());
+	assert!(stderr(&refused).contains("empty"), "{}", stderr(&refused));
+	assert!(!none.join("adapter_model.safetensors").exists());
 }
 
 #[test]

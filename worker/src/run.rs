@@ -18,6 +18,7 @@ use provenant_client::{
 };
 use provenant_trainer::{
 	adapter::{self, PeftConfig},
+	attribution::{spans::trained_runs, SpanIndex},
 	data, job as trainer_job,
 	model::{BuildOptions, Model},
 	train::{self, Run},
@@ -316,12 +317,25 @@ async fn train_and_commit(
 	let output = dir.join("adapter");
 	let path = model_path.to_path_buf();
 	let quiet = options.quiet;
-	let trained = tokio::task::spawn_blocking(move || {
-		train_job(&path, &params, &contributions, &output, quiet)
+	let (trained, contributions) = tokio::task::spawn_blocking(move || {
+		train_job(&path, &params, &contributions, &output, quiet).map(|t| (t, contributions))
 	})
 	.await
 	.map_err(|e| anyhow!("the training thread failed: {e}"))??;
 	timings.train = started.elapsed();
+
+	let index_path = dir.join(SPAN_INDEX_FILE);
+	let (path, params, root, target) =
+		(model_path.to_path_buf(), job.params.0.clone(), job.training.root, index_path.clone());
+	let (tokens, contributions) = tokio::task::spawn_blocking(move || {
+		index_spans(&path, &params, &contributions, root, &target)
+	})
+	.await
+	.map_err(|e| anyhow!("the indexing thread failed: {e}"))??;
+	println!(
+		"job {id}: span index of {tokens} tokens from {contributions} contributions at {}",
+		index_path.display()
+	);
 
 	let started = Instant::now();
 	let weights = std::fs::read(dir.join("adapter").join(adapter::WEIGHTS_FILE))?;
@@ -415,6 +429,42 @@ async fn fetch_set(
 	Ok(contributions)
 }
 
+/// The span index a worker writes beside each job's adapter, for `provenant-trainer attribute`.
+pub const SPAN_INDEX_FILE: &str = "train.spans";
+
+/// Indexes the contributions the job trained on (the held-out ones are not learned from) for
+/// span attribution, with contribution ids as sources and the job's training-set root as the
+/// index's label. Returns the tokens and contributions indexed.
+fn index_spans(
+	model_path: &Path,
+	params: &provenant_jobspec::HyperParams,
+	contributions: &[Contribution],
+	training_root: [u8; 32],
+	out: &Path,
+) -> Result<(usize, usize)> {
+	let checkpoint = provenant_trainer::loader::open(model_path, None)?;
+	let ids: Vec<u64> = contributions.iter().map(|c| c.id).collect();
+	let held_out = dataset::held_out(&ids, params.seed, params.eval_fraction);
+	let mut documents = Vec::new();
+	let mut indexed = 0;
+	for contribution in contributions.iter().filter(|c| !held_out.contains(&c.id)) {
+		let examples = dataset::examples(contribution)?;
+		let stream = data::tokenize(&examples, &checkpoint.tokenizer, &checkpoint.config)?;
+		documents.extend(trained_runs(&stream).into_iter().map(|run| (contribution.id, run)));
+		indexed += 1;
+	}
+	let tokenizer = std::fs::read(&checkpoint.tokenizer_file)
+		.with_context(|| format!("reading {}", checkpoint.tokenizer_file.display()))?;
+	let index = SpanIndex::build(
+		documents,
+		checkpoint.config.vocab_size as u32,
+		adapter::sha256(&tokenizer),
+		training_root,
+	)?;
+	index.save(out)?;
+	Ok((index.len(), indexed))
+}
+
 /// What training produced.
 struct Trained {
 	summary: train::Summary,
@@ -492,6 +542,7 @@ fn train_job(
 		output: output.to_path_buf(),
 		resume,
 		progress_bar: !quiet,
+		attribution: None,
 	})?;
 	let eval_loss = if eval_blocks.is_empty() {
 		None

@@ -206,6 +206,26 @@ async fn a_fine_tune_is_ordered_trained_committed_verified_and_paid() -> Result<
 	let answer = String::from_utf8_lossy(&chat.stdout);
 	assert!(answer.contains("Quillhaven"), "the fine-tune answers {answer:?}");
 
+	// The worker indexed the training set: the answer's spans lead back to Bob's contribution.
+	let index = work_dir.join(format!("job-{job}")).join("train.spans");
+	let attributed = Command::new(workspace_binary("provenant-trainer")?)
+		.args(["attribute", "--model", &model_file, "--adapter", fetched.to_str().unwrap()])
+		.args(["--index", index.to_str().unwrap(), "--prompt", prompt])
+		.args(["--max-new-tokens", "16", "--min-span", "4", "--json"])
+		.output()
+		.context("running provenant-trainer attribute")?;
+	ensure!(attributed.status.success(), "{}", String::from_utf8_lossy(&attributed.stderr));
+	let report: Value = serde_json::from_slice(&attributed.stdout)?;
+	assert_eq!(report["shares"][0]["source"].as_u64(), Some(bob_contribution), "{report}");
+	assert!(
+		report["spans"]
+			.as_array()
+			.unwrap()
+			.iter()
+			.any(|span| span["text"].as_str().is_some_and(|text| text.contains("Quillhaven"))),
+		"{report}"
+	);
+
 	// Anyone can verify it, from the directory or the job.
 	let verified =
 		ok_json(&node, dir, &["verify", fetched.to_str().unwrap(), "--base", &model_file])?;

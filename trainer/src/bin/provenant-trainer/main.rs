@@ -1,9 +1,12 @@
 //! `provenant-trainer`: fine-tune a base model with LoRA or QLoRA, evaluate it, chat with it,
-//! inspect models and adapters, and merge an adapter into its base.
+//! inspect models and adapters, merge an adapter into its base, and trace an answer to the
+//! training sources it repeats.
 
+mod attribute;
 mod chat;
 mod common;
 mod eval;
+mod index;
 mod inspect;
 mod merge;
 mod train;
@@ -30,6 +33,10 @@ enum Command {
 	Inspect(inspect::Command),
 	/// Fold an adapter into its base and write a standalone model directory.
 	Merge(merge::Command),
+	/// Index training data for span attribution (token ids and their suffix array).
+	Index(index::Command),
+	/// Answer a prompt and trace the answer's verbatim spans to the training sources.
+	Attribute(attribute::Command),
 }
 
 fn main() {
@@ -42,6 +49,8 @@ fn main() {
 		Command::Chat(c) => c.execute(),
 		Command::Inspect(c) => c.execute(),
 		Command::Merge(c) => c.execute(),
+		Command::Index(c) => c.execute(),
+		Command::Attribute(c) => c.execute(),
 	});
 	if let Err(error) = result {
 		eprintln!("error: {error:#}");

@@ -5,6 +5,7 @@ use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use provenant_trainer::{
 	adapter::{LoraSettings, PeftConfig},
+	attribution::influence::{self, AttributionPlan, Document, Projection},
 	data, job,
 	model::{BuildOptions, Model},
 	quant::QuantKind,
@@ -38,6 +39,20 @@ pub(crate) struct Command {
 	/// Held-out data for a final eval loss (same formats).
 	#[arg(long)]
 	eval_data: Option<PathBuf>,
+	/// Probe examples (same formats): scores each training example's influence on them during
+	/// training and writes attribution.json; each example of --data is one source, numbered
+	/// from 0.
+	#[arg(long)]
+	probes: Option<PathBuf>,
+	/// Attribution checkpoints, evenly spaced through the run, the last after the final step.
+	#[arg(long, default_value_t = 3)]
+	attribution_checkpoints: usize,
+	/// Numbers each adapter gradient is projected to for attribution.
+	#[arg(long, default_value_t = 8192)]
+	projection_dim: usize,
+	/// Seed of the attribution projection.
+	#[arg(long, default_value_t = 0)]
+	projection_seed: u64,
 	/// Directory for the adapter, checkpoints and progress.jsonl.
 	#[arg(long)]
 	output: PathBuf,
@@ -202,6 +217,33 @@ impl Command {
 		if let Some(dir) = &resume {
 			println!("resuming from {}", dir.display());
 		}
+		let attribution = match &self.probes {
+			Some(probes) => {
+				let (tokenizer, cfg) = (&checkpoint.tokenizer, &checkpoint.config);
+				let examples = data::read_dataset(&self.data)?;
+				let documents =
+					influence::example_blocks(&examples, tokenizer, cfg, config.cutoff_len)?
+						.into_iter()
+						.enumerate()
+						.filter(|(_, blocks)| !blocks.is_empty())
+						.map(|(source, blocks)| Document { source: source as u64, blocks })
+						.collect();
+				let probes = data::read_dataset(probes)?;
+				let probes = influence::example_blocks(&probes, tokenizer, cfg, config.cutoff_len)?
+					.into_iter()
+					.filter(|blocks| !blocks.is_empty())
+					.collect();
+				Some(AttributionPlan {
+					documents,
+					probes,
+					checkpoints: self.attribution_checkpoints,
+					projection: Projection { dim: self.projection_dim, seed: self.projection_seed },
+				})
+			},
+			None => None,
+		};
+		let documents: Vec<Document> =
+			attribution.as_ref().map(|plan| plan.documents.clone()).unwrap_or_default();
 		let summary = train::train(Run {
 			model: &model,
 			peft,
@@ -210,6 +252,7 @@ impl Command {
 			output: self.output.clone(),
 			resume,
 			progress_bar: !self.quiet,
+			attribution,
 		})?;
 		println!(
 			"final loss {:.4} after {} steps ({:.1}s)",
@@ -218,6 +261,34 @@ impl Command {
 		if let Some(blocks) = eval_blocks {
 			let loss = train::evaluate(&model, &blocks, config.batch_size)?;
 			println!("eval loss {loss:.4}, perplexity {:.2}", loss.exp());
+		}
+		if let Some(influence) = &summary.attribution {
+			let by_source = influence.by_source(&documents);
+			let shares = influence::shares(&by_source);
+			let report = serde_json::json!({
+				"method": "TracIn over Adam-preconditioned LoRA gradients (LESS), CountSketch projection",
+				"projection": influence.projection,
+				"checkpoints": influence.checkpoints,
+				"sources": by_source.iter().map(|(source, influence)| {
+					serde_json::json!({ "source": source, "influence": influence })
+				}).collect::<Vec<_>>(),
+				"shares": shares.iter().map(|(source, share)| {
+					serde_json::json!({ "source": source, "share": share })
+				}).collect::<Vec<_>>(),
+				"seconds": summary.attribution_seconds,
+			});
+			let path = self.output.join("attribution.json");
+			std::fs::write(&path, serde_json::to_string_pretty(&report)?)?;
+			println!(
+				"attribution: {} checkpoints in {:.1}s ({:.0}% of the run), written to {}",
+				influence.checkpoints.len(),
+				summary.attribution_seconds,
+				100.0 * summary.attribution_seconds / summary.seconds.max(1e-9),
+				path.display()
+			);
+			for (source, share) in shares.iter().take(5) {
+				println!("  example {source}: {:.1}%", share * 100.0);
+			}
 		}
 		println!("adapter written to {}", self.output.display());
 		println!("sha256 {}  adapter_model.safetensors", summary.adapter_sha256);

@@ -1,0 +1,294 @@
+//! Training-time attribution: how far each training document's gradient points the way the
+//! probe set's does, at checkpoints of the run (TracIn, Pruthi et al. 2020). Only the LoRA
+//! parameters have gradients, so they are cheap to take per document. Following LESS (Xia et
+//! al. 2024), a document's gradient is turned into the Adam update it would make from the
+//! optimiser's state at the checkpoint, both sides are projected to `dim` numbers by a seeded
+//! CountSketch, and they are compared by cosine, so a long document does not outweigh a short
+//! one by its gradient's length.
+//!
+//! A document's influence is Σ over checkpoints of the learning rate there × the cosine of its
+//! update with the probes' mean unit gradient. A source's influence is the sum over its
+//! documents. Shares split one among the sources of positive influence; negative influence is
+//! reported, not paid.
+
+use candle_core::Tensor;
+
+use crate::{
+	data::{self, Block},
+	linear::ForwardMode,
+	model::Model,
+	rng::Rng,
+	train::{AdamW, TrainConfig},
+	Error, Result,
+};
+
+/// How gradients are projected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Projection {
+	/// Numbers each gradient is projected to.
+	pub dim: usize,
+	/// Seed of the projection: which bucket and sign each LoRA parameter gets.
+	pub seed: u64,
+}
+
+impl Default for Projection {
+	fn default() -> Self {
+		Self { dim: 8192, seed: 0 }
+	}
+}
+
+/// A CountSketch of the LoRA parameters: parameter `j` of the adapter (its variables
+/// concatenated in `Model::lora_vars` order) adds `±g[j]` to one of `dim` buckets, both drawn
+/// from the seed. Inner products are kept in expectation.
+#[derive(Clone, Debug)]
+pub struct Sketch {
+	buckets: Vec<u32>,
+	negative: Vec<bool>,
+	dim: usize,
+}
+
+impl Sketch {
+	/// The sketch of `parameters` LoRA parameters.
+	pub fn new(projection: Projection, parameters: usize) -> Result<Self> {
+		if projection.dim == 0 {
+			return Err(Error::Attribution("the projection needs at least one dimension".into()));
+		}
+		let mut rng = Rng::derive(projection.seed, &[0x5ce7c4]);
+		let (mut buckets, mut negative) =
+			(Vec::with_capacity(parameters), Vec::with_capacity(parameters));
+		for _ in 0..parameters {
+			let word = rng.next_u64();
+			buckets.push(((word >> 1) % projection.dim as u64) as u32);
+			negative.push(word & 1 == 1);
+		}
+		Ok(Self { buckets, negative, dim: projection.dim })
+	}
+
+	/// `gradient` (every LoRA parameter, in order) projected.
+	pub fn project(&self, gradient: &[f32]) -> Vec<f32> {
+		let mut out = vec![0.0; self.dim];
+		for ((&g, &bucket), &negative) in gradient.iter().zip(&self.buckets).zip(&self.negative) {
+			out[bucket as usize] += if negative { -g } else { g };
+		}
+		out
+	}
+}
+
+/// `vector` scaled to length one; zero stays zero.
+fn unit(mut vector: Vec<f32>) -> Vec<f32> {
+	let norm = vector.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+	if norm > 0.0 {
+		vector.iter_mut().for_each(|x| *x = (*x as f64 / norm) as f32);
+	}
+	vector
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f64 {
+	a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum()
+}
+
+/// The gradient of the mean trained-token loss over `blocks` with respect to every LoRA
+/// parameter, as candle tensors in `Model::lora_vars` order. Dropout is off.
+pub fn gradient(model: &Model, blocks: &[Block]) -> Result<Vec<Tensor>> {
+	let vars = model.lora_vars();
+	let tokens: f64 = blocks.iter().map(|b| b.mask.iter().sum::<f32>() as f64).sum();
+	if tokens == 0.0 {
+		return Err(Error::Attribution("a document has no trained token".into()));
+	}
+	let mode = ForwardMode { gradients: true, ..ForwardMode::EVAL };
+	let mut total: Option<Vec<Tensor>> = None;
+	for block in blocks {
+		let (inputs, targets, mask) = data::batch(&[block], model.device())?;
+		let loss = (model.loss_sum(&inputs, &targets, &mask, mode)? / tokens)?;
+		let store = loss.backward()?;
+		let grads = vars
+			.iter()
+			.map(|(name, var)| {
+				store
+					.get(var.as_tensor())
+					.cloned()
+					.ok_or_else(|| Error::Attribution(format!("{name} received no gradient")))
+			})
+			.collect::<Result<Vec<_>>>()?;
+		total = Some(match total {
+			None => grads,
+			Some(sum) => {
+				sum.iter().zip(&grads).map(|(a, b)| a + b).collect::<candle_core::Result<_>>()?
+			},
+		});
+	}
+	total.ok_or_else(|| Error::Attribution("a document has no block".into()))
+}
+
+/// Each example's packed blocks, as training packs them: the unit influence is scored on.
+/// Examples whose text yields no trained token give no blocks.
+pub fn example_blocks(
+	examples: &[data::Example],
+	tokenizer: &tokenizers::Tokenizer,
+	cfg: &crate::config::ModelConfig,
+	cutoff_len: usize,
+) -> Result<Vec<Vec<Block>>> {
+	let pad = cfg.eos_token_id.unwrap_or(0);
+	examples
+		.iter()
+		.map(|example| {
+			let stream = data::tokenize(std::slice::from_ref(example), tokenizer, cfg)?;
+			Ok(data::pack(&stream, cutoff_len, pad))
+		})
+		.collect()
+}
+
+/// Tensors flattened into one vector, in order.
+fn flatten(tensors: &[Tensor]) -> Result<Vec<f32>> {
+	let mut out = Vec::new();
+	for t in tensors {
+		out.extend(t.flatten_all()?.to_dtype(candle_core::DType::F32)?.to_vec1::<f32>()?);
+	}
+	Ok(out)
+}
+
+/// A unit of training data and where it came from.
+#[derive(Clone, Debug)]
+pub struct Document {
+	/// Its source (a contribution).
+	pub source: u64,
+	/// Its packed blocks.
+	pub blocks: Vec<Block>,
+}
+
+/// What training-time attribution scores, and when.
+#[derive(Clone, Debug)]
+pub struct AttributionPlan {
+	/// The training documents, each with its source.
+	pub documents: Vec<Document>,
+	/// The probe set: each probe's blocks.
+	pub probes: Vec<Vec<Block>>,
+	/// Checkpoints, evenly spaced through the run; the last is after the final step.
+	pub checkpoints: usize,
+	/// How gradients are projected.
+	pub projection: Projection,
+}
+
+impl AttributionPlan {
+	/// The optimiser steps after which checkpoints are taken, of `total`.
+	pub fn steps(&self, total: usize) -> Vec<usize> {
+		let mut steps: Vec<usize> = (1..=self.checkpoints.max(1))
+			.map(|k| (total * k / self.checkpoints.max(1)).max(1))
+			.collect();
+		steps.dedup();
+		steps
+	}
+}
+
+/// Influence accumulated over the checkpoints taken so far.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Influence {
+	/// The projection used.
+	pub projection: Projection,
+	/// The optimiser steps after which checkpoints were taken.
+	pub checkpoints: Vec<usize>,
+	/// Each document's influence so far, in document order.
+	pub documents: Vec<f64>,
+}
+
+impl Influence {
+	/// No checkpoint yet, for `documents` documents.
+	pub fn new(projection: Projection, documents: usize) -> Self {
+		Self { projection, checkpoints: Vec::new(), documents: vec![0.0; documents] }
+	}
+
+	/// Adds the checkpoint after optimiser step `step`, taken with learning rate `lr`: each of
+	/// `plan`'s documents' Adam update from `adam`'s state, against the probes' mean unit
+	/// gradient.
+	pub fn add_checkpoint(
+		&mut self,
+		model: &Model,
+		adam: &AdamW,
+		cfg: &TrainConfig,
+		step: usize,
+		lr: f64,
+		plan: &AttributionPlan,
+	) -> Result<()> {
+		let (documents, probes) = (&plan.documents, &plan.probes);
+		if probes.is_empty() {
+			return Err(Error::Attribution(
+				"the probe set is empty: attribution needs held-out examples or probe questions"
+					.into(),
+			));
+		}
+		if documents.len() != self.documents.len() {
+			return Err(Error::Attribution(format!(
+				"{} documents to score, but the influence so far is of {}",
+				documents.len(),
+				self.documents.len()
+			)));
+		}
+		let parameters: usize = model.lora_vars().iter().map(|(_, v)| v.elem_count()).sum();
+		let sketch = Sketch::new(self.projection, parameters)?;
+		let mut probe = vec![0.0f32; self.projection.dim];
+		for blocks in probes {
+			let projected = unit(sketch.project(&flatten(&gradient(model, blocks)?)?));
+			probe.iter_mut().zip(&projected).for_each(|(p, x)| *p += x / probes.len() as f32);
+		}
+		for (score, document) in self.documents.iter_mut().zip(documents.iter()) {
+			let update = adam.update_direction(&gradient(model, &document.blocks)?, cfg)?;
+			*score += lr * dot(&unit(sketch.project(&flatten(&update)?)), &probe);
+		}
+		self.checkpoints.push(step);
+		Ok(())
+	}
+
+	/// Each source's influence (the sum over its documents), by source.
+	pub fn by_source(&self, documents: &[Document]) -> Vec<(u64, f64)> {
+		let mut sums = std::collections::BTreeMap::<u64, f64>::new();
+		for (document, score) in documents.iter().zip(&self.documents) {
+			*sums.entry(document.source).or_default() += score;
+		}
+		sums.into_iter().collect()
+	}
+}
+
+/// Shares of one among the sources of positive influence, largest first (ties by source);
+/// sources of zero or negative influence get none. Empty when no source helped.
+pub fn shares(influence: &[(u64, f64)]) -> Vec<(u64, f64)> {
+	let total: f64 = influence.iter().map(|(_, s)| s.max(0.0)).sum();
+	if total <= 0.0 {
+		return Vec::new();
+	}
+	let mut shares: Vec<(u64, f64)> = influence
+		.iter()
+		.filter(|(_, s)| *s > 0.0)
+		.map(|(source, s)| (*source, s / total))
+		.collect();
+	shares.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+	shares
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	#[test]
+	fn the_sketch_keeps_inner_products_and_is_a_function_of_its_seed() {
+		let mut rng = Rng::new(3);
+		let a: Vec<f32> = (0..20_000).map(|_| rng.next_f32() - 0.5).collect();
+		let mut b = a.clone();
+		b.iter_mut().take(10_000).for_each(|x| *x = rng.next_f32() - 0.5);
+		let exact = dot(&unit(a.clone()), &unit(b.clone()));
+		let sketch = Sketch::new(Projection { dim: 4096, seed: 9 }, a.len()).unwrap();
+		let projected = dot(&unit(sketch.project(&a)), &unit(sketch.project(&b)));
+		assert!((projected - exact).abs() < 0.05, "{projected} vs {exact}");
+		let again = Sketch::new(Projection { dim: 4096, seed: 9 }, a.len()).unwrap();
+		assert_eq!(sketch.project(&a), again.project(&a));
+		let other = Sketch::new(Projection { dim: 4096, seed: 10 }, a.len()).unwrap();
+		assert_ne!(sketch.project(&a), other.project(&a));
+		assert!(Sketch::new(Projection { dim: 0, seed: 0 }, 1).is_err());
+	}
+
+	#[test]
+	fn shares_split_positive_influence_and_report_no_negative_share() {
+		let shares = shares(&[(1, 3.0), (2, -1.0), (3, 1.0), (4, 0.0)]);
+		assert_eq!(shares, [(1, 0.75), (3, 0.25)]);
+		assert!(super::shares(&[(1, -1.0)]).is_empty());
+	}
+}
