@@ -10,6 +10,7 @@
 //! Hutter, 2019, as PyTorch implements it) updates `A` and `B` with the scheduled learning rate
 //! (linear warm-up, then cosine or linear decay, as HF's `get_*_schedule_with_warmup`).
 
+use crate::attribution::influence::Sketch;
 pub use crate::attribution::influence::{AttributionPlan, Influence};
 use crate::{
 	adapter::{self, PeftConfig},
@@ -317,7 +318,8 @@ pub struct Summary {
 	pub seconds: f64,
 	/// Training-time attribution, when the run was asked for it.
 	pub attribution: Option<Influence>,
-	/// Seconds of this process spent on attribution checkpoints.
+	/// Seconds of this process spent scoring blocks and taking the probes' gradients (not
+	/// counting that an attributed run trains each block on its own).
 	pub attribution_seconds: f64,
 }
 
@@ -440,14 +442,21 @@ pub fn train(run: Run) -> Result<Summary> {
 		Some(dir) => load_checkpoint(&run, &mut adam, dir, &identity)?,
 		None => 0,
 	};
-	let run_steps = plan.steps;
-	let attribution_steps = run.attribution.as_ref().map(|a| a.steps(run_steps));
+	let probe_steps = run.attribution.as_ref().map(|a| a.probe_steps(plan.steps));
+	let sketch = match &run.attribution {
+		Some(a) => {
+			a.check(run.blocks.len())?;
+			Some(Sketch::new(a.projection, vars.iter().map(|(_, v)| v.elem_count()).sum())?)
+		},
+		None => None,
+	};
+	let mut probe: Option<Vec<f32>> = None;
 	let mut influence = run.attribution.as_ref().map(|a| {
 		let saved = run.resume.as_ref().and_then(|dir| {
 			let text = std::fs::read(dir.join(ATTRIBUTION_FILE)).ok()?;
 			serde_json::from_slice::<Influence>(&text).ok()
 		});
-		saved.unwrap_or_else(|| Influence::new(a.projection, a.documents.len()))
+		saved.unwrap_or_else(|| Influence::new(a.projection, a.sources.len()))
 	});
 	let mut attribution_seconds = 0.0;
 	let log_path = run.output.join("progress.jsonl");
@@ -475,24 +484,66 @@ pub fn train(run: Run) -> Result<Summary> {
 			.collect::<candle_core::Result<_>>()?;
 		let mut loss_sum = 0.0;
 		let mut input_tokens = 0;
+		let lr = cfg.learning_rate_at(step, plan.steps);
+		if let (Some(attribution), Some(sketch), Some(influence), Some(steps)) =
+			(&run.attribution, &sketch, influence.as_mut(), &probe_steps)
+		{
+			// Taken at each checkpoint, and on resuming between two.
+			if probe.is_none() || steps.contains(&step) {
+				let started = Instant::now();
+				probe = Some(attribution.probe_direction(run.model, sketch)?);
+				influence.checkpoints.push(step);
+				attribution_seconds += started.elapsed().as_secs_f64();
+			}
+		}
 		for (micro, indices) in micro_batches.iter().enumerate() {
-			let blocks: Vec<&Block> = indices.iter().map(|&i| &run.blocks[i]).collect();
-			input_tokens += blocks.len() * cfg.cutoff_len;
-			let mode = ForwardMode {
-				training: true,
-				dropout_key: (cfg.seed, (step * cfg.grad_accum + micro) as u64),
-				gradients: true,
-				..ForwardMode::EVAL
+			let key = (step * cfg.grad_accum + micro) as u64;
+			// An attributed run trains each block on its own, to score its gradient.
+			let parts: Vec<Vec<usize>> = match &run.attribution {
+				Some(_) => indices.iter().map(|&i| vec![i]).collect(),
+				None => vec![indices.clone()],
 			};
-			let (sum, _) = masked_loss_sum(run.model, &blocks, mode)?;
-			let loss = (sum / step_tokens)?;
-			loss_sum += loss.to_scalar::<f32>()? as f64;
-			let store = loss.backward()?;
-			for (g, (name, var)) in grads.iter_mut().zip(&vars) {
-				let grad = store.get(var.as_tensor()).ok_or_else(|| {
-					Error::Candle(candle_core::Error::Msg(format!("{name} received no gradient")))
-				})?;
-				*g = (&*g + grad)?;
+			for (part, indices) in parts.iter().enumerate() {
+				let blocks: Vec<&Block> = indices.iter().map(|&i| &run.blocks[i]).collect();
+				input_tokens += blocks.len() * cfg.cutoff_len;
+				let mode = ForwardMode {
+					training: true,
+					dropout_key: (
+						cfg.seed,
+						if parts.len() > 1 { key << 20 | part as u64 } else { key },
+					),
+					gradients: true,
+					..ForwardMode::EVAL
+				};
+				let (sum, block_tokens) = masked_loss_sum(run.model, &blocks, mode)?;
+				let loss = (sum / step_tokens)?;
+				loss_sum += loss.to_scalar::<f32>()? as f64;
+				let store = loss.backward()?;
+				let mut part_grads = Vec::with_capacity(vars.len());
+				for (g, (name, var)) in grads.iter_mut().zip(&vars) {
+					let grad = store.get(var.as_tensor()).ok_or_else(|| {
+						Error::Candle(candle_core::Error::Msg(format!(
+							"{name} received no gradient"
+						)))
+					})?;
+					*g = (&*g + grad)?;
+					part_grads.push(grad.clone());
+				}
+				if let (Some(attribution), Some(sketch), Some(influence), Some(probe)) =
+					(&run.attribution, &sketch, influence.as_mut(), &probe)
+				{
+					let started = Instant::now();
+					// The block's own mean-loss gradient, as LESS scores it.
+					let scale = step_tokens / block_tokens.max(1.0);
+					let own = part_grads
+						.iter()
+						.map(|g| g * scale)
+						.collect::<candle_core::Result<Vec<_>>>()?;
+					let update = adam.update_direction(&own, cfg)?;
+					let document = attribution.block_documents[indices[0]];
+					influence.add_block(document, &update, lr, sketch, probe)?;
+					attribution_seconds += started.elapsed().as_secs_f64();
+				}
 			}
 		}
 		let norm = grads
@@ -504,18 +555,8 @@ pub fn train(run: Run) -> Result<Summary> {
 			let scale = cfg.max_grad_norm / (norm + 1e-6);
 			grads = grads.iter().map(|g| g * scale).collect::<candle_core::Result<_>>()?;
 		}
-		let lr = cfg.learning_rate_at(step, plan.steps);
 		adam.step(&grads, lr, cfg)?;
 		let seconds = step_started.elapsed().as_secs_f64();
-		if let (Some(attribution), Some(influence), Some(steps)) =
-			(&run.attribution, influence.as_mut(), &attribution_steps)
-		{
-			if steps.contains(&(step + 1)) {
-				let started = Instant::now();
-				influence.add_checkpoint(run.model, &adam, cfg, step + 1, lr, attribution)?;
-				attribution_seconds += started.elapsed().as_secs_f64();
-			}
-		}
 		tokens_total += input_tokens;
 		final_loss = loss_sum;
 		let progress = Progress {

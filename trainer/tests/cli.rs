@@ -410,7 +410,7 @@ fn training_time_attribution_names_the_example_that_taught_the_fact() {
 		];
 		args.extend_from_slice(extra);
 		let out = run_ok(&args);
-		assert!(stdout(&out).contains("attribution: 3 checkpoints"), "{}", stdout(&out));
+		assert!(stdout(&out).contains("probes taken at 3 checkpoints"), "{}", stdout(&out));
 		serde_json::from_str(&std::fs::read_to_string(output.join("attribution.json")).unwrap())
 			.unwrap()
 	};

@@ -1,15 +1,17 @@
-//! Training-time attribution: how far each training document's gradient points the way the
-//! probe set's does, at checkpoints of the run (TracIn, Pruthi et al. 2020). Only the LoRA
-//! parameters have gradients, so they are cheap to take per document. Following LESS (Xia et
-//! al. 2024), a document's gradient is turned into the Adam update it would make from the
-//! optimiser's state at the checkpoint, both sides are projected to `dim` numbers by a seeded
-//! CountSketch, and they are compared by cosine, so a long document does not outweigh a short
-//! one by its gradient's length.
+//! Training-time attribution: how far each training document's gradient pointed the way the
+//! probe set's does, every time the run trained on it (TracIn, Pruthi et al. 2020). Only the
+//! LoRA parameters have gradients, so each block is trained on its own and its gradient, which
+//! training computes anyway, is scored before it is added to the step's. Following LESS (Xia
+//! et al. 2024), a block's gradient is turned into the Adam update it would make from the
+//! optimiser's moments at that step; it and the probes' gradients are projected to `dim`
+//! numbers by a seeded CountSketch and compared by cosine, so a long document does not
+//! outweigh a short one by its gradient's length. The probes' gradient is taken afresh at
+//! evenly spaced checkpoints.
 //!
-//! A document's influence is Σ over checkpoints of the learning rate there × the cosine of its
-//! update with the probes' mean unit gradient. A source's influence is the sum over its
-//! documents. Shares split one among the sources of positive influence; negative influence is
-//! reported, not paid.
+//! A document's influence is Σ over the steps that trained on it of the learning rate × the
+//! cosine of its blocks' updates with the probes' mean unit gradient. A source's influence is
+//! the sum over its documents. Shares split one among the sources of positive influence;
+//! negative influence is reported, not paid.
 
 use candle_core::Tensor;
 
@@ -18,7 +20,6 @@ use crate::{
 	linear::ForwardMode,
 	model::Model,
 	rng::Rng,
-	train::{AdamW, TrainConfig},
 	Error, Result,
 };
 
@@ -139,7 +140,7 @@ pub fn example_blocks(
 }
 
 /// Tensors flattened into one vector, in order.
-fn flatten(tensors: &[Tensor]) -> Result<Vec<f32>> {
+pub fn flatten(tensors: &[Tensor]) -> Result<Vec<f32>> {
 	let mut out = Vec::new();
 	for t in tensors {
 		out.extend(t.flatten_all()?.to_dtype(candle_core::DType::F32)?.to_vec1::<f32>()?);
@@ -147,36 +148,75 @@ fn flatten(tensors: &[Tensor]) -> Result<Vec<f32>> {
 	Ok(out)
 }
 
-/// A unit of training data and where it came from.
-#[derive(Clone, Debug)]
-pub struct Document {
-	/// Its source (a contribution).
-	pub source: u64,
-	/// Its packed blocks.
-	pub blocks: Vec<Block>,
-}
-
 /// What training-time attribution scores, and when.
 #[derive(Clone, Debug)]
 pub struct AttributionPlan {
-	/// The training documents, each with its source.
-	pub documents: Vec<Document>,
+	/// The source of each document.
+	pub sources: Vec<u64>,
+	/// The document each training block holds, in the run's block order. A block holds one
+	/// document: attributed runs pack each document on its own.
+	pub block_documents: Vec<usize>,
 	/// The probe set: each probe's blocks.
 	pub probes: Vec<Vec<Block>>,
-	/// Checkpoints, evenly spaced through the run; the last is after the final step.
+	/// Times the probes' gradient is taken, evenly spaced from the first step.
 	pub checkpoints: usize,
 	/// How gradients are projected.
 	pub projection: Projection,
 }
 
 impl AttributionPlan {
-	/// The optimiser steps after which checkpoints are taken, of `total`.
-	pub fn steps(&self, total: usize) -> Vec<usize> {
-		let mut steps: Vec<usize> = (1..=self.checkpoints.max(1))
-			.map(|k| (total * k / self.checkpoints.max(1)).max(1))
-			.collect();
+	/// The plan for `documents` (each a source and its blocks), and the training blocks in
+	/// document order.
+	pub fn new(
+		documents: Vec<(u64, Vec<Block>)>,
+		probes: Vec<Vec<Block>>,
+		checkpoints: usize,
+		projection: Projection,
+	) -> (Self, Vec<Block>) {
+		let mut sources = Vec::new();
+		let mut block_documents = Vec::new();
+		let mut blocks = Vec::new();
+		for (source, document) in documents.into_iter().filter(|(_, b)| !b.is_empty()) {
+			block_documents.extend(std::iter::repeat_n(sources.len(), document.len()));
+			blocks.extend(document);
+			sources.push(source);
+		}
+		(Self { sources, block_documents, probes, checkpoints, projection }, blocks)
+	}
+
+	/// The optimiser steps (0-based, of `total`) before which the probes' gradient is taken.
+	pub fn probe_steps(&self, total: usize) -> Vec<usize> {
+		let count = self.checkpoints.max(1);
+		let mut steps: Vec<usize> = (0..count).map(|k| total * k / count).collect();
 		steps.dedup();
 		steps
+	}
+
+	/// Checks the plan against a run of `blocks` training blocks.
+	pub fn check(&self, blocks: usize) -> Result<()> {
+		if self.probes.is_empty() {
+			return Err(Error::Attribution(
+				"the probe set is empty: attribution needs held-out examples or probe questions"
+					.into(),
+			));
+		}
+		if self.block_documents.len() != blocks {
+			return Err(Error::Attribution(format!(
+				"the plan names the documents of {} blocks, but the run has {blocks}",
+				self.block_documents.len()
+			)));
+		}
+		Ok(())
+	}
+
+	/// The probes' mean unit gradient, projected, with the model as it is.
+	pub fn probe_direction(&self, model: &Model, sketch: &Sketch) -> Result<Vec<f32>> {
+		let mut probe = vec![0.0f32; self.projection.dim];
+		for blocks in &self.probes {
+			let projected = unit(sketch.project(&flatten(&gradient(model, blocks)?)?));
+			probe.iter_mut().zip(&projected).for_each(|(p, x)| *p += x / self.probes.len() as f32);
+		}
+		Ok(probe)
 	}
 }
 
@@ -185,7 +225,7 @@ impl AttributionPlan {
 pub struct Influence {
 	/// The projection used.
 	pub projection: Projection,
-	/// The optimiser steps after which checkpoints were taken.
+	/// The optimiser steps (0-based) before which the probes' gradient was taken.
 	pub checkpoints: Vec<usize>,
 	/// Each document's influence so far, in document order.
 	pub documents: Vec<f64>,
@@ -197,52 +237,27 @@ impl Influence {
 		Self { projection, checkpoints: Vec::new(), documents: vec![0.0; documents] }
 	}
 
-	/// Adds the checkpoint after optimiser step `step`, taken with learning rate `lr`: each of
-	/// `plan`'s documents' Adam update from `adam`'s state, against the probes' mean unit
-	/// gradient.
-	pub fn add_checkpoint(
+	/// Scores one trained block of document `document`: `update`, the Adam update its own
+	/// gradient would make ([`crate::train::AdamW::update_direction`]), against the probes' direction
+	/// `probe`, weighted by the step's learning rate `lr`.
+	pub fn add_block(
 		&mut self,
-		model: &Model,
-		adam: &AdamW,
-		cfg: &TrainConfig,
-		step: usize,
+		document: usize,
+		update: &[Tensor],
 		lr: f64,
-		plan: &AttributionPlan,
+		sketch: &Sketch,
+		probe: &[f32],
 	) -> Result<()> {
-		let (documents, probes) = (&plan.documents, &plan.probes);
-		if probes.is_empty() {
-			return Err(Error::Attribution(
-				"the probe set is empty: attribution needs held-out examples or probe questions"
-					.into(),
-			));
-		}
-		if documents.len() != self.documents.len() {
-			return Err(Error::Attribution(format!(
-				"{} documents to score, but the influence so far is of {}",
-				documents.len(),
-				self.documents.len()
-			)));
-		}
-		let parameters: usize = model.lora_vars().iter().map(|(_, v)| v.elem_count()).sum();
-		let sketch = Sketch::new(self.projection, parameters)?;
-		let mut probe = vec![0.0f32; self.projection.dim];
-		for blocks in probes {
-			let projected = unit(sketch.project(&flatten(&gradient(model, blocks)?)?));
-			probe.iter_mut().zip(&projected).for_each(|(p, x)| *p += x / probes.len() as f32);
-		}
-		for (score, document) in self.documents.iter_mut().zip(documents.iter()) {
-			let update = adam.update_direction(&gradient(model, &document.blocks)?, cfg)?;
-			*score += lr * dot(&unit(sketch.project(&flatten(&update)?)), &probe);
-		}
-		self.checkpoints.push(step);
+		let cosine = dot(&unit(sketch.project(&flatten(update)?)), probe);
+		self.documents[document] += lr * cosine;
 		Ok(())
 	}
 
 	/// Each source's influence (the sum over its documents), by source.
-	pub fn by_source(&self, documents: &[Document]) -> Vec<(u64, f64)> {
+	pub fn by_source(&self, sources: &[u64]) -> Vec<(u64, f64)> {
 		let mut sums = std::collections::BTreeMap::<u64, f64>::new();
-		for (document, score) in documents.iter().zip(&self.documents) {
-			*sums.entry(document.source).or_default() += score;
+		for (source, score) in sources.iter().zip(&self.documents) {
+			*sums.entry(*source).or_default() += score;
 		}
 		sums.into_iter().collect()
 	}

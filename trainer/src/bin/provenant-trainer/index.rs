@@ -66,11 +66,14 @@ impl Command {
 			});
 			println!("{summary}");
 		} else {
+			let sources = match self.data.len() {
+				1 => "1 source".to_string(),
+				n => format!("{n} sources"),
+			};
 			println!(
-				"indexed {} tokens in {} documents from {} sources into {} ({seconds:.2} s)",
+				"indexed {} tokens in {} documents from {sources} into {} ({seconds:.2} s)",
 				index.len(),
 				index.documents(),
-				self.data.len(),
 				self.out.display()
 			);
 			for (id, path) in self.data.iter().enumerate() {

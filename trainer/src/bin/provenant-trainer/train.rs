@@ -5,7 +5,7 @@ use anyhow::{bail, Result};
 use clap::{Args, ValueEnum};
 use provenant_trainer::{
 	adapter::{LoraSettings, PeftConfig},
-	attribution::influence::{self, AttributionPlan, Document, Projection},
+	attribution::influence::{self, AttributionPlan, Projection},
 	data, job,
 	model::{BuildOptions, Model},
 	quant::QuantKind,
@@ -217,6 +217,8 @@ impl Command {
 		if let Some(dir) = &resume {
 			println!("resuming from {}", dir.display());
 		}
+		// An attributed run packs each example on its own, so each block is one source's.
+		let mut blocks = train_set.blocks;
 		let attribution = match &self.probes {
 			Some(probes) => {
 				let (tokenizer, cfg) = (&checkpoint.tokenizer, &checkpoint.config);
@@ -225,30 +227,33 @@ impl Command {
 					influence::example_blocks(&examples, tokenizer, cfg, config.cutoff_len)?
 						.into_iter()
 						.enumerate()
-						.filter(|(_, blocks)| !blocks.is_empty())
-						.map(|(source, blocks)| Document { source: source as u64, blocks })
+						.map(|(source, blocks)| (source as u64, blocks))
 						.collect();
 				let probes = data::read_dataset(probes)?;
 				let probes = influence::example_blocks(&probes, tokenizer, cfg, config.cutoff_len)?
 					.into_iter()
 					.filter(|blocks| !blocks.is_empty())
 					.collect();
-				Some(AttributionPlan {
+				let projection =
+					Projection { dim: self.projection_dim, seed: self.projection_seed };
+				let (plan, per_example) = AttributionPlan::new(
 					documents,
 					probes,
-					checkpoints: self.attribution_checkpoints,
-					projection: Projection { dim: self.projection_dim, seed: self.projection_seed },
-				})
+					self.attribution_checkpoints,
+					projection,
+				);
+				blocks = per_example;
+				Some(plan)
 			},
 			None => None,
 		};
-		let documents: Vec<Document> =
-			attribution.as_ref().map(|plan| plan.documents.clone()).unwrap_or_default();
+		let sources: Vec<u64> =
+			attribution.as_ref().map(|plan| plan.sources.clone()).unwrap_or_default();
 		let summary = train::train(Run {
 			model: &model,
 			peft,
 			config: config.clone(),
-			blocks: train_set.blocks,
+			blocks,
 			output: self.output.clone(),
 			resume,
 			progress_bar: !self.quiet,
@@ -263,10 +268,10 @@ impl Command {
 			println!("eval loss {loss:.4}, perplexity {:.2}", loss.exp());
 		}
 		if let Some(influence) = &summary.attribution {
-			let by_source = influence.by_source(&documents);
+			let by_source = influence.by_source(&sources);
 			let shares = influence::shares(&by_source);
 			let report = serde_json::json!({
-				"method": "TracIn over Adam-preconditioned LoRA gradients (LESS), CountSketch projection",
+				"method": "TracIn over every trained block's Adam-preconditioned LoRA gradient (LESS), CountSketch projection",
 				"projection": influence.projection,
 				"checkpoints": influence.checkpoints,
 				"sources": by_source.iter().map(|(source, influence)| {
@@ -280,7 +285,7 @@ impl Command {
 			let path = self.output.join("attribution.json");
 			std::fs::write(&path, serde_json::to_string_pretty(&report)?)?;
 			println!(
-				"attribution: {} checkpoints in {:.1}s ({:.0}% of the run), written to {}",
+				"attribution: probes taken at {} checkpoints; scoring took {:.1}s ({:.0}% of the run); written to {}",
 				influence.checkpoints.len(),
 				summary.attribution_seconds,
 				100.0 * summary.attribution_seconds / summary.seconds.max(1e-9),
