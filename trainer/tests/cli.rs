@@ -414,7 +414,9 @@ fn training_time_attribution_names_the_example_that_taught_the_fact() {
 		serde_json::from_str(&std::fs::read_to_string(output.join("attribution.json")).unwrap())
 			.unwrap()
 	};
-	let report = run("attributed", &["--probes", s(&probes)]);
+	let report = run("attributed", &["--probes", s(&probes), "--datainf"]);
+	// DataInf, from the finished model alone, also puts the fact's example first.
+	assert_eq!(report["datainf"]["shares"][0]["source"], 2, "{report}");
 	let shares = report["shares"].as_array().unwrap();
 	assert_eq!(shares[0]["source"], 2, "the fact's example leads: {report}");
 	let total: f64 = shares.iter().map(|s| s["share"].as_f64().unwrap()).sum();
@@ -432,7 +434,8 @@ fn training_time_attribution_names_the_example_that_taught_the_fact() {
 	assert_eq!(report["checkpoints"].as_array().unwrap().len(), 3);
 	assert_eq!(report["projection"]["dim"], 8192);
 	// The same run gives the same attribution; another projection seed, other figures.
-	let again = run("again", &["--probes", s(&probes)]);
+	let again = run("again", &["--probes", s(&probes), "--datainf"]);
+	assert_eq!(again["datainf"]["sources"], report["datainf"]["sources"]);
 	assert_eq!(again["sources"], report["sources"]);
 	let reseeded = run("reseeded", &["--probes", s(&probes), "--projection-seed", "5"]);
 	assert_ne!(reseeded["sources"], report["sources"]);

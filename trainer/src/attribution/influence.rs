@@ -263,6 +263,89 @@ impl Influence {
 	}
 }
 
+/// The layer a LoRA variable belongs to, from its PEFT name (`….layers.N.…`, `….h.N.…`);
+/// variables outside the numbered blocks form a layer of their own.
+fn layer_of(name: &str) -> String {
+	let parts: Vec<&str> = name.split('.').collect();
+	parts
+		.windows(2)
+		.find(|w| matches!(w[0], "layers" | "h" | "layer") && w[1].parse::<usize>().is_ok())
+		.map_or_else(|| "other".to_string(), |w| format!("{}.{}", w[0], w[1]))
+}
+
+/// DataInf (Kwon et al. 2024): each document's influence from the gradients of the finished
+/// model alone, with no checkpoint. Per layer l, with λ_l a tenth of the documents' mean
+/// squared gradient norm, the influence of document k on the probes' loss is
+/// `(1/λ_l) · ((1/n) Σ_i c_i g_i − v)ᵀ g_k` with `c_i = vᵀg_i / (λ_l + ‖g_i‖²)` and `v` the
+/// probes' mean gradient; it returns the opposite, so that positive means it lowered the
+/// probes' loss, as [`Influence`] does. Each layer's gradient is projected by its own
+/// CountSketch of `projection.dim` numbers.
+pub fn datainf(
+	model: &Model,
+	documents: &[Vec<Block>],
+	probes: &[Vec<Block>],
+	projection: Projection,
+) -> Result<Vec<f64>> {
+	if probes.is_empty() {
+		return Err(Error::Attribution(
+			"the probe set is empty: attribution needs held-out examples or probe questions".into(),
+		));
+	}
+	let vars = model.lora_vars();
+	let mut layers: Vec<(String, Vec<usize>)> = Vec::new();
+	for (index, (name, _)) in vars.iter().enumerate() {
+		let layer = layer_of(name);
+		match layers.iter_mut().find(|(l, _)| *l == layer) {
+			Some((_, members)) => members.push(index),
+			None => layers.push((layer, vec![index])),
+		}
+	}
+	let sketches = layers
+		.iter()
+		.enumerate()
+		.map(|(i, (_, members))| {
+			let size = members.iter().map(|&m| vars[m].1.elem_count()).sum();
+			Sketch::new(Projection { dim: projection.dim, seed: projection.seed ^ i as u64 }, size)
+		})
+		.collect::<Result<Vec<_>>>()?;
+	// Each gradient, projected layer by layer.
+	let project = |blocks: &[Block]| -> Result<Vec<Vec<f32>>> {
+		let grads = gradient(model, blocks)?;
+		layers
+			.iter()
+			.zip(&sketches)
+			.map(|((_, members), sketch)| {
+				let tensors: Vec<Tensor> = members.iter().map(|&m| grads[m].clone()).collect();
+				Ok(sketch.project(&flatten(&tensors)?))
+			})
+			.collect()
+	};
+	let n = documents.len().max(1) as f64;
+	let train = documents.iter().map(|blocks| project(blocks)).collect::<Result<Vec<_>>>()?;
+	let mut probe = vec![vec![0.0f32; projection.dim]; layers.len()];
+	for blocks in probes {
+		for (sum, layer) in probe.iter_mut().zip(project(blocks)?) {
+			sum.iter_mut().zip(&layer).for_each(|(s, x)| *s += x / probes.len() as f32);
+		}
+	}
+	let mut influence = vec![0.0; documents.len()];
+	for (l, v) in probe.iter().enumerate() {
+		let norms: Vec<f64> = train.iter().map(|g| dot(&g[l], &g[l])).collect();
+		let lambda = (0.1 * norms.iter().sum::<f64>() / n).max(1e-12);
+		let mut direction = vec![0.0f64; projection.dim];
+		for (g, norm) in train.iter().zip(&norms) {
+			let c = dot(v, &g[l]) / (lambda + norm);
+			direction.iter_mut().zip(&g[l]).for_each(|(d, x)| *d += c * *x as f64 / n);
+		}
+		direction.iter_mut().zip(v).for_each(|(d, x)| *d -= *x as f64);
+		for (score, g) in influence.iter_mut().zip(&train) {
+			let toward: f64 = direction.iter().zip(&g[l]).map(|(d, x)| d * *x as f64).sum();
+			*score -= toward / lambda;
+		}
+	}
+	Ok(influence)
+}
+
 /// Shares of one among the sources of positive influence, largest first (ties by source);
 /// sources of zero or negative influence get none. Empty when no source helped.
 pub fn shares(influence: &[(u64, f64)]) -> Vec<(u64, f64)> {
@@ -298,6 +381,16 @@ mod tests {
 		let other = Sketch::new(Projection { dim: 4096, seed: 10 }, a.len()).unwrap();
 		assert_ne!(sketch.project(&a), other.project(&a));
 		assert!(Sketch::new(Projection { dim: 0, seed: 0 }, 1).is_err());
+	}
+
+	#[test]
+	fn layers_are_read_from_peft_names() {
+		assert_eq!(
+			layer_of("base_model.model.model.layers.12.self_attn.q_proj.lora_A.weight"),
+			"layers.12"
+		);
+		assert_eq!(layer_of("base_model.model.transformer.h.3.attn.c_attn.lora_B.weight"), "h.3");
+		assert_eq!(layer_of("base_model.model.lm_head.lora_A.weight"), "other");
 	}
 
 	#[test]

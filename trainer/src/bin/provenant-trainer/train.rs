@@ -53,6 +53,10 @@ pub(crate) struct Command {
 	/// Seed of the attribution projection.
 	#[arg(long, default_value_t = 0)]
 	projection_seed: u64,
+	/// With --probes, also score the examples by DataInf, from the finished model alone, into
+	/// attribution.json's "datainf".
+	#[arg(long, requires = "probes")]
+	datainf: bool,
 	/// Directory for the adapter, checkpoints and progress.jsonl.
 	#[arg(long)]
 	output: PathBuf,
@@ -249,6 +253,17 @@ impl Command {
 		};
 		let sources: Vec<u64> =
 			attribution.as_ref().map(|plan| plan.sources.clone()).unwrap_or_default();
+		// Each document's blocks and the probes, kept for DataInf after training.
+		let datainf_inputs = match (&attribution, self.datainf) {
+			(Some(plan), true) => {
+				let mut documents = vec![Vec::new(); plan.sources.len()];
+				for (block, &document) in blocks.iter().zip(&plan.block_documents) {
+					documents[document].push(block.clone());
+				}
+				Some((documents, plan.probes.clone(), plan.projection))
+			},
+			_ => None,
+		};
 		let summary = train::train(Run {
 			model: &model,
 			peft,
@@ -270,7 +285,7 @@ impl Command {
 		if let Some(influence) = &summary.attribution {
 			let by_source = influence.by_source(&sources);
 			let shares = influence::shares(&by_source);
-			let report = serde_json::json!({
+			let mut report = serde_json::json!({
 				"method": "TracIn over every trained block's Adam-preconditioned LoRA gradient (LESS), CountSketch projection",
 				"projection": influence.projection,
 				"checkpoints": influence.checkpoints,
@@ -282,6 +297,21 @@ impl Command {
 				}).collect::<Vec<_>>(),
 				"seconds": summary.attribution_seconds,
 			});
+			if let Some((documents, probes, projection)) = &datainf_inputs {
+				let started = std::time::Instant::now();
+				let scores = influence::datainf(&model, documents, probes, *projection)?;
+				let by_source: Vec<(u64, f64)> = sources.iter().copied().zip(scores).collect();
+				let shares = influence::shares(&by_source);
+				report["datainf"] = serde_json::json!({
+					"sources": by_source.iter().map(|(source, influence)| {
+						serde_json::json!({ "source": source, "influence": influence })
+					}).collect::<Vec<_>>(),
+					"shares": shares.iter().map(|(source, share)| {
+						serde_json::json!({ "source": source, "share": share })
+					}).collect::<Vec<_>>(),
+					"seconds": started.elapsed().as_secs_f64(),
+				});
+			}
 			let path = self.output.join("attribution.json");
 			std::fs::write(&path, serde_json::to_string_pretty(&report)?)?;
 			println!(
