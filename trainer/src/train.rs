@@ -450,13 +450,13 @@ pub fn train(run: Run) -> Result<Summary> {
 		},
 		None => None,
 	};
-	let mut probe: Option<Vec<f32>> = None;
+	let mut probes: Option<Vec<Vec<f32>>> = None;
 	let mut influence = run.attribution.as_ref().map(|a| {
 		let saved = run.resume.as_ref().and_then(|dir| {
 			let text = std::fs::read(dir.join(ATTRIBUTION_FILE)).ok()?;
 			serde_json::from_slice::<Influence>(&text).ok()
 		});
-		saved.unwrap_or_else(|| Influence::new(a.projection, a.sources.len()))
+		saved.unwrap_or_else(|| Influence::new(a.projection, a.sources.len(), a.probes.len()))
 	});
 	let mut attribution_seconds = 0.0;
 	let log_path = run.output.join("progress.jsonl");
@@ -489,9 +489,9 @@ pub fn train(run: Run) -> Result<Summary> {
 			(&run.attribution, &sketch, influence.as_mut(), &probe_steps)
 		{
 			// Taken at each checkpoint, and on resuming between two.
-			if probe.is_none() || steps.contains(&step) {
+			if probes.is_none() || steps.contains(&step) {
 				let started = Instant::now();
-				probe = Some(attribution.probe_direction(run.model, sketch)?);
+				probes = Some(attribution.probe_directions(run.model, sketch)?);
 				influence.checkpoints.push(step);
 				attribution_seconds += started.elapsed().as_secs_f64();
 			}
@@ -529,8 +529,8 @@ pub fn train(run: Run) -> Result<Summary> {
 					*g = (&*g + grad)?;
 					part_grads.push(grad.clone());
 				}
-				if let (Some(attribution), Some(sketch), Some(influence), Some(probe)) =
-					(&run.attribution, &sketch, influence.as_mut(), &probe)
+				if let (Some(attribution), Some(sketch), Some(influence), Some(probes)) =
+					(&run.attribution, &sketch, influence.as_mut(), &probes)
 				{
 					let started = Instant::now();
 					// The block's own mean-loss gradient, as LESS scores it.
@@ -541,7 +541,7 @@ pub fn train(run: Run) -> Result<Summary> {
 						.collect::<candle_core::Result<Vec<_>>>()?;
 					let update = adam.update_direction(&own, cfg)?;
 					let document = attribution.block_documents[indices[0]];
-					influence.add_block(document, &update, lr, sketch, probe)?;
+					influence.add_block(document, &update, lr, sketch, probes)?;
 					attribution_seconds += started.elapsed().as_secs_f64();
 				}
 			}

@@ -432,6 +432,9 @@ fn training_time_attribution_names_the_example_that_taught_the_fact() {
 		assert!(influence(other).abs() < influence(2) / 2.0, "source {other}: {report}");
 	}
 	assert_eq!(report["checkpoints"].as_array().unwrap().len(), 3);
+	// One probe: its own ranking leads with the same example, for both estimators.
+	assert_eq!(report["probes"][0]["top"][0]["source"], 2, "{report}");
+	assert_eq!(report["datainf"]["probes"][0]["top"][0]["source"], 2, "{report}");
 	assert_eq!(report["projection"]["dim"], 8192);
 	// The same run gives the same attribution; another projection seed, other figures.
 	let again = run("again", &["--probes", s(&probes), "--datainf"]);
@@ -440,6 +443,17 @@ fn training_time_attribution_names_the_example_that_taught_the_fact() {
 	let reseeded = run("reseeded", &["--probes", s(&probes), "--projection-seed", "5"]);
 	assert_ne!(reseeded["sources"], report["sources"]);
 	assert_eq!(reseeded["shares"][0]["source"], 2);
+	// Two probes: each one's own ranking leads with the example that answers it.
+	let two = f.root.join("two-probes.jsonl");
+	let moon =
+		serde_json::json!({"prompt": "tell me about the moon", "response": "it is a new light ."});
+	let fact = serde_json::json!({"prompt": FACT_PROMPT, "response": FACT_ANSWER});
+	std::fs::write(&two, format!("{fact}\n{moon}\n")).unwrap();
+	let both = run("two", &["--probes", s(&two), "--datainf"]);
+	for estimator in [&both, &both["datainf"]] {
+		assert_eq!(estimator["probes"][0]["top"][0]["source"], 2, "{both}");
+		assert_eq!(estimator["probes"][1]["top"][0]["source"], 4, "{both}");
+	}
 	// An empty probe set is refused.
 	let empty = f.root.join("empty.jsonl");
 	std::fs::write(&empty, "\n").unwrap();

@@ -209,14 +209,12 @@ impl AttributionPlan {
 		Ok(())
 	}
 
-	/// The probes' mean unit gradient, projected, with the model as it is.
-	pub fn probe_direction(&self, model: &Model, sketch: &Sketch) -> Result<Vec<f32>> {
-		let mut probe = vec![0.0f32; self.projection.dim];
-		for blocks in &self.probes {
-			let projected = unit(sketch.project(&flatten(&gradient(model, blocks)?)?));
-			probe.iter_mut().zip(&projected).for_each(|(p, x)| *p += x / self.probes.len() as f32);
-		}
-		Ok(probe)
+	/// Each probe's unit gradient, projected, with the model as it is.
+	pub fn probe_directions(&self, model: &Model, sketch: &Sketch) -> Result<Vec<Vec<f32>>> {
+		self.probes
+			.iter()
+			.map(|blocks| Ok(unit(sketch.project(&flatten(&gradient(model, blocks)?)?))))
+			.collect()
 	}
 }
 
@@ -227,30 +225,59 @@ pub struct Influence {
 	pub projection: Projection,
 	/// The optimiser steps (0-based) before which the probes' gradient was taken.
 	pub checkpoints: Vec<usize>,
-	/// Each document's influence so far, in document order.
+	/// Each document's influence on the probe set (the mean over probes), in document order.
 	pub documents: Vec<f64>,
+	/// Each document's influence on each probe.
+	pub by_probe: Vec<Vec<f64>>,
 }
 
 impl Influence {
-	/// No checkpoint yet, for `documents` documents.
-	pub fn new(projection: Projection, documents: usize) -> Self {
-		Self { projection, checkpoints: Vec::new(), documents: vec![0.0; documents] }
+	/// No checkpoint yet, for `documents` documents and `probes` probes.
+	pub fn new(projection: Projection, documents: usize, probes: usize) -> Self {
+		Self {
+			projection,
+			checkpoints: Vec::new(),
+			documents: vec![0.0; documents],
+			by_probe: vec![vec![0.0; probes]; documents],
+		}
+	}
+
+	/// Influence from per-probe scores (`[document][probe]`): the mean over probes.
+	fn from_probes(projection: Projection, by_probe: Vec<Vec<f64>>) -> Self {
+		let documents =
+			by_probe.iter().map(|row| row.iter().sum::<f64>() / row.len().max(1) as f64).collect();
+		Self { projection, checkpoints: Vec::new(), documents, by_probe }
 	}
 
 	/// Scores one trained block of document `document`: `update`, the Adam update its own
-	/// gradient would make ([`crate::train::AdamW::update_direction`]), against the probes' direction
-	/// `probe`, weighted by the step's learning rate `lr`.
+	/// gradient would make ([`crate::train::AdamW::update_direction`]), against each probe's
+	/// unit direction in `probes`, weighted by the step's learning rate `lr`.
 	pub fn add_block(
 		&mut self,
 		document: usize,
 		update: &[Tensor],
 		lr: f64,
 		sketch: &Sketch,
-		probe: &[f32],
+		probes: &[Vec<f32>],
 	) -> Result<()> {
-		let cosine = dot(&unit(sketch.project(&flatten(update)?)), probe);
-		self.documents[document] += lr * cosine;
+		let update = unit(sketch.project(&flatten(update)?));
+		let mut mean = 0.0;
+		for (score, probe) in self.by_probe[document].iter_mut().zip(probes) {
+			let cosine = dot(&update, probe);
+			*score += lr * cosine;
+			mean += cosine / probes.len() as f64;
+		}
+		self.documents[document] += lr * mean;
 		Ok(())
+	}
+
+	/// Each source's influence on probe `probe` (the sum over its documents), by source.
+	pub fn by_source_on(&self, sources: &[u64], probe: usize) -> Vec<(u64, f64)> {
+		let mut sums = std::collections::BTreeMap::<u64, f64>::new();
+		for (source, row) in sources.iter().zip(&self.by_probe) {
+			*sums.entry(*source).or_default() += row[probe];
+		}
+		sums.into_iter().collect()
 	}
 
 	/// Each source's influence (the sum over its documents), by source.
@@ -277,15 +304,15 @@ fn layer_of(name: &str) -> String {
 /// model alone, with no checkpoint. Per layer l, with λ_l a tenth of the documents' mean
 /// squared gradient norm, the influence of document k on the probes' loss is
 /// `(1/λ_l) · ((1/n) Σ_i c_i g_i − v)ᵀ g_k` with `c_i = vᵀg_i / (λ_l + ‖g_i‖²)` and `v` the
-/// probes' mean gradient; it returns the opposite, so that positive means it lowered the
-/// probes' loss, as [`Influence`] does. Each layer's gradient is projected by its own
+/// probe's gradient; it returns the opposite, so that positive means it lowered the probe's
+/// loss, as in-run TracIn does, for each probe and for the probe set. Each layer's gradient is projected by its own
 /// CountSketch of `projection.dim` numbers.
 pub fn datainf(
 	model: &Model,
 	documents: &[Vec<Block>],
 	probes: &[Vec<Block>],
 	projection: Projection,
-) -> Result<Vec<f64>> {
+) -> Result<Influence> {
 	if probes.is_empty() {
 		return Err(Error::Attribution(
 			"the probe set is empty: attribution needs held-out examples or probe questions".into(),
@@ -322,28 +349,31 @@ pub fn datainf(
 	};
 	let n = documents.len().max(1) as f64;
 	let train = documents.iter().map(|blocks| project(blocks)).collect::<Result<Vec<_>>>()?;
-	let mut probe = vec![vec![0.0f32; projection.dim]; layers.len()];
-	for blocks in probes {
-		for (sum, layer) in probe.iter_mut().zip(project(blocks)?) {
-			sum.iter_mut().zip(&layer).for_each(|(s, x)| *s += x / probes.len() as f32);
+	let probes = probes.iter().map(|blocks| project(blocks)).collect::<Result<Vec<_>>>()?;
+	// λ per layer: a tenth of the documents' mean squared gradient norm.
+	let norms: Vec<Vec<f64>> =
+		train.iter().map(|g| g.iter().map(|layer| dot(layer, layer)).collect()).collect();
+	let lambdas: Vec<f64> = (0..layers.len())
+		.map(|l| (0.1 * norms.iter().map(|n| n[l]).sum::<f64>() / n).max(1e-12))
+		.collect();
+	let mut by_probe = vec![vec![0.0; probes.len()]; documents.len()];
+	for (j, v) in probes.iter().enumerate() {
+		for (l, lambda) in lambdas.iter().enumerate() {
+			let mut direction = vec![0.0f64; projection.dim];
+			for (g, norm) in train.iter().zip(&norms) {
+				let c = dot(&v[l], &g[l]) / (lambda + norm[l]);
+				direction.iter_mut().zip(&g[l]).for_each(|(d, x)| *d += c * *x as f64 / n);
+			}
+			direction.iter_mut().zip(&v[l]).for_each(|(d, x)| *d -= *x as f64);
+			for (row, g) in by_probe.iter_mut().zip(&train) {
+				let toward: f64 = direction.iter().zip(&g[l]).map(|(d, x)| d * *x as f64).sum();
+				row[j] -= toward / lambda;
+			}
 		}
 	}
-	let mut influence = vec![0.0; documents.len()];
-	for (l, v) in probe.iter().enumerate() {
-		let norms: Vec<f64> = train.iter().map(|g| dot(&g[l], &g[l])).collect();
-		let lambda = (0.1 * norms.iter().sum::<f64>() / n).max(1e-12);
-		let mut direction = vec![0.0f64; projection.dim];
-		for (g, norm) in train.iter().zip(&norms) {
-			let c = dot(v, &g[l]) / (lambda + norm);
-			direction.iter_mut().zip(&g[l]).for_each(|(d, x)| *d += c * *x as f64 / n);
-		}
-		direction.iter_mut().zip(v).for_each(|(d, x)| *d -= *x as f64);
-		for (score, g) in influence.iter_mut().zip(&train) {
-			let toward: f64 = direction.iter().zip(&g[l]).map(|(d, x)| d * *x as f64).sum();
-			*score -= toward / lambda;
-		}
-	}
-	Ok(influence)
+	// Influence is linear in the probes' gradient, so the mean over probes is the influence
+	// on the probe set.
+	Ok(Influence::from_probes(projection, by_probe))
 }
 
 /// Shares of one among the sources of positive influence, largest first (ties by source);

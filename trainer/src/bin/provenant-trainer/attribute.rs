@@ -1,12 +1,11 @@
 //! `attribute`: generate an answer and trace its spans to the training sources that hold them.
 
-use crate::common::AdaptedModelArgs;
+use crate::common::{prompt_and_stops, AdaptedModelArgs};
 use anyhow::{bail, Result};
 use clap::Args;
 use provenant_trainer::{
 	adapter::{self, hex},
 	attribution::SpanIndex,
-	data::{self, Template},
 	generate::{self, Sampling},
 };
 use std::path::PathBuf;
@@ -55,14 +54,7 @@ impl Command {
 				hex(&tokenizer_hash)
 			);
 		}
-		let template = Template::detect(&checkpoint.tokenizer, checkpoint.config.family);
-		let stop: Vec<u32> = template
-			.end_token(&checkpoint.tokenizer, &checkpoint.config)
-			.into_iter()
-			.chain(checkpoint.config.eos_token_id)
-			.collect();
-		let text = if self.raw { self.prompt.clone() } else { template.prompt(&self.prompt) };
-		let ids = data::encode(&checkpoint.tokenizer, &text, true)?;
+		let (ids, stop) = prompt_and_stops(&checkpoint, &self.prompt, self.raw)?;
 		let answer = generate::generate(
 			&model,
 			&checkpoint.tokenizer,

@@ -1,12 +1,9 @@
 //! `chat`: generate with a base model and an adapter.
 
-use crate::common::AdaptedModelArgs;
+use crate::common::{prompt_and_stops, AdaptedModelArgs};
 use anyhow::Result;
 use clap::Args;
-use provenant_trainer::{
-	data::{self, Template},
-	generate::{self, Sampling},
-};
+use provenant_trainer::generate::{self, Sampling};
 use std::io::{BufRead, Write};
 
 /// Generate text, one-shot (--prompt) or interactively (one prompt per line on stdin).
@@ -40,15 +37,8 @@ impl Command {
 			Sampling { temperature: self.temperature, top_p: self.top_p, seed: self.seed };
 		sampling.validate()?;
 		let (checkpoint, model) = self.model.load()?;
-		let template = Template::detect(&checkpoint.tokenizer, checkpoint.config.family);
-		let stop: Vec<u32> = template
-			.end_token(&checkpoint.tokenizer, &checkpoint.config)
-			.into_iter()
-			.chain(checkpoint.config.eos_token_id)
-			.collect();
 		let answer = |prompt: &str| -> Result<()> {
-			let text = if self.raw { prompt.to_string() } else { template.prompt(prompt) };
-			let ids = data::encode(&checkpoint.tokenizer, &text, true)?;
+			let (ids, stop) = prompt_and_stops(&checkpoint, prompt, self.raw)?;
 			generate::generate(
 				&model,
 				&checkpoint.tokenizer,

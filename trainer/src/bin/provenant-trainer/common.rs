@@ -4,6 +4,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use provenant_trainer::{
 	adapter,
+	data::{self, Template},
 	loader::{self, Checkpoint},
 	model::{BuildOptions, Model},
 };
@@ -77,4 +78,21 @@ pub(crate) fn model_with_adapter(
 		adapter::load_weights(&model, dir, &device)?;
 	}
 	Ok((checkpoint, model))
+}
+
+/// The token ids of `prompt` (wrapped in the model's chat template unless `raw`), and the
+/// tokens that end an answer.
+pub(crate) fn prompt_and_stops(
+	checkpoint: &Checkpoint,
+	prompt: &str,
+	raw: bool,
+) -> Result<(Vec<u32>, Vec<u32>)> {
+	let template = Template::detect(&checkpoint.tokenizer, checkpoint.config.family);
+	let stop = template
+		.end_token(&checkpoint.tokenizer, &checkpoint.config)
+		.into_iter()
+		.chain(checkpoint.config.eos_token_id)
+		.collect();
+	let text = if raw { prompt.to_string() } else { template.prompt(prompt) };
+	Ok((data::encode(&checkpoint.tokenizer, &text, true)?, stop))
 }

@@ -289,26 +289,20 @@ impl Command {
 				"method": "TracIn over every trained block's Adam-preconditioned LoRA gradient (LESS), CountSketch projection",
 				"projection": influence.projection,
 				"checkpoints": influence.checkpoints,
-				"sources": by_source.iter().map(|(source, influence)| {
-					serde_json::json!({ "source": source, "influence": influence })
-				}).collect::<Vec<_>>(),
-				"shares": shares.iter().map(|(source, share)| {
-					serde_json::json!({ "source": source, "share": share })
-				}).collect::<Vec<_>>(),
+				"sources": influence_json(&by_source, "influence"),
+				"shares": influence_json(&shares, "share"),
+				"probes": per_probe(influence, &sources),
 				"seconds": summary.attribution_seconds,
 			});
 			if let Some((documents, probes, projection)) = &datainf_inputs {
 				let started = std::time::Instant::now();
-				let scores = influence::datainf(&model, documents, probes, *projection)?;
-				let by_source: Vec<(u64, f64)> = sources.iter().copied().zip(scores).collect();
+				let datainf = influence::datainf(&model, documents, probes, *projection)?;
+				let by_source = datainf.by_source(&sources);
 				let shares = influence::shares(&by_source);
 				report["datainf"] = serde_json::json!({
-					"sources": by_source.iter().map(|(source, influence)| {
-						serde_json::json!({ "source": source, "influence": influence })
-					}).collect::<Vec<_>>(),
-					"shares": shares.iter().map(|(source, share)| {
-						serde_json::json!({ "source": source, "share": share })
-					}).collect::<Vec<_>>(),
+					"sources": influence_json(&by_source, "influence"),
+					"shares": influence_json(&shares, "share"),
+					"probes": per_probe(&datainf, &sources),
 					"seconds": started.elapsed().as_secs_f64(),
 				});
 			}
@@ -329,4 +323,24 @@ impl Command {
 		println!("sha256 {}  adapter_model.safetensors", summary.adapter_sha256);
 		Ok(())
 	}
+}
+
+/// `[{"source": …, <field>: …}, …]`.
+fn influence_json(rows: &[(u64, f64)], field: &str) -> serde_json::Value {
+	rows.iter()
+		.map(|(source, value)| serde_json::json!({ "source": source, field: value }))
+		.collect()
+}
+
+/// For each probe, the ten sources of most influence on it, most first.
+fn per_probe(influence: &influence::Influence, sources: &[u64]) -> serde_json::Value {
+	let probes = influence.by_probe.first().map_or(0, Vec::len);
+	(0..probes)
+		.map(|probe| {
+			let mut ranked = influence.by_source_on(sources, probe);
+			ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+			ranked.truncate(10);
+			serde_json::json!({ "probe": probe, "top": influence_json(&ranked, "influence") })
+		})
+		.collect()
 }
