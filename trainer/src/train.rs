@@ -207,16 +207,11 @@ impl AdamW {
 	/// One update with gradients `grads` (same order as the variables).
 	pub fn step(&mut self, grads: &[Tensor], lr: f64, cfg: &TrainConfig) -> Result<()> {
 		self.t += 1;
-		let (b1, b2) = (cfg.beta1, cfg.beta2);
-		let bias1 = 1.0 - b1.powi(self.t as i32);
-		let bias2 = 1.0 - b2.powi(self.t as i32);
 		for (i, (_, var)) in self.vars.iter().enumerate() {
-			let g = &grads[i];
-			let m = ((&self.first[i] * b1)? + (g * (1.0 - b1))?)?;
-			let v = ((&self.second[i] * b2)? + (g.sqr()? * (1.0 - b2))?)?;
+			let (m, v) = self.moments(i, &grads[i], cfg)?;
 			let p = var.as_tensor().detach();
 			let decayed = (&p * (1.0 - lr * cfg.weight_decay))?;
-			let update = ((&m / bias1)? / ((&v / bias2)?.sqrt()? + cfg.eps)?)?;
+			let update = direction(&m, &v, self.t, cfg)?;
 			var.set(&(decayed - (update * lr)?)?)?;
 			self.first[i] = m;
 			self.second[i] = v;
@@ -228,18 +223,22 @@ impl AdamW {
 	/// learning rate: m̂ / (√v̂ + ε) from the current moments. LESS's Adam-preconditioned
 	/// gradient.
 	pub fn update_direction(&self, grads: &[Tensor], cfg: &TrainConfig) -> Result<Vec<Tensor>> {
-		let t = self.t as i32 + 1;
-		let (b1, b2) = (cfg.beta1, cfg.beta2);
-		let (bias1, bias2) = (1.0 - b1.powi(t), 1.0 - b2.powi(t));
 		grads
 			.iter()
 			.enumerate()
 			.map(|(i, g)| {
-				let m = ((&self.first[i] * b1)? + (g * (1.0 - b1))?)?;
-				let v = ((&self.second[i] * b2)? + (g.sqr()? * (1.0 - b2))?)?;
-				Ok(((m / bias1)? / ((v / bias2)?.sqrt()? + cfg.eps)?)?)
+				let (m, v) = self.moments(i, g, cfg)?;
+				direction(&m, &v, self.t + 1, cfg)
 			})
 			.collect()
+	}
+
+	/// Variable `i`'s first and second moments after gradient `g`.
+	fn moments(&self, i: usize, g: &Tensor, cfg: &TrainConfig) -> Result<(Tensor, Tensor)> {
+		let (b1, b2) = (cfg.beta1, cfg.beta2);
+		let m = ((&self.first[i] * b1)? + (g * (1.0 - b1))?)?;
+		let v = ((&self.second[i] * b2)? + (g.sqr()? * (1.0 - b2))?)?;
+		Ok((m, v))
 	}
 
 	fn state_tensors(&self) -> Vec<(String, Tensor)> {
@@ -251,6 +250,13 @@ impl AdamW {
 			})
 			.collect()
 	}
+}
+
+/// Adam's bias-corrected update m̂ / (√v̂ + ε) at update `t` (1-based).
+fn direction(m: &Tensor, v: &Tensor, t: u64, cfg: &TrainConfig) -> Result<Tensor> {
+	let bias1 = 1.0 - cfg.beta1.powi(t as i32);
+	let bias2 = 1.0 - cfg.beta2.powi(t as i32);
+	Ok(((m / bias1)? / ((v / bias2)?.sqrt()? + cfg.eps)?)?)
 }
 
 /// One line of the progress log (`progress.jsonl`).

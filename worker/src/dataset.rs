@@ -9,12 +9,8 @@ use std::{collections::BTreeSet, path::Path};
 
 use anyhow::Result;
 use pallet_datanets::Format;
-use provenant_trainer::{
-	config::ModelConfig,
-	data::{self, Example, Layout},
-};
+use provenant_trainer::data::{self, Example, Layout, TokenStream};
 use sha2::{Digest, Sha256};
-use tokenizers::Tokenizer;
 
 /// One member of a training set, with its bytes.
 #[derive(Clone, Debug)]
@@ -156,10 +152,10 @@ pub fn held_out(ids: &[u64], seed: u64, fraction: u32) -> BTreeSet<u64> {
 	ranked.into_iter().take(count).map(|(_, id)| id).collect()
 }
 
-/// The tokens that `examples` add to training: the weight of their contribution in the
+/// The tokens a contribution's tokenised examples add to training: its weight in the
 /// contributors' part of the fee.
-pub fn tokens(examples: &[Example], tokenizer: &Tokenizer, config: &ModelConfig) -> Result<u64> {
-	Ok(data::tokenize(examples, tokenizer, config)?.trained.iter().filter(|t| **t).count() as u64)
+pub fn tokens(stream: &TokenStream) -> u64 {
+	stream.trained.iter().filter(|t| **t).count() as u64
 }
 
 #[cfg(test)]

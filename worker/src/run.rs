@@ -290,7 +290,7 @@ pub async fn retrain(
 	let output = dir.join("adapter");
 	let (path, target) = (model_path.to_path_buf(), output.clone());
 	tokio::task::spawn_blocking(move || {
-		train_job(&path, &job.params.0, &contributions, &target, quiet)
+		train_job(&path, &job.params.0, &contributions, &target, quiet, None)
 	})
 	.await
 	.map_err(|e| anyhow!("the training thread failed: {e}"))??;
@@ -317,25 +317,20 @@ async fn train_and_commit(
 	let output = dir.join("adapter");
 	let path = model_path.to_path_buf();
 	let quiet = options.quiet;
-	let (trained, contributions) = tokio::task::spawn_blocking(move || {
-		train_job(&path, &params, &contributions, &output, quiet).map(|t| (t, contributions))
+	let index_path = dir.join(SPAN_INDEX_FILE);
+	let span_index = Some((index_path.clone(), job.training.root));
+	let trained = tokio::task::spawn_blocking(move || {
+		train_job(&path, &params, &contributions, &output, quiet, span_index)
 	})
 	.await
 	.map_err(|e| anyhow!("the training thread failed: {e}"))??;
 	timings.train = started.elapsed();
-
-	let index_path = dir.join(SPAN_INDEX_FILE);
-	let (path, params, root, target) =
-		(model_path.to_path_buf(), job.params.0.clone(), job.training.root, index_path.clone());
-	let (tokens, contributions) = tokio::task::spawn_blocking(move || {
-		index_spans(&path, &params, &contributions, root, &target)
-	})
-	.await
-	.map_err(|e| anyhow!("the indexing thread failed: {e}"))??;
-	println!(
-		"job {id}: span index of {tokens} tokens from {contributions} contributions at {}",
-		index_path.display()
-	);
+	if let Some((tokens, contributions)) = trained.indexed {
+		println!(
+			"job {id}: span index of {tokens} tokens from {contributions} contributions at {}",
+			index_path.display()
+		);
+	}
 
 	let started = Instant::now();
 	let weights = std::fs::read(dir.join("adapter").join(adapter::WEIGHTS_FILE))?;
@@ -432,39 +427,6 @@ async fn fetch_set(
 /// The span index a worker writes beside each job's adapter, for `provenant-trainer attribute`.
 pub const SPAN_INDEX_FILE: &str = "train.spans";
 
-/// Indexes the contributions the job trained on (the held-out ones are not learned from) for
-/// span attribution, with contribution ids as sources and the job's training-set root as the
-/// index's label. Returns the tokens and contributions indexed.
-fn index_spans(
-	model_path: &Path,
-	params: &provenant_jobspec::HyperParams,
-	contributions: &[Contribution],
-	training_root: [u8; 32],
-	out: &Path,
-) -> Result<(usize, usize)> {
-	let checkpoint = provenant_trainer::loader::open(model_path, None)?;
-	let ids: Vec<u64> = contributions.iter().map(|c| c.id).collect();
-	let held_out = dataset::held_out(&ids, params.seed, params.eval_fraction);
-	let mut documents = Vec::new();
-	let mut indexed = 0;
-	for contribution in contributions.iter().filter(|c| !held_out.contains(&c.id)) {
-		let examples = dataset::examples(contribution)?;
-		let stream = data::tokenize(&examples, &checkpoint.tokenizer, &checkpoint.config)?;
-		documents.extend(trained_runs(&stream).into_iter().map(|run| (contribution.id, run)));
-		indexed += 1;
-	}
-	let tokenizer = std::fs::read(&checkpoint.tokenizer_file)
-		.with_context(|| format!("reading {}", checkpoint.tokenizer_file.display()))?;
-	let index = SpanIndex::build(
-		documents,
-		checkpoint.config.vocab_size as u32,
-		adapter::sha256(&tokenizer),
-		training_root,
-	)?;
-	index.save(out)?;
-	Ok((index.len(), indexed))
-}
-
 /// What training produced.
 struct Trained {
 	summary: train::Summary,
@@ -473,15 +435,21 @@ struct Trained {
 	tokens: u64,
 	/// Each member's weight, in set order.
 	weights: Vec<(u64, u64)>,
+	/// The tokens and contributions of the span index written, when one was asked for.
+	indexed: Option<(usize, usize)>,
 }
 
-/// Trains the job's adapter into `output`, resuming from its newest checkpoint.
+/// Trains the job's adapter into `output`, resuming from its newest checkpoint. With
+/// `span_index` (a path and the job's training-set root) it also indexes the contributions it
+/// trains on (the held-out ones are not learned from) for span attribution, with contribution
+/// ids as sources and the root as the index's label.
 fn train_job(
 	model_path: &Path,
 	params: &provenant_jobspec::HyperParams,
 	contributions: &[Contribution],
 	output: &Path,
 	quiet: bool,
+	span_index: Option<(PathBuf, [u8; 32])>,
 ) -> Result<Trained> {
 	let mut checkpoint = provenant_trainer::loader::open(model_path, None)?;
 	let mut config = trainer_job::train_config(params);
@@ -497,20 +465,38 @@ fn train_job(
 	let mut eval_examples = Vec::new();
 	let mut weights = Vec::with_capacity(contributions.len());
 	let mut by_format: BTreeMap<&str, usize> = BTreeMap::new();
+	let mut span_documents = Vec::new();
 	for contribution in contributions {
 		let examples = dataset::examples(contribution)?;
 		*by_format.entry(contribution.format.name()).or_default() += 1;
+		let stream = data::tokenize(&examples, &checkpoint.tokenizer, &checkpoint.config)?;
 		// Held-out contributions are in the set too: they weigh their tokens like the rest.
-		weights.push((
-			contribution.id,
-			dataset::tokens(&examples, &checkpoint.tokenizer, &checkpoint.config)?,
-		));
+		weights.push((contribution.id, dataset::tokens(&stream)));
 		if held_out.contains(&contribution.id) {
 			eval_examples.extend(examples);
 		} else {
 			train_examples.extend(examples);
+			if span_index.is_some() {
+				let runs = trained_runs(&stream);
+				span_documents.extend(runs.into_iter().map(|run| (contribution.id, run)));
+			}
 		}
 	}
+	let indexed = match span_index {
+		Some((path, training_root)) => {
+			let tokenizer = std::fs::read(&checkpoint.tokenizer_file)
+				.with_context(|| format!("reading {}", checkpoint.tokenizer_file.display()))?;
+			let index = SpanIndex::build(
+				span_documents,
+				checkpoint.config.vocab_size as u32,
+				adapter::sha256(&tokenizer),
+				training_root,
+			)?;
+			index.save(&path)?;
+			Some((index.len(), contributions.len() - held_out.len()))
+		},
+		None => None,
+	};
 	// To standard error: `verify --retrain --json` keeps standard output for its JSON.
 	eprintln!(
 		"{} contributions ({}), {} held out; {} training examples",
@@ -550,5 +536,5 @@ fn train_job(
 		Some(train::evaluate(&model, &eval_blocks, config.batch_size)?)
 	};
 	let tokens = (summary.steps * config.grad_accum * config.batch_size * config.cutoff_len) as u64;
-	Ok(Trained { summary, eval_loss, tokens, weights })
+	Ok(Trained { summary, eval_loss, tokens, weights, indexed })
 }

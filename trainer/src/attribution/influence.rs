@@ -225,28 +225,20 @@ pub struct Influence {
 	pub projection: Projection,
 	/// The optimiser steps (0-based) before which the probes' gradient was taken.
 	pub checkpoints: Vec<usize>,
-	/// Each document's influence on the probe set (the mean over probes), in document order.
-	pub documents: Vec<f64>,
-	/// Each document's influence on each probe.
+	/// Each document's influence on each probe, in document order.
 	pub by_probe: Vec<Vec<f64>>,
 }
 
 impl Influence {
 	/// No checkpoint yet, for `documents` documents and `probes` probes.
 	pub fn new(projection: Projection, documents: usize, probes: usize) -> Self {
-		Self {
-			projection,
-			checkpoints: Vec::new(),
-			documents: vec![0.0; documents],
-			by_probe: vec![vec![0.0; probes]; documents],
-		}
+		Self { projection, checkpoints: Vec::new(), by_probe: vec![vec![0.0; probes]; documents] }
 	}
 
-	/// Influence from per-probe scores (`[document][probe]`): the mean over probes.
-	fn from_probes(projection: Projection, by_probe: Vec<Vec<f64>>) -> Self {
-		let documents =
-			by_probe.iter().map(|row| row.iter().sum::<f64>() / row.len().max(1) as f64).collect();
-		Self { projection, checkpoints: Vec::new(), documents, by_probe }
+	/// Each document's influence on the probe set: the mean over probes (influence is linear
+	/// in the probes' gradient), in document order.
+	pub fn documents(&self) -> Vec<f64> {
+		self.by_probe.iter().map(|row| row.iter().sum::<f64>() / row.len().max(1) as f64).collect()
 	}
 
 	/// Scores one trained block of document `document`: `update`, the Adam update its own
@@ -261,13 +253,9 @@ impl Influence {
 		probes: &[Vec<f32>],
 	) -> Result<()> {
 		let update = unit(sketch.project(&flatten(update)?));
-		let mut mean = 0.0;
 		for (score, probe) in self.by_probe[document].iter_mut().zip(probes) {
-			let cosine = dot(&update, probe);
-			*score += lr * cosine;
-			mean += cosine / probes.len() as f64;
+			*score += lr * dot(&update, probe);
 		}
-		self.documents[document] += lr * mean;
 		Ok(())
 	}
 
@@ -283,7 +271,7 @@ impl Influence {
 	/// Each source's influence (the sum over its documents), by source.
 	pub fn by_source(&self, sources: &[u64]) -> Vec<(u64, f64)> {
 		let mut sums = std::collections::BTreeMap::<u64, f64>::new();
-		for (source, score) in sources.iter().zip(&self.documents) {
+		for (source, score) in sources.iter().zip(self.documents()) {
 			*sums.entry(*source).or_default() += score;
 		}
 		sums.into_iter().collect()
@@ -371,9 +359,7 @@ pub fn datainf(
 			}
 		}
 	}
-	// Influence is linear in the probes' gradient, so the mean over probes is the influence
-	// on the probe set.
-	Ok(Influence::from_probes(projection, by_probe))
+	Ok(Influence { projection, checkpoints: Vec::new(), by_probe })
 }
 
 /// Shares of one among the sources of positive influence, largest first (ties by source);

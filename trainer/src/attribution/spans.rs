@@ -311,30 +311,34 @@ impl SpanIndex {
 				"its header promises {expected} bytes of body, it has {actual}"
 			)));
 		}
-		let mut read_words = |count: usize, width: usize| -> Result<Vec<u64>> {
-			let mut words = Vec::with_capacity(count);
-			let mut chunk = vec![0u8; width * 16_384];
-			let mut left = count;
-			while left > 0 {
-				let take = left.min(16_384);
-				let bytes = &mut chunk[..take * width];
-				input.read_exact(bytes).map_err(|_| corrupt("it ends early"))?;
-				words.extend(bytes.chunks_exact(width).map(|word| {
-					let mut full = [0u8; 8];
-					full[..width].copy_from_slice(word);
-					u64::from_le_bytes(full)
-				}));
-				left -= take;
-			}
-			Ok(words)
-		};
-		let narrow = |words: Vec<u64>| words.into_iter().map(|w| w as u32).collect::<Vec<_>>();
-		let tokens = narrow(read_words(tokens, 4)?);
-		let suffixes = narrow(read_words(tokens.len(), 4)?);
-		let starts = narrow(read_words(documents, 4)?);
-		let sources = read_words(documents, 8)?;
+		let ended = |_| corrupt("it ends early");
+		let tokens = read_words(&mut input, tokens, u32::from_le_bytes).map_err(ended)?;
+		let suffixes = read_words(&mut input, tokens.len(), u32::from_le_bytes).map_err(ended)?;
+		let starts = read_words(&mut input, documents, u32::from_le_bytes).map_err(ended)?;
+		let sources = read_words(&mut input, documents, u64::from_le_bytes).map_err(ended)?;
 		Ok(Self { tokens, suffixes, starts, sources, separator, tokenizer, training_set })
 	}
+}
+
+/// `count` little-endian words of `W` bytes from `input`, read in chunks and decoded by
+/// `decode` straight into their own type.
+fn read_words<const W: usize, T>(
+	input: &mut impl Read,
+	count: usize,
+	decode: fn([u8; W]) -> T,
+) -> std::io::Result<Vec<T>> {
+	const CHUNK: usize = 16_384;
+	let mut words = Vec::with_capacity(count);
+	let mut chunk = vec![0u8; W * CHUNK];
+	let mut left = count;
+	while left > 0 {
+		let take = left.min(CHUNK);
+		let bytes = &mut chunk[..take * W];
+		input.read_exact(bytes)?;
+		words.extend(bytes.chunks_exact(W).map(|word| decode(word.try_into().expect("W bytes"))));
+		left -= take;
+	}
+	Ok(words)
 }
 
 #[cfg(test)]
