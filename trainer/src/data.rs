@@ -200,6 +200,14 @@ pub struct TokenStream {
 	pub trained: Vec<bool>,
 }
 
+impl TokenStream {
+	/// Appends `other`: the stream of both texts' examples, in order.
+	pub fn extend(&mut self, other: &TokenStream) {
+		self.ids.extend_from_slice(&other.ids);
+		self.trained.extend_from_slice(&other.trained);
+	}
+}
+
 /// Tokenises every example into one stream: prompts masked, each response closed by the end
 /// token.
 pub fn tokenize(
@@ -233,6 +241,8 @@ pub struct Block {
 	pub targets: Vec<u32>,
 	/// 1.0 where the target is trained, 0.0 for prompts and padding.
 	pub mask: Vec<f32>,
+	/// Where `inputs[0]` is in the stream the block was cut from.
+	pub start: usize,
 }
 
 /// Cuts the stream into blocks of `cutoff_len` predictions. The tail is padded with masked
@@ -251,7 +261,7 @@ pub fn pack(stream: &TokenStream, cutoff_len: usize, pad: u32) -> Vec<Block> {
 		targets.extend(std::iter::repeat_n(pad, padding));
 		mask.extend(std::iter::repeat_n(0.0, padding));
 		if mask.iter().any(|&m| m > 0.0) {
-			blocks.push(Block { inputs, targets, mask });
+			blocks.push(Block { inputs, targets, mask, start });
 		}
 		start += cutoff_len;
 	}

@@ -274,11 +274,13 @@ impl Linear {
 		input_len: usize,
 		mode: ForwardMode,
 	) -> Result<Option<Branch>> {
-		if self.lora.is_none() {
-			return Ok(None);
-		}
-		let columns = self.weight.shape()?.0;
-		Ok(Some(Branch { first_column, columns, dropout_mask: self.dropout_mask(input_len, mode) }))
+		let Some(lora) = &self.lora else { return Ok(None) };
+		Ok(Some(Branch {
+			first_column,
+			columns: self.weight.shape()?.0,
+			dropout_mask: self.dropout_mask(input_len, mode),
+			ids: (lora.a.as_tensor().id(), lora.b.as_tensor().id()),
+		}))
 	}
 
 	/// Dropout's mask on the adapter's input, scaled by 1/keep, when dropout applies.

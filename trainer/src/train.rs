@@ -15,6 +15,7 @@ pub use crate::attribution::influence::{AttributionPlan, Influence};
 use crate::{
 	adapter::{self, PeftConfig},
 	config::ModelConfig,
+	cpu::segments,
 	data::{self, Block},
 	linear::ForwardMode,
 	model::Model,
@@ -219,18 +220,18 @@ impl AdamW {
 		Ok(())
 	}
 
-	/// The update direction one more step with gradients `grads` would take, before the
-	/// learning rate: m̂ / (√v̂ + ε) from the current moments. LESS's Adam-preconditioned
-	/// gradient.
-	pub fn update_direction(&self, grads: &[Tensor], cfg: &TrainConfig) -> Result<Vec<Tensor>> {
-		grads
-			.iter()
-			.enumerate()
-			.map(|(i, g)| {
-				let (m, v) = self.moments(i, g, cfg)?;
-				direction(&m, &v, self.t + 1, cfg)
-			})
-			.collect()
+	/// The second moments as plain numbers, to precondition many gradients at the coming step.
+	pub fn preconditioner(&self, cfg: &TrainConfig) -> Result<Preconditioner> {
+		Ok(Preconditioner {
+			second: self
+				.second
+				.iter()
+				.map(|t| t.flatten_all()?.to_vec1::<f32>())
+				.collect::<candle_core::Result<Vec<_>>>()?,
+			beta2: cfg.beta2 as f32,
+			eps: cfg.eps as f32,
+			bias2: (1.0 - cfg.beta2.powi(self.t as i32 + 1)) as f32,
+		})
 	}
 
 	/// Variable `i`'s first and second moments after gradient `g`.
@@ -257,6 +258,34 @@ fn direction(m: &Tensor, v: &Tensor, t: u64, cfg: &TrainConfig) -> Result<Tensor
 	let bias1 = 1.0 - cfg.beta1.powi(t as i32);
 	let bias2 = 1.0 - cfg.beta2.powi(t as i32);
 	Ok(((m / bias1)? / ((v / bias2)?.sqrt()? + cfg.eps)?)?)
+}
+
+/// AdamW's second moments before a step, read once to precondition every document's gradient
+/// part of that step.
+///
+/// LESS (Xia et al. 2024) scores Adam's update m̂ / (√v̂ + ε) with the example's gradient
+/// mixed into the moments. The first moment, though, is mostly the momentum of earlier
+/// steps, the same for every document, which drowns out what each one adds. A gradient `g`
+/// enters the first moment with weight (1 − β₁) and stays there with β₁ a step, so over the
+/// steps that follow it moves the parameters by (1 − β₁) Σ β₁ᵏ · g / (√v̂ + ε) ≈ g / (√v̂ + ε)
+/// in all: that is the direction scored here.
+pub struct Preconditioner {
+	second: Vec<Vec<f32>>,
+	beta2: f32,
+	eps: f32,
+	bias2: f32,
+}
+
+impl Preconditioner {
+	/// For each element `j` of variable `var` with gradient `scale · g[j]`, calls `emit(j, d)`
+	/// with `d` = g / (√v̂ + ε), v̂ the bias-corrected second moment with `g` added.
+	pub fn directions(&self, var: usize, g: &[f32], scale: f32, mut emit: impl FnMut(usize, f32)) {
+		for (j, (&g, &v)) in g.iter().zip(&self.second[var]).enumerate() {
+			let g = g * scale;
+			let v = self.beta2 * v + (1.0 - self.beta2) * g * g;
+			emit(j, g / ((v / self.bias2).sqrt() + self.eps));
+		}
+	}
 }
 
 /// One line of the progress log (`progress.jsonl`).
@@ -451,7 +480,7 @@ pub fn train(run: Run) -> Result<Summary> {
 	let probe_steps = run.attribution.as_ref().map(|a| a.probe_steps(plan.steps));
 	let sketch = match &run.attribution {
 		Some(a) => {
-			a.check(run.blocks.len())?;
+			a.check(&run.blocks)?;
 			Some(Sketch::new(a.projection, vars.iter().map(|(_, v)| v.elem_count()).sum())?)
 		},
 		None => None,
@@ -502,54 +531,65 @@ pub fn train(run: Run) -> Result<Summary> {
 				attribution_seconds += started.elapsed().as_secs_f64();
 			}
 		}
+		// The moments every document's part of this step's gradient is preconditioned with.
+		let adam_now = match &run.attribution {
+			Some(_) => Some(adam.preconditioner(cfg)?),
+			None => None,
+		};
 		for (micro, indices) in micro_batches.iter().enumerate() {
 			let key = (step * cfg.grad_accum + micro) as u64;
-			// An attributed run trains each block on its own, to score its gradient.
-			let parts: Vec<Vec<usize>> = match &run.attribution {
-				Some(_) => indices.iter().map(|&i| vec![i]).collect(),
-				None => vec![indices.clone()],
+			let blocks: Vec<&Block> = indices.iter().map(|&i| &run.blocks[i]).collect();
+			input_tokens += blocks.len() * cfg.cutoff_len;
+			let mode = ForwardMode {
+				training: true,
+				dropout_key: (cfg.seed, key),
+				gradients: true,
+				..ForwardMode::EVAL
 			};
-			for (part, indices) in parts.iter().enumerate() {
-				let blocks: Vec<&Block> = indices.iter().map(|&i| &run.blocks[i]).collect();
-				input_tokens += blocks.len() * cfg.cutoff_len;
-				let mode = ForwardMode {
-					training: true,
-					dropout_key: (
-						cfg.seed,
-						if parts.len() > 1 { key << 20 | part as u64 } else { key },
-					),
-					gradients: true,
-					..ForwardMode::EVAL
-				};
-				let (sum, block_tokens) = masked_loss_sum(run.model, &blocks, mode)?;
-				let loss = (sum / step_tokens)?;
-				loss_sum += loss.to_scalar::<f32>()? as f64;
-				let store = loss.backward()?;
-				let mut part_grads = Vec::with_capacity(vars.len());
-				for (g, (name, var)) in grads.iter_mut().zip(&vars) {
-					let grad = store.get(var.as_tensor()).ok_or_else(|| {
-						Error::Candle(candle_core::Error::Msg(format!(
-							"{name} received no gradient"
-						)))
-					})?;
-					*g = (&*g + grad)?;
-					part_grads.push(grad.clone());
-				}
-				if let (Some(attribution), Some(sketch), Some(influence), Some(probes)) =
-					(&run.attribution, &sketch, influence.as_mut(), &probes)
+			let (sum, _) = masked_loss_sum(run.model, &blocks, mode)?;
+			let loss = (sum / step_tokens)?;
+			loss_sum += loss.to_scalar::<f32>()? as f64;
+			let segments = run.attribution.as_ref().map(|a| a.segments(&blocks));
+			let (store, parts) = match &segments {
+				Some(s) => {
+					let (store, parts) =
+						segments::record(s.runs.clone(), s.documents.len(), || loss.backward());
+					(store?, Some(parts))
+				},
+				None => (loss.backward()?, None),
+			};
+			for (g, (name, var)) in grads.iter_mut().zip(&vars) {
+				let grad = store.get(var.as_tensor()).ok_or_else(|| {
+					Error::Candle(candle_core::Error::Msg(format!("{name} received no gradient")))
+				})?;
+				*g = (&*g + grad)?;
+			}
+			if let (Some(segments), Some(parts), Some(adam_now), Some(sketch), Some(influence)) =
+				(&segments, &parts, &adam_now, &sketch, influence.as_mut())
+			{
+				let started = Instant::now();
+				let probes = probes.as_deref().unwrap_or_default();
+				for (segment, (&document, &tokens)) in
+					segments.documents.iter().zip(&segments.tokens).enumerate()
 				{
-					let started = Instant::now();
-					// The block's own mean-loss gradient, as LESS scores it.
-					let scale = step_tokens / block_tokens.max(1.0);
-					let own = part_grads
+					if tokens == 0.0 {
+						continue;
+					}
+					let own = vars
 						.iter()
-						.map(|g| g * scale)
-						.collect::<candle_core::Result<Vec<_>>>()?;
-					let update = adam.update_direction(&own, cfg)?;
-					let document = attribution.block_documents[indices[0]];
-					influence.add_block(document, &update, lr, sketch, probes)?;
-					attribution_seconds += started.elapsed().as_secs_f64();
+						.map(|(name, var)| {
+							parts.get(var.as_tensor().id(), segment).ok_or_else(|| {
+								Error::Attribution(format!(
+									"{name} has no per-document gradient: training-time attribution needs the fused CPU kernels"
+								))
+							})
+						})
+						.collect::<Result<Vec<_>>>()?;
+					// The document's own mean-loss gradient, as LESS scores it.
+					let scale = (step_tokens / tokens) as f32;
+					influence.add_part(document, &own, scale, adam_now, lr, sketch, probes);
 				}
+				attribution_seconds += started.elapsed().as_secs_f64();
 			}
 		}
 		let norm = grads

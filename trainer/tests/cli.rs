@@ -384,7 +384,7 @@ fn training_time_attribution_names_the_example_that_taught_the_fact() {
 		serde_json::json!({"prompt": FACT_PROMPT, "response": FACT_ANSWER}).to_string(),
 	)
 	.unwrap();
-	let run = |name: &str, extra: &[&str]| -> Value {
+	let train = |name: &str, extra: &[&str]| {
 		let output = f.root.join(name);
 		let mut args = vec![
 			"train",
@@ -409,12 +409,23 @@ fn training_time_attribution_names_the_example_that_taught_the_fact() {
 			"--quiet",
 		];
 		args.extend_from_slice(extra);
-		let out = run_ok(&args);
+		(run_ok(&args), output)
+	};
+	let run = |name: &str, extra: &[&str]| -> Value {
+		let (out, output) = train(name, extra);
 		assert!(stdout(&out).contains("probes taken at 3 checkpoints"), "{}", stdout(&out));
 		serde_json::from_str(&std::fs::read_to_string(output.join("attribution.json")).unwrap())
 			.unwrap()
 	};
 	let report = run("attributed", &["--probes", s(&probes), "--datainf"]);
+	// Attribution changes nothing about training: the same adapter, byte for byte.
+	let adapter =
+		|dir: &std::path::Path| std::fs::read(dir.join("adapter_model.safetensors")).unwrap();
+	let (_, plain) = train("plain", &[]);
+	assert!(
+		adapter(&plain) == adapter(&f.root.join("attributed")),
+		"attribution changed the adapter"
+	);
 	// DataInf, from the finished model alone, also puts the fact's example first.
 	assert_eq!(report["datainf"]["shares"][0]["source"], 2, "{report}");
 	let shares = report["shares"].as_array().unwrap();

@@ -187,7 +187,7 @@ fn all_targets(family: Family) -> LoraSettings {
 
 fn training_block() -> Block {
 	let ids = sample_ids(17);
-	Block { inputs: ids[..16].to_vec(), targets: ids[1..].to_vec(), mask: vec![1.0; 16] }
+	Block { inputs: ids[..16].to_vec(), targets: ids[1..].to_vec(), mask: vec![1.0; 16], start: 0 }
 }
 
 fn loss_and_grads(model: &Model, block: &Block) -> (f32, Vec<Tensor>) {
@@ -292,6 +292,102 @@ fn check_gradients(family: &str, quant: Option<QuantKind>) {
 fn every_family_trains_every_lora_matrix_and_never_the_base() {
 	for family in FAMILIES {
 		check_gradients(family, None);
+	}
+}
+
+/// Training-time attribution splits a packed batch's LoRA gradient by document: the parts add
+/// up to the batch's gradient, and a document alone in its block gets exactly the gradient of
+/// its own tokens' loss.
+#[test]
+fn per_document_gradients_add_up_and_match_each_document_alone() {
+	use provenant_trainer::{attribution::influence::AttributionPlan, cpu::segments};
+	for family in FAMILIES {
+		let dir = tempfile::tempdir().unwrap();
+		write_checkpoint(family, dir.path(), 5);
+		let checkpoint = loader::open(dir.path(), None).unwrap();
+		let options = BuildOptions {
+			lora: Some(all_targets(checkpoint.config.family)),
+			quant: None,
+			seed: 3,
+		};
+		let model =
+			Model::load(&checkpoint.config, checkpoint.weights.as_ref(), &Device::Cpu, &options)
+				.unwrap();
+		let vars = model.lora_vars();
+		// One step first, so that B is not zero and A has a gradient too.
+		let (_, grads) = loss_and_grads(&model, &training_block());
+		AdamW::new(vars.clone()).unwrap().step(&grads, 1e-2, &TrainConfig::default()).unwrap();
+
+		// Two documents of 17 and 16 tokens, the second's block starting at its 16th token:
+		// every row of a block predicts a token of one document.
+		let ids: Vec<u32> =
+			sample_ids(17).into_iter().chain(sample_ids(33).into_iter().skip(17)).collect();
+		let block = |start: usize| Block {
+			inputs: ids[start..start + 16].to_vec(),
+			targets: ids[start + 1..start + 17].to_vec(),
+			mask: vec![1.0; 16],
+			start,
+		};
+		let blocks = [block(0), block(16)];
+		let plan = AttributionPlan {
+			sources: vec![7, 8],
+			starts: vec![0, 17],
+			stream_len: ids.len(),
+			probes: Vec::new(),
+			checkpoints: 1,
+			projection: Default::default(),
+		};
+		let gradients = |blocks: &[&Block], record: bool| {
+			let mode = ForwardMode { gradients: true, ..ForwardMode::EVAL };
+			let (sum, _) = masked_loss_sum(&model, blocks, mode).unwrap();
+			let loss = (sum / 32.0).unwrap();
+			let segments = plan.segments(blocks);
+			let (store, parts) = if record {
+				segments::record(segments.runs.clone(), segments.documents.len(), || {
+					loss.backward()
+				})
+			} else {
+				(loss.backward(), Default::default())
+			};
+			let store = store.unwrap();
+			let whole: Vec<Vec<f32>> = vars
+				.iter()
+				.map(|(_, v)| {
+					store.get(v.as_tensor()).unwrap().flatten_all().unwrap().to_vec1().unwrap()
+				})
+				.collect();
+			(whole, parts, segments)
+		};
+		let (whole, parts, segments) = gradients(&[&blocks[0], &blocks[1]], true);
+		assert_eq!(segments.documents, [0, 1], "{family}");
+		assert_eq!(segments.tokens, [16.0, 16.0], "{family}");
+		for (document, block) in blocks.iter().enumerate() {
+			let (alone, _, _) = gradients(&[block], false);
+			for ((name, var), alone) in vars.iter().zip(&alone) {
+				let part = parts.get(var.as_tensor().id(), document).unwrap();
+				let scale = alone.iter().fold(0f32, |m, x| m.max(x.abs())).max(1e-6);
+				let worst = part.iter().zip(alone).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+				assert!(
+					worst <= 1e-4 * scale,
+					"{family} {name} document {document}: off by {worst} (scale {scale})"
+				);
+			}
+		}
+		for (i, ((name, var), whole)) in vars.iter().zip(&whole).enumerate() {
+			let (a, b) = (
+				parts.get(var.as_tensor().id(), 0).unwrap(),
+				parts.get(var.as_tensor().id(), 1).unwrap(),
+			);
+			let scale = whole.iter().fold(0f32, |m, x| m.max(x.abs())).max(1e-6);
+			let worst = whole
+				.iter()
+				.zip(a.iter().zip(b))
+				.fold(0f32, |m, (w, (a, b))| m.max((w - a - b).abs()));
+			assert!(
+				worst <= 1e-4 * scale,
+				"{family} {name} (var {i}): parts do not add up, off by {worst}"
+			);
+		}
 	}
 }
 

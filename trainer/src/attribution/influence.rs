@@ -1,25 +1,29 @@
 //! Training-time attribution: how far each training document's gradient pointed the way the
-//! probe set's does, every time the run trained on it (TracIn, Pruthi et al. 2020). Only the
-//! LoRA parameters have gradients, so each block is trained on its own and its gradient, which
-//! training computes anyway, is scored before it is added to the step's. Following LESS (Xia
-//! et al. 2024), a block's gradient is turned into the Adam update it would make from the
-//! optimiser's moments at that step; it and the probes' gradients are projected to `dim`
-//! numbers by a seeded CountSketch and compared by cosine, so a long document does not
-//! outweigh a short one by its gradient's length. The probes' gradient is taken afresh at
-//! evenly spaced checkpoints.
+//! probe set's does, every time the run trained on it (TracIn, Pruthi et al. 2020). Training
+//! is unchanged: packed blocks, batched. Only the LoRA parameters have gradients, and each
+//! LoRA product's gradient is a sum over rows, so the backward pass also splits it by the
+//! document each row belongs to ([`crate::cpu::segments`]): every document's part of every
+//! micro-batch's gradient, for the price of the LoRA products again. Much as in LESS (Xia et
+//! al. 2024), a part, scaled to the gradient of its document's mean token loss, is
+//! preconditioned by the optimiser's second moment at that step
+//! ([`crate::train::Preconditioner`] says why not its momentum); it and the probes' gradients are projected to `dim` numbers by a seeded CountSketch and compared by cosine, so
+//! a long document does not outweigh a short one by its gradient's length. The probes'
+//! gradient is taken afresh at evenly spaced checkpoints.
 //!
-//! A document's influence is Σ over the steps that trained on it of the learning rate × the
-//! cosine of its blocks' updates with the probes' mean unit gradient. A source's influence is
+//! A document's influence is Σ over the micro-batches that trained on it of the learning rate
+//! × the cosine of its part's update with each probe's unit gradient. A source's influence is
 //! the sum over its documents. Shares split one among the sources of positive influence;
 //! negative influence is reported, not paid.
 
 use candle_core::Tensor;
 
 use crate::{
-	data::{self, Block},
+	cpu::segments::SegmentRun,
+	data::{self, Block, TokenStream},
 	linear::ForwardMode,
 	model::Model,
 	rng::Rng,
+	train::Preconditioner,
 	Error, Result,
 };
 
@@ -68,10 +72,15 @@ impl Sketch {
 	/// `gradient` (every LoRA parameter, in order) projected.
 	pub fn project(&self, gradient: &[f32]) -> Vec<f32> {
 		let mut out = vec![0.0; self.dim];
-		for ((&g, &bucket), &negative) in gradient.iter().zip(&self.buckets).zip(&self.negative) {
-			out[bucket as usize] += if negative { -g } else { g };
-		}
+		gradient.iter().enumerate().for_each(|(j, &g)| self.add(&mut out, j, g));
 		out
+	}
+
+	/// Adds parameter `index`'s `value` to its bucket of `projected`.
+	#[inline]
+	fn add(&self, projected: &mut [f32], index: usize, value: f32) {
+		let bucket = self.buckets[index] as usize;
+		projected[bucket] += if self.negative[index] { -value } else { value };
 	}
 }
 
@@ -153,9 +162,10 @@ pub fn flatten(tensors: &[Tensor]) -> Result<Vec<f32>> {
 pub struct AttributionPlan {
 	/// The source of each document.
 	pub sources: Vec<u64>,
-	/// The document each training block holds, in the run's block order. A block holds one
-	/// document: attributed runs pack each document on its own.
-	pub block_documents: Vec<usize>,
+	/// Where each document begins in the training stream, in order.
+	pub starts: Vec<usize>,
+	/// The training stream's length in tokens.
+	pub stream_len: usize,
 	/// The probe set: each probe's blocks.
 	pub probes: Vec<Vec<Block>>,
 	/// Times the probes' gradient is taken, evenly spaced from the first step.
@@ -164,24 +174,38 @@ pub struct AttributionPlan {
 	pub projection: Projection,
 }
 
+/// The documents in one micro-batch: which rows are whose, and how many trained tokens each
+/// has there.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Segments {
+	/// Runs of rows of the batch (block after block) by segment.
+	pub runs: Vec<SegmentRun>,
+	/// The document of each segment.
+	pub documents: Vec<usize>,
+	/// Each segment's trained tokens in the batch.
+	pub tokens: Vec<f64>,
+}
+
 impl AttributionPlan {
-	/// The plan for `documents` (each a source and its blocks), and the training blocks in
-	/// document order.
+	/// The plan for `documents` (each a source and its tokens), and the training stream: the
+	/// documents one after the other, to be packed as any run packs its stream. Attribution
+	/// changes nothing about training.
 	pub fn new(
-		documents: Vec<(u64, Vec<Block>)>,
+		documents: impl IntoIterator<Item = (u64, TokenStream)>,
 		probes: Vec<Vec<Block>>,
 		checkpoints: usize,
 		projection: Projection,
-	) -> (Self, Vec<Block>) {
-		let mut sources = Vec::new();
-		let mut block_documents = Vec::new();
-		let mut blocks = Vec::new();
-		for (source, document) in documents.into_iter().filter(|(_, b)| !b.is_empty()) {
-			block_documents.extend(std::iter::repeat_n(sources.len(), document.len()));
-			blocks.extend(document);
+	) -> (Self, TokenStream) {
+		let mut stream = TokenStream::default();
+		let (mut sources, mut starts) = (Vec::new(), Vec::new());
+		for (source, document) in documents {
 			sources.push(source);
+			starts.push(stream.ids.len());
+			stream.extend(&document);
 		}
-		(Self { sources, block_documents, probes, checkpoints, projection }, blocks)
+		let plan =
+			Self { sources, starts, stream_len: stream.ids.len(), probes, checkpoints, projection };
+		(plan, stream)
 	}
 
 	/// The optimiser steps (0-based, of `total`) before which the probes' gradient is taken.
@@ -192,21 +216,53 @@ impl AttributionPlan {
 		steps
 	}
 
-	/// Checks the plan against a run of `blocks` training blocks.
-	pub fn check(&self, blocks: usize) -> Result<()> {
+	/// Checks the plan against the run's training `blocks`.
+	pub fn check(&self, blocks: &[Block]) -> Result<()> {
 		if self.probes.is_empty() {
 			return Err(Error::Attribution(
 				"the probe set is empty: attribution needs held-out examples or probe questions"
 					.into(),
 			));
 		}
-		if self.block_documents.len() != blocks {
+		if let Some(block) = blocks.iter().find(|b| b.start >= self.stream_len) {
 			return Err(Error::Attribution(format!(
-				"the plan names the documents of {} blocks, but the run has {blocks}",
-				self.block_documents.len()
+				"a training block starts at token {}, past the plan's stream of {} tokens",
+				block.start, self.stream_len
 			)));
 		}
 		Ok(())
+	}
+
+	/// The segments of a micro-batch of `blocks`. A row belongs to the document of the token
+	/// it predicts; padding past the stream's end belongs to none.
+	pub fn segments(&self, blocks: &[&Block]) -> Segments {
+		let mut segments = Segments { runs: Vec::new(), documents: Vec::new(), tokens: Vec::new() };
+		let mut row = 0;
+		for block in blocks {
+			for (i, mask) in block.mask.iter().enumerate() {
+				let target = block.start + i + 1;
+				if target < self.stream_len {
+					let document = self.starts.partition_point(|&s| s <= target).saturating_sub(1);
+					let segment = match segments.documents.iter().rposition(|&d| d == document) {
+						Some(segment) => segment,
+						None => {
+							segments.documents.push(document);
+							segments.tokens.push(0.0);
+							segments.documents.len() - 1
+						},
+					};
+					segments.tokens[segment] += *mask as f64;
+					match segments.runs.last_mut() {
+						Some(run) if run.segment == segment && run.rows.end == row => {
+							run.rows.end += 1
+						},
+						_ => segments.runs.push(SegmentRun { rows: row..row + 1, segment }),
+					}
+				}
+				row += 1;
+			}
+		}
+		segments
 	}
 
 	/// Each probe's unit gradient, projected, with the model as it is.
@@ -241,22 +297,31 @@ impl Influence {
 		self.by_probe.iter().map(|row| row.iter().sum::<f64>() / row.len().max(1) as f64).collect()
 	}
 
-	/// Scores one trained block of document `document`: `update`, the Adam update its own
-	/// gradient would make ([`crate::train::AdamW::update_direction`]), against each probe's
-	/// unit direction in `probes`, weighted by the step's learning rate `lr`.
-	pub fn add_block(
+	/// Scores document `document`'s part of one micro-batch's gradient, `parts` (each LoRA
+	/// variable's, in order), which `scale` turns into the gradient of its own mean token loss:
+	/// that gradient preconditioned by the optimiser's second moment `adam`, against
+	/// each probe's unit direction in `probes`, weighted by the step's learning rate `lr`.
+	#[allow(clippy::too_many_arguments)]
+	pub fn add_part(
 		&mut self,
 		document: usize,
-		update: &[Tensor],
+		parts: &[&[f32]],
+		scale: f32,
+		adam: &Preconditioner,
 		lr: f64,
 		sketch: &Sketch,
 		probes: &[Vec<f32>],
-	) -> Result<()> {
-		let update = unit(sketch.project(&flatten(update)?));
+	) {
+		let mut projected = vec![0.0; sketch.dim];
+		let mut offset = 0;
+		for (var, part) in parts.iter().enumerate() {
+			adam.directions(var, part, scale, |j, d| sketch.add(&mut projected, offset + j, d));
+			offset += part.len();
+		}
+		let update = unit(projected);
 		for (score, probe) in self.by_probe[document].iter_mut().zip(probes) {
 			*score += lr * dot(&update, probe);
 		}
-		Ok(())
 	}
 
 	/// Each source's influence on probe `probe` (the sum over its documents), by source.

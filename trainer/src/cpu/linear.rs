@@ -21,10 +21,12 @@ use super::{
 	blas::{sgemm, sgemm_new, Operand},
 	contiguous, gradient,
 	mlp::Activation,
-	read, Saved,
+	read, segments, Saved,
 };
 use crate::frozen::FrozenWeight;
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
+use candle_core::{
+	CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor, TensorId,
+};
 use std::borrow::Cow;
 
 /// Apply to a contiguous `x` `[…, in]` (every leading position is a row, so callers need no
@@ -55,6 +57,8 @@ pub struct Branch {
 	pub columns: usize,
 	/// Dropout's mask on the branch's input `[rows, in]`, already divided by the keep rate.
 	pub dropout_mask: Option<Vec<f32>>,
+	/// Tensor ids of the adapter's `A` and `B` variables, for [`super::segments`].
+	pub ids: (TensorId, TensorId),
 }
 
 impl FusedLinear {
@@ -507,6 +511,23 @@ impl CustomOp3 for FusedLinear {
 										.for_each(|((dx, v), m)| *dx += v * m),
 									None => dx.iter_mut().zip(through).for_each(|(dx, v)| *dx += v),
 								}
+							}
+						}
+						if segments::recording() {
+							for (i, branch) in self.branches.iter().enumerate() {
+								segments::add_branch(segments::BranchRows {
+									ids: branch.ids,
+									g: &g[branch.first_column..],
+									g_stride: out_dim,
+									xa: &xa[i * rank..],
+									gb: &gb[i * rank..],
+									width,
+									input: &adapter_input(x, &branch.dropout_mask),
+									in_dim,
+									columns: branch.columns,
+									rank,
+									scale: s,
+								});
 							}
 						}
 						Ok((dx.map(|dx| self.through_activation(op_input, dx, in_dim)), da, db))

@@ -11,6 +11,7 @@
 //! - [`attention`]: causal attention with grouped-query heads, a sliding window and ALiBi,
 //!   recomputing the probabilities in the backward pass from the saved log-sum-exp.
 //! - [`mlp`]: the SiLU-gated product and GELU, run inside the MLP's output projection.
+//! - [`segments`]: each document's part of a packed batch's LoRA gradients, for attribution.
 //! - [`loss`]: the output layer and cross-entropy together, over chunks of positions, so the
 //!   `[positions, vocab]` logits never exist at once and prompt positions cost nothing.
 //!
@@ -24,6 +25,7 @@ pub mod linear;
 pub mod loss;
 pub mod mlp;
 pub mod norm;
+pub mod segments;
 pub mod vector;
 
 use candle_core::{CpuStorage, Device, Layout, Result, Shape, Storage, Tensor};

@@ -108,7 +108,12 @@ fn activated_linear_matches_the_composed_ops() {
 			&mut rng,
 		);
 
-		let branch = Branch { first_column: 0, columns: out, dropout_mask: None };
+		let branch = Branch {
+			first_column: 0,
+			columns: out,
+			dropout_mask: None,
+			ids: (a.as_tensor().id(), b.as_tensor().id()),
+		};
 		let op = FusedLinear::new(FrozenWeight::Dense(weight.clone()), None, scale, vec![branch])
 			.after(activation);
 		let fused = x.as_tensor().apply_op3(a.as_tensor(), b.as_tensor(), op).unwrap();

@@ -44,7 +44,8 @@ pub(crate) struct Command {
 	/// from 0.
 	#[arg(long)]
 	probes: Option<PathBuf>,
-	/// Attribution checkpoints, evenly spaced through the run, the last after the final step.
+	/// Attribution checkpoints: times the probes' gradient is taken, evenly spaced from the
+	/// first step.
 	#[arg(long, default_value_t = 3)]
 	attribution_checkpoints: usize,
 	/// Numbers each adapter gradient is projected to for attribution.
@@ -221,18 +222,24 @@ impl Command {
 		if let Some(dir) = &resume {
 			println!("resuming from {}", dir.display());
 		}
-		// An attributed run packs each example on its own, so each block is one source's.
+		// Each example is a document and its own source; the stream they make together is the
+		// one `train_set` was packed from, so an attributed run trains exactly the same.
 		let mut blocks = train_set.blocks;
+		let mut datainf_inputs = None;
 		let attribution = match &self.probes {
 			Some(probes) => {
 				let (tokenizer, cfg) = (&checkpoint.tokenizer, &checkpoint.config);
 				let examples = data::read_dataset(&self.data)?;
-				let documents =
-					influence::example_blocks(&examples, tokenizer, cfg, config.cutoff_len)?
-						.into_iter()
-						.enumerate()
-						.map(|(source, blocks)| (source as u64, blocks))
-						.collect();
+				let documents = examples
+					.iter()
+					.enumerate()
+					.map(|(source, example)| {
+						Ok((
+							source as u64,
+							data::tokenize(std::slice::from_ref(example), tokenizer, cfg)?,
+						))
+					})
+					.collect::<Result<Vec<_>, provenant_trainer::Error>>()?;
 				let probes = data::read_dataset(probes)?;
 				let probes = influence::example_blocks(&probes, tokenizer, cfg, config.cutoff_len)?
 					.into_iter()
@@ -240,30 +247,25 @@ impl Command {
 					.collect();
 				let projection =
 					Projection { dim: self.projection_dim, seed: self.projection_seed };
-				let (plan, per_example) = AttributionPlan::new(
+				let (plan, stream) = AttributionPlan::new(
 					documents,
 					probes,
 					self.attribution_checkpoints,
 					projection,
 				);
-				blocks = per_example;
+				blocks = data::pack(&stream, config.cutoff_len, cfg.eos_token_id.unwrap_or(0));
+				// DataInf scores each document packed on its own, after training.
+				if self.datainf {
+					let documents =
+						influence::example_blocks(&examples, tokenizer, cfg, config.cutoff_len)?;
+					datainf_inputs = Some((documents, plan.probes.clone(), plan.projection));
+				}
 				Some(plan)
 			},
 			None => None,
 		};
 		let sources: Vec<u64> =
 			attribution.as_ref().map(|plan| plan.sources.clone()).unwrap_or_default();
-		// Each document's blocks and the probes, kept for DataInf after training.
-		let datainf_inputs = match (&attribution, self.datainf) {
-			(Some(plan), true) => {
-				let mut documents = vec![Vec::new(); plan.sources.len()];
-				for (block, &document) in blocks.iter().zip(&plan.block_documents) {
-					documents[document].push(block.clone());
-				}
-				Some((documents, plan.probes.clone(), plan.projection))
-			},
-			_ => None,
-		};
 		let summary = train::train(Run {
 			model: &model,
 			peft,
@@ -286,7 +288,7 @@ impl Command {
 			let by_source = influence.by_source(&sources);
 			let shares = influence::shares(&by_source);
 			let mut report = serde_json::json!({
-				"method": "TracIn over every trained block's Adam-preconditioned LoRA gradient (LESS), CountSketch projection",
+				"method": "TracIn over each document's part of every micro-batch's LoRA gradient, preconditioned by Adam's second moment, CountSketch projection",
 				"projection": influence.projection,
 				"checkpoints": influence.checkpoints,
 				"sources": influence_json(&by_source, "influence"),
