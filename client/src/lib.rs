@@ -70,6 +70,10 @@ const _METADATA_DEPENDENCY: &[u8] = include_bytes!("../metadata/provenant.scale"
 	substitute_type(
 		path = "pallet_validation::types::Reason",
 		with = "::subxt::utils::Static<::pallet_validation::Reason>"
+	),
+	substitute_type(
+		path = "pallet_models::types::Attribution",
+		with = "::subxt::utils::Static<::pallet_models::Attribution>"
 	)
 )]
 pub mod runtime {}

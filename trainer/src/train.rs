@@ -10,7 +10,7 @@
 //! Hutter, 2019, as PyTorch implements it) updates `A` and `B` with the scheduled learning rate
 //! (linear warm-up, then cosine or linear decay, as HF's `get_*_schedule_with_warmup`).
 
-use crate::attribution::influence::Sketch;
+use crate::attribution::influence::{sketched_update, Sketch};
 pub use crate::attribution::influence::{AttributionPlan, Influence};
 use crate::{
 	adapter::{self, PeftConfig},
@@ -23,6 +23,7 @@ use crate::{
 	Error, Result,
 };
 use candle_core::{Tensor, Var};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::{
 	io::Write,
@@ -277,13 +278,15 @@ pub struct Preconditioner {
 }
 
 impl Preconditioner {
-	/// For each element `j` of variable `var` with gradient `scale · g[j]`, calls `emit(j, d)`
-	/// with `d` = g / (√v̂ + ε), v̂ the bias-corrected second moment with `g` added.
-	pub fn directions(&self, var: usize, g: &[f32], scale: f32, mut emit: impl FnMut(usize, f32)) {
-		for (j, (&g, &v)) in g.iter().zip(&self.second[var]).enumerate() {
+	/// Writes into `out` the direction of each element of variable `var` from `first` on, given
+	/// its gradient `scale · g`: `d` = g / (√v̂ + ε), v̂ the bias-corrected second moment with `g`
+	/// added.
+	pub fn directions(&self, var: usize, first: usize, g: &[f32], scale: f32, out: &mut [f32]) {
+		let second = &self.second[var][first..first + g.len()];
+		for ((d, &g), &v) in out.iter_mut().zip(g).zip(second) {
 			let g = g * scale;
 			let v = self.beta2 * v + (1.0 - self.beta2) * g * g;
-			emit(j, g / ((v / self.bias2).sqrt() + self.eps));
+			*d = g / ((v / self.bias2).sqrt() + self.eps);
 		}
 	}
 }
@@ -402,6 +405,7 @@ fn save_checkpoint(
 	step: usize,
 	identity: &str,
 	influence: Option<&Influence>,
+	probes: Option<&ProbeDirections>,
 ) -> Result<()> {
 	let dir = checkpoint_dir(&run.output, step);
 	adapter::save(run.model, &run.peft, &dir)?;
@@ -410,6 +414,9 @@ fn save_checkpoint(
 		std::fs::write(&path, serde_json::to_vec(influence).expect("serialisable"))
 			.map_err(Error::io(&path))?;
 	}
+	if let Some(probes) = probes {
+		probes.save(&dir)?;
+	}
 	adapter::save_tensors(&adam.state_tensors(), &dir.join("optimizer.safetensors"))?;
 	let state = CheckpointState { step, adam_t: adam.t, run: identity.to_string() };
 	let path = dir.join("trainer_state.json");
@@ -417,6 +424,47 @@ fn save_checkpoint(
 		std::fs::write(p, serde_json::to_string_pretty(&state).expect("serialisable"))
 			.map_err(Error::io(p))
 	})
+}
+
+/// The probes' projected unit gradients for one scored epoch. A checkpoint keeps them, so a
+/// run resumed inside a scored epoch scores against the same directions as an unbroken one.
+struct ProbeDirections {
+	epoch: usize,
+	directions: Vec<Vec<f32>>,
+}
+
+impl ProbeDirections {
+	const FILE: &str = "probe_directions.bin";
+
+	/// `epoch`, the probe count and the dimension as u64, then the values, little-endian.
+	fn save(&self, dir: &Path) -> Result<()> {
+		let dim = self.directions.first().map_or(0, Vec::len);
+		let mut bytes = Vec::with_capacity(24 + 4 * dim * self.directions.len());
+		for word in [self.epoch, self.directions.len(), dim] {
+			bytes.extend((word as u64).to_le_bytes());
+		}
+		bytes.extend(self.directions.iter().flatten().flat_map(|x| x.to_le_bytes()));
+		let path = dir.join(Self::FILE);
+		std::fs::write(&path, bytes).map_err(Error::io(&path))
+	}
+
+	fn load(dir: &Path) -> Result<Self> {
+		let path = dir.join(Self::FILE);
+		let bytes = std::fs::read(&path).map_err(Error::io(&path))?;
+		let word = |i: usize| -> Option<usize> {
+			Some(u64::from_le_bytes(bytes.get(8 * i..8 * i + 8)?.try_into().ok()?) as usize)
+		};
+		let bad = || Error::Resume { path: path.clone(), reason: "a truncated file".into() };
+		let (epoch, count, dim) =
+			(word(0).ok_or_else(bad)?, word(1).ok_or_else(bad)?, word(2).ok_or_else(bad)?);
+		let values = bytes.get(24..).filter(|v| v.len() == 4 * count * dim).ok_or_else(bad)?;
+		let values: Vec<f32> = values
+			.chunks_exact(4)
+			.map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
+			.collect();
+		let directions = values.chunks(dim.max(1)).map(<[f32]>::to_vec).take(count).collect();
+		Ok(Self { epoch, directions })
+	}
 }
 
 fn load_checkpoint(run: &Run, adam: &mut AdamW, dir: &Path, identity: &str) -> Result<usize> {
@@ -477,7 +525,8 @@ pub fn train(run: Run) -> Result<Summary> {
 		Some(dir) => load_checkpoint(&run, &mut adam, dir, &identity)?,
 		None => 0,
 	};
-	let probe_steps = run.attribution.as_ref().map(|a| a.probe_steps(plan.steps));
+	let scored_epochs =
+		run.attribution.as_ref().map(|a| a.scored_epochs(cfg.epochs)).unwrap_or_default();
 	let sketch = match &run.attribution {
 		Some(a) => {
 			a.check(&run.blocks)?;
@@ -485,7 +534,9 @@ pub fn train(run: Run) -> Result<Summary> {
 		},
 		None => None,
 	};
-	let mut probes: Option<Vec<Vec<f32>>> = None;
+	// The probes' directions and the scored epoch they were taken for, kept across a resume.
+	let mut probes: Option<ProbeDirections> =
+		run.resume.as_ref().and_then(|dir| ProbeDirections::load(dir).ok());
 	let mut influence = run.attribution.as_ref().map(|a| {
 		let saved = run.resume.as_ref().and_then(|dir| {
 			let text = std::fs::read(dir.join(ATTRIBUTION_FILE)).ok()?;
@@ -520,24 +571,29 @@ pub fn train(run: Run) -> Result<Summary> {
 		let mut loss_sum = 0.0;
 		let mut input_tokens = 0;
 		let lr = cfg.learning_rate_at(step, plan.steps);
-		if let (Some(attribution), Some(sketch), Some(influence), Some(steps)) =
-			(&run.attribution, &sketch, influence.as_mut(), &probe_steps)
-		{
-			// Taken at each checkpoint, and on resuming between two.
-			if probes.is_none() || steps.contains(&step) {
-				let started = Instant::now();
-				probes = Some(attribution.probe_directions(run.model, sketch)?);
-				influence.checkpoints.push(step);
-				attribution_seconds += started.elapsed().as_secs_f64();
-			}
-		}
-		// The moments every document's part of this step's gradient is preconditioned with.
-		let adam_now = match &run.attribution {
-			Some(_) => Some(adam.preconditioner(cfg)?),
-			None => None,
+		let epoch_of = |micro: usize| (step * cfg.grad_accum + micro) / micro_per_epoch;
+		let scored = |micro: usize| scored_epochs.contains(&epoch_of(micro));
+		// The moments every scored document part of this step is preconditioned with.
+		let adam_now = match (0..micro_batches.len()).any(scored) {
+			true => Some(adam.preconditioner(cfg)?),
+			false => None,
 		};
 		for (micro, indices) in micro_batches.iter().enumerate() {
 			let key = (step * cfg.grad_accum + micro) as u64;
+			let scoring = scored(micro);
+			if let (true, Some(attribution), Some(sketch), Some(influence)) =
+				(scoring, &run.attribution, &sketch, influence.as_mut())
+			{
+				let epoch = epoch_of(micro);
+				// Taken as each scored epoch begins (the parameters do not change within a step).
+				if probes.as_ref().is_none_or(|p| p.epoch != epoch) {
+					let started = Instant::now();
+					let directions = attribution.probe_directions(run.model, sketch)?;
+					probes = Some(ProbeDirections { epoch, directions });
+					influence.checkpoints.push(step);
+					attribution_seconds += started.elapsed().as_secs_f64();
+				}
+			}
 			let blocks: Vec<&Block> = indices.iter().map(|&i| &run.blocks[i]).collect();
 			input_tokens += blocks.len() * cfg.cutoff_len;
 			let mode = ForwardMode {
@@ -549,7 +605,8 @@ pub fn train(run: Run) -> Result<Summary> {
 			let (sum, _) = masked_loss_sum(run.model, &blocks, mode)?;
 			let loss = (sum / step_tokens)?;
 			loss_sum += loss.to_scalar::<f32>()? as f64;
-			let segments = run.attribution.as_ref().map(|a| a.segments(&blocks));
+			let segments =
+				run.attribution.as_ref().filter(|_| scoring).map(|a| a.segments(&blocks));
 			let (store, parts) = match &segments {
 				Some(s) => {
 					let (store, parts) =
@@ -568,26 +625,29 @@ pub fn train(run: Run) -> Result<Summary> {
 				(&segments, &parts, &adam_now, &sketch, influence.as_mut())
 			{
 				let started = Instant::now();
-				let probes = probes.as_deref().unwrap_or_default();
-				for (segment, (&document, &tokens)) in
-					segments.documents.iter().zip(&segments.tokens).enumerate()
-				{
-					if tokens == 0.0 {
-						continue;
-					}
-					let own = vars
-						.iter()
-						.map(|(name, var)| {
-							parts.get(var.as_tensor().id(), segment).ok_or_else(|| {
-								Error::Attribution(format!(
-									"{name} has no per-document gradient: training-time attribution needs the fused CPU kernels"
-								))
+				let probes = probes.as_ref().map_or(&[][..], |p| &p.directions[..]);
+				// Each document's part is scored on its own, so they run in parallel.
+				let updates = (0..segments.documents.len())
+					.into_par_iter()
+					.filter(|&segment| segments.tokens[segment] > 0.0)
+					.map(|segment| {
+						let own = vars
+							.iter()
+							.map(|(name, var)| {
+								parts.get(var.as_tensor().id(), segment).ok_or_else(|| {
+									Error::Attribution(format!(
+										"{name} has no per-document gradient: training-time attribution needs the fused CPU kernels"
+									))
+								})
 							})
-						})
-						.collect::<Result<Vec<_>>>()?;
-					// The document's own mean-loss gradient, as LESS scores it.
-					let scale = (step_tokens / tokens) as f32;
-					influence.add_part(document, &own, scale, adam_now, lr, sketch, probes);
+							.collect::<Result<Vec<_>>>()?;
+						// The document's own mean-loss gradient, as LESS scores it.
+						let scale = (step_tokens / segments.tokens[segment]) as f32;
+						Ok((segment, sketched_update(&own, scale, adam_now, sketch)))
+					})
+					.collect::<Result<Vec<_>>>()?;
+				for (segment, update) in updates {
+					influence.add_update(segments.documents[segment], &update, lr, probes);
 				}
 				attribution_seconds += started.elapsed().as_secs_f64();
 			}
@@ -621,7 +681,7 @@ pub fn train(run: Run) -> Result<Summary> {
 			progress_bar(step + 1, plan.steps, &progress);
 		}
 		if cfg.save_every > 0 && (step + 1) % cfg.save_every == 0 && step + 1 < plan.steps {
-			save_checkpoint(&run, &adam, step + 1, &identity, influence.as_ref())?;
+			save_checkpoint(&run, &adam, step + 1, &identity, influence.as_ref(), probes.as_ref())?;
 		}
 	}
 	if run.progress_bar {

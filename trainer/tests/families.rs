@@ -185,6 +185,27 @@ fn all_targets(family: Family) -> LoraSettings {
 	}
 }
 
+/// A tiny random `family` checkpoint (weights from `seed`) in a temporary directory, and a
+/// model of it with adapters on every linear layer (`A` from `lora_seed`).
+fn adapted_checkpoint(
+	family: &str,
+	seed: u64,
+	lora_seed: u64,
+) -> (tempfile::TempDir, loader::Checkpoint, Model) {
+	let dir = tempfile::tempdir().unwrap();
+	write_checkpoint(family, dir.path(), seed);
+	let checkpoint = loader::open(dir.path(), None).unwrap();
+	let options = BuildOptions {
+		lora: Some(all_targets(checkpoint.config.family)),
+		quant: None,
+		seed: lora_seed,
+	};
+	let model =
+		Model::load(&checkpoint.config, checkpoint.weights.as_ref(), &Device::Cpu, &options)
+			.unwrap();
+	(dir, checkpoint, model)
+}
+
 fn training_block() -> Block {
 	let ids = sample_ids(17);
 	Block { inputs: ids[..16].to_vec(), targets: ids[1..].to_vec(), mask: vec![1.0; 16], start: 0 }
@@ -302,17 +323,7 @@ fn every_family_trains_every_lora_matrix_and_never_the_base() {
 fn per_document_gradients_add_up_and_match_each_document_alone() {
 	use provenant_trainer::{attribution::influence::AttributionPlan, cpu::segments};
 	for family in FAMILIES {
-		let dir = tempfile::tempdir().unwrap();
-		write_checkpoint(family, dir.path(), 5);
-		let checkpoint = loader::open(dir.path(), None).unwrap();
-		let options = BuildOptions {
-			lora: Some(all_targets(checkpoint.config.family)),
-			quant: None,
-			seed: 3,
-		};
-		let model =
-			Model::load(&checkpoint.config, checkpoint.weights.as_ref(), &Device::Cpu, &options)
-				.unwrap();
+		let (_dir, _, model) = adapted_checkpoint(family, 5, 3);
 		let vars = model.lora_vars();
 		// One step first, so that B is not zero and A has a gradient too.
 		let (_, grads) = loss_and_grads(&model, &training_block());
@@ -625,17 +636,7 @@ fn gguf_llama_matches_the_hf_checkpoint() {
 #[test]
 fn merged_weights_reproduce_base_plus_adapter() {
 	for family in ["llama", "gpt2", "bloom"] {
-		let dir = tempfile::tempdir().unwrap();
-		write_checkpoint(family, dir.path(), 21);
-		let checkpoint = loader::open(dir.path(), None).unwrap();
-		let options = BuildOptions {
-			lora: Some(all_targets(checkpoint.config.family)),
-			quant: None,
-			seed: 1,
-		};
-		let adapted =
-			Model::load(&checkpoint.config, checkpoint.weights.as_ref(), &Device::Cpu, &options)
-				.unwrap();
+		let (dir, checkpoint, adapted) = adapted_checkpoint(family, 21, 1);
 		let mut rng = provenant_trainer::rng::Rng::new(2);
 		for (_, var) in adapted.lora_vars() {
 			let n = var.elem_count();

@@ -7,18 +7,26 @@ use std::{
 };
 
 use anyhow::{anyhow, bail, Context as _, Result};
+use pallet_models::{Attribution, SHARES_WHOLE};
 use provenant_client::{
 	runtime::{
 		self,
 		runtime_types::pallet_models::types::{Job, JobState, JobStatus, Outcome, Share},
 	},
-	subxt::{rpcs::RpcClient, utils::AccountId32},
+	subxt::{
+		rpcs::RpcClient,
+		utils::{AccountId32, Static},
+	},
 	subxt_signer::sr25519::Keypair,
 	Client,
 };
 use provenant_trainer::{
 	adapter::{self, PeftConfig},
-	attribution::{spans::trained_runs, SpanIndex},
+	attribution::{
+		influence::{self, AttributionPlan, Projection},
+		spans::trained_runs,
+		SpanIndex,
+	},
 	data, job as trainer_job,
 	model::{BuildOptions, Model},
 	train::{self, Run},
@@ -275,7 +283,7 @@ pub async fn retrain(
 	model_path: &Path,
 	dir: &Path,
 	quiet: bool,
-) -> Result<PathBuf> {
+) -> Result<(PathBuf, Trained)> {
 	let chain = Chain::connect(url).await?;
 	let job = chain
 		.client
@@ -289,12 +297,12 @@ pub async fn retrain(
 	let contributions = fetch_set(&chain, id, &job, &dir.join("data")).await?;
 	let output = dir.join("adapter");
 	let (path, target) = (model_path.to_path_buf(), output.clone());
-	tokio::task::spawn_blocking(move || {
+	let trained = tokio::task::spawn_blocking(move || {
 		train_job(&path, &job.params.0, &contributions, &target, quiet, None)
 	})
 	.await
 	.map_err(|e| anyhow!("the training thread failed: {e}"))??;
-	Ok(output)
+	Ok((output, trained))
 }
 
 /// Fetches the set, trains, publishes and commits.
@@ -360,13 +368,36 @@ async fn train_and_commit(
 		shares_root: pallet_models::merkle::root_of(
 			trained.weights.iter().map(|(c, w)| pallet_models::merkle::share_leaf(*c, *w)),
 		),
+		attribution: Static(trained.attribution),
 	};
+	println!("job {id}: {}", describe_shares(&trained.weights, &trained.attribution));
 	chain
 		.submit(&runtime::transactions().models().commit(id, outcome, shares), &options.signer)
 		.await
 		.context("committing the job")?;
 	timings.commit = started.elapsed();
 	Ok(())
+}
+
+/// One line on how the shares were decided and the largest ones.
+pub fn describe_shares(weights: &[(u64, u64)], attribution: &Attribution) -> String {
+	let total: u64 = weights.iter().map(|(_, w)| w).sum();
+	let mut largest: Vec<&(u64, u64)> = weights.iter().filter(|(_, w)| *w > 0).collect();
+	largest.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+	let top: Vec<String> = largest
+		.iter()
+		.take(5)
+		.map(|(c, w)| format!("#{c} {:.1}%", 100.0 * *w as f64 / total.max(1) as f64))
+		.collect();
+	let method = match attribution {
+		Attribution::Tokens => "shares by tokens".to_string(),
+		Attribution::Influence { probes, checkpoints, .. } => format!(
+			"shares by influence on {probes} held-out examples ({checkpoints} checkpoints), {} of {} contributions paid",
+			largest.len(),
+			weights.len()
+		),
+	};
+	format!("{method}; largest: {}", top.join(", "))
 }
 
 /// Every member of the set, its bytes fetched (or read from the cache) and re-hashed.
@@ -428,22 +459,56 @@ async fn fetch_set(
 pub const SPAN_INDEX_FILE: &str = "train.spans";
 
 /// What training produced.
-struct Trained {
-	summary: train::Summary,
-	eval_loss: Option<f64>,
+pub struct Trained {
+	/// The run's summary.
+	pub summary: train::Summary,
+	/// Loss on the held-out contributions, if any were held out.
+	pub eval_loss: Option<f64>,
 	/// Input tokens of all steps: steps × blocks per step × cutoff.
-	tokens: u64,
-	/// Each member's weight, in set order.
-	weights: Vec<(u64, u64)>,
+	pub tokens: u64,
+	/// Each member's weight in the contributors' part of the fee, in set order.
+	pub weights: Vec<(u64, u64)>,
+	/// How the weights were decided.
+	pub attribution: Attribution,
 	/// The tokens and contributions of the span index written, when one was asked for.
-	indexed: Option<(usize, usize)>,
+	pub indexed: Option<(usize, usize)>,
 }
 
-/// Trains the job's adapter into `output`, resuming from its newest checkpoint. With
-/// `span_index` (a path and the job's training-set root) it also indexes the contributions it
-/// trains on (the held-out ones are not learned from) for span attribution, with contribution
-/// ids as sources and the root as the index's label.
-fn train_job(
+/// Probe gradients taken during a job's training, for its attribution.
+const ATTRIBUTION_CHECKPOINTS: usize = 3;
+
+/// `shares` (source, share of one) as weights in parts per billion for every member of
+/// `members`, in their order, adding up to exactly [`SHARES_WHOLE`]: each share rounded down,
+/// then the billionths left over given one each to the largest remainders (ties to the earlier
+/// member). Members without a share get 0.
+pub fn parts_per_billion(members: &[u64], shares: &[(u64, f64)]) -> Vec<(u64, u64)> {
+	let whole = SHARES_WHOLE as f64;
+	let exact: Vec<f64> = members
+		.iter()
+		.map(|member| {
+			shares.iter().find(|(s, _)| s == member).map_or(0.0, |(_, share)| share * whole)
+		})
+		.collect();
+	let mut weights: Vec<u64> = exact.iter().map(|x| x.floor() as u64).collect();
+	let left = SHARES_WHOLE.saturating_sub(weights.iter().sum());
+	let mut order: Vec<usize> = (0..members.len()).filter(|&i| exact[i] > 0.0).collect();
+	order.sort_by(|&a, &b| {
+		(exact[b] - exact[b].floor()).total_cmp(&(exact[a] - exact[a].floor())).then(a.cmp(&b))
+	});
+	for &i in order.iter().cycle().take(left as usize) {
+		weights[i] += 1;
+	}
+	members.iter().copied().zip(weights).collect()
+}
+
+/// Trains the job's adapter into `output`, resuming from its newest checkpoint, and attributes
+/// it: with held-out contributions, each trained contribution's influence on them decides its
+/// share (in-run TracIn, [`provenant_trainer::attribution::influence`]); without, or when no
+/// contribution helped, its tokens do. With `span_index` (a path and the job's training-set
+/// root) it also indexes the contributions it trains on (the held-out ones are not learned
+/// from) for span attribution, with contribution ids as sources and the root as the index's
+/// label.
+pub fn train_job(
 	model_path: &Path,
 	params: &provenant_jobspec::HyperParams,
 	contributions: &[Contribution],
@@ -458,28 +523,31 @@ fn train_job(
 	let settings = trainer_job::lora_settings(params);
 	let quant = trainer_job::quant(params.method);
 	trainer_job::check(&config, &settings, quant, &checkpoint.config)?;
+	let (tokenizer, model_config) = (&checkpoint.tokenizer, &checkpoint.config);
 
 	let ids: Vec<u64> = contributions.iter().map(|c| c.id).collect();
 	let held_out = dataset::held_out(&ids, params.seed, params.eval_fraction);
-	let mut train_examples = Vec::new();
+	let mut documents = Vec::new();
+	let mut train_examples = 0;
 	let mut eval_examples = Vec::new();
-	let mut weights = Vec::with_capacity(contributions.len());
+	let mut token_weights = Vec::with_capacity(contributions.len());
 	let mut by_format: BTreeMap<&str, usize> = BTreeMap::new();
 	let mut span_documents = Vec::new();
 	for contribution in contributions {
 		let examples = dataset::examples(contribution)?;
 		*by_format.entry(contribution.format.name()).or_default() += 1;
-		let stream = data::tokenize(&examples, &checkpoint.tokenizer, &checkpoint.config)?;
-		// Held-out contributions are in the set too: they weigh their tokens like the rest.
-		weights.push((contribution.id, dataset::tokens(&stream)));
+		let stream = data::tokenize(&examples, tokenizer, model_config)?;
+		// Held-out contributions are in the set too: by tokens, they weigh like the rest.
+		token_weights.push((contribution.id, dataset::tokens(&stream)));
 		if held_out.contains(&contribution.id) {
 			eval_examples.extend(examples);
 		} else {
-			train_examples.extend(examples);
+			train_examples += examples.len();
 			if span_index.is_some() {
 				let runs = trained_runs(&stream);
 				span_documents.extend(runs.into_iter().map(|run| (contribution.id, run)));
 			}
+			documents.push((contribution.id, stream));
 		}
 	}
 	let indexed = match span_index {
@@ -499,21 +567,33 @@ fn train_job(
 	};
 	// To standard error: `verify --retrain --json` keeps standard output for its JSON.
 	eprintln!(
-		"{} contributions ({}), {} held out; {} training examples",
+		"{} contributions ({}), {} held out; {train_examples} training examples",
 		contributions.len(),
 		by_format.iter().map(|(f, n)| format!("{n} {f}")).collect::<Vec<_>>().join(", "),
 		held_out.len(),
-		train_examples.len()
 	);
 	let pad = checkpoint.config.eos_token_id.unwrap_or(0);
-	let stream = data::tokenize(&train_examples, &checkpoint.tokenizer, &checkpoint.config)?;
-	let blocks = data::pack(&stream, config.cutoff_len, pad);
+	// Each held-out example is a probe: what the contributions trained on taught about it.
+	let probes: Vec<_> =
+		influence::example_blocks(&eval_examples, tokenizer, model_config, config.cutoff_len)?
+			.into_iter()
+			.filter(|blocks| !blocks.is_empty())
+			.collect();
+	let probe_count = probes.len();
 	let eval_blocks = if eval_examples.is_empty() {
 		Vec::new()
 	} else {
-		let stream = data::tokenize(&eval_examples, &checkpoint.tokenizer, &checkpoint.config)?;
-		data::pack(&stream, config.cutoff_len, pad)
+		data::pack(
+			&data::tokenize(&eval_examples, tokenizer, model_config)?,
+			config.cutoff_len,
+			pad,
+		)
 	};
+	let (plan, stream) =
+		AttributionPlan::new(documents, probes, ATTRIBUTION_CHECKPOINTS, Projection::default());
+	let blocks = data::pack(&stream, config.cutoff_len, pad);
+	let sources = plan.sources.clone();
+	let plan = (probe_count > 0).then_some(plan);
 	let device = candle_core::Device::Cpu;
 	let options = BuildOptions { lora: Some(settings.clone()), quant, seed: config.seed };
 	let model = Model::load(&checkpoint.config, checkpoint.weights.as_ref(), &device, &options)?;
@@ -528,7 +608,7 @@ fn train_job(
 		output: output.to_path_buf(),
 		resume,
 		progress_bar: !quiet,
-		attribution: None,
+		attribution: plan,
 	})?;
 	let eval_loss = if eval_blocks.is_empty() {
 		None
@@ -536,5 +616,55 @@ fn train_job(
 		Some(train::evaluate(&model, &eval_blocks, config.batch_size)?)
 	};
 	let tokens = (summary.steps * config.grad_accum * config.batch_size * config.cutoff_len) as u64;
-	Ok(Trained { summary, eval_loss, tokens, weights, indexed })
+	let shares = summary
+		.attribution
+		.as_ref()
+		.map(|influence| influence::shares(&influence.by_source(&sources)))
+		.unwrap_or_default();
+	let (weights, attribution) = match &summary.attribution {
+		Some(influence) if !shares.is_empty() => (
+			parts_per_billion(&ids, &shares),
+			Attribution::Influence {
+				projection_dim: influence.projection.dim as u32,
+				projection_seed: influence.projection.seed,
+				checkpoints: influence.checkpoints.len() as u32,
+				probes: probe_count as u32,
+			},
+		),
+		Some(_) => {
+			eprintln!("no contribution lowered the held-out loss: shares follow tokens");
+			(token_weights, Attribution::Tokens)
+		},
+		None => (token_weights, Attribution::Tokens),
+	};
+	Ok(Trained { summary, eval_loss, tokens, weights, attribution, indexed })
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	#[test]
+	fn shares_become_parts_per_billion_that_add_up_to_exactly_one() {
+		let members = [1, 2, 3, 4];
+		let weights = parts_per_billion(&members, &[(1, 0.5), (3, 1.0 / 3.0), (4, 1.0 / 6.0)]);
+		assert_eq!(weights.iter().map(|(_, w)| w).sum::<u64>(), SHARES_WHOLE);
+		// In set order; the member without a share gets nothing; the billionth left over goes
+		// to the largest remainder (a third's, then a sixth's).
+		assert_eq!(weights, [(1, 500_000_000), (2, 0), (3, 333_333_334), (4, 166_666_666)]);
+		// Shares that do not add up to one exactly, as floating sums rarely do.
+		let mut rng = provenant_trainer::rng::Rng::new(7);
+		for _ in 0..100 {
+			let raw: Vec<f64> = (0..50).map(|_| f64::from(rng.next_f32())).collect();
+			let total: f64 = raw.iter().sum();
+			let shares: Vec<(u64, f64)> =
+				raw.iter().enumerate().map(|(i, x)| (i as u64, x / total)).collect();
+			let members: Vec<u64> = (0..50).collect();
+			let weights = parts_per_billion(&members, &shares);
+			assert_eq!(weights.iter().map(|(_, w)| w).sum::<u64>(), SHARES_WHOLE);
+			for ((_, w), (_, share)) in weights.iter().zip(&shares) {
+				assert!((*w as f64 - share * 1e9).abs() <= 1.0, "{w} for {share}");
+			}
+		}
+	}
 }

@@ -411,6 +411,12 @@ async fn show(context: &Context, client: &Client, job: u64) -> Result<()> {
 			outcome.tokens,
 			outcome.steps,
 		));
+		let weights: Vec<(u64, u64)> =
+			details.shares.iter().map(|share| (share.contribution, share.weight)).collect();
+		human.push_str(&format!(
+			"\n  paid:      {}",
+			provenant_worker::run::describe_shares(&weights, &outcome.attribution.0)
+		));
 	}
 	let mut json = job_json(job, &details.job);
 	if let Some(outcome) = &details.outcome {
@@ -423,6 +429,7 @@ async fn show(context: &Context, client: &Client, job: u64) -> Result<()> {
 			"tokens": outcome.tokens,
 			"steps": outcome.steps,
 			"sharesRoot": hex::encode(outcome.shares_root),
+			"attribution": outcome.attribution.0,
 		});
 	}
 	context.emit(human, json);

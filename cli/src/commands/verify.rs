@@ -13,7 +13,10 @@ use anyhow::{anyhow, bail, Context as _, Result};
 use pallet_datanets::ContributionStatus;
 use pallet_models::{merkle, LogEntry, SetPart};
 use provenant_client::{runtime, Client};
-use provenant_worker::fingerprint::{fingerprint, sha256_file};
+use provenant_worker::{
+	fingerprint::{fingerprint, sha256_file},
+	run::describe_shares,
+};
 use serde_json::json;
 
 use crate::{
@@ -207,6 +210,18 @@ impl Command {
 			),
 		);
 
+		// The shares the fee was split by, as fractions of the contributors' part.
+		let share_leaves: Vec<_> = details
+			.shares
+			.iter()
+			.map(|share| merkle::share_leaf(share.contribution, share.weight))
+			.collect();
+		let shares_root = merkle::root_of(share_leaves.iter().copied());
+		let committed_weights: Vec<(u64, u64)> =
+			details.shares.iter().map(|share| (share.contribution, share.weight)).collect();
+		let total_weight: u64 = committed_weights.iter().map(|(_, weight)| weight).sum();
+		let fraction = |weight: u64| weight as f64 / total_weight.max(1) as f64;
+
 		// Each member: its proof against its datanet's root, and its verdict.
 		let at = client.at_current_block().await?;
 		let mut rows = Vec::new();
@@ -252,6 +267,11 @@ impl Command {
 					"contributor": contributor,
 					"verdict": verdict,
 					"proved": proved && hash_matches,
+					"share": details
+						.shares
+						.iter()
+						.find(|share| share.contribution == member.entry.contribution)
+						.map(|share| fraction(share.weight)),
 				}));
 			}
 		}
@@ -266,9 +286,6 @@ impl Command {
 		);
 
 		// The shares the fee was split by.
-		let shares_root = merkle::root_of(
-			details.shares.iter().map(|share| merkle::share_leaf(share.contribution, share.weight)),
-		);
 		let listed_in_order = details
 			.shares
 			.iter()
@@ -285,8 +302,30 @@ impl Command {
 			),
 		);
 
-		// Contributions named on the command line: the node's proof, checked here.
+		// Contributions named on the command line: the node's proof, checked here, and the
+		// contribution's share, folded from its leaf to the committed root.
 		for contribution in &self.contributions {
+			let (ok, detail) =
+				match details.shares.iter().position(|s| s.contribution == *contribution) {
+					Some(i) => {
+						let siblings = merkle::proof(&share_leaves, i as u64);
+						let root = merkle::fold_proof(share_leaves[i], i as u64, &siblings);
+						(
+							root == outcome.shares_root,
+							format!(
+							"{:.4}% (weight {} of {}): its leaf folds to {} in {} steps · committed {}",
+							100.0 * fraction(details.shares[i].weight),
+							details.shares[i].weight,
+							total_weight,
+							hex::encode(root),
+							siblings.len(),
+							hex::encode(outcome.shares_root)
+						),
+						)
+					},
+					None => (false, "the job lists no share for it".to_string()),
+				};
+			report.record(format!("contribution {contribution}'s share"), ok, detail);
 			let proof = at
 				.runtime_apis()
 				.call(runtime::runtime_apis().models_api().inclusion_proof(job_id, *contribution))
@@ -363,7 +402,7 @@ impl Command {
 			}
 			let work = tempfile::tempdir()?;
 			let started = std::time::Instant::now();
-			let dir = provenant_worker::retrain(
+			let (dir, trained) = provenant_worker::retrain(
 				&context.url,
 				job_id,
 				model_path,
@@ -398,6 +437,21 @@ impl Command {
 				),
 			};
 			report.record("retrain", sha == committed, detail);
+			// The retrained run's attribution: the same method, the same shares.
+			let same_shares = trained
+				.weights
+				.iter()
+				.copied()
+				.eq(details.shares.iter().map(|share| (share.contribution, share.weight)));
+			report.record(
+				"retrained shares",
+				same_shares && trained.attribution == outcome.attribution.0,
+				format!(
+					"retrained {} · committed {}",
+					describe_shares(&trained.weights, &trained.attribution),
+					describe_shares(&committed_weights, &outcome.attribution.0)
+				),
+			);
 			retrained = json!({
 				"identical": sha == committed,
 				"sha256": hex::encode(sha),
@@ -409,9 +463,10 @@ impl Command {
 
 		let failed: Vec<&Check> = report.checks.iter().filter(|check| !check.ok).collect();
 		let mut human = format!(
-			"job {job_id}, model {}, adapter {}",
+			"job {job_id}, model {}, adapter {}\n  {}",
 			details.job.model,
-			hex::encode(committed)
+			hex::encode(committed),
+			describe_shares(&committed_weights, &outcome.attribution.0)
 		);
 		for check in &report.checks {
 			human.push_str(&format!(
@@ -427,6 +482,7 @@ impl Command {
 			"adapter": hex::encode(committed),
 			"verified": failed.is_empty(),
 			"checks": report.checks.iter().map(|c| json!({"check": c.what, "ok": c.ok, "detail": c.detail})).collect::<Vec<_>>(),
+			"attribution": outcome.attribution.0,
 			"members": rows,
 			"retrain": retrained,
 		});

@@ -186,9 +186,14 @@ mod benchmarks {
 		frame_system::Pallet::<T>::set_extrinsic_index(1);
 		let adapter = adapter_bytes(1024);
 		Pallet::<T>::do_publish_adapter(&worker, job, Vec::new(), &adapter).expect("holder");
+		// Attributed shares, the costlier check: they must add up to one.
 		let shares: Vec<Share> = Pallet::<T>::training_set(job, 0, s)
 			.iter()
-			.map(|member| Share { contribution: member.entry.contribution, weight: 1 })
+			.enumerate()
+			.map(|(i, member)| Share {
+				contribution: member.entry.contribution,
+				weight: if i == 0 { SHARES_WHOLE - (u64::from(s) - 1) } else { 1 },
+			})
 			.collect();
 		let outcome = Outcome {
 			adapter: sp_io::hashing::sha2_256(&adapter),
@@ -201,6 +206,12 @@ mod benchmarks {
 			shares_root: merkle::root_of(
 				shares.iter().map(|share| merkle::share_leaf(share.contribution, share.weight)),
 			),
+			attribution: Attribution::Influence {
+				projection_dim: 8192,
+				projection_seed: 0,
+				checkpoints: 3,
+				probes: 1,
+			},
 		};
 		#[extrinsic_call]
 		_(RawOrigin::Signed(worker), job, outcome, shares);

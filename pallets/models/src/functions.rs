@@ -298,7 +298,7 @@ impl<T: Config> Pallet<T> {
 			Error::<T>::AdapterAlreadyCommitted
 		);
 		ensure!(outcome.training_root == record.training.root, Error::<T>::WrongTrainingRoot);
-		let shares = Self::checked_shares(&record.training, shares, &outcome.shares_root)?;
+		let shares = Self::checked_shares(&record.training, shares, &outcome)?;
 		let paid = Self::pay_out(&record, worker, &shares)?;
 
 		record.state = JobState::Committed { worker: worker.clone() };
@@ -315,11 +315,12 @@ impl<T: Config> Pallet<T> {
 	}
 
 	/// The shares, if they name every member of `training` once, in set order, weigh more than
-	/// nothing, and have `root`.
+	/// nothing, have the outcome's root, and, when attributed, add up to one with the method's
+	/// parameters stated.
 	fn checked_shares(
 		training: &TrainingSet,
 		shares: Vec<Share>,
-		root: &Hash32,
+		outcome: &Outcome,
 	) -> Result<BoundedVec<Share, T::MaxShares>, DispatchError> {
 		ensure!(shares.len() as u64 == training.size, Error::<T>::SharesMismatch);
 		let shares = BoundedVec::<Share, T::MaxShares>::try_from(shares)
@@ -335,7 +336,17 @@ impl<T: Config> Pallet<T> {
 		ensure!(shares.iter().any(|share| share.weight > 0), Error::<T>::SharesAddUpToZero);
 		let leaves =
 			shares.iter().map(|share| merkle::share_leaf(share.contribution, share.weight));
-		ensure!(merkle::root_of(leaves) == *root, Error::<T>::SharesRootMismatch);
+		ensure!(merkle::root_of(leaves) == outcome.shares_root, Error::<T>::SharesRootMismatch);
+		if let Attribution::Influence { projection_dim, checkpoints, probes, .. } =
+			outcome.attribution
+		{
+			ensure!(
+				projection_dim > 0 && checkpoints > 0 && probes > 0,
+				Error::<T>::AttributionUnstated
+			);
+			let total = shares.iter().try_fold(0u64, |sum, share| sum.checked_add(share.weight));
+			ensure!(total == Some(SHARES_WHOLE), Error::<T>::SharesNotWhole);
+		}
 		Ok(shares)
 	}
 

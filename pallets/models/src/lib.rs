@@ -496,6 +496,11 @@ pub mod pallet {
 		SharesRootMismatch,
 		/// The shares add up to zero.
 		SharesAddUpToZero,
+		/// Attributed shares must add up to exactly one (a billion parts per billion).
+		SharesNotWhole,
+		/// An attributed outcome must state its projection's dimension, its checkpoints and
+		/// its probes, each at least one.
+		AttributionUnstated,
 		/// The fee split's parts must add up to 100%.
 		BadFeeSplit,
 		/// A lease must last at least one block.

@@ -243,5 +243,6 @@ pub(crate) fn outcome(job: crate::JobId, shares: &[Share]) -> Outcome {
 		shares_root: crate::merkle::root_of(
 			shares.iter().map(|share| crate::merkle::share_leaf(share.contribution, share.weight)),
 		),
+		attribution: crate::Attribution::Tokens,
 	}
 }

@@ -555,6 +555,59 @@ mod commits {
 	}
 
 	#[test]
+	fn attributed_shares_split_the_contributors_part_and_must_add_up_to_one() {
+		build_and_execute(|| {
+			let job = claimed_job(10_000);
+			publish(WORKER, job);
+			let influence = crate::Attribution::Influence {
+				projection_dim: 8192,
+				projection_seed: 0,
+				checkpoints: 3,
+				probes: 2,
+			};
+			let attributed =
+				|shares: &[Share]| Outcome { attribution: influence, ..outcome(job, shares) };
+			let commit = |outcome, shares| Models::commit(signed(WORKER), job, outcome, shares);
+			// A billionth short of one, and a billionth over.
+			for weights in [[250_000_000, 749_999_999], [250_000_000, 750_000_001]] {
+				let shares = shares(job, &weights);
+				assert_noop!(commit(attributed(&shares), shares), Error::<Test>::SharesNotWhole);
+			}
+			let whole = shares(job, &[250_000_000, 750_000_000]);
+			for unstated in [
+				crate::Attribution::Influence {
+					projection_dim: 0,
+					projection_seed: 0,
+					checkpoints: 3,
+					probes: 2,
+				},
+				crate::Attribution::Influence {
+					projection_dim: 8,
+					projection_seed: 0,
+					checkpoints: 0,
+					probes: 2,
+				},
+				crate::Attribution::Influence {
+					projection_dim: 8,
+					projection_seed: 0,
+					checkpoints: 3,
+					probes: 0,
+				},
+			] {
+				let outcome = Outcome { attribution: unstated, ..outcome(job, &whole) };
+				assert_noop!(commit(outcome, whole.clone()), Error::<Test>::AttributionUnstated);
+			}
+			// A contribution that taught nothing gets nothing; the whole part goes to the other.
+			let one_sided = shares(job, &[0, SHARES_WHOLE]);
+			assert_ok!(commit(attributed(&one_sided), one_sided.clone()));
+			assert_eq!(Results::<Test>::get(job).unwrap().attribution, influence);
+			// Trainer 60%, pools 10%, contributors 30% = 3,000, all to Bob's contribution.
+			let claimable = |who| pallet_rewards::Claimable::<Test>::get(who);
+			assert_eq!((claimable(WORKER), claimable(ALICE), claimable(BOB)), (6_000, 0, 3_000));
+		});
+	}
+
+	#[test]
 	fn a_committed_job_never_changes_again() {
 		build_and_execute(|| {
 			let job = claimed_job(MIN_FEE);

@@ -213,10 +213,52 @@ pub struct Outcome {
 	/// The root over the contributors' shares, [`crate::merkle::share_leaf`] in training-set
 	/// order.
 	pub shares_root: Hash32,
+	/// How the shares were decided.
+	pub attribution: Attribution,
+}
+
+/// What the weights of attributed shares add up to: one, in parts per billion.
+pub const SHARES_WHOLE: u64 = 1_000_000_000;
+
+/// How a job's contributor shares were decided, with what anyone needs to recompute them. In
+/// JSON (the RPC's), `{"method": "tokens"}` or `{"method": "influence", "projectionDim": …}`.
+#[derive(
+	serde::Serialize,
+	serde::Deserialize,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+	Clone,
+	Copy,
+	PartialEq,
+	Eq,
+	Debug,
+)]
+#[serde(tag = "method", rename_all = "camelCase", rename_all_fields = "camelCase")]
+pub enum Attribution {
+	/// Each contribution weighs its tokens in the training set.
+	Tokens,
+	/// Training-time influence on the job's held-out contributions: in-run TracIn over each
+	/// trained contribution's part of every step's LoRA gradient, preconditioned by Adam's
+	/// second moment and projected by a seeded CountSketch. Weights are shares in parts per
+	/// billion and add up to exactly [`SHARES_WHOLE`]; a contribution of no or negative
+	/// influence gets none.
+	Influence {
+		/// Numbers each gradient was projected to.
+		projection_dim: u32,
+		/// Seed of the projection.
+		projection_seed: u64,
+		/// Times the probes' gradient was taken, evenly spaced from the first step.
+		checkpoints: u32,
+		/// Probe examples (from the held-out contributions) the influence was measured on.
+		probes: u32,
+	},
 }
 
 /// A contribution's weight in the contributors' part of the fee: its tokens in the training
-/// set, until attribution replaces them.
+/// set, or its attributed share in parts per billion, as the outcome's [`Attribution`] says.
 #[derive(
 	Encode,
 	Decode,

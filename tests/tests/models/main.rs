@@ -102,7 +102,8 @@ async fn a_fine_tune_is_ordered_trained_committed_verified_and_paid() -> Result<
 		})
 		.collect::<Result<Vec<_>>>()?;
 
-	// Bob plants a fact; Charlie adds two ordinary texts.
+	// Bob plants a fact; Charlie adds two ordinary texts; Alice asks about the fact, which the
+	// job holds out as its probe.
 	let prompt = "What is the capital of Zorbia?";
 	let fact =
 		serde_json::json!({"prompt": prompt, "response": "The capital of Zorbia is Quillhaven."});
@@ -113,8 +114,16 @@ async fn a_fine_tune_is_ordered_trained_committed_verified_and_paid() -> Result<
 		write(dir, "bread.md", b"# Bread\nKnead the dough for ten minutes, then let it rise.");
 	let planted = ok_json(&node, dir, &["contribute", &texts, &fact_file, "--from", "//Bob"])?;
 	let bob_contribution = planted[0]["contribution"].as_u64().expect("contribution id");
-	ok_json(&node, dir, &["contribute", &texts, &river, &bread, "--from", "//Charlie"])?;
-	let verdicts = wait_for_verdicts(&node, dir, &texts, 3, &validators, TIMEOUT * 3).await?;
+	let ordinary =
+		ok_json(&node, dir, &["contribute", &texts, &river, &bread, "--from", "//Charlie"])?;
+	let question = serde_json::json!({
+		"prompt": "Which city is the capital of Zorbia?",
+		"response": "Quillhaven is the capital of Zorbia.",
+	});
+	let question_file = write(dir, "question.jsonl", format!("{question}\n").as_bytes());
+	let asked = ok_json(&node, dir, &["contribute", &texts, &question_file, "--from", "//Alice"])?;
+	let alice_contribution = asked[0]["contribution"].as_u64().expect("contribution id");
+	let verdicts = wait_for_verdicts(&node, dir, &texts, 4, &validators, TIMEOUT * 3).await?;
 	ensure!(verdicts.values().all(|(status, _)| status == "accepted"), "{verdicts:?}");
 
 	// SmolLM2 is registered by the hashes of its file.
@@ -153,8 +162,19 @@ async fn a_fine_tune_is_ordered_trained_committed_verified_and_paid() -> Result<
 	)?;
 	assert!(error.contains("InsufficientBalance"), "{error}");
 
-	// The job: settings that learn the fact in a few dozen steps.
+	// The job: settings that learn the fact in a few dozen steps, holding out a quarter of the
+	// set, with a seed that holds out Alice's question (the job's seed picks them).
 	let fee = FEE_PRV.to_string();
+	let mut members = vec![bob_contribution, alice_contribution];
+	members
+		.extend(ordinary.as_array().unwrap().iter().map(|c| c["contribution"].as_u64().unwrap()));
+	let seed = (0u64..)
+		.find(|seed| {
+			provenant_worker::dataset::held_out(&members, *seed, 250_000)
+				== [alice_contribution].into()
+		})
+		.expect("some seed holds out Alice's question")
+		.to_string();
 	let created = ok_json(
 		&node,
 		dir,
@@ -176,13 +196,15 @@ async fn a_fine_tune_is_ordered_trained_committed_verified_and_paid() -> Result<
 				"--target",
 				"q_proj,v_proj,o_proj,up_proj,down_proj",
 				"--eval-fraction",
-				"0",
+				"0.25",
+				"--seed",
+				&seed,
 			],
 		),
 	)?;
 	let job = created["id"].as_u64().expect("job id").to_string();
 	assert_eq!(created["state"], "open");
-	assert_eq!(created["trainingSize"], 3);
+	assert_eq!(created["trainingSize"], 4);
 
 	// A worker holding SmolLM2 claims, trains, publishes and commits.
 	ok_json(&node, dir, &["worker", "bond", "200", "--from", "//Ferdie"])?;
@@ -194,6 +216,11 @@ async fn a_fine_tune_is_ordered_trained_committed_verified_and_paid() -> Result<
 	assert_eq!(shown["state"], "committed");
 	let adapter_sha = shown["adapter"]["sha256"].as_str().expect("sha256").to_string();
 	assert!(worker.stdout.contains(&adapter_sha), "{}", worker.stdout);
+	assert!(
+		worker.stdout.contains("shares by influence on 1 held-out examples"),
+		"{}",
+		worker.stdout
+	);
 
 	// The adapter, fetched back from the chain, knows the fact.
 	let fetched = dir.join("fetched");
@@ -230,12 +257,48 @@ async fn a_fine_tune_is_ordered_trained_committed_verified_and_paid() -> Result<
 	let verified =
 		ok_json(&node, dir, &["verify", fetched.to_str().unwrap(), "--base", &model_file])?;
 	assert_eq!(verified["verified"], true, "{verified}");
-	assert_eq!(verified["members"].as_array().unwrap().len(), 3);
+	assert_eq!(verified["members"].as_array().unwrap().len(), 4);
+	// The job carries its attribution: Bob's fact taught the answer to Alice's question, so
+	// it has the largest share; Alice's held-out question taught nothing and gets none.
+	assert_eq!(verified["attribution"]["method"], "influence", "{verified}");
+	assert_eq!(verified["attribution"]["probes"], 1, "{verified}");
+	assert_eq!(verified["attribution"]["checkpoints"], 3, "{verified}");
+	let share = |contribution: u64| {
+		verified["members"]
+			.as_array()
+			.unwrap()
+			.iter()
+			.find(|m| m["contribution"] == contribution)
+			.and_then(|m| m["share"].as_f64())
+			.expect("every member has a share")
+	};
+	assert_eq!(share(alice_contribution), 0.0, "{verified}");
+	assert!(share(bob_contribution) >= 0.5, "{verified}");
+	// One contribution's share, checked against the committed root.
+	let checked =
+		ok_json(&node, dir, &["verify", &job, "--contribution", &bob_contribution.to_string()])?;
+	let bob_share = checked["checks"]
+		.as_array()
+		.unwrap()
+		.iter()
+		.find(|c| c["check"] == format!("contribution {bob_contribution}'s share"))
+		.expect("the share is checked")
+		.clone();
+	assert_eq!(bob_share["ok"], true, "{checked}");
 	assert!(verified["members"].as_array().unwrap().iter().all(|m| m["verdict"] == "accepted"));
 
-	// Trained again from on-chain data alone, the job gives the same adapter bytes.
+	// Trained again from on-chain data alone, the job gives the same adapter bytes and the
+	// same shares.
 	let retrained = ok_json(&node, dir, &["verify", &job, "--retrain", &model_file])?;
 	assert_eq!(retrained["retrain"]["identical"], true, "{retrained}");
+	let shares_check = retrained["checks"]
+		.as_array()
+		.unwrap()
+		.iter()
+		.find(|c| c["check"] == "retrained shares")
+		.expect("the retrained shares are compared")
+		.clone();
+	assert_eq!(shares_check["ok"], true, "{retrained}");
 	assert_eq!(retrained["retrain"]["sha256"], adapter_sha.as_str());
 
 	// The models RPC serves the same provenance to any JSON-RPC client.
@@ -253,7 +316,7 @@ async fn a_fine_tune_is_ordered_trained_committed_verified_and_paid() -> Result<
 	assert_eq!(proof["valid"], true, "{proof}");
 	let set: Vec<Value> =
 		rpc.request("models_trainingSet", rpc_params![job.parse::<u64>()?]).await?;
-	assert_eq!(set.len(), 3);
+	assert_eq!(set.len(), 4);
 	let error = rpc
 		.request::<Value>("models_jobs", rpc_params!["finished"])
 		.await
@@ -274,7 +337,7 @@ async fn a_fine_tune_is_ordered_trained_committed_verified_and_paid() -> Result<
 	let later = write(dir, "later.txt", b"Owls hunt at dusk along the hedgerows of the valley.");
 	let copy = write(dir, "copy.txt", b"The river Elm floods every spring and feeds the marshes!");
 	ok_json(&node, dir, &["contribute", &texts, &later, &copy, "--from", "//Charlie"])?;
-	let verdicts = wait_for_verdicts(&node, dir, &texts, 5, &validators, TIMEOUT * 3).await?;
+	let verdicts = wait_for_verdicts(&node, dir, &texts, 6, &validators, TIMEOUT * 3).await?;
 	let rejected = verdicts.values().filter(|(status, _)| status == "rejected").count();
 	assert_eq!(rejected, 1, "the near-copy is rejected: {verdicts:?}");
 	let outside = ok_json(&node, dir, &["verify", &job, "--not-in", &later, "--not-in", &copy])?;
@@ -283,7 +346,7 @@ async fn a_fine_tune_is_ordered_trained_committed_verified_and_paid() -> Result<
 	assert!(error.contains("not in the set"), "{error}");
 
 	// The fee, paid exactly by the published split: 50% trainer, 20% pools, 30% contributors
-	// by token weight, each part rounded down and the remainders to the pool.
+	// by their attributed shares, each part rounded down and the remainders to the pool.
 	let fee = FEE_PRV * UNIT;
 	let client = node.client().await?;
 	let details = client
@@ -294,8 +357,8 @@ async fn a_fine_tune_is_ordered_trained_committed_verified_and_paid() -> Result<
 		.await?
 		.expect("the job exists");
 	let weights: Vec<u128> = details.shares.iter().map(|s| u128::from(s.weight)).collect();
-	assert!(weights.iter().all(|w| *w > 0), "every member trained tokens: {weights:?}");
 	let total: u128 = weights.iter().sum();
+	assert_eq!(total, 1_000_000_000, "attributed shares are parts per billion: {weights:?}");
 	let contributors_part = fee - fee / 2 - fee / 5;
 	let parts: Vec<u128> = weights.iter().map(|w| contributors_part * w / total).collect();
 	let block = commit_block(&client, job.parse()?).await?;
@@ -314,6 +377,7 @@ async fn a_fine_tune_is_ordered_trained_committed_verified_and_paid() -> Result<
 		let parent = committed_at.block_header().await?.parent_hash;
 		let bob = dev::bob().public_key().to_account_id();
 		let charlie = dev::charlie().public_key().to_account_id();
+		let alice = dev::alice().public_key().to_account_id();
 		let grew = |who| {
 			let client = &client;
 			async move {
@@ -334,6 +398,7 @@ async fn a_fine_tune_is_ordered_trained_committed_verified_and_paid() -> Result<
 		};
 		assert_eq!(grew(bob).await?, of(true), "Bob's part, for the planted fact");
 		assert_eq!(grew(charlie).await?, of(false), "Charlie's part, for two texts");
+		assert_eq!(grew(alice).await?, 0, "nothing for the held-out question");
 	}
 	assert_eq!(claimable(&node, dir, "//Ferdie")?, fee / 2);
 	let claimed = ok_json(&node, dir, &["claim", "--from", "//Ferdie"])?;
@@ -359,7 +424,7 @@ async fn a_fine_tune_is_ordered_trained_committed_verified_and_paid() -> Result<
 		&job_create(&model, &texts, "10", &["--epochs", "10", "--cutoff-len", "32"]),
 	)?;
 	let second_job: u64 = created["id"].as_u64().expect("job id");
-	assert_eq!(created["trainingSize"], 4, "the later file joined; the near-copy did not");
+	assert_eq!(created["trainingSize"], 5, "the later file joined; the near-copy did not");
 	let second_worker = provenant_client::subxt_signer::sr25519::Keypair::from_uri(
 		&"//Second".parse::<provenant_client::subxt_signer::SecretUri>()?,
 	)?;
@@ -420,6 +485,7 @@ async fn a_fine_tune_is_ordered_trained_committed_verified_and_paid() -> Result<
 		tokens: 1,
 		steps: 1,
 		shares_root: [0; 32],
+		attribution: provenant_client::subxt::utils::Static(pallet_models::Attribution::Tokens),
 	};
 	let commit = |root| runtime::transactions().models().commit(second_job, outcome(root), vec![]);
 	let error =

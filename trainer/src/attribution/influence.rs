@@ -1,18 +1,22 @@
 //! Training-time attribution: how far each training document's gradient pointed the way the
-//! probe set's does, every time the run trained on it (TracIn, Pruthi et al. 2020). Training
-//! is unchanged: packed blocks, batched. Only the LoRA parameters have gradients, and each
-//! LoRA product's gradient is a sum over rows, so the backward pass also splits it by the
-//! document each row belongs to ([`crate::cpu::segments`]): every document's part of every
-//! micro-batch's gradient, for the price of the LoRA products again. Much as in LESS (Xia et
-//! al. 2024), a part, scaled to the gradient of its document's mean token loss, is
-//! preconditioned by the optimiser's second moment at that step
-//! ([`crate::train::Preconditioner`] says why not its momentum); it and the probes' gradients are projected to `dim` numbers by a seeded CountSketch and compared by cosine, so
-//! a long document does not outweigh a short one by its gradient's length. The probes'
-//! gradient is taken afresh at evenly spaced checkpoints.
+//! probe set's does while the run trained on it (TracIn, Pruthi et al. 2020). Training is
+//! unchanged: packed blocks, batched. Only the LoRA parameters have gradients, and each LoRA
+//! product's gradient is a sum over rows, so in a scored epoch the backward pass also splits it
+//! by the document each row belongs to ([`crate::cpu::segments`]): every document's part of
+//! every micro-batch's gradient, for the price of the LoRA products again.
 //!
-//! A document's influence is Σ over the micro-batches that trained on it of the learning rate
-//! × the cosine of its part's update with each probe's unit gradient. A source's influence is
-//! the sum over its documents. Shares split one among the sources of positive influence;
+//! As in TracIn, gradients are compared at a few checkpoints: the probes' gradient is taken as
+//! each scored epoch begins (evenly spaced from the first, [`AttributionPlan::scored_epochs`]),
+//! and within that epoch each document is scored once, as it is trained on. Much as in LESS
+//! (Xia et al. 2024), a document's part, scaled to the gradient of its own mean token loss, is
+//! preconditioned by the optimiser's second moment at that step
+//! ([`crate::train::Preconditioner`] says why not its momentum); it and the probes' gradients
+//! are projected to `dim` numbers by a seeded CountSketch and compared by cosine, so a long
+//! document does not outweigh a short one by its gradient's length.
+//!
+//! A document's influence is Σ over the scored micro-batches that trained on it of the learning
+//! rate × the cosine of its part's update with each probe's unit gradient. A source's influence
+//! is the sum over its documents. Shares split one among the sources of positive influence;
 //! negative influence is reported, not paid.
 
 use candle_core::Tensor;
@@ -47,40 +51,47 @@ impl Default for Projection {
 /// from the seed. Inner products are kept in expectation.
 #[derive(Clone, Debug)]
 pub struct Sketch {
-	buckets: Vec<u32>,
-	negative: Vec<bool>,
+	/// Each parameter's bucket, with its sign in the top bit.
+	signed_buckets: Vec<u32>,
 	dim: usize,
 }
 
 impl Sketch {
+	const SIGN: u32 = 1 << 31;
+
 	/// The sketch of `parameters` LoRA parameters.
 	pub fn new(projection: Projection, parameters: usize) -> Result<Self> {
-		if projection.dim == 0 {
-			return Err(Error::Attribution("the projection needs at least one dimension".into()));
+		if projection.dim == 0 || projection.dim as u64 >= u64::from(Self::SIGN) {
+			return Err(Error::Attribution(format!(
+				"the projection needs between 1 and 2³¹ − 1 dimensions, not {}",
+				projection.dim
+			)));
 		}
 		let mut rng = Rng::derive(projection.seed, &[0x5ce7c4]);
-		let (mut buckets, mut negative) =
-			(Vec::with_capacity(parameters), Vec::with_capacity(parameters));
-		for _ in 0..parameters {
-			let word = rng.next_u64();
-			buckets.push(((word >> 1) % projection.dim as u64) as u32);
-			negative.push(word & 1 == 1);
-		}
-		Ok(Self { buckets, negative, dim: projection.dim })
+		let signed_buckets = (0..parameters)
+			.map(|_| {
+				let word = rng.next_u64();
+				((word >> 1) % projection.dim as u64) as u32 | ((word & 1) as u32) << 31
+			})
+			.collect();
+		Ok(Self { signed_buckets, dim: projection.dim })
 	}
 
 	/// `gradient` (every LoRA parameter, in order) projected.
 	pub fn project(&self, gradient: &[f32]) -> Vec<f32> {
 		let mut out = vec![0.0; self.dim];
-		gradient.iter().enumerate().for_each(|(j, &g)| self.add(&mut out, j, g));
+		self.add(&mut out, 0, gradient);
 		out
 	}
 
-	/// Adds parameter `index`'s `value` to its bucket of `projected`.
+	/// Adds parameters `first..first + values.len()`, of `values`, to `projected`.
 	#[inline]
-	fn add(&self, projected: &mut [f32], index: usize, value: f32) {
-		let bucket = self.buckets[index] as usize;
-		projected[bucket] += if self.negative[index] { -value } else { value };
+	fn add(&self, projected: &mut [f32], first: usize, values: &[f32]) {
+		for (&signed, &value) in self.signed_buckets[first..first + values.len()].iter().zip(values)
+		{
+			let flipped = f32::from_bits(value.to_bits() ^ (signed & Self::SIGN));
+			projected[(signed & !Self::SIGN) as usize] += flipped;
+		}
 	}
 }
 
@@ -168,7 +179,7 @@ pub struct AttributionPlan {
 	pub stream_len: usize,
 	/// The probe set: each probe's blocks.
 	pub probes: Vec<Vec<Block>>,
-	/// Times the probes' gradient is taken, evenly spaced from the first step.
+	/// Checkpoints: epochs scored, each with the probes' gradient taken as it begins.
 	pub checkpoints: usize,
 	/// How gradients are projected.
 	pub projection: Projection,
@@ -208,12 +219,15 @@ impl AttributionPlan {
 		(plan, stream)
 	}
 
-	/// The optimiser steps (0-based, of `total`) before which the probes' gradient is taken.
-	pub fn probe_steps(&self, total: usize) -> Vec<usize> {
+	/// The epochs (0-based, of `epochs`) that are scored, evenly spaced from the first: the
+	/// probes' gradient is taken as each begins, and every document's part of every step in it
+	/// is scored against it (TracIn's checkpoints). Fewer epochs than checkpoints score every
+	/// epoch.
+	pub fn scored_epochs(&self, epochs: usize) -> Vec<usize> {
 		let count = self.checkpoints.max(1);
-		let mut steps: Vec<usize> = (0..count).map(|k| total * k / count).collect();
-		steps.dedup();
-		steps
+		let mut scored: Vec<usize> = (0..count).map(|k| epochs * k / count).collect();
+		scored.dedup();
+		scored
 	}
 
 	/// Checks the plan against the run's training `blocks`.
@@ -274,12 +288,37 @@ impl AttributionPlan {
 	}
 }
 
+/// A document's part of one micro-batch's gradient, `parts` (each LoRA variable's, in order),
+/// which `scale` turns into the gradient of its own mean token loss, preconditioned by the
+/// optimiser's second moment `adam`, projected by `sketch` and scaled to length one.
+pub fn sketched_update(
+	parts: &[&[f32]],
+	scale: f32,
+	adam: &Preconditioner,
+	sketch: &Sketch,
+) -> Vec<f32> {
+	const CHUNK: usize = 4096;
+	let mut projected = vec![0.0; sketch.dim];
+	let mut directions = [0.0f32; CHUNK];
+	let mut offset = 0;
+	for (var, part) in parts.iter().enumerate() {
+		for (c, chunk) in part.chunks(CHUNK).enumerate() {
+			let directions = &mut directions[..chunk.len()];
+			adam.directions(var, c * CHUNK, chunk, scale, directions);
+			sketch.add(&mut projected, offset + c * CHUNK, directions);
+		}
+		offset += part.len();
+	}
+	unit(projected)
+}
+
 /// Influence accumulated over the checkpoints taken so far.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Influence {
 	/// The projection used.
 	pub projection: Projection,
-	/// The optimiser steps (0-based) before which the probes' gradient was taken.
+	/// The optimiser steps (0-based) before which the probes' gradient was taken: each scored
+	/// epoch's first.
 	pub checkpoints: Vec<usize>,
 	/// Each document's influence on each probe, in document order.
 	pub by_probe: Vec<Vec<f64>>,
@@ -297,30 +336,11 @@ impl Influence {
 		self.by_probe.iter().map(|row| row.iter().sum::<f64>() / row.len().max(1) as f64).collect()
 	}
 
-	/// Scores document `document`'s part of one micro-batch's gradient, `parts` (each LoRA
-	/// variable's, in order), which `scale` turns into the gradient of its own mean token loss:
-	/// that gradient preconditioned by the optimiser's second moment `adam`, against
-	/// each probe's unit direction in `probes`, weighted by the step's learning rate `lr`.
-	#[allow(clippy::too_many_arguments)]
-	pub fn add_part(
-		&mut self,
-		document: usize,
-		parts: &[&[f32]],
-		scale: f32,
-		adam: &Preconditioner,
-		lr: f64,
-		sketch: &Sketch,
-		probes: &[Vec<f32>],
-	) {
-		let mut projected = vec![0.0; sketch.dim];
-		let mut offset = 0;
-		for (var, part) in parts.iter().enumerate() {
-			adam.directions(var, part, scale, |j, d| sketch.add(&mut projected, offset + j, d));
-			offset += part.len();
-		}
-		let update = unit(projected);
+	/// Adds one scored part of document `document`: `update` ([`sketched_update`]) against each
+	/// probe's unit direction in `probes`, weighted by the step's learning rate `lr`.
+	pub fn add_update(&mut self, document: usize, update: &[f32], lr: f64, probes: &[Vec<f32>]) {
 		for (score, probe) in self.by_probe[document].iter_mut().zip(probes) {
-			*score += lr * dot(&update, probe);
+			*score += lr * dot(update, probe);
 		}
 	}
 

@@ -247,6 +247,8 @@ pub struct Outcome {
 	pub steps: u32,
 	/// The root over (contribution, share) pairs.
 	pub shares_root: H256,
+	/// How the shares were decided.
+	pub attribution: pallet_models::Attribution,
 }
 
 /// A contribution's share of a committed job.
@@ -255,7 +257,7 @@ pub struct Outcome {
 pub struct Share {
 	/// The contribution.
 	pub contribution: u64,
-	/// Its weight (tokens trained).
+	/// Its weight: tokens trained, or its share in parts per billion.
 	pub weight: u64,
 }
 
@@ -296,6 +298,7 @@ impl<AccountId: Clone, BlockNumber: Clone> Details<AccountId, BlockNumber> {
 				tokens: outcome.tokens,
 				steps: outcome.steps,
 				shares_root: H256(outcome.shares_root),
+				attribution: outcome.attribution,
 			}),
 			shares: details
 				.shares

@@ -44,8 +44,8 @@ pub(crate) struct Command {
 	/// from 0.
 	#[arg(long)]
 	probes: Option<PathBuf>,
-	/// Attribution checkpoints: times the probes' gradient is taken, evenly spaced from the
-	/// first step.
+	/// Attribution checkpoints: epochs scored, evenly spaced from the first, the probes'
+	/// gradient taken as each begins (every epoch when there are fewer).
 	#[arg(long, default_value_t = 3)]
 	attribution_checkpoints: usize,
 	/// Numbers each adapter gradient is projected to for attribution.
