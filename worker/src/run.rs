@@ -650,8 +650,8 @@ mod tests {
 		let weights = parts_per_billion(&members, &[(1, 0.5), (3, 1.0 / 3.0), (4, 1.0 / 6.0)]);
 		assert_eq!(weights.iter().map(|(_, w)| w).sum::<u64>(), SHARES_WHOLE);
 		// In set order; the member without a share gets nothing; the billionth left over goes
-		// to the largest remainder (a third's, then a sixth's).
-		assert_eq!(weights, [(1, 500_000_000), (2, 0), (3, 333_333_334), (4, 166_666_666)]);
+		// to the largest remainder: a sixth's .67, not a third's .33.
+		assert_eq!(weights, [(1, 500_000_000), (2, 0), (3, 333_333_333), (4, 166_666_667)]);
 		// Shares that do not add up to one exactly, as floating sums rarely do.
 		let mut rng = provenant_trainer::rng::Rng::new(7);
 		for _ in 0..100 {
