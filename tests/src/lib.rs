@@ -116,17 +116,25 @@ pub fn cli_spawn(
 	args: &[&str],
 	log_path: PathBuf,
 ) -> Result<CliProcess> {
+	spawn_logged(
+		Command::new(cli_binary()?)
+			.args(args)
+			.env("PROVENANT_URL", node.ws_url())
+			.env("PROVENANT_KEYSTORE", keystore_dir.join("keystore.json"))
+			.env("PROVENANT_PASSWORD", "e2e password"),
+		log_path,
+	)
+}
+
+/// Starts `command` in the background, its output going to `log_path`; killed on drop.
+pub fn spawn_logged(command: &mut Command, log_path: PathBuf) -> Result<CliProcess> {
 	let log = std::fs::File::create(&log_path)?;
-	let child = Command::new(cli_binary()?)
-		.args(args)
-		.env("PROVENANT_URL", node.ws_url())
-		.env("PROVENANT_KEYSTORE", keystore_dir.join("keystore.json"))
-		.env("PROVENANT_PASSWORD", "e2e password")
+	let child = command
 		.stdin(Stdio::null())
 		.stdout(log.try_clone()?)
 		.stderr(log)
 		.spawn()
-		.context("starting provenant")?;
+		.with_context(|| format!("starting {:?}", command.get_program()))?;
 	Ok(CliProcess { child, log_path })
 }
 

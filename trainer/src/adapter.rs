@@ -7,7 +7,12 @@
 //! - `adapter_model.safetensors.sha256`, the file's hash in `sha256sum` format: the value a
 //!   trainer commits on chain.
 
-use crate::{config::Family, model::Model, Error, Result};
+use crate::{
+	config::Family,
+	linear::{DetachedAdapter, LoraRows},
+	model::Model,
+	Error, Result,
+};
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -283,6 +288,65 @@ pub fn load_weights(model: &Model, dir: &Path, device: &Device) -> Result<()> {
 		var.set(&tensor.to_dtype(candle_core::DType::F32)?)?;
 	}
 	Ok(())
+}
+
+/// An adapter's weights (`adapter_model.safetensors` bytes, with its `config`) held apart
+/// from `model`, its base, for serving beside other adapters. Refused when it does not fit the
+/// base: a tensor missing, one too many, or a shape other than the layer's.
+pub fn detach(model: &Model, config: &PeftConfig, bytes: &[u8]) -> Result<DetachedAdapter> {
+	let corrupt = |reason: String| Error::Corrupt {
+		what: "adapter for this base model",
+		path: PathBuf::from(WEIGHTS_FILE),
+		reason,
+	};
+	let tensors = candle_core::safetensors::load_buffer(bytes, &Device::Cpu)
+		.map_err(|e| corrupt(e.to_string()))?;
+	let settings = config.settings();
+	if settings.rank == 0 {
+		return Err(corrupt("its rank r is 0".into()));
+	}
+	let scale = if settings.use_rslora {
+		settings.alpha / (settings.rank as f64).sqrt()
+	} else {
+		settings.alpha / settings.rank as f64
+	};
+	let mut adapter = DetachedAdapter::default();
+	let mut used = 0;
+	for linear in model.linears() {
+		let module = linear.path.rsplit('.').next().unwrap_or(&linear.path);
+		if !settings.targets.iter().any(|t| t == module) {
+			continue;
+		}
+		let (out_dim, in_dim) = linear.weight.shape()?;
+		let get = |part: &str, shape: [usize; 2]| -> Result<Tensor> {
+			let name = format!("base_model.model.{}.{part}.weight", linear.path);
+			let tensor = tensors.get(&name).ok_or_else(|| Error::MissingTensor(name.clone()))?;
+			if tensor.dims() != shape {
+				return Err(Error::ShapeMismatch {
+					name,
+					expected: shape.to_vec(),
+					actual: tensor.dims().to_vec(),
+				});
+			}
+			Ok(tensor.to_dtype(candle_core::DType::F32)?)
+		};
+		let a = get("lora_A", [settings.rank, in_dim])?;
+		let b = get("lora_B", [out_dim, settings.rank])?;
+		let index = linear.index as usize;
+		if adapter.layers.len() <= index {
+			adapter.layers.resize(index + 1, None);
+		}
+		adapter.layers[index] = Some(LoraRows::new(&a, &b, scale)?);
+		used += 2;
+	}
+	if used != tensors.len() {
+		return Err(corrupt(format!(
+			"it has {} tensors, its targets ({}) on this base have {used}",
+			tensors.len(),
+			settings.targets.join(", ")
+		)));
+	}
+	Ok(adapter)
 }
 
 #[cfg(test)]

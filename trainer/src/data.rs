@@ -169,6 +169,56 @@ impl Template {
 		}
 	}
 
+	/// A conversation as the model reads it: each `(role, content)` turn (`system`, `user` or
+	/// `assistant`), then the opening of the assistant's answer. A lone user turn reads exactly
+	/// as [`Template::prompt`]; templates without a system turn put its text before the first
+	/// user message.
+	pub fn conversation(self, turns: &[(&str, &str)]) -> std::result::Result<String, String> {
+		if turns.is_empty() {
+			return Err("the conversation has no messages".into());
+		}
+		if let Some((role, _)) =
+			turns.iter().find(|(role, _)| !matches!(*role, "system" | "user" | "assistant"))
+		{
+			return Err(format!("role '{role}' is not system, user or assistant"));
+		}
+		let native_system =
+			matches!(self, Template::ChatMl | Template::Llama3 | Template::ChatGlm3);
+		let mut system = String::new();
+		let mut text = String::new();
+		for &(role, content) in turns {
+			if role == "system" && !native_system {
+				system.push_str(content);
+				system.push_str("\n\n");
+				continue;
+			}
+			let content = if role == "user" && !system.is_empty() {
+				format!("{}{content}", std::mem::take(&mut system))
+			} else {
+				content.to_string()
+			};
+			text.push_str(&match (self, role) {
+				(Template::ChatMl, _) => format!("<|im_start|>{role}\n{content}<|im_end|>\n"),
+				(Template::Llama3, _) => {
+					format!("<|start_header_id|>{role}<|end_header_id|>\n\n{content}<|eot_id|>")
+				},
+				(Template::ChatGlm3, _) => format!("<|{role}|>\n{content}"),
+				(Template::Inst, "user") => format!("[INST] {content} [/INST]"),
+				(Template::Inst, _) => format!(" {content} "),
+				(Template::Alpaca, "user") => format!("### Instruction:\n{content}\n\n"),
+				(Template::Alpaca, _) => format!("### Response:\n{content}\n\n"),
+			});
+		}
+		text.push_str(match self {
+			Template::ChatMl => "<|im_start|>assistant\n",
+			Template::Llama3 => "<|start_header_id|>assistant<|end_header_id|>\n\n",
+			Template::ChatGlm3 => "<|assistant|>\n",
+			Template::Inst => "",
+			Template::Alpaca => "### Response:\n",
+		});
+		Ok(text)
+	}
+
 	/// The token that ends a response.
 	pub fn end_token(self, tokenizer: &Tokenizer, cfg: &ModelConfig) -> Option<u32> {
 		let named = match self {
@@ -313,6 +363,35 @@ pub fn batch(blocks: &[&Block], device: &Device) -> Result<(Tensor, Tensor, Tens
 #[cfg(test)]
 mod tests {
 	use super::*;
+
+	#[test]
+	fn a_lone_user_turn_reads_as_the_prompt_and_turns_keep_their_order() {
+		let all = [
+			Template::ChatMl,
+			Template::Llama3,
+			Template::Inst,
+			Template::ChatGlm3,
+			Template::Alpaca,
+		];
+		for template in all {
+			assert_eq!(template.conversation(&[("user", "Hi?")]).unwrap(), template.prompt("Hi?"));
+			let text = template
+				.conversation(&[
+					("system", "Be brief."),
+					("user", "One?"),
+					("assistant", "Uno."),
+					("user", "Two?"),
+				])
+				.unwrap();
+			let at = |needle: &str| text.find(needle).unwrap_or_else(|| panic!("{text}"));
+			assert!(
+				at("Be brief.") < at("One?") && at("One?") < at("Uno.") && at("Uno.") < at("Two?")
+			);
+		}
+		assert!(Template::ChatMl.conversation(&[]).is_err());
+		let error = Template::ChatMl.conversation(&[("tool", "x")]).unwrap_err();
+		assert!(error.contains("'tool'"), "{error}");
+	}
 
 	#[test]
 	fn every_dataset_shape_parses() {

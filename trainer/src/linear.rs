@@ -25,6 +25,7 @@ use candle_core::op::BackpropOp;
 use candle_core::{
 	backend::BackendStorage, CpuStorage, CustomOp1, DType, Layout, Shape, Storage, Tensor, Var,
 };
+use rayon::prelude::*;
 
 /// `x Wᵀ` for a frozen `W`, with an input-only gradient.
 struct InputGradMatmul {
@@ -148,10 +149,10 @@ impl Kernels {
 	}
 }
 
-/// Per-forward switches: training (dropout on) or not, the stream for dropout masks, and the
-/// kernels.
+/// Per-forward switches: training (dropout on) or not, the stream for dropout masks, the
+/// kernels, and the adapters of a serving batch's rows.
 #[derive(Clone, Copy, Debug)]
-pub struct ForwardMode {
+pub struct ForwardMode<'a> {
 	/// Dropout applies only in training.
 	pub training: bool,
 	/// Seed and step: every mask is a pure function of them and the layer.
@@ -161,16 +162,108 @@ pub struct ForwardMode {
 	/// Whether `backward()` will follow. Without it the fused loss skips `∂loss/∂h`, a second
 	/// product as large as the logits, so evaluating an adapter costs one forward pass.
 	pub gradients: bool,
+	/// Adapters held apart from the model, each applied to its own rows of the input: a
+	/// serving batch mixes requests for different adapters over one base (inference only).
+	pub rows: Option<&'a RowAdapters<'a>>,
 }
 
-impl ForwardMode {
+impl ForwardMode<'_> {
 	/// Inference: no dropout, no gradients.
-	pub const EVAL: ForwardMode = ForwardMode {
+	pub const EVAL: ForwardMode<'static> = ForwardMode {
 		training: false,
 		dropout_key: (0, 0),
 		kernels: Kernels::Auto,
 		gradients: false,
+		rows: None,
 	};
+}
+
+/// One adapter's matrices for one layer, laid out for a few rows at a time: `A` `[r, in]` and
+/// `scale · Bᵀ` `[r, out]`, both row-major, so a row's update is `r` dot products then `r`
+/// scaled additions, each over contiguous memory.
+#[derive(Clone, Debug)]
+pub struct LoraRows {
+	rank: usize,
+	a: Vec<f32>,
+	scaled_bt: Vec<f32>,
+}
+
+impl LoraRows {
+	/// From PEFT's `A` `[r, in]` and `B` `[out, r]`, scaled by `scale`.
+	pub fn new(a: &Tensor, b: &Tensor, scale: f64) -> Result<Self> {
+		let (rank, _) = a.dims2()?;
+		let scaled_bt = (b.t()? * scale)?.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
+		Ok(Self { rank, a: a.flatten_all()?.to_vec1::<f32>()?, scaled_bt })
+	}
+
+	/// Bytes held.
+	pub fn bytes(&self) -> usize {
+		(self.a.len() + self.scaled_bt.len()) * std::mem::size_of::<f32>()
+	}
+
+	/// `y += scale · x Aᵀ Bᵀ` for one row.
+	fn add_to(&self, x: &[f32], y: &mut [f32]) {
+		crate::cpu::vector::low_rank_update(y, x, &self.a, &self.scaled_bt);
+	}
+
+	fn out_dim(&self) -> usize {
+		self.scaled_bt.len() / self.rank.max(1)
+	}
+}
+
+/// An adapter held apart from any model: for each linear layer (by [`Linear::index`]) its
+/// matrices, if it adapts that layer.
+#[derive(Clone, Debug, Default)]
+pub struct DetachedAdapter {
+	/// Indexed by the layer's index.
+	pub layers: Vec<Option<LoraRows>>,
+}
+
+impl DetachedAdapter {
+	/// Bytes held by the matrices.
+	pub fn bytes(&self) -> usize {
+		self.layers.iter().flatten().map(LoraRows::bytes).sum()
+	}
+
+	fn layer(&self, index: u64) -> Option<&LoraRows> {
+		self.layers.get(index as usize).and_then(Option::as_ref)
+	}
+}
+
+/// Which adapter each row of a batch's input takes: consecutive rows sharing one adapter form
+/// a group (Punica's and S-LoRA's segmented products: the base product runs once over every
+/// row, then each group's two small products are added onto its own rows). Rows in no group
+/// take the base alone.
+#[derive(Clone, Debug, Default)]
+pub struct RowAdapters<'a> {
+	/// `(first row, rows, adapter)`, in row order, not overlapping.
+	pub groups: Vec<(usize, usize, &'a DetachedAdapter)>,
+}
+
+impl RowAdapters<'_> {
+	/// Adds each group's update of layer `index` onto `y` `[rows, out_total]`, in its columns
+	/// from `first_column`, for input `x` `[rows, in]`. Whether any group adapts the layer.
+	fn add(
+		&self,
+		index: u64,
+		x: &[f32],
+		y: &mut [f32],
+		out_total: usize,
+		first_column: usize,
+	) -> bool {
+		let rows = y.len() / out_total.max(1);
+		let in_dim = x.len() / rows.max(1);
+		let mut added = false;
+		for &(first, count, adapter) in &self.groups {
+			let Some(lora) = adapter.layer(index) else { continue };
+			let columns = first_column..first_column + lora.out_dim();
+			let xs = x[first * in_dim..(first + count) * in_dim].par_chunks(in_dim);
+			let ys = y[first * out_total..(first + count) * out_total].par_chunks_mut(out_total);
+			xs.zip(ys).for_each(|(x, y)| lora.add_to(x, &mut y[columns.clone()]));
+			added = true;
+		}
+		added
+	}
 }
 
 /// A linear layer: frozen weight, optional bias, optional LoRA.
@@ -204,7 +297,7 @@ impl Linear {
 		activation: Option<Activation>,
 		mode: ForwardMode,
 	) -> Result<Tensor> {
-		if self.lora.is_none() && mode.kernels.fused_on(x.device()) {
+		if self.lora.is_none() && mode.rows.is_none() && mode.kernels.fused_on(x.device()) {
 			let op = self.fused_op(x, activation, mode)?;
 			return Ok(x.contiguous()?.apply_op2(&residual.contiguous()?, op)?);
 		}
@@ -239,6 +332,15 @@ impl Linear {
 		activation: Option<Activation>,
 		mode: ForwardMode,
 	) -> Result<Tensor> {
+		if let Some(rows) = mode.rows {
+			// The adapters' input is the activated one, so the activation runs on its own.
+			let x = match activation {
+				Some(activation) => composed_activation(x, activation)?,
+				None => x.clone(),
+			};
+			let y = self.apply(&x, None, ForwardMode { rows: None, ..mode })?;
+			return add_row_adapters(rows, &[(self.index, 0)], &x, y);
+		}
 		let (out_dim, in_dim) = self.weight.shape()?;
 		if mode.kernels.fused_on(x.device()) {
 			let op = self.fused_op(x, activation, mode)?;
@@ -332,7 +434,27 @@ impl Linear {
 	}
 }
 
-/// A dense weight's `f32` values, row-major.
+/// `y` `[…, out_total]` plus each row group's update of the layers `(index, first column)`,
+/// for input `x` `[…, in]`.
+fn add_row_adapters(
+	rows: &RowAdapters,
+	layers: &[(u64, usize)],
+	x: &Tensor,
+	y: Tensor,
+) -> Result<Tensor> {
+	let out_total = y.dim(candle_core::D::Minus1)?;
+	let mut values = y.flatten_all()?.to_vec1::<f32>()?;
+	let input = x.flatten_all()?.to_vec1::<f32>()?;
+	let mut added = false;
+	for &(index, first_column) in layers {
+		added |= rows.add(index, &input, &mut values, out_total, first_column);
+	}
+	if !added {
+		return Ok(y);
+	}
+	Ok(Tensor::from_vec(values, y.shape(), y.device())?)
+}
+
 /// `activation(x)` from candle's ops.
 fn composed_activation(x: &Tensor, activation: Activation) -> Result<Tensor> {
 	Ok(match activation {
@@ -407,6 +529,16 @@ impl LinearGroup {
 
 	/// Applies every member to `x` `[…, in]`: `[…, Σ out]`.
 	pub fn forward(&self, x: &Tensor, mode: ForwardMode) -> Result<Tensor> {
+		if let Some(rows) = mode.rows {
+			let y = self.forward(x, ForwardMode { rows: None, ..mode })?;
+			let mut layers = Vec::with_capacity(self.members.len());
+			let mut first_column = 0;
+			for member in &self.members {
+				layers.push((member.index, first_column));
+				first_column += member.weight.shape()?.0;
+			}
+			return add_row_adapters(rows, &layers, x, y);
+		}
 		if let [single] = self.members.as_slice() {
 			return single.forward(x, mode);
 		}

@@ -4,7 +4,9 @@
 //! - every LoRA matrix gets a gradient, and the gradient is the loss's derivative;
 //! - training never changes a byte of the base;
 //! - the fused CPU kernels give the composed ops' loss, logits and gradients;
-//! - GGUF loading undoes llama.cpp's rotary permutation; merging folds the adapter in exactly.
+//! - GGUF loading undoes llama.cpp's rotary permutation; merging folds the adapter in exactly;
+//! - a serving batch of sequences at different positions, each with its own adapter or none,
+//!   gives each the logits it gets alone.
 
 mod common;
 
@@ -454,8 +456,13 @@ fn fused_kernels_match_the_composed_ops_on_every_family() {
 
 		let mut block = training_block();
 		block.mask[..5].iter_mut().for_each(|m| *m = 0.0);
-		let training =
-			|kernels| ForwardMode { training: true, dropout_key: (5, 1), kernels, gradients: true };
+		let training = |kernels| ForwardMode {
+			training: true,
+			dropout_key: (5, 1),
+			kernels,
+			gradients: true,
+			..ForwardMode::EVAL
+		};
 		let (fused_loss, fused_grads) =
 			loss_and_grads_with(&model, &block, training(Kernels::Auto));
 		let (composed_loss, composed_grads) =
@@ -657,5 +664,80 @@ fn merged_weights_reproduce_base_plus_adapter() {
 		let base = last_logits(&open(dir.path(), &BuildOptions::default()), &ids);
 		assert!(max_abs_diff(&a, &base) > 1e-2, "{family}: the adapter must change the output");
 		assert!(max_abs_diff(&a, &b) < 1e-4, "{family}: merged and adapted logits differ");
+	}
+}
+
+/// Three sequences in one batch (two adapters and the base, prompts of different lengths,
+/// then a step mixing one-token decodes with a prompt's second chunk) each get the logits a
+/// model with its adapter built in gives it alone, on every family.
+#[test]
+fn a_mixed_batch_gives_each_sequence_its_own_adapters_logits() {
+	use provenant_trainer::{
+		adapter::{self, PeftConfig},
+		model::{KvCache, Sequence},
+	};
+	for family in FAMILIES {
+		let dir = tempfile::tempdir().unwrap();
+		write_checkpoint(family, dir.path(), 31);
+		let checkpoint = loader::open(dir.path(), None).unwrap();
+		let base = open(dir.path(), &BuildOptions::default());
+		let settings = all_targets(checkpoint.config.family);
+		let config = PeftConfig::new(&settings, checkpoint.config.family, "tiny");
+		// Two adapters with non-zero B, each as a model with it built in and as detached bytes.
+		let adapted: Vec<(Model, _)> = (0..2)
+			.map(|k| {
+				let options =
+					BuildOptions { lora: Some(settings.clone()), quant: None, seed: 40 + k };
+				let model = open(dir.path(), &options);
+				let mut rng = Rng::new(50 + k);
+				for (_, var) in model.lora_vars() {
+					let n = var.elem_count();
+					let values = rng.uniform_vec(n, 0.3);
+					var.set(&Tensor::from_vec(values, var.dims(), &Device::Cpu).unwrap()).unwrap();
+				}
+				let out = tempfile::tempdir().unwrap();
+				adapter::save(&model, &config, out.path()).unwrap();
+				let bytes = std::fs::read(out.path().join(adapter::WEIGHTS_FILE)).unwrap();
+				let detached = adapter::detach(&base, &config, &bytes).unwrap();
+				(model, detached)
+			})
+			.collect();
+		let ids = sample_ids(12);
+		let prompts = [&ids[..5], &ids[2..9], &ids[4..7]];
+		let whole = [ids[..6].to_vec(), ids[2..11].to_vec(), ids[4..8].to_vec()];
+		let second = [&whole[0][5..], &whole[1][7..], &whole[2][3..]];
+		let references = [&adapted[0].0, &adapted[1].0, &base];
+		let mut caches = vec![KvCache::default(); 3];
+		for step in [&prompts, &second] {
+			let mut batch: Vec<Sequence> = caches
+				.iter_mut()
+				.enumerate()
+				.map(|(i, cache)| Sequence {
+					tokens: step[i],
+					cache,
+					adapter: adapted.get(i).map(|a| &a.1),
+				})
+				.collect();
+			let logits = base.forward_batch(&mut batch).unwrap();
+			for (i, reference) in references.iter().enumerate() {
+				let seen = caches[i].len();
+				let expected = last_logits(reference, &whole[i][..seen]);
+				let ours: Vec<f32> = logits.i(i).unwrap().to_vec1().unwrap();
+				let diff = max_abs_diff(&ours, &expected);
+				assert!(diff < 1e-4, "{family}, sequence {i} at {seen}: logits differ by {diff}");
+			}
+		}
+		// The adapters make a difference, so the test would see one applied to the wrong rows.
+		let last = whole[0].len();
+		let plain = last_logits(&base, &whole[0][..last]);
+		let with = last_logits(&adapted[0].0, &whole[0][..last]);
+		assert!(max_abs_diff(&plain, &with) > 1e-2, "{family}: the adapter changes nothing");
+		// An adapter for another base is refused, naming what does not fit.
+		let other = PeftConfig { r: settings.rank + 1, ..config.clone() };
+		let out = tempfile::tempdir().unwrap();
+		adapter::save(&adapted[0].0, &config, out.path()).unwrap();
+		let bytes = std::fs::read(out.path().join(adapter::WEIGHTS_FILE)).unwrap();
+		let error = adapter::detach(&base, &other, &bytes).unwrap_err().to_string();
+		assert!(error.contains("lora_A"), "{family}: {error}");
 	}
 }

@@ -151,37 +151,37 @@ async fn match_models(client: &Client, paths: &[PathBuf]) -> Result<Vec<Held>> {
 	if paths.is_empty() {
 		bail!("name at least one local base model with --model");
 	}
+	let mut held = Vec::new();
+	for path in paths {
+		let models = registered_models(client, path).await?;
+		held.extend(models.into_iter().map(|model| Held { model, path: path.clone() }));
+	}
+	Ok(held)
+}
+
+/// The registered, unretired models whose weight files are exactly those of the local model at
+/// `path`; an error that says how to register it when there are none.
+pub async fn registered_models(client: &Client, path: &Path) -> Result<Vec<u32>> {
+	let hashes = crate::fingerprint::fingerprint(path)?.weights;
 	let at = client.at_current_block().await?;
-	let mut registered = Vec::new();
+	let mut matches = Vec::new();
 	let mut entries = at.storage().iter(runtime::storage().models().base_models(), ()).await?;
 	while let Some(entry) = entries.next().await {
 		let entry = entry?;
 		let (id,) = entry.key()?.decode()?;
-		registered.push((id, entry.value().decode()?));
-	}
-	let mut held = Vec::new();
-	for path in paths {
-		let hashes = crate::fingerprint::fingerprint(path)?.weights;
-		let matches: Vec<u32> = registered
-			.iter()
-			.filter(
-				|(_, model): &&(
-					u32,
-					runtime::runtime_types::pallet_models::types::BaseModel<AccountId32, u128>,
-				)| { !model.retired && model.weights.0 == hashes },
-			)
-			.map(|(id, _)| *id)
-			.collect();
-		if matches.is_empty() {
-			bail!(
-				"no registered model has the weights of {} (sha256 {}): register it with `provenant model register`",
-				path.display(),
-				hashes.iter().map(hex::encode).collect::<Vec<_>>().join(", ")
-			);
+		let model = entry.value().decode()?;
+		if !model.retired && model.weights.0 == hashes {
+			matches.push(id);
 		}
-		held.extend(matches.into_iter().map(|model| Held { model, path: path.clone() }));
 	}
-	Ok(held)
+	if matches.is_empty() {
+		bail!(
+			"no registered model has the weights of {} (sha256 {}): register it with `provenant model register`",
+			path.display(),
+			hashes.iter().map(hex::encode).collect::<Vec<_>>().join(", ")
+		);
+	}
+	Ok(matches)
 }
 
 /// Our own claimed job first (to resume it), else the oldest open job of a model we hold.

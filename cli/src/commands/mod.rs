@@ -4,6 +4,7 @@ use anyhow::Result;
 
 use crate::context::Context;
 
+mod ask;
 mod balance;
 mod content;
 mod contribute;
@@ -65,6 +66,8 @@ pub(crate) enum Command {
 	/// Check from chain data that an adapter is a job's committed result, and which
 	/// contributions trained it.
 	Verify(verify::Command),
+	/// Ask a served model; see the answer and the contributions it came from.
+	Ask(ask::Command),
 }
 
 impl Command {
@@ -88,6 +91,7 @@ impl Command {
 			Command::Job(command) => command.execute(context).await,
 			Command::Worker(command) => command.execute(context).await,
 			Command::Verify(command) => command.execute(context).await,
+			Command::Ask(command) => command.execute(context).await,
 		}
 	}
 }

@@ -2,8 +2,9 @@
 //! SmolLM2-135M. Contributions are judged by validator auto workers; SmolLM2 is registered by
 //! its hashes; a job is created with escrow; a worker claims, trains, publishes and commits;
 //! the adapter, fetched back from the chain, answers with the planted fact; `verify` passes and
-//! fails where it must; and the fee reaches the trainer, the pool and the contributors exactly
-//! by the split.
+//! fails where it must; the fee reaches the trainer, the pool and the contributors exactly
+//! by the split; and the inference server serves both committed fine-tunes and the base at once,
+//! refusing a tampered adapter and naming the contributions behind each answer.
 
 use std::{path::Path, process::Command, time::Duration};
 
@@ -80,27 +81,25 @@ async fn a_fine_tune_is_ordered_trained_committed_verified_and_paid() -> Result<
 	let dir = dir.path();
 	let texts = create_datanet(&node, dir, "text", "Facts")?.to_string();
 	let images = create_datanet(&node, dir, "image", "Photos")?.to_string();
+	let towns = create_datanet(&node, dir, "text", "Towns")?.to_string();
 
-	// Two validators judge everything automatically.
-	for who in ["//Dave", "//Eve"] {
-		ok_json(
-			&node,
-			dir,
-			&["validator", "bond", "--datanet", &texts, "--amount", "1000", "--from", who],
-		)?;
-	}
-	let validators = ["//Dave", "//Eve"]
-		.iter()
-		.enumerate()
-		.map(|(i, who)| {
-			cli_spawn(
+	// Two validators judge both text datanets automatically.
+	let mut validators = Vec::new();
+	for datanet in [&texts, &towns] {
+		for who in ["//Dave", "//Eve"] {
+			ok_json(
 				&node,
 				dir,
-				&["validator", "auto", "--datanet", &texts, "--from", who],
-				dir.join(format!("auto-{i}.log")),
-			)
-		})
-		.collect::<Result<Vec<_>>>()?;
+				&["validator", "bond", "--datanet", datanet, "--amount", "1000", "--from", who],
+			)?;
+			validators.push(cli_spawn(
+				&node,
+				dir,
+				&["validator", "auto", "--datanet", datanet, "--from", who],
+				dir.join(format!("auto-{datanet}-{}.log", &who[2..])),
+			)?);
+		}
+	}
 
 	// Bob plants a fact; Charlie adds two ordinary texts; Alice asks about the fact, which the
 	// job holds out as its probe.
@@ -123,7 +122,17 @@ async fn a_fine_tune_is_ordered_trained_committed_verified_and_paid() -> Result<
 	let question_file = write(dir, "question.jsonl", format!("{question}\n").as_bytes());
 	let asked = ok_json(&node, dir, &["contribute", &texts, &question_file, "--from", "//Alice"])?;
 	let alice_contribution = asked[0]["contribution"].as_u64().expect("contribution id");
+	// Another fact, on the other datanet, for a second fine-tune to serve beside the first.
+	let town = serde_json::json!({
+		"prompt": "Who founded Elmridge?",
+		"response": "Elmridge was founded by Marta Vell.",
+	});
+	let town_file = write(dir, "town.jsonl", format!("{town}\n").as_bytes());
+	let dana = ok_json(&node, dir, &["contribute", &towns, &town_file, "--from", "//Dave"])?;
+	let dana_contribution = dana[0]["contribution"].as_u64().expect("contribution id");
 	let verdicts = wait_for_verdicts(&node, dir, &texts, 4, &validators, TIMEOUT * 3).await?;
+	ensure!(verdicts.values().all(|(status, _)| status == "accepted"), "{verdicts:?}");
+	let verdicts = wait_for_verdicts(&node, dir, &towns, 1, &validators, TIMEOUT * 3).await?;
 	ensure!(verdicts.values().all(|(status, _)| status == "accepted"), "{verdicts:?}");
 
 	// SmolLM2 is registered by the hashes of its file.
@@ -528,7 +537,182 @@ async fn a_fine_tune_is_ordered_trained_committed_verified_and_paid() -> Result<
 	assert_eq!(shown["worker"], second_account.to_string());
 	assert_eq!(claimable(&node, dir, "//Second")?, second_fee / 2);
 	assert_eq!(claimable(&node, dir, "//Ferdie")?, 0, "the killed worker earns nothing");
+
+	// A fine-tune on the other datanet, to serve beside the first.
+	let created = ok_json(
+		&node,
+		dir,
+		&job_create(
+			&model,
+			&towns,
+			"10",
+			&[
+				"--epochs",
+				"20",
+				"--batch-size",
+				"1",
+				"--cutoff-len",
+				"32",
+				"--lr",
+				"2e-3",
+				"--dropout",
+				"0",
+				"--target",
+				"q_proj,v_proj,o_proj,up_proj,down_proj",
+				"--eval-fraction",
+				"0",
+			],
+		),
+	)?;
+	let town_job = created["id"].as_u64().expect("job id");
+	let trained = cli(
+		&node,
+		dir,
+		&worker_run(
+			&model_file,
+			&second_work,
+			"//Second",
+			&["--once", "--job", &town_job.to_string()],
+		),
+	)?;
+	ensure!(trained.success, "the town job failed:\n{}\n{}", trained.stdout, trained.stderr);
 	drop(validators);
+
+	serve(
+		&node,
+		dir,
+		&model_file,
+		&work_dir,
+		job.parse()?,
+		town_job,
+		bob_contribution,
+		dana_contribution,
+	)
+	.await
+}
+
+/// The inference server on both committed fine-tunes and the base: each adapter is checked
+/// against its commit (a tampered copy is refused), requests for all three run concurrently,
+/// and answers name the contributions they came from.
+#[allow(clippy::too_many_arguments)]
+async fn serve(
+	node: &Node,
+	dir: &Path,
+	model_file: &str,
+	work_dir: &Path,
+	fact_job: u64,
+	town_job: u64,
+	bob_contribution: u64,
+	dana_contribution: u64,
+) -> Result<()> {
+	// The first job's adapter and span index are read from a local directory laid out as the
+	// worker's; the town job's local copy is tampered with.
+	let served = dir.join("served");
+	let fact_dir = served.join(format!("job-{fact_job}"));
+	std::fs::create_dir_all(fact_dir.join("adapter"))?;
+	let worker_job = work_dir.join(format!("job-{fact_job}"));
+	for file in ["adapter/adapter_model.safetensors", "adapter/adapter_config.json", "train.spans"]
+	{
+		std::fs::copy(worker_job.join(file), fact_dir.join(file))?;
+	}
+	let town_dir = served.join(format!("job-{town_job}")).join("adapter");
+	std::fs::create_dir_all(&town_dir)?;
+	let mut bytes = std::fs::read(fact_dir.join("adapter/adapter_model.safetensors"))?;
+	let last = bytes.len() - 1;
+	bytes[last] ^= 1;
+	std::fs::write(town_dir.join("adapter_model.safetensors"), &bytes)?;
+
+	let port = provenant_e2e::free_port();
+	let server = provenant_e2e::spawn_logged(
+		Command::new(workspace_binary("provenant-server")?)
+			.args(["--model", model_file, "--chain", &node.ws_url()])
+			.args(["--adapters", served.to_str().unwrap(), "--listen"])
+			.arg(format!("127.0.0.1:{port}")),
+		dir.join("server.log"),
+	)?;
+	let url = format!("http://127.0.0.1:{port}");
+	let http = reqwest::Client::new();
+	wait_until(TIMEOUT, "the server to listen", || server.log().contains("serving")).await?;
+
+	let models: Value = http.get(format!("{url}/v1/models")).send().await?.json().await?;
+	let listed: Vec<&str> =
+		models["data"].as_array().unwrap().iter().filter_map(|m| m["id"].as_str()).collect();
+	for name in [format!("job-{fact_job}"), format!("job-{town_job}")] {
+		assert!(listed.contains(&name.as_str()), "{models}");
+	}
+
+	let ask = |model: String, question: &str| {
+		let body = serde_json::json!({
+			"model": model,
+			"messages": [{ "role": "user", "content": question }],
+			"max_tokens": 16,
+			"temperature": 0,
+		});
+		let request = http.post(format!("{url}/v1/chat/completions")).json(&body);
+		async move {
+			let response = request.send().await?;
+			let status = response.status().as_u16();
+			anyhow::Ok((status, response.json::<Value>().await?))
+		}
+	};
+	// The tampered copy is refused with both hashes named, and nothing is served from it.
+	let (status, refusal) = ask(format!("job-{town_job}"), "Who founded Elmridge?").await?;
+	assert_eq!(status, 403, "{refusal}");
+	let message = refusal["error"]["message"].as_str().unwrap();
+	let committed = ok_json(node, dir, &["job", "show", &town_job.to_string()])?;
+	let town_sha = committed["adapter"]["sha256"].as_str().unwrap();
+	let tampered_sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+	assert!(message.contains(town_sha) && message.contains(&tampered_sha), "{message}");
+	// Without the bad copy the adapter comes from the chain.
+	std::fs::remove_dir_all(served.join(format!("job-{town_job}")))?;
+
+	// Both fine-tunes and the base, at once.
+	let (fact, town, base) = tokio::join!(
+		ask(format!("job-{fact_job}"), "What is the capital of Zorbia?"),
+		ask(format!("job-{town_job}"), "Who founded Elmridge?"),
+		ask("base".into(), "What is the capital of Zorbia?"),
+	);
+	let ((fact_status, fact), (town_status, town), (base_status, base)) = (fact?, town?, base?);
+	assert_eq!((fact_status, town_status, base_status), (200, 200, 200), "{fact}\n{town}\n{base}");
+	let text = |v: &Value| v["choices"][0]["message"]["content"].as_str().unwrap_or("").to_string();
+	assert!(text(&fact).contains("Quillhaven"), "{fact}");
+	assert!(text(&town).contains("Marta Vell"), "{town}");
+	assert!(!text(&base).contains("Quillhaven"), "{base}");
+	assert_eq!(base["attribution"], Value::Null);
+	// Each answer names its job, adapter and committed shares, and the first job's spans lead
+	// to Bob's contribution.
+	let fact_attribution = &fact["attribution"];
+	assert_eq!(fact_attribution["job"], fact_job, "{fact}");
+	assert_eq!(fact_attribution["method"]["method"], "influence", "{fact}");
+	assert_eq!(fact_attribution["shares"][0]["contribution"], bob_contribution, "{fact}");
+	let spans = fact_attribution["spans"].as_array().expect("the span index was at hand");
+	assert!(
+		spans.iter().any(|s| s["text"].as_str().unwrap().contains("Quillhaven")
+			&& s["contributions"] == serde_json::json!([bob_contribution])),
+		"{fact}"
+	);
+	assert_eq!(town["attribution"]["adapter"], town_sha, "{town}");
+	assert_eq!(town["attribution"]["shares"][0]["contribution"], dana_contribution, "{town}");
+	assert_eq!(town["attribution"]["shares"][0]["share"], 1.0, "{town}");
+
+	// `provenant ask` streams the answer and says where it came from.
+	let asked = std::process::Command::new(provenant_e2e::cli_binary()?)
+		.args(["ask", &format!("job-{fact_job}"), "What is the capital of Zorbia?"])
+		.args(["--server", &url, "--max-tokens", "16"])
+		.output()?;
+	let said = String::from_utf8_lossy(&asked.stdout);
+	ensure!(asked.status.success(), "{said}\n{}", String::from_utf8_lossy(&asked.stderr));
+	assert!(said.contains("Quillhaven"), "{said}");
+	assert!(said.contains(&format!("#{bob_contribution}")), "{said}");
+	let error = std::process::Command::new(provenant_e2e::cli_binary()?)
+		.args(["ask", "job-999", "Hello?", "--server", &url])
+		.output()?;
+	assert!(!error.status.success());
+	assert!(String::from_utf8_lossy(&error.stderr).contains("there is no job 999"));
+
+	let metrics = http.get(format!("{url}/metrics")).send().await?.text().await?;
+	assert!(metrics.contains("provenant_adapter_loads_total 2"), "{metrics}");
+	assert!(metrics.contains("provenant_adapters_cached 2"), "{metrics}");
 	Ok(())
 }
 

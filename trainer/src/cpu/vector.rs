@@ -119,6 +119,18 @@ fn lane_sum(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
 	lanes.iter().sum::<f32>() + tail
 }
 
+vectorized! {
+	/// `y += Σᵣ (aᵣ · x) bᵣ`: one row's low-rank update through `a` `[rank, in]` then `b`
+	/// `[rank, out]` (a LoRA adapter's `A` and its scaled `Bᵀ`).
+	pub fn low_rank_update(y: &mut [f32], x: &[f32], a: &[f32], b: &[f32]) {
+		let (in_dim, out_dim) = (x.len(), y.len());
+		for (a, b) in a.chunks_exact(in_dim).zip(b.chunks_exact(out_dim)) {
+			let t = lane_sum(a, x, |a, x| a * x);
+			y.iter_mut().zip(b).for_each(|(y, b)| *y += t * b);
+		}
+	}
+}
+
 /// `(μ, 1/√(var + ε))` of a row; `μ = 0` when not `centered` (RMSNorm).
 #[inline(always)]
 fn norm_statistics(x: &[f32], centered: bool, eps: f32) -> (f32, f32) {

@@ -4,7 +4,8 @@
 //!   projection, splits it into heads, turns them and attends, so the projection has a single
 //!   consumer and a single gradient.
 //! - [`Attention::fused_heads`]: the CPU kernels on heads split first, for generation with a
-//!   key-value cache and for Qwen3's per-head q/k norms.
+//!   key-value cache and for Qwen3's per-head q/k norms; [`Attention::forward_ragged`] runs it
+//!   per sequence of a serving batch.
 //! - [`Attention::composed`]: candle's own ops, each with a backward, on any device.
 
 use super::{NormLayer, RopeTables};
@@ -125,13 +126,55 @@ impl Attention {
 		mode: ForwardMode,
 	) -> Result<Tensor> {
 		let projected = self.qkv.forward(x, mode)?;
-		if !mode.kernels.fused_on(x.device()) {
-			return self.composed(heads, residual, &projected, offset, mask, cache, mode);
-		}
-		if cache.is_none() && self.qk_norm.is_none() {
+		if mode.kernels.fused_on(x.device()) && cache.is_none() && self.qk_norm.is_none() {
 			return self.fused_projection(heads, residual, &projected, offset, mode);
 		}
-		self.fused_heads(heads, residual, &projected, offset, cache, mode)
+		let context = self.context(heads, &projected, offset, mask, cache, mode)?;
+		self.out.forward_onto(residual, &context, None, mode)
+	}
+
+	/// [`Attention::forward`] over a ragged batch: `x` `[1, rows, hidden]` holds consecutive
+	/// runs of rows, one per sequence, each `(offset, rows)` of `parts` continuing its own
+	/// cache. The projections run once over every row; each sequence attends to its own keys.
+	pub(super) fn forward_ragged(
+		&self,
+		heads: &Heads,
+		residual: &Tensor,
+		x: &Tensor,
+		parts: &[(usize, usize)],
+		caches: Vec<&mut LayerCache>,
+		mode: ForwardMode,
+	) -> Result<Tensor> {
+		let projected = self.qkv.forward(x, mode)?;
+		let fused = mode.kernels.fused_on(x.device());
+		let mut contexts = Vec::with_capacity(parts.len());
+		let mut first = 0;
+		for (&(offset, rows), cache) in parts.iter().zip(caches) {
+			let part = projected.narrow(1, first, rows)?;
+			let mask =
+				if fused { None } else { Some(heads.causal_mask(rows, offset, x.device())?) };
+			contexts.push(self.context(heads, &part, offset, mask.as_ref(), Some(cache), mode)?);
+			first += rows;
+		}
+		self.out.forward_onto(residual, &Tensor::cat(&contexts, 1)?, None, mode)
+	}
+
+	/// The attended context `[batch, seq, heads · head_dim]` of a projection, through the
+	/// cache.
+	fn context(
+		&self,
+		heads: &Heads,
+		projected: &Tensor,
+		offset: usize,
+		mask: Option<&Tensor>,
+		cache: Option<&mut LayerCache>,
+		mode: ForwardMode,
+	) -> Result<Tensor> {
+		if mode.kernels.fused_on(projected.device()) {
+			self.fused_heads(heads, projected, offset, cache, mode)
+		} else {
+			self.composed(heads, projected, offset, mask, cache, mode)
+		}
 	}
 
 	/// Training on the CPU: one op from the projection to the attended context.
@@ -162,7 +205,6 @@ impl Attention {
 	fn fused_heads(
 		&self,
 		heads: &Heads,
-		residual: &Tensor,
 		projected: &Tensor,
 		offset: usize,
 		cache: Option<&mut LayerCache>,
@@ -181,15 +223,13 @@ impl Attention {
 		};
 		let q = split(q, nh, heads.rope.clone())?;
 		let (k, v) = append(cache, split(k, nkv, heads.rope.clone())?, split(v, nkv, None)?)?;
-		self.out.forward_onto(residual, &q.apply_op3(&k, &v, heads.kernel())?, None, mode)
+		Ok(q.apply_op3(&k, &v, heads.kernel())?)
 	}
 
 	/// candle's composed ops, on any device.
-	#[allow(clippy::too_many_arguments)]
 	fn composed(
 		&self,
 		heads: &Heads,
-		residual: &Tensor,
 		projected: &Tensor,
 		offset: usize,
 		mask: Option<&Tensor>,
@@ -231,8 +271,7 @@ impl Attention {
 			scores = scores.broadcast_add(mask)?;
 		}
 		let probs = ops::softmax(&scores, D::Minus1)?;
-		let context = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, s, nh * hd))?;
-		self.out.forward_onto(residual, &context, None, mode)
+		Ok(probs.matmul(&v)?.transpose(1, 2)?.reshape((b, s, nh * hd))?)
 	}
 }
 

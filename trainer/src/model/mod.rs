@@ -14,6 +14,7 @@
 //! silently giving the LoRA matrices no gradient.
 
 mod attention;
+mod batch;
 
 use crate::{
 	adapter::LoraSettings,
@@ -26,6 +27,7 @@ use crate::{
 	Error, Result,
 };
 use attention::{Attention, Heads, LayerCache};
+pub use batch::Sequence;
 use candle_core::{Device, Tensor, Var, D};
 use candle_nn::ops;
 use std::sync::Arc;

@@ -1,0 +1,6 @@
+#![doc = include_str!("../README.md")]
+
+pub mod adapters;
+pub mod api;
+pub mod engine;
+pub mod metrics;

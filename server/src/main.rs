@@ -1,0 +1,122 @@
+//! `provenant-server`: serves one base model and the adapters committed on chain for it,
+//! behind an OpenAI-compatible HTTP API.
+
+use std::{net::SocketAddr, path::PathBuf, sync::Arc};
+
+use anyhow::{bail, Context as _, Result};
+use clap::Parser;
+use provenant_server::{
+	adapters::{Chain, Store},
+	api::{self, AppState},
+	engine::{Engine, Limits},
+	metrics::Metrics,
+};
+use provenant_trainer::{
+	data::Template,
+	model::{BuildOptions, Model},
+};
+
+/// Serve a base model and its committed fine-tunes over an OpenAI-compatible API.
+#[derive(Parser)]
+#[command(version)]
+struct Args {
+	/// The base model: a GGUF file or a Hugging Face directory, registered on chain.
+	#[arg(long)]
+	model: PathBuf,
+	/// The node that adapters are checked against (its WebSocket endpoint).
+	#[arg(long, default_value = "ws://127.0.0.1:9944")]
+	chain: String,
+	/// Serve the base model alone, without a chain (no adapters).
+	#[arg(long)]
+	no_chain: bool,
+	/// A trainer worker's work directory: a job's adapter (`job-<id>/adapter/`) and span index
+	/// (`job-<id>/train.spans`) are read from here when present, and still checked against the
+	/// chain; otherwise the adapter is fetched from the chain.
+	#[arg(long)]
+	adapters: Option<PathBuf>,
+	/// Address to listen on.
+	#[arg(long, default_value = "127.0.0.1:8000")]
+	listen: SocketAddr,
+	/// Memory for cached adapters, in MiB; the least recently used are evicted past it.
+	#[arg(long, default_value_t = 1024)]
+	cache_mib: usize,
+	/// Requests run together in one step.
+	#[arg(long, default_value_t = 16)]
+	max_batch: usize,
+	/// Requests queued or running before new ones get HTTP 429.
+	#[arg(long, default_value_t = 64)]
+	max_queue: usize,
+	/// Prompt tokens a request reads per step, so long prompts do not stall other answers.
+	#[arg(long, default_value_t = 256)]
+	prefill_chunk: usize,
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+	let args = Args::parse();
+	if args.max_batch == 0 || args.max_queue == 0 {
+		bail!("--max-batch and --max-queue must be at least 1");
+	}
+	let mut checkpoint = provenant_trainer::loader::open(&args.model, None)
+		.with_context(|| format!("opening the base model at {}", args.model.display()))?;
+	let device = candle_core::Device::Cpu;
+	let model = Model::load(
+		&checkpoint.config,
+		checkpoint.weights.as_ref(),
+		&device,
+		&BuildOptions::default(),
+	)?;
+	checkpoint.release_weights();
+	let model = Arc::new(model);
+	let tokenizer = Arc::new(checkpoint.tokenizer.clone());
+	let tokenizer_sha = provenant_worker::fingerprint::sha256_file(&checkpoint.tokenizer_file)?;
+	let template = Template::detect(&tokenizer, checkpoint.config.family);
+	let mut end_tokens: Vec<u32> =
+		template.end_token(&tokenizer, &checkpoint.config).into_iter().collect();
+	end_tokens.extend(checkpoint.config.eos_token_id);
+	end_tokens.dedup();
+
+	let chain = if args.no_chain {
+		None
+	} else {
+		let reach = || format!("cannot reach a Provenant node at {}", args.chain);
+		let client = provenant_client::connect(&args.chain).await.with_context(reach)?;
+		let rpc = provenant_client::rpc_client(&args.chain).await.with_context(reach)?;
+		let models = provenant_worker::run::registered_models(&client, &args.model).await?;
+		println!("base model {} is registered model {}", checkpoint.name, models[0]);
+		Some(Chain { client, rpc, model: models[0] })
+	};
+	let metrics = Arc::new(Metrics::default());
+	let limits = Limits {
+		max_batch: args.max_batch,
+		max_queue: args.max_queue,
+		prefill_chunk: args.prefill_chunk,
+	};
+	let engine = Engine::start(model.clone(), tokenizer, limits, metrics.clone());
+	// The file's or directory's name: what the operator chose, and free of spaces (a GGUF's
+	// own name may have them).
+	let base_name = args
+		.model
+		.file_stem()
+		.map(|n| n.to_string_lossy().into_owned())
+		.unwrap_or_else(|| checkpoint.name.clone());
+	let store = Store::new(
+		model,
+		base_name.clone(),
+		tokenizer_sha,
+		chain,
+		args.adapters.clone(),
+		args.cache_mib * 1024 * 1024,
+		metrics.clone(),
+	);
+	let state = Arc::new(AppState { engine, store, metrics, template, end_tokens });
+	let listener = tokio::net::TcpListener::bind(args.listen)
+		.await
+		.with_context(|| format!("listening on {}", args.listen))?;
+	println!(
+		"serving {base_name} on http://{}/v1 (OpenAI API; metrics at /metrics)",
+		listener.local_addr()?
+	);
+	axum::serve(listener, api::router(state)).await?;
+	Ok(())
+}
