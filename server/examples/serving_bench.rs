@@ -17,6 +17,7 @@ use provenant_trainer::{
 	generate::Sampling,
 	linear::{DetachedAdapter, LoraRows},
 	model::{BuildOptions, Model},
+	quant::QuantKind,
 	rng::Rng,
 };
 use serde_json::json;
@@ -44,6 +45,9 @@ struct Args {
 	/// Rank of the generated adapters (on every linear layer).
 	#[arg(long, default_value_t = 16)]
 	rank: usize,
+	/// The base's storage, as the server's `--quantize`: int8, nf4 or f32.
+	#[arg(long, default_value = "int8")]
+	quantize: String,
 }
 
 /// RSS of this process, in bytes.
@@ -125,12 +129,13 @@ fn median(mut values: Vec<f64>) -> f64 {
 async fn main() -> Result<()> {
 	let args = Args::parse();
 	let mut checkpoint = provenant_trainer::loader::open(&args.model, None)?;
-	let model = Model::load(
-		&checkpoint.config,
-		checkpoint.weights.as_ref(),
-		&Device::Cpu,
-		&BuildOptions::default(),
-	)?;
+	let quant = QuantKind::parse(&args.quantize);
+	let options = BuildOptions { quant, ..BuildOptions::default() };
+	let mut model =
+		Model::load(&checkpoint.config, checkpoint.weights.as_ref(), &Device::Cpu, &options)?;
+	if let Some(kind) = quant {
+		model.quantize_output(kind)?;
+	}
 	checkpoint.release_weights();
 	let model = Arc::new(model);
 	let tokenizer = Arc::new(checkpoint.tokenizer.clone());
@@ -188,6 +193,7 @@ async fn main() -> Result<()> {
 	}
 	let report = json!({
 		"model": checkpoint.name,
+		"quantize": args.quantize,
 		"promptTokens": prompt.len(),
 		"threads": std::thread::available_parallelism().map(usize::from).unwrap_or(1),
 		"single": single,

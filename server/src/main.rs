@@ -3,7 +3,7 @@
 
 use std::{net::SocketAddr, path::PathBuf, sync::Arc};
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{anyhow, bail, Context as _, Result};
 use clap::Parser;
 use provenant_server::{
 	adapters::{Chain, Store},
@@ -14,6 +14,7 @@ use provenant_server::{
 use provenant_trainer::{
 	data::Template,
 	model::{BuildOptions, Model},
+	quant::QuantKind,
 };
 
 /// Serve a base model and its committed fine-tunes over an OpenAI-compatible API.
@@ -49,6 +50,10 @@ struct Args {
 	/// Prompt tokens a request reads per step, so long prompts do not stall other answers.
 	#[arg(long, default_value_t = 256)]
 	prefill_chunk: usize,
+	/// How the base's linear layers are held: `int8` or `nf4` (read straight from their codes
+	/// as each token is decoded), or `f32`.
+	#[arg(long, default_value = "int8")]
+	quantize: String,
 }
 
 #[tokio::main]
@@ -59,13 +64,23 @@ async fn main() -> Result<()> {
 	}
 	let mut checkpoint = provenant_trainer::loader::open(&args.model, None)
 		.with_context(|| format!("opening the base model at {}", args.model.display()))?;
-	let device = candle_core::Device::Cpu;
-	let model = Model::load(
+	let quant = match args.quantize.as_str() {
+		"f32" => None,
+		other => Some(
+			QuantKind::parse(other)
+				.ok_or_else(|| anyhow!("--quantize {other}: choose int8, nf4 or f32"))?,
+		),
+	};
+	let options = BuildOptions { quant, ..BuildOptions::default() };
+	let mut model = Model::load(
 		&checkpoint.config,
 		checkpoint.weights.as_ref(),
-		&device,
-		&BuildOptions::default(),
+		&candle_core::Device::Cpu,
+		&options,
 	)?;
+	if let Some(kind) = quant {
+		model.quantize_output(kind)?;
+	}
 	checkpoint.release_weights();
 	let model = Arc::new(model);
 	let tokenizer = Arc::new(checkpoint.tokenizer.clone());

@@ -319,7 +319,8 @@ impl Linear {
 			self.bias.clone(),
 			self.scale(),
 			branch.into_iter().collect(),
-		);
+		)
+		.reading_codes(!mode.gradients);
 		Ok(match activation {
 			Some(activation) => op.after(activation),
 			None => op,
@@ -562,7 +563,8 @@ impl LinearGroup {
 			}
 			first_column += member.weight.shape()?.0;
 		}
-		let op = FusedLinear::new(self.weight.clone(), self.bias.clone(), scale, branches);
+		let op = FusedLinear::new(self.weight.clone(), self.bias.clone(), scale, branches)
+			.reading_codes(!mode.gradients);
 		let x = x.contiguous()?;
 		Ok(if a.is_empty() {
 			x.apply_op1(op)?

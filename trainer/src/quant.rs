@@ -130,6 +130,29 @@ impl QuantizedMatrix {
 		out
 	}
 
+	/// Values `start..start + out.len()` into `out`; `start` is a multiple of [`BLOCK`].
+	pub fn dequantize_into(&self, start: usize, out: &mut [f32]) {
+		debug_assert_eq!(start % BLOCK, 0);
+		let scales = &self.scales[start / BLOCK..];
+		match self.kind {
+			QuantKind::Nf4 => {
+				let codes = &self.codes[start / 2..];
+				for (i, value) in out.iter_mut().enumerate() {
+					let code = (codes[i / 2] >> ((i % 2) * 4)) & 0x0f;
+					*value = NF4_LEVELS[code as usize] * scales[i / BLOCK];
+				}
+			},
+			QuantKind::Int8 => {
+				let codes = &self.codes[start..start + out.len()];
+				for ((block, codes), scale) in
+					out.chunks_mut(BLOCK).zip(codes.chunks(BLOCK)).zip(scales)
+				{
+					block.iter_mut().zip(codes).for_each(|(v, &c)| *v = c as i8 as f32 * scale);
+				}
+			},
+		}
+	}
+
 	/// Bytes held (codes and scales).
 	pub fn bytes(&self) -> usize {
 		self.codes.len() + 4 * self.scales.len()

@@ -18,6 +18,22 @@ use serde_json::Value;
 
 const TIMEOUT: Duration = Duration::from_secs(90);
 
+/// Job settings that learn a planted fact in a few dozen steps.
+const LEARNS_A_FACT: &[&str] = &[
+	"--epochs",
+	"20",
+	"--batch-size",
+	"1",
+	"--cutoff-len",
+	"32",
+	"--lr",
+	"2e-3",
+	"--dropout",
+	"0",
+	"--target",
+	"q_proj,v_proj,o_proj,up_proj,down_proj",
+];
+
 /// The fee of the job, in PRV.
 const FEE_PRV: u128 = 100;
 
@@ -83,10 +99,13 @@ async fn a_fine_tune_is_ordered_trained_committed_verified_and_paid() -> Result<
 	let images = create_datanet(&node, dir, "image", "Photos")?.to_string();
 	let towns = create_datanet(&node, dir, "text", "Towns")?.to_string();
 
-	// Two validators judge both text datanets automatically.
+	// Two validators judge each text datanet automatically (a validator serves one datanet).
+	for who in ["//Grace", "//Heidi"] {
+		ok_json(&node, dir, &["transfer", who, "2000", "--from", "//Alice"])?;
+	}
 	let mut validators = Vec::new();
-	for datanet in [&texts, &towns] {
-		for who in ["//Dave", "//Eve"] {
+	for (datanet, judges) in [(&texts, ["//Dave", "//Eve"]), (&towns, ["//Grace", "//Heidi"])] {
+		for who in judges {
 			ok_json(
 				&node,
 				dir,
@@ -191,24 +210,7 @@ async fn a_fine_tune_is_ordered_trained_committed_verified_and_paid() -> Result<
 			&model,
 			&texts,
 			&fee,
-			&[
-				"--epochs",
-				"20",
-				"--batch-size",
-				"1",
-				"--cutoff-len",
-				"32",
-				"--lr",
-				"2e-3",
-				"--dropout",
-				"0",
-				"--target",
-				"q_proj,v_proj,o_proj,up_proj,down_proj",
-				"--eval-fraction",
-				"0.25",
-				"--seed",
-				&seed,
-			],
+			&[LEARNS_A_FACT, &["--eval-fraction", "0.25", "--seed", &seed]].concat(),
 		),
 	)?;
 	let job = created["id"].as_u64().expect("job id").to_string();
@@ -542,27 +544,7 @@ async fn a_fine_tune_is_ordered_trained_committed_verified_and_paid() -> Result<
 	let created = ok_json(
 		&node,
 		dir,
-		&job_create(
-			&model,
-			&towns,
-			"10",
-			&[
-				"--epochs",
-				"20",
-				"--batch-size",
-				"1",
-				"--cutoff-len",
-				"32",
-				"--lr",
-				"2e-3",
-				"--dropout",
-				"0",
-				"--target",
-				"q_proj,v_proj,o_proj,up_proj,down_proj",
-				"--eval-fraction",
-				"0",
-			],
-		),
+		&job_create(&model, &towns, "10", &[LEARNS_A_FACT, &["--eval-fraction", "0"]].concat()),
 	)?;
 	let town_job = created["id"].as_u64().expect("job id");
 	let trained = cli(

@@ -3,7 +3,8 @@
 //!
 //! Backward, with `g = ∂L/∂y`: `dx = g W + s · m ⊙ (g B) A`, `dB = s · gᵀ (m ⊙ x) Aᵀ` and
 //! `dA = s · (g B)ᵀ (m ⊙ x)`. The frozen `W` and `b` get no gradient, which saves the `xᵀ g`
-//! product candle's matmul would compute; a quantised `W` is dequantised for each pass only.
+//! product candle's matmul would compute; a quantised `W` is dequantised for each pass only,
+//! or, for inference, read straight from its codes.
 //!
 //! Several layers that read the same input (q/k/v, gate/up) run as one op over their stacked
 //! weights, each adapter a branch on its own output columns: one wide product instead of three
@@ -17,16 +18,21 @@
 //! An MLP's output projection applies the activation to its input itself ([`FusedLinear::after`]):
 //! `x` is then the up projection's output, and `dx` goes back through the activation.
 
+use super::vector;
 use super::{
 	blas::{sgemm, sgemm_new, Operand},
 	contiguous, gradient,
 	mlp::Activation,
 	read, segments, Saved,
 };
-use crate::frozen::FrozenWeight;
+use crate::{
+	frozen::FrozenWeight,
+	quant::{QuantKind, QuantizedMatrix, BLOCK},
+};
 use candle_core::{
 	CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor, TensorId,
 };
+use rayon::prelude::*;
 use std::borrow::Cow;
 
 /// Apply to a contiguous `x` `[…, in]` (every leading position is a row, so callers need no
@@ -46,6 +52,9 @@ pub struct FusedLinear {
 	adapter_activations: Saved,
 	/// Applied to the op's input first; the layer reads its result.
 	activation: Option<Activation>,
+	/// Read a quantised `W` straight from its codes ([`quantized_product`]) rather than
+	/// dequantising it for BLAS: for inference, where no gradient follows.
+	read_codes: bool,
 }
 
 /// One adapter of a [`FusedLinear`]: it adds to output columns `first_column..first_column +
@@ -77,7 +86,13 @@ impl FusedLinear {
 			branches,
 			adapter_activations: Saved::default(),
 			activation: None,
+			read_codes: false,
 		}
+	}
+
+	/// Whether a quantised `W` is read from its codes (inference) or dequantised for BLAS.
+	pub fn reading_codes(self, read_codes: bool) -> Self {
+		Self { read_codes, ..self }
 	}
 
 	/// The layer applied to `activation(x)`: the op's input is then the activation's input.
@@ -151,29 +166,38 @@ impl FusedLinear {
 		in_dim: usize,
 		out_dim: usize,
 	) -> Result<Vec<f32>> {
+		let direct =
+			if self.read_codes { quantized_product(&self.weight, x, rows, in_dim) } else { None };
 		let x = Operand::plain(x, in_dim);
-		let mut y = match residual {
-			Some(residual) => {
-				let mut y = residual.to_vec();
-				self.with_weight(|w| {
-					sgemm(
-						rows,
-						out_dim,
-						in_dim,
-						1.0,
-						x,
-						Operand::transposed(w, in_dim),
-						1.0,
-						&mut y,
-						out_dim,
-					);
-					Ok(())
-				})?;
+		let mut y = match (residual, direct) {
+			(Some(residual), Some(mut y)) => {
+				y.iter_mut().zip(residual).for_each(|(y, r)| *y += r);
 				y
 			},
-			None => self.with_weight(|w| {
-				Ok(sgemm_new(rows, out_dim, in_dim, 1.0, x, Operand::transposed(w, in_dim)))
-			})?,
+			(None, Some(y)) => y,
+			(residual, None) => match residual {
+				Some(residual) => {
+					let mut y = residual.to_vec();
+					self.with_weight(|w| {
+						sgemm(
+							rows,
+							out_dim,
+							in_dim,
+							1.0,
+							x,
+							Operand::transposed(w, in_dim),
+							1.0,
+							&mut y,
+							out_dim,
+						);
+						Ok(())
+					})?;
+					y
+				},
+				None => self.with_weight(|w| {
+					Ok(sgemm_new(rows, out_dim, in_dim, 1.0, x, Operand::transposed(w, in_dim)))
+				})?,
+			},
 		};
 		if let Some(bias) = &self.bias {
 			read(bias, |bias| {
@@ -281,6 +305,66 @@ fn adapter_input<'a>(x: &'a [f32], mask: &Option<Vec<f32>>) -> Cow<'a, [f32]> {
 		Some(mask) => x.iter().zip(mask).map(|(x, m)| x * m).collect::<Vec<_>>().into(),
 		None => x.into(),
 	}
+}
+
+/// `x Wᵀ` `[rows, out]` read straight from a quantised `W`'s codes, or `None` for a dense `W`
+/// (or one whose rows do not start on a block). Each weight row is decoded once into a buffer
+/// and dotted with every row of `x`: decoding a token reads the codes (a quarter of the `f32`
+/// bytes for int8, an eighth for NF4) instead of a dequantised copy, and each row's result is
+/// the same whatever else is in the batch.
+fn quantized_product(
+	weight: &FrozenWeight,
+	x: &[f32],
+	rows: usize,
+	in_dim: usize,
+) -> Option<Vec<f32>> {
+	let matrices: Vec<&QuantizedMatrix> = match weight {
+		FrozenWeight::Dense(_) => return None,
+		FrozenWeight::Quantized(q, _) => vec![q],
+		FrozenWeight::Stacked(parts) => parts
+			.iter()
+			.map(|p| match p {
+				FrozenWeight::Quantized(q, _) => Some(&**q),
+				_ => None,
+			})
+			.collect::<Option<_>>()?,
+	};
+	if !in_dim.is_multiple_of(BLOCK) || in_dim == 0 {
+		return None;
+	}
+	let weight_rows: Vec<(&QuantizedMatrix, usize)> =
+		matrices.iter().flat_map(|q| (0..q.len / in_dim).map(move |o| (*q, o * in_dim))).collect();
+	let out_dim = weight_rows.len();
+	let mut by_output = vec![0f32; out_dim * rows];
+	// A few tasks a thread: one weight row is too little work to hand out alone.
+	let per_task = out_dim.div_ceil(4 * rayon::current_num_threads()).max(16);
+	by_output
+		.par_chunks_mut(rows)
+		.zip(weight_rows.par_iter())
+		.with_min_len(per_task)
+		.for_each_init(
+			|| vec![0f32; in_dim],
+			|decoded, (out, &(matrix, start))| {
+				match matrix.kind {
+					QuantKind::Int8 => vector::int8_decode(
+						decoded,
+						&matrix.codes[start..start + in_dim],
+						&matrix.scales[start / BLOCK..(start + in_dim) / BLOCK],
+					),
+					QuantKind::Nf4 => matrix.dequantize_into(start, decoded),
+				}
+				for (y, x) in out.iter_mut().zip(x.chunks_exact(in_dim)) {
+					*y = vector::dot(decoded, x);
+				}
+			},
+		);
+	let mut y = vec![0f32; rows * out_dim];
+	for (o, column) in by_output.chunks_exact(rows).enumerate() {
+		for (r, value) in column.iter().enumerate() {
+			y[r * out_dim + o] = *value;
+		}
+	}
+	Some(y)
 }
 
 impl CustomOp1 for FusedLinear {

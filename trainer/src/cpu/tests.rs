@@ -287,3 +287,43 @@ fn linear_cross_entropy_matches_the_composed_ops() {
 	let d_composed = composed.backward().unwrap().get(hidden.as_tensor()).unwrap().clone();
 	assert_close("loss gradient", &d_fused, &d_composed, 1e-4);
 }
+
+/// Inference reads a quantised weight straight from its codes (one layer and a stacked group,
+/// int8 and NF4, with a residual): the same values as dequantising it for BLAS, and each row's
+/// result does not depend on the other rows of the batch.
+#[test]
+fn quantised_weights_read_from_their_codes_match_the_dequantised_product() {
+	use crate::quant::QuantKind;
+	let mut rng = Rng::new(9);
+	for kind in [QuantKind::Int8, QuantKind::Nf4] {
+		let dense = |rng: &mut Rng, out: usize| {
+			FrozenWeight::Dense(random(rng, &[out, 128]).as_tensor().clone())
+		};
+		let single = dense(&mut rng, 7).quantize(kind).unwrap();
+		let stacked = FrozenWeight::Stacked(vec![
+			dense(&mut rng, 5).quantize(kind).unwrap(),
+			dense(&mut rng, 3).quantize(kind).unwrap(),
+		]);
+		for (name, weight) in [("single", single), ("stacked", stacked)] {
+			let out = weight.shape().unwrap().0;
+			let x = random(&mut rng, &[2, 3, 128]).as_tensor().clone();
+			let residual = random(&mut rng, &[2, 3, out]).as_tensor().clone();
+			let op = |read_codes| {
+				FusedLinear::new(weight.clone(), None, 0.0, Vec::new()).reading_codes(read_codes)
+			};
+			let what = format!("{kind:?} {name}");
+			assert_close(
+				&what,
+				&x.apply_op1(op(true)).unwrap(),
+				&x.apply_op1(op(false)).unwrap(),
+				1e-5,
+			);
+			let onto = |read_codes| x.apply_op2(&residual, op(read_codes)).unwrap();
+			assert_close(&format!("{what} onto the residual"), &onto(true), &onto(false), 1e-5);
+			let alone =
+				x.narrow(1, 1, 1).unwrap().contiguous().unwrap().apply_op1(op(true)).unwrap();
+			let in_batch = x.apply_op1(op(true)).unwrap().narrow(1, 1, 1).unwrap();
+			assert_eq!(values(&alone), values(&in_batch), "{what}: a row depends on its batch");
+		}
+	}
+}

@@ -445,6 +445,14 @@ impl Model {
 		})
 	}
 
+	/// Stores the output projection quantised as well, for inference: decoding a token reads
+	/// it whole (SmolLM2's is a fifth of the model). Training never does this; the fused loss
+	/// reads it dense.
+	pub fn quantize_output(&mut self, kind: QuantKind) -> Result<()> {
+		self.lm_head.weight = self.lm_head.weight.clone().quantize(kind)?;
+		Ok(())
+	}
+
 	/// The device the model lives on.
 	pub fn device(&self) -> &Device {
 		&self.device
