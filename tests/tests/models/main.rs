@@ -693,6 +693,7 @@ async fn serve(
 	assert!(String::from_utf8_lossy(&error.stderr).contains("there is no job 999"));
 
 	let metrics = http.get(format!("{url}/metrics")).send().await?.text().await?;
+	println!("{}", server.log());
 	assert!(metrics.contains("provenant_adapter_loads_total 2"), "{metrics}");
 	assert!(metrics.contains("provenant_adapters_cached 2"), "{metrics}");
 	Ok(())
