@@ -165,11 +165,6 @@ impl Engine {
 			Refused::Stopped
 		})
 	}
-
-	/// Requests waiting or running.
-	pub fn pending(&self) -> usize {
-		self.pending.load(Ordering::SeqCst)
-	}
 }
 
 /// A request being served.

@@ -176,6 +176,11 @@ impl ForwardMode<'_> {
 		gradients: false,
 		rows: None,
 	};
+
+	/// The row adapters, when one of them adapts layer `index`: the others take the plain path.
+	fn adapters_for(&self, index: u64) -> Option<&RowAdapters<'_>> {
+		self.rows.filter(|rows| rows.adapts(index))
+	}
 }
 
 /// One adapter's matrices for one layer, laid out for a few rows at a time: `A` `[r, in]` and
@@ -241,6 +246,11 @@ pub struct RowAdapters<'a> {
 }
 
 impl RowAdapters<'_> {
+	/// Whether any group's adapter adapts layer `index`.
+	fn adapts(&self, index: u64) -> bool {
+		self.groups.iter().any(|(_, _, adapter)| adapter.layer(index).is_some())
+	}
+
 	/// Adds each group's update of layer `index` onto `y` `[rows, out_total]`, in its columns
 	/// from `first_column`, for input `x` `[rows, in]`. Whether any group adapts the layer.
 	fn add(
@@ -297,7 +307,10 @@ impl Linear {
 		activation: Option<Activation>,
 		mode: ForwardMode,
 	) -> Result<Tensor> {
-		if self.lora.is_none() && mode.rows.is_none() && mode.kernels.fused_on(x.device()) {
+		if self.lora.is_none()
+			&& mode.adapters_for(self.index).is_none()
+			&& mode.kernels.fused_on(x.device())
+		{
 			let op = self.fused_op(x, activation, mode)?;
 			return Ok(x.contiguous()?.apply_op2(&residual.contiguous()?, op)?);
 		}
@@ -333,7 +346,7 @@ impl Linear {
 		activation: Option<Activation>,
 		mode: ForwardMode,
 	) -> Result<Tensor> {
-		if let Some(rows) = mode.rows {
+		if let Some(rows) = mode.adapters_for(self.index) {
 			// The adapters' input is the activated one, so the activation runs on its own.
 			let x = match activation {
 				Some(activation) => composed_activation(x, activation)?,
@@ -530,7 +543,7 @@ impl LinearGroup {
 
 	/// Applies every member to `x` `[…, in]`: `[…, Σ out]`.
 	pub fn forward(&self, x: &Tensor, mode: ForwardMode) -> Result<Tensor> {
-		if let Some(rows) = mode.rows {
+		if let Some(rows) = mode.rows.filter(|r| self.members.iter().any(|m| r.adapts(m.index))) {
 			let y = self.forward(x, ForwardMode { rows: None, ..mode })?;
 			let mut layers = Vec::with_capacity(self.members.len());
 			let mut first_column = 0;

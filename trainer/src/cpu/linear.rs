@@ -358,6 +358,10 @@ fn quantized_product(
 				}
 			},
 		);
+	if rows == 1 {
+		// One row (decoding a token): by output is already the row.
+		return Some(by_output);
+	}
 	let mut y = vec![0f32; rows * out_dim];
 	for (o, column) in by_output.chunks_exact(rows).enumerate() {
 		for (r, value) in column.iter().enumerate() {
