@@ -8,7 +8,7 @@ scripts/setup.sh
 node="$(scripts/bench-node.sh)"
 
 pallets=("$@")
-[ ${#pallets[@]} -eq 0 ] && pallets=(pallet_datanets pallet_validation pallet_rewards pallet_models)
+[ ${#pallets[@]} -eq 0 ] && pallets=(pallet_datanets pallet_validation pallet_rewards pallet_models pallet_inference)
 for pallet in "${pallets[@]}"; do
 	crate_dir="pallets/${pallet#pallet_}"
 	echo "benchmarking $pallet into $crate_dir/src/weights.rs"

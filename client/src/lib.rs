@@ -105,6 +105,27 @@ impl Config for ProvenantConfig {
 /// A client connected to a Provenant node.
 pub type Client = subxt::OnlineClient<ProvenantConfig>;
 
+/// The bytes a consumer signs to promise `cumulative` in all, from `channel`, for answers from
+/// `job`'s adapter (`None`: the base model), on the chain whose genesis hash is `genesis`: the
+/// inference pallet's own rule.
+pub fn voucher_payload(
+	genesis: &[u8],
+	channel: u64,
+	job: Option<u64>,
+	cumulative: u128,
+) -> Vec<u8> {
+	pallet_inference::Voucher { channel, job, cumulative }.signing_payload(genesis)
+}
+
+/// Whether `signature` is `signer`'s sr25519 signature of `payload` (accounts are sr25519 keys).
+pub fn signed_by(signature: &[u8; 64], payload: &[u8], signer: &subxt::utils::AccountId32) -> bool {
+	subxt_signer::sr25519::verify(
+		&subxt_signer::sr25519::Signature(*signature),
+		payload,
+		&subxt_signer::sr25519::PublicKey(signer.0),
+	)
+}
+
 /// The largest JSON-RPC message the client sends or accepts. A maximal contribution (8 MiB)
 /// travels hex-encoded, so the transport's 10 MB default would refuse it; the node accepts
 /// 24 MB.

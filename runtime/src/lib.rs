@@ -255,6 +255,10 @@ mod runtime {
 	/// Base models, fine-tuning jobs and trainer workers.
 	#[runtime::pallet_index(13)]
 	pub type Models = pallet_models;
+
+	/// Paid answers: prepaid channels settled with consumers' vouchers.
+	#[runtime::pallet_index(14)]
+	pub type Inference = pallet_inference;
 }
 
 #[cfg(feature = "runtime-benchmarks")]
@@ -266,6 +270,7 @@ mod benches {
 		[pallet_validation, Validation]
 		[pallet_rewards, Rewards]
 		[pallet_models, Models]
+		[pallet_inference, Inference]
 	);
 }
 
@@ -334,6 +339,27 @@ mod tests {
 		use polkadot_sdk::frame_support::dispatch::DispatchClass;
 		let length = configs::RuntimeBlockLength::get();
 		assert!(*length.max.get(DispatchClass::Normal) >= MAX_CONTRIBUTION_EXTRINSIC_BYTES);
+	}
+
+	/// The dearest commit and the dearest settlement (a job of `MaxShares` members, each
+	/// credited) each take under a tenth of a block, as `configs::models::MaxShares` promises.
+	#[test]
+	fn the_largest_training_set_is_paid_well_inside_a_block() {
+		use pallet_inference::WeightInfo as _;
+		use pallet_models::WeightInfo as _;
+		use polkadot_sdk::sp_runtime::traits::Zero;
+		let members = configs::models::MaxShares::get();
+		let block = configs::RuntimeBlockWeights::get().max_block;
+		for (call, weight) in [
+			("commit", <Runtime as pallet_models::Config>::WeightInfo::commit(members)),
+			("settle", <Runtime as pallet_inference::Config>::WeightInfo::settle(members)),
+		] {
+			assert!(!weight.is_zero(), "{call} has no measured weight");
+			assert!(
+				weight.ref_time() * 10 < block.ref_time(),
+				"{call} of {members} members takes {weight:?} of a {block:?} block"
+			);
+		}
 	}
 
 	/// The client's generated types come from `client/metadata/provenant.scale`. This test

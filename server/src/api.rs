@@ -34,6 +34,7 @@ use crate::{
 	adapters::{Loaded, NotServed, Store, Target},
 	engine::{Completion, Engine, Event, Refused, Request},
 	metrics::{Metrics, Outcome},
+	payment::{Charge, NotCovered, Offered, Payments},
 };
 
 /// What every handler shares.
@@ -48,6 +49,8 @@ pub struct AppState {
 	pub template: Template,
 	/// Tokens that end an answer.
 	pub end_tokens: Vec<u32>,
+	/// Paid mode's ledger, when requests must be paid for.
+	pub payments: Option<Arc<Payments>>,
 }
 
 /// The shortest span of an answer credited to a training document, in tokens.
@@ -67,6 +70,7 @@ pub fn router(state: Arc<AppState>) -> Router {
 		.route("/v1/models", get(models))
 		.route("/v1/completions", post(completions))
 		.route("/v1/chat/completions", post(chat_completions))
+		.route("/v1/payment", get(payment))
 		.route("/metrics", get(metrics))
 		.route("/health", get(|| async { "ok" }))
 		.with_state(state)
@@ -78,6 +82,8 @@ pub struct ApiError {
 	message: String,
 	kind: &'static str,
 	param: Option<&'static str>,
+	/// More for the client to act on, beside the standard fields.
+	details: Option<(&'static str, Value)>,
 }
 
 impl ApiError {
@@ -87,6 +93,7 @@ impl ApiError {
 			message: message.into(),
 			kind: "invalid_request_error",
 			param: Some(param),
+			details: None,
 		}
 	}
 }
@@ -98,13 +105,25 @@ impl From<NotServed> for ApiError {
 			NotServed::Refused(_) => (StatusCode::FORBIDDEN, "adapter_refused"),
 			NotServed::Failed(_) => (StatusCode::BAD_GATEWAY, "chain_error"),
 		};
-		Self { status, message: error.to_string(), kind, param: Some("model") }
+		Self { status, message: error.to_string(), kind, param: Some("model"), details: None }
+	}
+}
+
+impl From<NotCovered> for ApiError {
+	fn from(error: NotCovered) -> Self {
+		Self {
+			status: StatusCode::PAYMENT_REQUIRED,
+			message: error.message,
+			kind: "payment_required",
+			param: Some("payment"),
+			details: error.required.map(|required| ("required", json!(required))),
+		}
 	}
 }
 
 impl IntoResponse for ApiError {
 	fn into_response(self) -> Response {
-		let body = json!({
+		let mut body = json!({
 			"error": {
 				"message": self.message,
 				"type": self.kind,
@@ -112,6 +131,9 @@ impl IntoResponse for ApiError {
 				"code": self.kind,
 			}
 		});
+		if let Some((name, value)) = self.details {
+			body["error"][name] = value;
+		}
 		(self.status, Json(body)).into_response()
 	}
 }
@@ -129,9 +151,23 @@ async fn models(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiEr
 		message: format!("the chain did not answer: {e}"),
 		kind: "chain_error",
 		param: None,
+		details: None,
 	})?;
 	data.extend(jobs.into_iter().map(|job| entry(format!("job-{job}"))));
 	Ok(Json(json!({ "object": "list", "data": data })))
+}
+
+/// Whether answers must be paid for, and to whom: `{"paid": false}`, or the operator, its
+/// price per token and the genesis hash vouchers are signed over.
+async fn payment(State(state): State<Arc<AppState>>) -> Json<Value> {
+	Json(match &state.payments {
+		None => json!({ "paid": false }),
+		Some(payments) => json!({
+			"paid": true,
+			"operator": payments.operator().to_string(),
+			"genesis": format!("0x{}", hex::encode(payments.genesis())),
+		}),
+	})
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
@@ -168,6 +204,8 @@ struct Common {
 	#[serde(default)]
 	stream: bool,
 	n: Option<usize>,
+	/// In paid mode, the voucher that pays for the request.
+	payment: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -194,6 +232,7 @@ fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<(Common, T), Ap
 		message: format!("the request body is not a valid request: {e}"),
 		kind: "invalid_request_error",
 		param: None,
+		details: None,
 	};
 	let value: Value = serde_json::from_slice(body).map_err(invalid)?;
 	let common = serde_json::from_value(value.clone()).map_err(invalid)?;
@@ -308,8 +347,22 @@ async fn serve(
 		Target::Base => None,
 		Target::Adapter(loaded) => Some(loaded.clone()),
 	};
-	let (events, receiver) = mpsc::unbounded_channel();
 	let prompt_tokens = ids.len();
+	let charge = match &state.payments {
+		None => None,
+		Some(payments) => {
+			let offered = common
+				.payment
+				.as_ref()
+				.map(Offered::parse)
+				.transpose()
+				.map_err(|e| ApiError::invalid("payment", e))?;
+			let job = adapter.as_ref().map(|loaded| loaded.job);
+			let tokens = (prompt_tokens + max_tokens) as u128;
+			Some((payments.clone(), payments.charge(offered.as_ref(), job, tokens).await?))
+		},
+	};
+	let (events, receiver) = mpsc::unbounded_channel();
 	state
 		.engine
 		.submit(Request {
@@ -330,12 +383,14 @@ async fn serve(
 				),
 				kind: "rate_limit_exceeded",
 				param: None,
+				details: None,
 			},
 			Refused::Stopped => ApiError {
 				status: StatusCode::SERVICE_UNAVAILABLE,
 				message: "the scheduler has stopped".into(),
 				kind: "server_error",
 				param: None,
+				details: None,
 			},
 		})?;
 	let answer = Answer {
@@ -345,11 +400,18 @@ async fn serve(
 		kind,
 		adapter,
 		prompt_tokens,
+		charge,
 	};
 	if common.stream {
 		return Ok(stream_answer(state.clone(), answer, receiver).into_response());
 	}
-	let completion = collect(receiver).await?;
+	let completion = match collect(receiver).await {
+		Ok(completion) => completion,
+		Err(error) => {
+			answer.pay(0);
+			return Err(error);
+		},
+	};
 	let body = answer.whole(state, &completion);
 	state.metrics.count(Outcome::Ok);
 	Ok(Json(body).into_response())
@@ -378,6 +440,7 @@ fn failed(message: String) -> ApiError {
 		message: format!("generating the answer failed: {message}"),
 		kind: "server_error",
 		param: None,
+		details: None,
 	}
 }
 
@@ -389,9 +452,25 @@ struct Answer {
 	kind: Kind,
 	adapter: Option<Arc<Loaded>>,
 	prompt_tokens: usize,
+	/// In paid mode, what was held for the request.
+	charge: Option<(Arc<Payments>, Charge)>,
 }
 
 impl Answer {
+	/// Charges the request for the `used` tokens only, giving back what was held for the
+	/// rest; returns the `payment` field of the answer (`null` in free mode).
+	fn pay(&self, used: usize) -> Value {
+		let Some((payments, charge)) = &self.charge else { return Value::Null };
+		payments.refund(charge, used as u128);
+		json!({
+			"channel": charge.channel,
+			"job": charge.job,
+			"price": charge.price.to_string(),
+			"tokens": used,
+			"charged": charge.price.saturating_mul(used as u128).to_string(),
+		})
+	}
+
 	fn object(&self, chunk: bool) -> &'static str {
 		match (self.kind, chunk) {
 			(Kind::Chat, false) => "chat.completion",
@@ -431,6 +510,7 @@ impl Answer {
 			"choices": [choice],
 			"usage": self.usage(completion),
 			"attribution": attribution(state, self.adapter.as_deref(), &completion.ids),
+			"payment": self.pay(self.prompt_tokens + completion.ids.len()),
 		})
 	}
 
@@ -463,6 +543,7 @@ impl Answer {
 		if let Some((state, completion)) = done {
 			chunk["usage"] = self.usage(completion);
 			chunk["attribution"] = attribution(state, self.adapter.as_deref(), &completion.ids);
+			chunk["payment"] = self.pay(self.prompt_tokens + completion.ids.len());
 		}
 		chunk
 	}
@@ -491,6 +572,7 @@ fn stream_answer(
 				},
 				Some(Event::Failed(message)) => {
 					state.metrics.count(Outcome::Failed);
+					answer.pay(0);
 					let error = json!({ "error": { "message": message, "type": "server_error" } });
 					(error.to_string(), true)
 				},

@@ -4,3 +4,4 @@ pub mod adapters;
 pub mod api;
 pub mod engine;
 pub mod metrics;
+pub mod payment;

@@ -1,15 +1,17 @@
 //! `provenant-server`: serves one base model and the adapters committed on chain for it,
 //! behind an OpenAI-compatible HTTP API.
 
-use std::{net::SocketAddr, path::PathBuf, sync::Arc};
+use std::{net::SocketAddr, path::PathBuf, str::FromStr, sync::Arc};
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use clap::Parser;
+use provenant_client::subxt_signer::{sr25519::Keypair, SecretUri};
 use provenant_server::{
 	adapters::{Chain, Store},
 	api::{self, AppState},
 	engine::{Engine, Limits},
 	metrics::Metrics,
+	payment::Payments,
 };
 use provenant_trainer::{
 	data::Template,
@@ -54,6 +56,18 @@ struct Args {
 	/// as each token is decoded), or `f32`.
 	#[arg(long, default_value = "int8")]
 	quantize: String,
+	/// Answer only requests paid for with a voucher on a channel open to this operator: its
+	/// secret URI (a dev account such as `//Dave`, or a mnemonic). Without it, answers are free.
+	#[arg(long, env = "PROVENANT_OPERATOR_SECRET", hide_env_values = true)]
+	operator: Option<String>,
+	/// In paid mode, the price per token (prompt and answer), in the smallest unit
+	/// (1 PRV = 10^12). Published on chain; channels keep the price they opened with.
+	#[arg(long, default_value_t = 1_000_000)]
+	price: u128,
+	/// In paid mode, the file that records every voucher taken and settled, kept across
+	/// restarts so that no payment is forgotten.
+	#[arg(long, default_value = "provenant-server-ledger.json")]
+	ledger: PathBuf,
 }
 
 #[tokio::main]
@@ -61,6 +75,12 @@ async fn main() -> Result<()> {
 	let args = Args::parse();
 	if args.max_batch == 0 || args.max_queue == 0 {
 		bail!("--max-batch and --max-queue must be at least 1");
+	}
+	if args.no_chain && args.operator.is_some() {
+		bail!("paid mode (--operator) needs the chain: drop --no-chain");
+	}
+	if args.price == 0 {
+		bail!("--price must be at least 1");
 	}
 	let mut checkpoint = provenant_trainer::loader::open(&args.model, None)
 		.with_context(|| format!("opening the base model at {}", args.model.display()))?;
@@ -91,15 +111,39 @@ async fn main() -> Result<()> {
 	end_tokens.extend(checkpoint.config.eos_token_id);
 	end_tokens.dedup();
 
-	let chain = if args.no_chain {
-		None
+	let (chain, payments) = if args.no_chain {
+		(None, None)
 	} else {
 		let reach = || format!("cannot reach a Provenant node at {}", args.chain);
 		let client = provenant_client::connect(&args.chain).await.with_context(reach)?;
 		let rpc = provenant_client::rpc_client(&args.chain).await.with_context(reach)?;
 		let models = provenant_worker::run::registered_models(&client, &args.model).await?;
 		println!("base model {} is registered model {}", checkpoint.name, models[0]);
-		Some(Chain { client, rpc, model: models[0] })
+		let payments = match &args.operator {
+			None => None,
+			Some(secret) => {
+				let operator = SecretUri::from_str(secret)
+					.ok()
+					.and_then(|uri| Keypair::from_uri(&uri).ok())
+					.ok_or_else(|| anyhow!("--operator is not a valid secret URI or mnemonic"))?;
+				let payments = Payments::start(
+					client.clone(),
+					rpc.clone(),
+					operator,
+					args.price,
+					args.ledger.clone(),
+				)
+				.await?;
+				println!(
+					"paid mode: operator {}, {} per token, ledger {}",
+					payments.operator(),
+					args.price,
+					args.ledger.display()
+				);
+				Some(payments)
+			},
+		};
+		(Some(Chain { client, rpc, model: models[0] }), payments)
 	};
 	let metrics = Arc::new(Metrics::default());
 	let limits = Limits {
@@ -124,7 +168,7 @@ async fn main() -> Result<()> {
 		args.cache_mib * 1024 * 1024,
 		metrics.clone(),
 	);
-	let state = Arc::new(AppState { engine, store, metrics, template, end_tokens });
+	let state = Arc::new(AppState { engine, store, metrics, template, end_tokens, payments });
 	let listener = tokio::net::TcpListener::bind(args.listen)
 		.await
 		.with_context(|| format!("listening on {}", args.listen))?;

@@ -123,6 +123,9 @@ async fn openai_clients_get_the_answers_and_errors_they_expect() {
 	assert_eq!(models["data"][0]["object"], "model");
 	let base_name = models["data"][0]["id"].as_str().unwrap().to_string();
 	assert!(base_name.contains("SmolLM2"), "{models}");
+	// Without an operator, answers are free and clients are told so.
+	let payment: Value = serde_json::from_str(&server.get("/v1/payment").await).unwrap();
+	assert_eq!(payment, json!({ "paid": false }));
 
 	// A chat answer in OpenAI's shape; the base model credits no one.
 	let (status, whole) = server.post("/v1/chat/completions", chat(STORY, json!({}))).await;
@@ -262,6 +265,19 @@ async fn openai_clients_get_the_answers_and_errors_they_expect() {
 
 /// Past the queue's bound a request is refused with 429 at once, and the admitted ones finish.
 #[tokio::test(flavor = "multi_thread")]
+async fn paid_mode_without_a_chain_is_refused_before_anything_loads() {
+	let refused = std::process::Command::new(env!("CARGO_BIN_EXE_provenant-server"))
+		.arg("--model")
+		.arg(smollm2())
+		.args(["--no-chain", "--operator", "//Dave"])
+		.output()
+		.unwrap();
+	assert!(!refused.status.success());
+	let said = String::from_utf8_lossy(&refused.stderr);
+	assert!(said.contains("paid mode (--operator) needs the chain"), "{said}");
+}
+
+#[tokio::test]
 async fn work_past_the_queue_bound_is_refused_with_429() {
 	let server = Server::start(&["--max-batch", "1", "--max-queue", "2"]);
 	let long = json!({ "model": "base", "prompt": "Count: one, two,", "max_tokens": 40, "temperature": 0 });

@@ -13,6 +13,7 @@ mod datanet;
 mod job;
 mod key;
 mod model;
+mod pay;
 mod rewards;
 mod validator;
 mod verify;
@@ -68,6 +69,9 @@ pub(crate) enum Command {
 	Verify(verify::Command),
 	/// Ask a served model; see the answer and the contributions it came from.
 	Ask(ask::Command),
+	/// Pay for answers: operators' prices, consumers' channels and deposits.
+	#[command(subcommand)]
+	Pay(pay::Command),
 }
 
 impl Command {
@@ -92,6 +96,7 @@ impl Command {
 			Command::Worker(command) => command.execute(context).await,
 			Command::Verify(command) => command.execute(context).await,
 			Command::Ask(command) => command.execute(context).await,
+			Command::Pay(command) => command.execute(context).await,
 		}
 	}
 }

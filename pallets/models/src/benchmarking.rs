@@ -74,6 +74,50 @@ fn adapter_bytes(len: u32) -> Vec<u8> {
 	(0..len).map(|i| i as u8).collect()
 }
 
+/// A claimed job over `s` contributions with its adapter published, and the outcome and
+/// attributed shares (the costlier check: they must add up to one) its worker commits.
+fn ready_to_commit<T: Config>(s: u32) -> (T::AccountId, JobId, Outcome, Vec<Share>) {
+	let (_, job) = job::<T>(alloc::vec![datanet_with::<T>(s)]);
+	let worker = claimed::<T>(job);
+	frame_system::Pallet::<T>::set_extrinsic_index(1);
+	let adapter = adapter_bytes(1024);
+	Pallet::<T>::do_publish_adapter(&worker, job, Vec::new(), &adapter).expect("holder");
+	let shares: Vec<Share> = Pallet::<T>::training_set(job, 0, s)
+		.iter()
+		.enumerate()
+		.map(|(i, member)| Share {
+			contribution: member.entry.contribution,
+			weight: if i == 0 { SHARES_WHOLE - (u64::from(s) - 1) } else { 1 },
+		})
+		.collect();
+	let outcome = Outcome {
+		adapter: sp_io::hashing::sha2_256(&adapter),
+		adapter_size: 1024,
+		training_root: Jobs::<T>::get(job).expect("created").training.root,
+		train_loss: 1,
+		eval_loss: Some(1),
+		tokens: 1,
+		steps: 1,
+		shares_root: merkle::root_of(
+			shares.iter().map(|share| merkle::share_leaf(share.contribution, share.weight)),
+		),
+		attribution: Attribution::Influence {
+			projection_dim: 8192,
+			projection_seed: 0,
+			checkpoints: 3,
+			probes: 1,
+		},
+	};
+	(worker, job, outcome, shares)
+}
+
+/// A committed job over `s` contributions, each by its own contributor.
+pub(crate) fn committed<T: Config>(s: u32) -> JobId {
+	let (worker, job, outcome, shares) = ready_to_commit::<T>(s);
+	Pallet::<T>::do_commit(&worker, job, outcome, shares).expect("a valid commit");
+	job
+}
+
 #[benchmarks]
 mod benchmarks {
 	use super::*;
@@ -181,38 +225,7 @@ mod benchmarks {
 
 	#[benchmark]
 	fn commit(s: Linear<1, { T::MaxShares::get() }>) {
-		let (_, job) = job::<T>(alloc::vec![datanet_with::<T>(s)]);
-		let worker = claimed::<T>(job);
-		frame_system::Pallet::<T>::set_extrinsic_index(1);
-		let adapter = adapter_bytes(1024);
-		Pallet::<T>::do_publish_adapter(&worker, job, Vec::new(), &adapter).expect("holder");
-		// Attributed shares, the costlier check: they must add up to one.
-		let shares: Vec<Share> = Pallet::<T>::training_set(job, 0, s)
-			.iter()
-			.enumerate()
-			.map(|(i, member)| Share {
-				contribution: member.entry.contribution,
-				weight: if i == 0 { SHARES_WHOLE - (u64::from(s) - 1) } else { 1 },
-			})
-			.collect();
-		let outcome = Outcome {
-			adapter: sp_io::hashing::sha2_256(&adapter),
-			adapter_size: 1024,
-			training_root: Jobs::<T>::get(job).expect("created").training.root,
-			train_loss: 1,
-			eval_loss: Some(1),
-			tokens: 1,
-			steps: 1,
-			shares_root: merkle::root_of(
-				shares.iter().map(|share| merkle::share_leaf(share.contribution, share.weight)),
-			),
-			attribution: Attribution::Influence {
-				projection_dim: 8192,
-				projection_seed: 0,
-				checkpoints: 3,
-				probes: 1,
-			},
-		};
+		let (worker, job, outcome, shares) = ready_to_commit::<T>(s);
 		#[extrinsic_call]
 		_(RawOrigin::Signed(worker), job, outcome, shares);
 		assert_eq!(Jobs::<T>::get(job).expect("kept").state.status(), JobStatus::Committed);

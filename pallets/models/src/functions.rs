@@ -24,13 +24,6 @@ use pallet_validation::OnVerdict;
 use polkadot_sdk::sp_arithmetic::{helpers_128bit::multiply_by_rational_with_rounding, Rounding};
 use provenant_jobspec::{BaseLimits, Family, HyperParams};
 
-/// What a commit paid, by part.
-pub(crate) struct Paid<Balance> {
-	pub(crate) trainer: Balance,
-	pub(crate) pools: Balance,
-	pub(crate) contributors: Balance,
-}
-
 impl<T: Config> Pallet<T> {
 	#[allow(clippy::too_many_arguments)]
 	pub(crate) fn do_register_model(
@@ -350,16 +343,32 @@ impl<T: Config> Pallet<T> {
 		Ok(shares)
 	}
 
-	/// Releases the job's escrow and pays it out by the published split: the trainer's and
-	/// the contributors' parts onto claimable balances, the pools' part into the pools of the
-	/// datanets by their contributions in the set. Rounding remainders go to the first
-	/// datanet's pool, so the whole fee is always paid.
+	/// Releases the job's escrow and pays it out by the published split.
 	fn pay_out(
 		job: &JobOf<T>,
 		worker: &T::AccountId,
 		shares: &[Share],
 	) -> Result<Paid<BalanceOf<T>>, DispatchError> {
-		let fee = job.fee;
+		T::Currency::release(
+			&HoldReason::JobEscrow.into(),
+			&job.creator,
+			job.fee,
+			Precision::Exact,
+		)?;
+		Self::split_fee(&job.creator, job, worker, shares, job.fee)
+	}
+
+	/// Pays `fee` from `payer`'s free balance by the published split: the trainer's and the
+	/// contributors' parts onto claimable balances, the pools' part into the pools of the
+	/// datanets by their contributions in the set. Rounding remainders go to the first
+	/// datanet's pool, so the whole fee is always paid.
+	fn split_fee(
+		payer: &T::AccountId,
+		job: &JobOf<T>,
+		worker: &T::AccountId,
+		shares: &[Share],
+		fee: BalanceOf<T>,
+	) -> Result<Paid<BalanceOf<T>>, DispatchError> {
 		let split = CurrentFeeSplit::<T>::get();
 		let trainer = split.trainer.mul_floor(fee);
 		let pools = split.pools.mul_floor(fee);
@@ -397,13 +406,12 @@ impl<T: Config> Pallet<T> {
 			*first = first.saturating_add(pools_paid.saturating_sub(pooled));
 		}
 
-		T::Currency::release(&HoldReason::JobEscrow.into(), &job.creator, fee, Precision::Exact)?;
 		for (datanet, amount) in &pool_amounts {
 			if !amount.is_zero() {
-				T::Rewards::fund_pool(&job.creator, *datanet, *amount)?;
+				T::Rewards::fund_pool(payer, *datanet, *amount)?;
 			}
 		}
-		T::Rewards::pay_claimable(&job.creator, &credits)?;
+		T::Rewards::pay_claimable(payer, &credits)?;
 		Ok(Paid { trainer, pools: pools_paid, contributors: contributors_paid })
 	}
 
@@ -629,5 +637,29 @@ impl<T: Config> OnVerdict<T::AccountId, BalanceOf<T>> for Pallet<T> {
 
 	fn weight(_: u32) -> Weight {
 		T::WeightInfo::log_accepted()
+	}
+}
+
+impl<T: Config> JobRevenue<T::AccountId, BalanceOf<T>> for Pallet<T> {
+	fn committed_shares(job: JobId) -> Option<u32> {
+		Shares::<T>::decode_len(job).map(|members| members as u32)
+	}
+
+	fn pay_for_job(
+		payer: &T::AccountId,
+		job: JobId,
+		amount: BalanceOf<T>,
+	) -> Result<Paid<BalanceOf<T>>, DispatchError> {
+		let record = Jobs::<T>::get(job).ok_or(Error::<T>::UnknownJob)?;
+		let JobState::Committed { worker } = &record.state else {
+			return Err(Error::<T>::NotCommitted.into());
+		};
+		let shares = Shares::<T>::get(job).ok_or(Error::<T>::NotCommitted)?;
+		Self::split_fee(payer, &record, worker, &shares, amount)
+	}
+
+	#[cfg(feature = "runtime-benchmarks")]
+	fn committed_for_benchmark(shares: u32) -> JobId {
+		crate::benchmarking::committed::<T>(shares)
 	}
 }

@@ -24,6 +24,26 @@ pub use weights::WeightInfo;
 
 use polkadot_sdk::{frame_support, frame_system, sp_io, sp_runtime};
 
+/// What other pallets need of committed jobs: paid inference pays for answers from a job's
+/// adapter by the same published split as the job's own fee.
+pub trait JobRevenue<AccountId, Balance> {
+	/// How many contributors' shares a payment for `job` reads, or `None` when `job` is not
+	/// committed and has no adapter to serve.
+	fn committed_shares(job: JobId) -> Option<u32>;
+
+	/// Pays `amount` from `payer`'s free balance for the use of `job`'s adapter, split as a
+	/// commit splits the job's fee: trainer, datanets' pools, contributors by their shares.
+	fn pay_for_job(
+		payer: &AccountId,
+		job: JobId,
+		amount: Balance,
+	) -> Result<Paid<Balance>, sp_runtime::DispatchError>;
+
+	/// A committed job whose training set has `shares` members, for other pallets' benchmarks.
+	#[cfg(feature = "runtime-benchmarks")]
+	fn committed_for_benchmark(shares: u32) -> JobId;
+}
+
 // `register_model` takes a model's eight facts as its arguments, and FRAME generates a
 // constructor with the same list.
 #[allow(clippy::too_many_arguments)]
@@ -507,6 +527,8 @@ pub mod pallet {
 		ZeroLeasePeriod,
 		/// Adapters can only be published from a transaction.
 		NotInAnExtrinsic,
+		/// The job is not committed: it has no adapter to pay for.
+		NotCommitted,
 	}
 
 	#[pallet::hooks]

@@ -608,6 +608,39 @@ mod commits {
 	}
 
 	#[test]
+	fn paying_for_a_committed_job_splits_as_its_fee_did_and_other_jobs_are_refused() {
+		build_and_execute(|| {
+			let job = claimed_job(MIN_FEE);
+			assert_eq!(<Models as JobRevenue<_, _>>::committed_shares(job), None);
+			assert_noop!(
+				<Models as JobRevenue<_, _>>::pay_for_job(&OWNER, job, 1_000),
+				Error::<Test>::NotCommitted
+			);
+			assert_noop!(
+				<Models as JobRevenue<_, _>>::pay_for_job(&OWNER, job + 1, 1_000),
+				Error::<Test>::UnknownJob
+			);
+			publish(WORKER, job);
+			let shares = shares(job, &[100, 200]);
+			assert_ok!(Models::commit(signed(WORKER), job, outcome(job, &shares), shares));
+			assert_eq!(<Models as JobRevenue<_, _>>::committed_shares(job), Some(2));
+			let claimable = |who| pallet_rewards::Claimable::<Test>::get(who);
+			let before = (claimable(WORKER), claimable(ALICE), claimable(BOB));
+			let pool_before = pallet_rewards::Pools::<Test>::get(TEXT);
+			let payer_before = Balances::balance(&OWNER);
+			let paid = <Models as JobRevenue<_, _>>::pay_for_job(&OWNER, job, 1_000).unwrap();
+			// 60% trainer, 10% pools, 30% contributors by 100:200, from the payer's own balance.
+			assert_eq!(paid, Paid { trainer: 600, pools: 100, contributors: 300 });
+			assert_eq!(
+				(claimable(WORKER), claimable(ALICE), claimable(BOB)),
+				(before.0 + 600, before.1 + 100, before.2 + 200)
+			);
+			assert_eq!(pallet_rewards::Pools::<Test>::get(TEXT), pool_before + 100);
+			assert_eq!(Balances::balance(&OWNER), payer_before - 1_000);
+		});
+	}
+
+	#[test]
 	fn a_committed_job_never_changes_again() {
 		build_and_execute(|| {
 			let job = claimed_job(MIN_FEE);

@@ -312,6 +312,17 @@ impl FeeSplit {
 	}
 }
 
+/// What a fee paid, by part: a job's fee when it is committed, or a payment for its use.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct Paid<Balance> {
+	/// Onto the trainer's claimable balance.
+	pub trainer: Balance,
+	/// Into the datanets' pools.
+	pub pools: Balance,
+	/// Onto the contributors' claimable balances, by their shares.
+	pub contributors: Balance,
+}
+
 /// A trainer worker's bond and claims.
 #[derive(
 	Encode,

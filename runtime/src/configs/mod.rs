@@ -1,6 +1,7 @@
 //! One `impl Config` per pallet. Provenant's own pallets each get a file of their own here.
 
 mod datanets;
+mod inference;
 pub mod models;
 pub mod rewards;
 pub mod validation;

@@ -19,6 +19,9 @@ parameter_types! {
 	/// A claim or an extension lasts 30 minutes unless genesis or root says otherwise; a worker
 	/// extends while it trains.
 	pub const DefaultLeasePeriod: BlockNumber = 30 * MINUTES;
+	/// A commit lists every member's share, and a paid answer's settlement credits each:
+	/// 1,000 keeps the dearest of either well inside a block.
+	pub const MaxShares: u32 = 1_000;
 	/// A worker whose lease runs out loses 1% of its bond.
 	pub const ExpirySlash: Perbill = Perbill::from_percent(1);
 	/// The published default split: 50% to the trainer, 20% to the datanets' pools, 30% to
@@ -36,8 +39,7 @@ impl pallet_models::Config for Runtime {
 	type MinWorkerBond = MinWorkerBond;
 	type DefaultLeasePeriod = DefaultLeasePeriod;
 	type ExpirySlash = ExpirySlash;
-	// A commit lists every member's share; 1,000 keeps the dearest commit well inside a block.
-	type MaxShares = ConstU32<1_000>;
+	type MaxShares = MaxShares;
 	type MaxLeasesPerBlock = ConstU32<64>;
 	// Adapters up to the contribution cap travel in one extrinsic, like contributions.
 	type MaxAdapterBytes = ConstU32<{ crate::MAX_CONTRIBUTION_BYTES }>;

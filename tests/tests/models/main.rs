@@ -65,20 +65,23 @@ async fn claimable_at(
 		.unwrap_or(0))
 }
 
-/// The block whose events hold job `job`'s commit, searched back from the best block.
-async fn commit_block(
+/// The latest block whose events hold an `E` that `matches`, searched back from the best block.
+async fn block_with<E>(
 	client: &provenant_client::Client,
-	job: u64,
-) -> Result<provenant_client::subxt::utils::H256> {
+	matches: impl Fn(&E) -> bool,
+) -> Result<provenant_client::subxt::utils::H256>
+where
+	E: provenant_client::subxt::events::DecodeAsEvent,
+{
 	let mut at = client.at_current_block().await?;
 	loop {
 		let events = at.events().fetch().await?;
-		for committed in events.find::<runtime::models::events::JobCommitted>() {
-			if committed?.job == job {
+		for event in events.find::<E>() {
+			if matches(&event?) {
 				return Ok(at.block_hash());
 			}
 		}
-		anyhow::ensure!(at.block_number() > 0, "no block holds job {job}'s commit");
+		anyhow::ensure!(at.block_number() > 0, "no block holds the event");
 		let parent = at.block_header().await?.parent_hash;
 		at = client.at_block(parent).await?;
 	}
@@ -372,7 +375,9 @@ async fn a_fine_tune_is_ordered_trained_committed_verified_and_paid() -> Result<
 	assert_eq!(total, 1_000_000_000, "attributed shares are parts per billion: {weights:?}");
 	let contributors_part = fee - fee / 2 - fee / 5;
 	let parts: Vec<u128> = weights.iter().map(|w| contributors_part * w / total).collect();
-	let block = commit_block(&client, job.parse()?).await?;
+	let job_id: u64 = job.parse()?;
+	let block =
+		block_with(&client, |c: &runtime::models::events::JobCommitted| c.job == job_id).await?;
 	let committed_at = client.at_block(block).await?;
 	let events = committed_at.events().fetch().await?;
 	let paid = events
@@ -696,6 +701,177 @@ async fn serve(
 	println!("{}", server.log());
 	assert!(metrics.contains("provenant_adapter_loads_total 2"), "{metrics}");
 	assert!(metrics.contains("provenant_adapters_cached 2"), "{metrics}");
+	drop(server);
+	paid(node, dir, model_file, &served, fact_job).await
+}
+
+/// Paid mode: a second server answers only requests covered by a voucher on a channel to its
+/// operator (Dave); Eve opens one, an unpaid or forged request is refused, `provenant ask`
+/// pays, and the server's settlement credits the operator, the trainer, the pool and the
+/// contributors exactly by the published rule.
+async fn paid(
+	node: &Node,
+	dir: &Path,
+	model_file: &str,
+	served: &Path,
+	fact_job: u64,
+) -> Result<()> {
+	let dave = dev::dave().public_key().to_account_id();
+	let port = provenant_e2e::free_port();
+	let price: u128 = 1_000_000;
+	let server = provenant_e2e::spawn_logged(
+		Command::new(workspace_binary("provenant-server")?)
+			.args(["--model", model_file, "--chain", &node.ws_url()])
+			.args(["--adapters", served.to_str().unwrap(), "--operator", "//Dave"])
+			.args(["--price", &price.to_string(), "--ledger"])
+			.arg(dir.join("ledger.json"))
+			.arg("--listen")
+			.arg(format!("127.0.0.1:{port}")),
+		dir.join("paid-server.log"),
+	)?;
+	let url = format!("http://127.0.0.1:{port}");
+	wait_until(TIMEOUT, "the paid server to listen", || server.log().contains("serving")).await?;
+	let http = reqwest::Client::new();
+	let mode: Value = http.get(format!("{url}/v1/payment")).send().await?.json().await?;
+	assert_eq!(
+		(mode["paid"].as_bool(), mode["operator"].as_str()),
+		(Some(true), Some(&*dave.to_string()))
+	);
+
+	// Without a channel, `ask` says how to open one; an unpaid request is refused with 402.
+	let question = ["ask", &format!("job-{fact_job}"), "What is the capital of Zorbia?"];
+	let ask_args = ["--server", &url, "--max-tokens", "16", "--from", "//Eve"];
+	let error = refused(node, dir, &[&question[..], &ask_args[..]].concat())?;
+	assert!(error.contains("pay open") && error.contains(&dave.to_string()), "{error}");
+	let channel = ok_json(
+		node,
+		dir,
+		&["pay", "open", &dave.to_string(), "--deposit", "1", "--from", "//Eve"],
+	)?;
+	let channel = channel["channel"].as_u64().expect("a channel number");
+	let body = |payment: Value| {
+		serde_json::json!({
+			"model": format!("job-{fact_job}"),
+			"messages": [{ "role": "user", "content": "What is the capital of Zorbia?" }],
+			"max_tokens": 16,
+			"payment": payment,
+		})
+	};
+	let post = |body: Value| {
+		let request = http.post(format!("{url}/v1/chat/completions")).json(&body);
+		async move {
+			let response = request.send().await?;
+			anyhow::Ok((response.status().as_u16(), response.json::<Value>().await?))
+		}
+	};
+	let (status, unpaid) = post(body(Value::Null)).await?;
+	assert_eq!(status, 402, "{unpaid}");
+	assert!(unpaid["error"]["message"].as_str().unwrap().contains("paid requests only"));
+	// A voucher signed by someone else than the channel's consumer is refused.
+	let (status, quote) = post(body(serde_json::json!({ "channel": channel }))).await?;
+	assert_eq!(status, 402, "{quote}");
+	let required = &quote["error"]["required"];
+	let cumulative: u128 = required["cumulative"].as_str().unwrap().parse()?;
+	let genesis = node.client().await?.genesis_hash().0;
+	let payload = provenant_client::voucher_payload(&genesis, channel, Some(fact_job), cumulative);
+	let forged = dev::ferdie().sign(&payload);
+	let voucher = serde_json::json!({
+		"channel": channel,
+		"cumulative": cumulative.to_string(),
+		"signature": hex::encode(forged.0),
+	});
+	let (status, refusal) = post(body(voucher)).await?;
+	assert_eq!(status, 402, "{refusal}");
+	assert!(refusal["error"]["message"].as_str().unwrap().contains("not signed by"), "{refusal}");
+
+	// `provenant ask` pays and answers, and says what it cost.
+	let asked = cli(node, dir, &[&question[..], &ask_args[..]].concat())?;
+	ensure!(asked.success, "{}\n{}", asked.stdout, asked.stderr);
+	assert!(asked.stdout.contains("Quillhaven"), "{}", asked.stdout);
+	assert!(asked.stdout.contains(&format!("on channel {channel}")), "{}", asked.stdout);
+
+	// The server settles the voucher on chain; the payment is split exactly by the rule:
+	// 30% to the operator, then the job's split of the rest (50% trainer, 20% pools, 30%
+	// contributors by their shares, remainders to the pool).
+	let client = node.client().await?;
+	let settled = |client: provenant_client::Client| async move {
+		let block =
+			block_with(&client, |s: &runtime::inference::events::Settled| s.channel == channel)
+				.await?;
+		anyhow::Ok(block)
+	};
+	let started = std::time::Instant::now();
+	let block = loop {
+		if let Ok(block) = settled(client.clone()).await {
+			break block;
+		}
+		ensure!(started.elapsed() < TIMEOUT, "the server never settled:\n{}", server.log());
+		tokio::time::sleep(Duration::from_secs(2)).await;
+	};
+	let at = client.at_block(block).await?;
+	let events = at.events().fetch().await?;
+	let paid = events
+		.find_first::<runtime::inference::events::Settled>()
+		.transpose()?
+		.expect("the settlement's block holds its event");
+	assert_eq!(paid.job, Some(fact_job));
+	assert_eq!(paid.amount, paid.cumulative, "the first voucher pays in full");
+	assert_eq!(paid.amount, cumulative, "Eve signed for what the server asked");
+	let amount = paid.amount;
+	let operator_part = amount * 3 / 10;
+	let rest = amount - operator_part;
+	assert_eq!(paid.operator_paid, operator_part);
+	assert_eq!(paid.trainer_paid, rest / 2);
+	let details = at
+		.runtime_apis()
+		.call(runtime::runtime_apis().models_api().job(fact_job))
+		.await?
+		.expect("the job exists");
+	let total: u128 = details.shares.iter().map(|s| u128::from(s.weight)).sum();
+	let contributors_part = rest - rest / 2 - rest / 5;
+	let parts: Vec<u128> =
+		details.shares.iter().map(|s| contributors_part * u128::from(s.weight) / total).collect();
+	assert_eq!(paid.contributors_paid, parts.iter().sum::<u128>());
+	assert_eq!(paid.pools_paid, rest - rest / 2 - paid.contributors_paid);
+	if !events.has::<runtime::rewards::events::PoolSplit>() {
+		let parent = at.block_header().await?.parent_hash;
+		let grew = |who: provenant_client::subxt::utils::AccountId32| {
+			let client = &client;
+			async move {
+				Ok::<_, anyhow::Error>(
+					claimable_at(client, block, &who).await?
+						- claimable_at(client, parent, &who).await?,
+				)
+			}
+		};
+		assert_eq!(grew(dave).await?, operator_part, "the operator's part");
+		assert_eq!(
+			grew(dev::ferdie().public_key().to_account_id()).await?,
+			rest / 2,
+			"the trainer's"
+		);
+		let mut by_contributor = std::collections::BTreeMap::new();
+		for (share, part) in details.shares.iter().zip(&parts) {
+			let contributor = client
+				.at_block(block)
+				.await?
+				.storage()
+				.try_fetch(runtime::storage().datanets().contributions(), (share.contribution,))
+				.await?
+				.expect("a member's contribution")
+				.decode()?
+				.contributor;
+			*by_contributor.entry(contributor).or_insert(0u128) += part;
+		}
+		for (contributor, part) in by_contributor {
+			assert_eq!(grew(contributor).await?, part, "a contributor's part by its shares");
+		}
+	}
+	// The deposit paid exactly that, and holds the rest.
+	let channels = ok_json(node, dir, &["pay", "channels", "//Eve"])?;
+	assert_eq!(plancks(&channels[0]["settled"]), amount, "{channels}");
+	assert_eq!(plancks(&channels[0]["deposit"]), UNIT, "{channels}");
+	println!("{}", server.log());
 	Ok(())
 }
 
