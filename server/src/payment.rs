@@ -151,7 +151,7 @@ impl Payments {
 		let at = client.at_current_block().await?;
 		let published = at
 			.storage()
-			.try_fetch(runtime::storage().inference().prices(), (account.clone(),))
+			.try_fetch(runtime::storage().inference().prices(), (account,))
 			.await?
 			.map(|value| value.decode())
 			.transpose()?;

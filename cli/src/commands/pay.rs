@@ -93,7 +93,7 @@ impl Command {
 			Command::Open { operator, deposit, from } => {
 				let operator = context.account(&operator)?;
 				let deposit = parse_prv(&deposit)?;
-				let call = runtime::transactions().inference().open(operator.clone(), deposit);
+				let call = runtime::transactions().inference().open(operator, deposit);
 				let events =
 					submit(context, &client, &from, &call).await.context("opening the channel")?;
 				let opened = events

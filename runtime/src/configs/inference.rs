@@ -29,7 +29,7 @@ impl pallet_inference::Config for Runtime {
 	type ClosingPeriod = ClosingPeriod;
 	type MaxShares = MaxShares;
 	type DefaultOperatorShare = DefaultOperatorShare;
-	type WeightInfo = ();
+	type WeightInfo = pallet_inference::weights::SubstrateWeight<Runtime>;
 	#[cfg(feature = "runtime-benchmarks")]
 	type BenchmarkHelper = BenchmarkSigner;
 }
