@@ -157,8 +157,8 @@ async fn models(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiEr
 	Ok(Json(json!({ "object": "list", "data": data })))
 }
 
-/// Whether answers must be paid for, and to whom: `{"paid": false}`, or the operator, its
-/// price per token and the genesis hash vouchers are signed over.
+/// Whether answers must be paid for, and to whom: `{"paid": false}`, or the operator and the
+/// genesis hash vouchers are signed over (each channel keeps its own price, on chain).
 async fn payment(State(state): State<Arc<AppState>>) -> Json<Value> {
 	Json(match &state.payments {
 		None => json!({ "paid": false }),
@@ -363,45 +363,49 @@ async fn serve(
 		},
 	};
 	let (events, receiver) = mpsc::unbounded_channel();
+	let answer = Answer {
+		id: format!("{}-{:x}", if kind == Kind::Chat { "chatcmpl" } else { "cmpl" }, rand_id()),
+		model: common.model.clone(),
+		created: now(),
+		kind,
+		adapter: adapter.clone(),
+		prompt_tokens,
+		charge,
+	};
 	state
 		.engine
 		.submit(Request {
 			prompt: ids,
-			adapter: adapter.clone(),
+			adapter,
 			max_tokens,
 			sampling,
 			end_tokens: state.end_tokens.clone(),
 			stop,
 			events,
 		})
-		.map_err(|refused| match refused {
-			Refused::Busy { limit } => ApiError {
-				status: StatusCode::TOO_MANY_REQUESTS,
-				message: format!(
-					"the server is busy: {limit} requests are already queued or running; try \
-					 again shortly"
-				),
-				kind: "rate_limit_exceeded",
-				param: None,
-				details: None,
-			},
-			Refused::Stopped => ApiError {
-				status: StatusCode::SERVICE_UNAVAILABLE,
-				message: "the scheduler has stopped".into(),
-				kind: "server_error",
-				param: None,
-				details: None,
-			},
+		.map_err(|refused| {
+			// Nothing was answered: whatever was held for it goes back.
+			answer.pay(0);
+			match refused {
+				Refused::Busy { limit } => ApiError {
+					status: StatusCode::TOO_MANY_REQUESTS,
+					message: format!(
+						"the server is busy: {limit} requests are already queued or running; try \
+						 again shortly"
+					),
+					kind: "rate_limit_exceeded",
+					param: None,
+					details: None,
+				},
+				Refused::Stopped => ApiError {
+					status: StatusCode::SERVICE_UNAVAILABLE,
+					message: "the scheduler has stopped".into(),
+					kind: "server_error",
+					param: None,
+					details: None,
+				},
+			}
 		})?;
-	let answer = Answer {
-		id: format!("{}-{:x}", if kind == Kind::Chat { "chatcmpl" } else { "cmpl" }, rand_id()),
-		model: common.model.clone(),
-		created: now(),
-		kind,
-		adapter,
-		prompt_tokens,
-		charge,
-	};
 	if common.stream {
 		return Ok(stream_answer(state.clone(), answer, receiver).into_response());
 	}

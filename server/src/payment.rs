@@ -100,9 +100,7 @@ pub struct Charge {
 	pub job: Option<u64>,
 	/// The channel's price per token.
 	pub price: u128,
-	/// Held for the request: price × (prompt tokens + max_tokens).
-	pub held: u128,
-	/// Tokens it was held for.
+	/// Tokens it was held for (prompt + max_tokens): `price × tokens` was held.
 	pub tokens: u128,
 }
 
@@ -288,7 +286,7 @@ impl Payments {
 			message: format!("the server could not record the payment: {e:#}"),
 			required: None,
 		})?;
-		Ok(Charge { channel: offered.channel, job, price: channel.price, held: cost, tokens })
+		Ok(Charge { channel: offered.channel, job, price: channel.price, tokens })
 	}
 
 	/// Gives back what `charge` held for tokens the answer did not use.
