@@ -3,7 +3,9 @@
 #   - protobuf-compiler (apt): sc-network's litep2p compiles .proto files;
 #   - libopenblas-dev (apt): the trainer's CPU kernels link OpenBLAS for their matrix products;
 #   - the wasm32v1-none target and rust-src (rustup): the runtime is built to WebAssembly;
-#   - rustfmt and clippy (rustup): command (b) refuses an unformatted tree and lint warnings.
+#   - rustfmt and clippy (rustup): command (b) refuses an unformatted tree and lint warnings;
+#   - chromium (apt): Studio's browser tests drive Debian's Chromium (a browser download
+#     cannot work here). Studio itself needs Node.js 20.19+ and npm, which this script checks.
 # Idempotent: it exits at once when everything is present.
 set -euo pipefail
 
@@ -14,11 +16,19 @@ command -v protoc >/dev/null 2>&1 || missing+=("protobuf-compiler")
 python3 -m pip --version >/dev/null 2>&1 || missing+=("python3-pip")
 has_openblas() { dpkg -s libopenblas-dev >/dev/null 2>&1; }
 has_openblas || missing+=("libopenblas-dev")
+command -v chromium >/dev/null 2>&1 || missing+=("chromium")
 if command -v rustup >/dev/null 2>&1; then
 	rustup target list --installed 2>/dev/null | grep -qx wasm32v1-none || missing+=("wasm32v1-none")
 	rustup component list --installed 2>/dev/null | grep -q '^rust-src' || missing+=("rust-src")
 	rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || missing+=("rustfmt")
 	rustup component list --installed 2>/dev/null | grep -q '^clippy' || missing+=("clippy")
+fi
+
+# Vite 8 needs Node.js 20.19 or later; Debian 12's own nodejs is older, so none is installed here.
+node_ok() { node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a==20&&b>=19)?0:1)' 2>/dev/null; }
+if ! node_ok || ! command -v npm >/dev/null 2>&1; then
+	echo "setup: Studio needs Node.js 20.19 or later with npm (found: $(node --version 2>/dev/null || echo none))" >&2
+	exit 1
 fi
 
 if [ ${#missing[@]} -eq 0 ]; then
@@ -35,6 +45,7 @@ apt_packages=()
 command -v protoc >/dev/null 2>&1 || apt_packages+=(protobuf-compiler)
 python3 -m pip --version >/dev/null 2>&1 || apt_packages+=(python3-pip)
 has_openblas || apt_packages+=(libopenblas-dev)
+command -v chromium >/dev/null 2>&1 || apt_packages+=(chromium)
 if [ ${#apt_packages[@]} -gt 0 ]; then
 	sudo_cmd=""
 	[ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"

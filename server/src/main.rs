@@ -12,6 +12,7 @@ use provenant_server::{
 	engine::{Engine, Limits},
 	metrics::Metrics,
 	payment::Payments,
+	studio::{self, Studio},
 };
 use provenant_trainer::{
 	data::Template,
@@ -68,6 +69,10 @@ struct Args {
 	/// restarts so that no payment is forgotten.
 	#[arg(long, default_value = "provenant-server-ledger.json")]
 	ledger: PathBuf,
+	/// Studio's production build (`studio/dist`), served at `/` beside the API; its pages talk
+	/// to the node at `--chain`.
+	#[arg(long)]
+	studio: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -82,6 +87,14 @@ async fn main() -> Result<()> {
 	if args.price == 0 {
 		bail!("--price must be at least 1");
 	}
+	// Checked before the model loads, so a missing build fails at once.
+	let studio = match &args.studio {
+		Some(dir) => Some(Arc::new(
+			Studio::new(dir.clone(), (!args.no_chain).then(|| args.chain.clone()))
+				.map_err(|e| anyhow!("--studio: {e}"))?,
+		)),
+		None => None,
+	};
 	let mut checkpoint = provenant_trainer::loader::open(&args.model, None)
 		.with_context(|| format!("opening the base model at {}", args.model.display()))?;
 	let quant = match args.quantize.as_str() {
@@ -176,6 +189,11 @@ async fn main() -> Result<()> {
 		"serving {base_name} on http://{}/v1 (OpenAI API; metrics at /metrics)",
 		listener.local_addr()?
 	);
-	axum::serve(listener, api::router(state)).await?;
+	let mut app = api::router(state);
+	if let Some(studio) = studio {
+		println!("Studio on http://{}/", listener.local_addr()?);
+		app = app.merge(studio::router(studio));
+	}
+	axum::serve(listener, app).await?;
 	Ok(())
 }

@@ -1,0 +1,55 @@
+import { StrictMode } from "react";
+import { createRoot } from "react-dom/client";
+import { BrowserRouter, Navigate, NavLink, Route, Routes } from "react-router-dom";
+import { ChainProvider, useChain } from "./connection";
+import { DatanetPage } from "./pages/Datanet";
+import { DatanetsPage } from "./pages/Datanets";
+import { RewardsPage } from "./pages/Rewards";
+import "./styles.css";
+import { AccountPicker, WalletProvider } from "./wallet";
+
+function Shell() {
+  const chain = useChain();
+  return (
+    <>
+      <a className="skip" href="#main">
+        Skip to content
+      </a>
+      <header>
+        <div className="brand">
+          Provenant <span>Studio</span>
+        </div>
+        <nav aria-label="Main">
+          <NavLink to="/datanets">Datanets</NavLink>
+          <NavLink to="/rewards">Rewards</NavLink>
+        </nav>
+        <AccountPicker />
+      </header>
+      <main id="main">
+        <Routes>
+          <Route path="/" element={<Navigate to="/datanets" replace />} />
+          <Route path="/datanets" element={<DatanetsPage />} />
+          <Route path="/datanets/:id" element={<DatanetPage />} />
+          <Route path="/rewards" element={<RewardsPage />} />
+          <Route path="*" element={<p role="alert">No page here. Pick one from the navigation above.</p>} />
+        </Routes>
+      </main>
+      <footer>
+        {chain.name} at {chain.url}
+        {chain.isDev ? " (development chain: the dev accounts are offered)" : ""}
+      </footer>
+    </>
+  );
+}
+
+createRoot(document.getElementById("root")!).render(
+  <StrictMode>
+    <BrowserRouter>
+      <ChainProvider>
+        <WalletProvider>
+          <Shell />
+        </WalletProvider>
+      </ChainProvider>
+    </BrowserRouter>
+  </StrictMode>,
+);

@@ -1,0 +1,253 @@
+// Studio in a real browser (Debian's Chromium, driven by playwright-core) against the real
+// stack: a dev node and the inference server serving Studio's production build. The Rust
+// harness `tests/tests/studio` starts both and sets STUDIO_URL and PROVENANT_URL; run it with
+// `cargo test --release -p provenant-e2e --test studio`.
+//
+// Each step does what a person would and checks what they would see, or what the chain holds
+// after. Screenshots of every page at desktop and phone widths go to tests/screenshots/.
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import { after, before, describe, test } from "node:test";
+import { provenant } from "@polkadot-api/descriptors";
+import { chromium } from "playwright-core";
+import { createWsClient } from "polkadot-api/ws";
+import { getPolkadotSigner } from "polkadot-api/signer";
+import WebSocket from "ws";
+import { devPair, installStandIn } from "./wallet-stand-in.mjs";
+
+const STUDIO_URL = process.env.STUDIO_URL;
+const CHAIN_URL = process.env.PROVENANT_URL;
+const SHOTS = new URL("./screenshots/", import.meta.url).pathname;
+const WIDTHS = { desktop: { width: 1280, height: 860 }, phone: { width: 390, height: 844 } };
+
+let browser;
+let client;
+let api;
+
+before(async () => {
+  assert.ok(STUDIO_URL && CHAIN_URL, "run through the Rust harness, which sets STUDIO_URL and PROVENANT_URL");
+  mkdirSync(SHOTS, { recursive: true });
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    // The flags keep Chromium off the network this machine does not have.
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+  });
+  client = createWsClient(CHAIN_URL, { websocketClass: WebSocket });
+  api = client.getTypedApi(provenant);
+});
+
+after(async () => {
+  await browser?.close();
+  client?.destroy();
+});
+
+/** A fresh page (no stored state) at `width`, with the stand-in wallet holding `accounts`. */
+async function open(path, { width = "desktop", accounts = [] } = {}) {
+  const context = await browser.newContext({ viewport: WIDTHS[width] });
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e));
+  const signed = await installStandIn(page, accounts);
+  await page.goto(new URL(path, STUDIO_URL).href);
+  return { page, signed, errors };
+}
+
+async function shoot(page, name) {
+  for (const [width, viewport] of Object.entries(WIDTHS)) {
+    await page.setViewportSize(viewport);
+    await page.screenshot({ path: `${SHOTS}${name}-${width}.png`, fullPage: true });
+  }
+  await page.setViewportSize(WIDTHS.desktop);
+}
+
+/** Every control a keyboard reaches has a name a screen reader can read. */
+async function assertLabelled(page) {
+  const unnamed = await page.evaluate(() =>
+    [...document.querySelectorAll("input, select, button, a[href]")]
+      .filter((el) => {
+        const named =
+          el.getAttribute("aria-label") ||
+          (el.labels && el.labels.length > 0) ||
+          el.closest("label") ||
+          el.textContent.trim();
+        return !named;
+      })
+      .map((el) => el.outerHTML.slice(0, 80)),
+  );
+  assert.deepEqual(unnamed, [], "controls without a label");
+}
+
+const bestEntries = async () => (await api.query.Datanets.Datanets.getEntries({ at: "best" })).length;
+
+describe("Studio", () => {
+  let datanetId;
+
+  test("opens on the datanets, says there are none yet, and every page has its own address", async () => {
+    const { page, errors } = await open("/");
+    await page.getByRole("heading", { name: "Datanets" }).waitFor();
+    assert.match(page.url(), /\/datanets$/);
+    await page.getByText("No datanet yet. Create the first one below.").waitFor();
+    await assertLabelled(page);
+    await shoot(page, "datanets-empty");
+
+    // A shared link to a page opens that page, and a wrong one says so.
+    await page.goto(new URL("/datanets/99", STUDIO_URL).href);
+    await page.getByText("There is no datanet 99 on this chain.").waitFor();
+    await page.goto(new URL("/no-such-page", STUDIO_URL).href);
+    await page.getByText("No page here.").waitFor();
+    assert.deepEqual(errors, []);
+    await page.context().close();
+  });
+
+  test("the keyboard reaches the navigation first, through a skip link", async () => {
+    const { page } = await open("/datanets");
+    await page.getByRole("heading", { name: "Datanets" }).waitFor();
+    await page.keyboard.press("Tab");
+    assert.equal(await page.evaluate(() => document.activeElement.textContent), "Skip to content");
+    await page.keyboard.press("Tab");
+    assert.equal(await page.evaluate(() => document.activeElement.textContent), "Datanets");
+    await page.keyboard.press("Tab");
+    assert.equal(await page.evaluate(() => document.activeElement.textContent), "Rewards");
+    await page.keyboard.press("Tab");
+    assert.equal(await page.evaluate(() => document.activeElement.id), "account");
+    await page.context().close();
+  });
+
+  test("the create form checks the published rules as you type", async () => {
+    const { page } = await open("/datanets");
+    const create = page.getByRole("button", { name: "Create datanet" });
+    await create.waitFor();
+    // Nothing typed yet: no name, so nothing can be sent.
+    assert.equal(await create.isDisabled(), true);
+
+    await page.getByLabel("Name").fill("x");
+    await page.getByLabel("Name").fill("");
+    await page.getByText("A datanet needs a name.").waitFor();
+    await page.getByLabel("Name").fill("Recipes");
+
+    const maxFile = await api.constants.Datanets.MaxFileBytes();
+    await page.getByLabel("Largest file (MiB)").fill(String(Math.ceil(maxFile / 1048576) + 1));
+    await page.getByText(/The chain admits files of at most/).waitFor();
+    await page.getByLabel("Largest file (MiB)").fill("2");
+    await page.getByLabel(/Admitted per day/).fill("1");
+    await page.getByText("The daily cap must hold at least one largest file.").waitFor();
+    assert.equal(await create.isDisabled(), true);
+
+    await page.getByLabel(/Admitted per day/).fill("10");
+    for (const format of ["txt", "jsonl", "csv", "pdf", "docx"]) await page.getByLabel(format).uncheck();
+    await page.getByText("Admit at least one format.").waitFor();
+    await page.getByLabel("jsonl").check();
+    assert.equal(await create.isDisabled(), false);
+    await page.context().close();
+  });
+
+  test("a wallet extension's account creates a datanet: fee first, then the result, then its page", async () => {
+    const { page, signed } = await open("/datanets", { accounts: [{ path: "//Alice", name: "Alice in a wallet" }] });
+    await page.getByRole("button", { name: "Connect polkadot-js" }).click();
+    await page.getByLabel("Account").selectOption({ label: "Alice in a wallet (polkadot-js)" });
+
+    await page.getByLabel("Name").fill("Recipes");
+    await page.getByLabel("Summary").fill("Home recipes, one per file");
+    await page.getByLabel("Tags").fill("food, french");
+    await page.getByLabel("Largest file (MiB)").fill("1");
+    await page.getByLabel(/Admitted per day/).fill("8");
+    await page.getByRole("button", { name: "Create datanet" }).click();
+
+    // The fee is shown before anything is signed.
+    const fee = await page.getByTestId("fee").textContent();
+    assert.match(fee, /^[\d,.]+ PRV$/);
+    assert.equal(signed.length, 0, "nothing is signed before the user confirms");
+    await shoot(page, "datanet-create-confirm");
+    await page.getByRole("button", { name: "Sign and submit" }).click();
+
+    // Studio opens the new datanet's page once the chain has it.
+    await page.getByRole("heading", { name: /Recipes/ }).waitFor({ timeout: 60_000 });
+    datanetId = Number(page.url().split("/").pop());
+    assert.equal(signed.length, 1, "the extension signed exactly once");
+
+    const onChain = await api.query.Datanets.Datanets.getValue(datanetId, { at: "best" });
+    assert.equal(onChain.owner, devPair("//Alice").address);
+    assert.equal(new TextDecoder().decode(onChain.metadata.name), "Recipes");
+    assert.equal(onChain.caps.max_file_bytes, 1048576);
+    assert.equal(onChain.caps.daily_bytes, 8n * 1048576n);
+    await page.getByText("txt, jsonl, csv, pdf, docx").waitFor();
+    await page.getByText("No file has been contributed yet.").waitFor();
+    await page.context().close();
+  });
+
+  test("an account that cannot pay is refused in words, and nothing changes", async () => {
+    const { page } = await open("/datanets", { accounts: [{ path: "//Nobody", name: "Empty wallet" }] });
+    await page.getByRole("button", { name: "Connect polkadot-js" }).click();
+    await page.getByLabel("Account").selectOption({ label: "Empty wallet (polkadot-js)" });
+    const before = await bestEntries();
+    await page.getByLabel("Name").fill("Never made");
+    await page.getByRole("button", { name: "Create datanet" }).click();
+    await page.getByRole("button", { name: "Sign and submit" }).click();
+    await page.getByText(/The chain refused the transaction: Invalid.Payment \(the account cannot pay the fee\)/).waitFor({
+      timeout: 30_000,
+    });
+    assert.equal(await bestEntries(), before);
+    await page.context().close();
+  });
+
+  test("a contribution appears on its datanet's page with its verdict, live", async () => {
+    const { page } = await open(`/datanets/${datanetId}`);
+    await page.getByText("No file has been contributed yet.").waitFor();
+
+    const bob = devPair("//Bob");
+    const signer = getPolkadotSigner(bob.publicKey, "Sr25519", bob.sign);
+    const data = new TextEncoder().encode("Ratatouille: aubergine, courgette, tomato, pepper.\n");
+    const result = await api.tx.Datanets.submit({ datanet: datanetId, data }).signAndSubmit(signer);
+    assert.equal(result.ok, true);
+
+    const row = page.getByRole("row", { name: /Pending/ });
+    await row.waitFor({ timeout: 30_000 });
+    const cells = await row.getByRole("cell").allTextContents();
+    assert.equal(cells[2], "txt");
+    assert.equal(cells[3], `${data.length} B`);
+    assert.equal(cells[1], `${bob.address.slice(0, 6)}…${bob.address.slice(-6)}`);
+    await page.getByText("No contributor has a verdict here yet.").waitFor();
+    await assertLabelled(page);
+    await shoot(page, "datanet");
+    await page.context().close();
+  });
+
+  test("rewards show what the account can claim, and why the claim waits", async () => {
+    const { page } = await open("/rewards");
+    await page.getByLabel("Account").selectOption({ label: "Bob (dev)" });
+    const claimable = await api.query.Rewards.Claimable.getValue(devPair("//Bob").address, { at: "best" });
+    assert.equal(claimable, 0n);
+    await page.getByTestId("claimable").getByText("0 PRV").waitFor();
+    assert.equal(await page.getByRole("button", { name: "Claim" }).isDisabled(), true);
+    await page.getByText(/Nothing to claim yet: epoch \d+ is still running/).waitFor();
+    await assertLabelled(page);
+    await shoot(page, "rewards");
+
+    // The chosen account is kept across a reload.
+    await page.reload();
+    assert.equal(await page.getByLabel("Account").inputValue(), "dev:Bob");
+    await page.context().close();
+  });
+
+  test("with a datanet, the list shows its rules and links to it", async () => {
+    const { page } = await open("/datanets", { width: "phone" });
+    const link = page.getByRole("link", { name: "Recipes" });
+    await link.waitFor();
+    const row = page.getByRole("row", { name: /Recipes/ });
+    const cells = await row.getByRole("cell").allTextContents();
+    assert.deepEqual(cells.slice(2, 7), ["Text", "txt, jsonl, csv, pdf, docx", "1 MiB", "8 MiB", "Active"]);
+    await shoot(page, "datanets");
+    await link.click();
+    await page.getByRole("heading", { name: /Recipes/ }).waitFor();
+    assert.match(page.url(), new RegExp(`/datanets/${datanetId}$`));
+    await page.context().close();
+  });
+});
