@@ -5,7 +5,7 @@
 # - SmolLM2-135M registered as base model (by //Alice) and a trainer worker (//Ferdie, bonded)
 #   that trains every job ordered for it;
 # - the inference server on http://127.0.0.1:8000/v1 (OpenAI API) serving SmolLM2 and every
-#   fine-tune committed for it.
+#   fine-tune committed for it, and Studio, the web app, at http://127.0.0.1:8000/.
 # Extra arguments go to the node, e.g. `scripts/run-dev.sh --base-path /tmp/provenant`.
 # Ctrl-C stops all of it.
 set -euo pipefail
@@ -16,6 +16,7 @@ scripts/fetch-models.sh
 
 # The same feature set as scripts/test.sh, so both share one compiled tree.
 cargo build --release --locked --workspace
+scripts/build-studio.sh
 bin="$CARGO_TARGET_DIR/release"
 state="${PROVENANT_STACK_DIR:-$HOME/.provenant/stack}"
 mkdir -p "$state"
@@ -46,7 +47,7 @@ fi
 pids+=($!)
 echo "worker: training jobs for SmolLM2 as //Ferdie, logging to $state/worker.log"
 "$bin/provenant-server" --model "$PROVENANT_SMOLLM2_GGUF" --chain "$PROVENANT_URL" \
-	--adapters "$state/worker" --listen 127.0.0.1:8000 >"$state/server.log" 2>&1 &
+	--adapters "$state/worker" --studio studio/dist --listen 127.0.0.1:8000 >"$state/server.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 60); do
 	grep -q serving "$state/server.log" && break
@@ -56,6 +57,7 @@ done
 cat <<EOF
 
 Provenant is running:
+  Studio     http://127.0.0.1:8000/ (open it in a browser; the dev accounts are offered)
   chain      $PROVENANT_URL (polkadot.js apps, the provenant CLI)
   inference  http://127.0.0.1:8000/v1 (any OpenAI client; model "base" or "job-<id>")
   metrics    http://127.0.0.1:9615/metrics (node), http://127.0.0.1:8000/metrics (server)

@@ -21,6 +21,9 @@ cargo clippy --release --workspace --all-targets --locked -- -D warnings
 # chain's state, keeps compiling. A check, not a build: no wasm, nothing to run here.
 SKIP_WASM_BUILD=1 cargo check --release -p provenant-runtime --features try-runtime --locked
 
+# Studio's production build, which its browser tests (tests/tests/studio) load from the server.
+scripts/build-studio.sh
+
 # One release build serves both the binaries the end-to-end tests start and the test
 # harnesses: `cargo test --release` reuses every compiled dependency.
 cargo build --release --workspace --locked

@@ -60,7 +60,10 @@ async fn studio_in_a_browser() -> Result<()> {
 		.context("running node (Node.js 20, installed by scripts/setup.sh)")?;
 	let report = String::from_utf8_lossy(&output.stdout);
 	println!("{report}{}", String::from_utf8_lossy(&output.stderr));
-	ensure!(output.status.success(), "Studio's browser tests failed (screenshots in studio/tests/screenshots/)");
+	ensure!(
+		output.status.success(),
+		"Studio's browser tests failed (screenshots in studio/tests/screenshots/)"
+	);
 	let passed = report
 		.lines()
 		.find_map(|line| line.strip_prefix("ℹ pass "))
