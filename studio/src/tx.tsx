@@ -65,11 +65,28 @@ export function TxButton({ label, build, disabled, onSuccess }: TxButtonProps) {
     }
   };
 
-  const submit = () => {
+  const submit = async (attempt = 1) => {
     if (!tx || !selected) return;
     setStep({ kind: "signing" });
+    // The node's next nonce counts this account's transactions still in its pool, so one sent
+    // from another tab or the CLI a moment ago is not clashed with.
+    let nonce: number | undefined;
+    try {
+      nonce = await chain.client._request<number>("system_accountNextIndex", [selected.address]);
+    } catch {
+      nonce = undefined; // polkadot-api then reads it from the chain's state.
+    }
     let reported = false;
-    const subscription = tx.signSubmitAndWatch(selected.signer).subscribe({
+    const retry = (error: unknown) => {
+      const kind = (error as { error?: { value?: { type?: string } } }).error?.value?.type;
+      // A nonce taken meanwhile: sign again with the next one rather than drop the user's action.
+      if ((kind === "Stale" || kind === "Future") && attempt < 3) {
+        void submit(attempt + 1);
+        return true;
+      }
+      return false;
+    };
+    const subscription = tx.signSubmitAndWatch(selected.signer, nonce === undefined ? undefined : { nonce }).subscribe({
       next: (event: TxEvent) => {
         if (event.type === "signed") setStep({ kind: "pending", note: "Signed; sending to the node…" });
         if (event.type === "broadcasted") setStep({ kind: "pending", note: "Sent; waiting for a block…" });
@@ -86,7 +103,9 @@ export function TxButton({ label, build, disabled, onSuccess }: TxButtonProps) {
           onSuccess?.(event.events);
         }
       },
-      error: (error: unknown) => setStep({ kind: "failed", message: describeThrown(chain, error) }),
+      error: (error: unknown) => {
+        if (!retry(error)) setStep({ kind: "failed", message: describeThrown(chain, error) });
+      },
     });
   };
 
@@ -104,7 +123,7 @@ export function TxButton({ label, build, disabled, onSuccess }: TxButtonProps) {
           <p>
             {label} as <strong>{selected?.name}</strong>. Fee: <strong data-testid="fee">{formatAmount(chain, step.fee)}</strong>
           </p>
-          <button type="button" onClick={submit}>
+          <button type="button" onClick={() => void submit()}>
             Sign and submit
           </button>
           <button type="button" className="secondary" onClick={() => setStep({ kind: "idle" })}>

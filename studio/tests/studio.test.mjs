@@ -85,6 +85,30 @@ async function assertLabelled(page) {
   assert.deepEqual(unnamed, [], "controls without a label");
 }
 
+/** Waits for `text` on the page; on a timeout, says what the page's alerts and statuses said. */
+async function see(page, text, timeout = 30_000) {
+  try {
+    await page.getByText(text).first().waitFor({ timeout });
+  } catch (error) {
+    const said = await page.locator("[role=alert], [role=status]").allTextContents();
+    throw new Error(`${text} never appeared; the page said: ${JSON.stringify(said)}`, { cause: error });
+  }
+}
+
+/** Resolves when the node imports its next best block. */
+function nextBestBlock() {
+  return new Promise((resolve) => {
+    let seen = 0;
+    const subscription = client.bestBlocks$.subscribe(() => {
+      // The first value is the current block, delivered at once.
+      if (++seen === 2) {
+        subscription.unsubscribe();
+        resolve();
+      }
+    });
+  });
+}
+
 const bestEntries = async () => (await api.query.Datanets.Datanets.getEntries({ at: "best" })).length;
 
 describe("Studio", () => {
@@ -191,9 +215,7 @@ describe("Studio", () => {
     await page.getByLabel("Name").fill("Never made");
     await page.getByRole("button", { name: "Create datanet" }).click();
     await page.getByRole("button", { name: "Sign and submit" }).click();
-    await page.getByText(/The chain refused the transaction: Invalid.Payment \(the account cannot pay the fee\)/).waitFor({
-      timeout: 30_000,
-    });
+    await see(page, "The chain refused the transaction: Invalid.Payment (the account cannot pay the fee)");
     assert.equal(await bestEntries(), before);
     await page.context().close();
   });
@@ -234,6 +256,73 @@ describe("Studio", () => {
     // The chosen account is kept across a reload.
     await page.reload();
     assert.equal(await page.getByLabel("Account").inputValue(), "dev:Bob");
+    await page.context().close();
+  });
+
+  test("its owner pauses and resumes it; someone else is offered neither", async () => {
+    const { page } = await open(`/datanets/${datanetId}`);
+    await page.getByLabel("Account").selectOption({ label: "Bob (dev)" });
+    await page.getByRole("heading", { name: "Leaderboard" }).waitFor();
+    assert.equal(await page.getByRole("button", { name: "Pause contributions" }).count(), 0);
+
+    await page.getByLabel("Account").selectOption({ label: "Alice (dev)" });
+    await page.getByRole("button", { name: "Pause contributions" }).click();
+    await page.getByRole("button", { name: "Sign and submit" }).click();
+    await page.getByRole("definition").getByText("Paused", { exact: true }).waitFor({ timeout: 30_000 });
+    const paused = await api.query.Datanets.Datanets.getValue(datanetId, { at: "best" });
+    assert.equal(paused.status.type, "Paused");
+
+    await page.getByRole("button", { name: "Resume contributions" }).click();
+    await page.getByRole("button", { name: "Sign and submit" }).click();
+    await page.getByRole("definition").getByText("Active", { exact: true }).waitFor({ timeout: 30_000 });
+    await page.context().close();
+  });
+
+  test("a transaction overtaken by another is refused with the chain's error in words", async () => {
+    // A second datanet, to close from two places at once.
+    const alice = devPair("//Alice");
+    const signer = getPolkadotSigner(alice.publicKey, "Sr25519", alice.sign);
+    const made = await api.tx.Datanets.create({
+      name: new TextEncoder().encode("Scratch"),
+      summary: new Uint8Array(),
+      tags: [],
+      kind: { type: "Text", value: undefined },
+      formats: 1,
+      caps: { max_file_bytes: 1024, daily_bytes: 4096n },
+    }).signAndSubmit(signer);
+    const scratch = made.events.find((e) => e.type === "Datanets" && e.value.type === "DatanetCreated").value.value
+      .datanet;
+
+    const { page } = await open(`/datanets/${scratch}`);
+    await page.getByLabel("Account").selectOption({ label: "Alice (dev)" });
+    await page.getByRole("button", { name: "Close datanet" }).click();
+    await page.getByTestId("fee").waitFor();
+    // Meanwhile the owner closes it elsewhere (another tab, the CLI): that transaction reaches
+    // the pool first, so it takes the earlier nonce and runs first. Both are sent just after a
+    // block, so the page cannot refresh in between.
+    await nextBestBlock();
+    let sent;
+    const broadcast = new Promise((resolve) => (sent = resolve));
+    const closedElsewhere = new Promise((resolve, reject) => {
+      const subscription = api.tx.Datanets.close({ datanet: scratch })
+        .signSubmitAndWatch(signer)
+        .subscribe({
+          next: (event) => {
+            if (event.type === "broadcasted") sent();
+            if (event.type === "txBestBlocksState" && event.found) {
+              subscription.unsubscribe();
+              resolve(event);
+            }
+          },
+          error: reject,
+        });
+    });
+    await broadcast;
+    await page.getByRole("button", { name: "Sign and submit" }).click();
+    assert.equal((await closedElsewhere).ok, true);
+    await see(page, "Datanets.DatanetClosed: The datanet is closed for good.");
+    const after = await api.query.Datanets.Datanets.getValue(scratch, { at: "best" });
+    assert.equal(after.status.type, "Closed");
     await page.context().close();
   });
 

@@ -3,6 +3,8 @@ import { Link, useParams } from "react-router-dom";
 import { formatAmount, formatBytes, shortAddress, text } from "../chain";
 import { Pending, useChain, useChainQuery } from "../connection";
 import { formatNames } from "../rules";
+import { TxButton } from "../tx";
+import { useWallet } from "../wallet";
 
 // The rejection reasons validators choose from, in words.
 const REASONS: Record<string, string> = {
@@ -20,6 +22,7 @@ const percent = (perbill: number) => `${(perbill / 1e7).toFixed(1)}%`;
 
 export function DatanetPage() {
   const chain = useChain();
+  const { selected } = useWallet();
   const param = useParams().id;
   const id = Number(param);
   const state = useChainQuery(
@@ -90,6 +93,30 @@ export function DatanetPage() {
           </>
         )}
       </dl>
+
+      {selected?.address === info.owner && (
+        <div className="card" role="group" aria-labelledby="owner-title">
+          <h2 id="owner-title">You own this datanet</h2>
+          {info.status.type === "Active" && (
+            <TxButton key="pause" label="Pause contributions" build={() => chain.api.tx.Datanets.pause({ datanet: id })} />
+          )}
+          {info.status.type === "Paused" && (
+            <TxButton key="resume" label="Resume contributions" build={() => chain.api.tx.Datanets.resume({ datanet: id })} />
+          )}
+          <p className="hint">
+            {info.status.type === "Closed"
+              ? "It is closed for good and its deposit was returned to you. Its contributions stay on record."
+              : "Closing is for good: the datanet takes no more files and its deposit returns to you. Its contributions stay on record."}
+          </p>
+          {/* Stays mounted once closed, so the result of a close sent from here stays in view. */}
+          <TxButton
+            key="close"
+            label="Close datanet"
+            disabled={info.status.type === "Closed"}
+            build={() => chain.api.tx.Datanets.close({ datanet: id })}
+          />
+        </div>
+      )}
 
       <h2 id="board-title">Leaderboard</h2>
       {board.length === 0 ? (
