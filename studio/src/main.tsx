@@ -2,6 +2,8 @@ import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
 import { BrowserRouter, Navigate, NavLink, Route, Routes } from "react-router-dom";
 import { ChainProvider, useChain } from "./connection";
+import { ChatPage } from "./pages/Chat";
+import { ContributePage } from "./pages/Contribute";
 import { DatanetPage } from "./pages/Datanet";
 import { DatanetsPage } from "./pages/Datanets";
 import { RewardsPage } from "./pages/Rewards";
@@ -21,7 +23,9 @@ function Shell() {
         </div>
         <nav aria-label="Main">
           <NavLink to="/datanets">Datanets</NavLink>
+          <NavLink to="/contribute">Contribute</NavLink>
           <NavLink to="/rewards">Rewards</NavLink>
+          <NavLink to="/chat">Chat</NavLink>
         </nav>
         <AccountPicker />
       </header>
@@ -30,7 +34,9 @@ function Shell() {
           <Route path="/" element={<Navigate to="/datanets" replace />} />
           <Route path="/datanets" element={<DatanetsPage />} />
           <Route path="/datanets/:id" element={<DatanetPage />} />
+          <Route path="/contribute" element={<ContributePage />} />
           <Route path="/rewards" element={<RewardsPage />} />
+          <Route path="/chat" element={<ChatPage />} />
           <Route path="*" element={<p role="alert">No page here. Pick one from the navigation above.</p>} />
         </Routes>
       </main>

@@ -71,7 +71,7 @@ async function shoot(page, name) {
 /** Every control a keyboard reaches has a name a screen reader can read. */
 async function assertLabelled(page) {
   const unnamed = await page.evaluate(() =>
-    [...document.querySelectorAll("input, select, button, a[href]")]
+    [...document.querySelectorAll("input, select, textarea, button, a[href]")]
       .filter((el) => {
         const named =
           el.getAttribute("aria-label") ||
@@ -109,6 +109,8 @@ function nextBestBlock() {
   });
 }
 
+const RATATOUILLE = "Ratatouille: aubergine, courgette, tomato, pepper.\n";
+
 const bestEntries = async () => (await api.query.Datanets.Datanets.getEntries({ at: "best" })).length;
 
 describe("Studio", () => {
@@ -136,10 +138,10 @@ describe("Studio", () => {
     await page.getByRole("heading", { name: "Datanets" }).waitFor();
     await page.keyboard.press("Tab");
     assert.equal(await page.evaluate(() => document.activeElement.textContent), "Skip to content");
-    await page.keyboard.press("Tab");
-    assert.equal(await page.evaluate(() => document.activeElement.textContent), "Datanets");
-    await page.keyboard.press("Tab");
-    assert.equal(await page.evaluate(() => document.activeElement.textContent), "Rewards");
+    for (const link of ["Datanets", "Contribute", "Rewards", "Chat"]) {
+      await page.keyboard.press("Tab");
+      assert.equal(await page.evaluate(() => document.activeElement.textContent), link);
+    }
     await page.keyboard.press("Tab");
     assert.equal(await page.evaluate(() => document.activeElement.id), "account");
     await page.context().close();
@@ -226,7 +228,7 @@ describe("Studio", () => {
 
     const bob = devPair("//Bob");
     const signer = getPolkadotSigner(bob.publicKey, "Sr25519", bob.sign);
-    const data = new TextEncoder().encode("Ratatouille: aubergine, courgette, tomato, pepper.\n");
+    const data = new TextEncoder().encode(RATATOUILLE);
     const result = await api.tx.Datanets.submit({ datanet: datanetId, data }).signAndSubmit(signer);
     assert.equal(result.ok, true);
 
@@ -239,6 +241,38 @@ describe("Studio", () => {
     await page.getByText("No contributor has a verdict here yet.").waitFor();
     await assertLabelled(page);
     await shoot(page, "datanet");
+    await page.context().close();
+  });
+
+  test("contribute judges each file by the datanet's rules before any fee, then follows the upload", async () => {
+    const { page } = await open(`/contribute?datanet=${datanetId}`);
+    await page.getByLabel("Account").selectOption({ label: "Charlie (dev)" });
+    const before = await api.query.Datanets.NextContributionId.getValue({ at: "best" });
+    const soup = "Leek and potato soup: leeks, potatoes, butter, stock.\n";
+    await page.locator("input[type=file]").setInputFiles([
+      { name: "ratatouille.txt", mimeType: "text/plain", buffer: Buffer.from(RATATOUILLE) },
+      { name: "photo.png", mimeType: "image/png", buffer: Buffer.from("\x89PNG\r\n\x1a\n\0\0\0\rIHDR", "latin1") },
+      { name: "big.txt", mimeType: "text/plain", buffer: Buffer.alloc(1048577, "a") },
+      { name: "soup.txt", mimeType: "text/plain", buffer: Buffer.from(soup) },
+    ]);
+    const verdict = async (file) => (await page.getByRole("row", { name: new RegExp(file) }).getByRole("cell").nth(2).textContent());
+    await see(page, "Passes: txt");
+    assert.equal(await verdict("ratatouille.txt"), "Refused: these exact bytes are already in the datanet");
+    assert.equal(await verdict("photo.png"), "Refused: its bytes are png (Image data), but the datanet holds Text data");
+    assert.equal(await verdict("big.txt"), "Refused: the file is 1048577 bytes; the datanet's per-file cap is 1048576 bytes");
+    assert.equal(await page.getByRole("button", { name: /^Upload/ }).count(), 1, "only the file that passes can be sent");
+    await shoot(page, "contribute");
+
+    await page.getByRole("button", { name: "Upload soup.txt" }).click();
+    await page.getByTestId("fee").waitFor();
+    await page.getByRole("button", { name: "Sign and submit" }).click();
+    await see(page, `#${before}: on chain, waiting for validators`);
+    const record = await api.query.Datanets.Contributions.getValue(before, { at: "best" });
+    assert.equal(record.contributor, devPair("//Charlie").address);
+    assert.equal(record.datanet, datanetId);
+    assert.equal(record.size, Buffer.byteLength(soup));
+    assert.equal(await api.query.Datanets.NextContributionId.getValue({ at: "best" }), before + 1n, "refused files were never sent");
+    await assertLabelled(page);
     await page.context().close();
   });
 
@@ -323,6 +357,39 @@ describe("Studio", () => {
     await see(page, "Datanets.DatanetClosed: The datanet is closed for good.");
     const after = await api.query.Datanets.Datanets.getValue(scratch, { at: "best" });
     assert.equal(after.status.type, "Closed");
+    await page.context().close();
+  });
+
+  test("chat asks the server's model and shows its streamed answer; the base credits no one", async () => {
+    const { page } = await open("/chat");
+    const models = (await (await fetch(new URL("/v1/models", STUDIO_URL))).json()).data.map((m) => m.id);
+    await page.getByLabel("Model").waitFor();
+    assert.equal(await page.getByLabel("Model").inputValue(), models.at(-1));
+    await see(page, "No fine-tune is committed for this base model yet");
+    await page.getByLabel("Longest answer (tokens)").fill("12");
+    await page.getByLabel("Your question").fill("What is the capital of France?");
+    await page.getByRole("button", { name: "Ask" }).click();
+    await see(page, "The base model: no fine-tune data to credit.", 60_000);
+
+    // The same question to the API directly, greedy and seeded, gives the same words.
+    const direct = await (
+      await fetch(new URL("/v1/chat/completions", STUDIO_URL), {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({
+          model: models[0],
+          messages: [{ role: "user", content: "What is the capital of France?" }],
+          max_tokens: 12,
+          temperature: 0,
+          seed: 0,
+        }),
+      })
+    ).json();
+    const shown = await page.locator(".answer").first().textContent();
+    assert.ok(shown.trim().length > 0, "an answer is shown");
+    assert.equal(shown, direct.choices[0].message.content);
+    await assertLabelled(page);
+    await shoot(page, "chat");
     await page.context().close();
   });
 
