@@ -7,6 +7,7 @@ import { ContributePage } from "./pages/Contribute";
 import { DatanetPage } from "./pages/Datanet";
 import { DatanetsPage } from "./pages/Datanets";
 import { RewardsPage } from "./pages/Rewards";
+import { ValidatorPage } from "./pages/Validator";
 import "./styles.css";
 import { AccountPicker, WalletProvider } from "./wallet";
 
@@ -24,6 +25,7 @@ function Shell() {
         <nav aria-label="Main">
           <NavLink to="/datanets">Datanets</NavLink>
           <NavLink to="/contribute">Contribute</NavLink>
+          <NavLink to="/validate">Validate</NavLink>
           <NavLink to="/rewards">Rewards</NavLink>
           <NavLink to="/chat">Chat</NavLink>
         </nav>
@@ -35,6 +37,7 @@ function Shell() {
           <Route path="/datanets" element={<DatanetsPage />} />
           <Route path="/datanets/:id" element={<DatanetPage />} />
           <Route path="/contribute" element={<ContributePage />} />
+          <Route path="/validate" element={<ValidatorPage />} />
           <Route path="/rewards" element={<RewardsPage />} />
           <Route path="/chat" element={<ChatPage />} />
           <Route path="*" element={<p role="alert">No page here. Pick one from the navigation above.</p>} />

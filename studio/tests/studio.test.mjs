@@ -138,7 +138,7 @@ describe("Studio", () => {
     await page.getByRole("heading", { name: "Datanets" }).waitFor();
     await page.keyboard.press("Tab");
     assert.equal(await page.evaluate(() => document.activeElement.textContent), "Skip to content");
-    for (const link of ["Datanets", "Contribute", "Rewards", "Chat"]) {
+    for (const link of ["Datanets", "Contribute", "Validate", "Rewards", "Chat"]) {
       await page.keyboard.press("Tab");
       assert.equal(await page.evaluate(() => document.activeElement.textContent), link);
     }
@@ -273,6 +273,53 @@ describe("Studio", () => {
     assert.equal(record.size, Buffer.byteLength(soup));
     assert.equal(await api.query.Datanets.NextContributionId.getValue({ at: "best" }), before + 1n, "refused files were never sent");
     await assertLabelled(page);
+    await page.context().close();
+  });
+
+  test("a validator bonds, judges a file from its preview, and Studio seals and reveals the ballot", async () => {
+    const { page } = await open("/validate");
+    await page.getByLabel("Account").selectOption({ label: "Dave (dev)" });
+    await see(page, "Not a validator yet: bond at least 100 PRV per datanet you serve.");
+    await page.getByLabel(/#\d+ Recipes/).check();
+    await page.getByLabel("Add to your stake (PRV)").fill("50");
+    await see(page, "Serving 1 datanet(s) takes 100 PRV bonded; you would have 50 PRV.");
+    assert.equal(await page.getByRole("button", { name: "Bond" }).isDisabled(), true);
+    await page.getByLabel("Add to your stake (PRV)").fill("100");
+    await page.getByRole("button", { name: "Bond" }).click();
+    await page.getByRole("button", { name: "Sign and submit" }).click();
+    await see(page, `Bonded 100 PRV, serving #${datanetId}.`);
+    const dave = devPair("//Dave").address;
+    const validator = await api.query.Validation.Validators.getValue(dave, { at: "best" });
+    assert.equal(validator.bonded, 100n * 10n ** 12n);
+    assert.deepEqual(validator.datanets, [datanetId]);
+
+    // A new file arrives while Dave watches.
+    const bob = devPair("//Bob");
+    const note = "Toast: bread, toasted.\n";
+    const submitted = await api.tx.Datanets.submit({ datanet: datanetId, data: new TextEncoder().encode(note) })
+      .signAndSubmit(getPolkadotSigner(bob.publicKey, "Sr25519", bob.sign));
+    const id = submitted.events.find((e) => e.type === "Datanets" && e.value.type === "ContributionSubmitted").value.value
+      .contribution;
+    const card = page.getByRole("article", { name: `Contribution ${id}` });
+    await card.waitFor({ timeout: 30_000 });
+    assert.equal(await card.locator("pre").textContent(), note, "the preview shows the file's bytes");
+    await assertLabelled(page);
+    await shoot(page, "validator");
+
+    await card.getByLabel(`Reason to reject #${id}`).selectOption({ label: "low quality" });
+    await card.getByRole("button", { name: `Reject #${id}` }).click();
+    await card.getByRole("button", { name: "Sign and submit" }).click();
+    const ballot = page.getByTestId(`ballot-${id}`);
+    await ballot.getByText(/reject \(low quality\) — sealed; Studio reveals it after block \d+/).waitFor({ timeout: 30_000 });
+    const sealed = await api.query.Validation.Commits.getValue(id, dave, { at: "best" });
+    assert.ok(sealed, "the commitment is on chain");
+    assert.equal(sealed.revealed, undefined, "and nothing of the ballot shows yet");
+
+    // After the commit window, Studio reveals with the salt it kept.
+    await ballot.getByText(/revealed; the vote closes after block \d+/).waitFor({ timeout: 90_000 });
+    const revealed = await api.query.Validation.Commits.getValue(id, dave, { at: "best" });
+    assert.equal(revealed.revealed.type, "Reject");
+    assert.equal(revealed.revealed.value.type, "LowQuality");
     await page.context().close();
   });
 
