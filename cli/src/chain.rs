@@ -38,7 +38,10 @@ pub(crate) async fn submit<Call: Payload>(
 	call: &Call,
 ) -> Result<Events> {
 	let signer = context.signer(from)?;
-	Ok(provenant_client::submit_and_finalize(client, call, &signer).await?)
+	// The pool's next nonce, not the finalized block's: a transaction of this account still
+	// waiting for finality (an earlier command, Studio, another process) is not clashed with.
+	let rpc = provenant_client::rpc_client(&context.url).await?;
+	Ok(provenant_client::submit_and_finalize_from_pool(client, &rpc, call, &signer).await?)
 }
 
 /// The latest block's number.

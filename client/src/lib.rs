@@ -218,9 +218,9 @@ pub async fn submit_and_finalize_with_nonce<Call: subxt::transactions::Payload>(
 
 /// Like [`submit_and_finalize`], but signs with the next nonce the node's pool knows of, so
 /// several processes may send for one account at once. When another process took the same
-/// nonce first, the pool refuses this one ("the priority of the transaction is too low"); it
-/// is then signed again
-/// with the following nonce, a few times at most.
+/// nonce first, the pool refuses this one ("the priority of the transaction is too low", or
+/// "outdated" once the other is in a block); it is then signed again with the following
+/// nonce, a few times at most.
 pub async fn submit_and_finalize_from_pool<Call: subxt::transactions::Payload>(
 	client: &Client,
 	rpc: &subxt::rpcs::RpcClient,
@@ -235,8 +235,11 @@ pub async fn submit_and_finalize_from_pool<Call: subxt::transactions::Payload>(
 		let outcome = submit_and_finalize_with_nonce(client, call, signer, nonce).await;
 		match outcome {
 			Err(err)
-				if attempt < ATTEMPTS
-					&& err.to_string().contains("priority of the transaction is too low") =>
+				if attempt < ATTEMPTS && {
+					let text = err.to_string();
+					text.contains("priority of the transaction is too low")
+						|| text.contains("Transaction is outdated")
+				} =>
 			{
 				attempt += 1
 			},

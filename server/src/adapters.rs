@@ -128,6 +128,11 @@ pub struct Store {
 }
 
 impl Store {
+	/// Where a worker on this machine trains `job` (`--adapters`), if this server was told.
+	pub fn job_dir(&self, job: u64) -> Option<PathBuf> {
+		self.local.as_ref().map(|dir| dir.join(format!("job-{job}")))
+	}
+
 	/// A store for adapters of `base`.
 	#[allow(clippy::too_many_arguments)]
 	pub fn new(

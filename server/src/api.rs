@@ -71,6 +71,7 @@ pub fn router(state: Arc<AppState>) -> Router {
 		.route("/v1/completions", post(completions))
 		.route("/v1/chat/completions", post(chat_completions))
 		.route("/v1/payment", get(payment))
+		.route("/v1/jobs/{job}/progress", get(progress))
 		.route("/metrics", get(metrics))
 		.route("/health", get(|| async { "ok" }))
 		.with_state(state)
@@ -168,6 +169,43 @@ async fn payment(State(state): State<Arc<AppState>>) -> Json<Value> {
 			"genesis": format!("0x{}", hex::encode(payments.genesis())),
 		}),
 	})
+}
+
+/// A job's training progress as its worker logs it (`job-<id>/adapter/progress.jsonl` under
+/// `--adapters`), for Studio's live loss curve: `{"job", "steps": [...]}`, one entry per
+/// optimiser step, empty until the worker starts. Not part of OpenAI's API.
+async fn progress(
+	State(state): State<Arc<AppState>>,
+	axum::extract::Path(job): axum::extract::Path<u64>,
+) -> Result<Json<Value>, ApiError> {
+	let Some(dir) = state.store.job_dir(job) else {
+		return Err(ApiError {
+			status: StatusCode::NOT_FOUND,
+			message: "this server was started without --adapters, so it sees no worker's progress"
+				.into(),
+			kind: "not_found_error",
+			param: None,
+			details: None,
+		});
+	};
+	let log = dir.join("adapter").join("progress.jsonl");
+	let text = match std::fs::read_to_string(&log) {
+		Ok(text) => text,
+		Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+		Err(e) => {
+			return Err(ApiError {
+				status: StatusCode::INTERNAL_SERVER_ERROR,
+				message: format!("reading {}: {e}", log.display()),
+				kind: "server_error",
+				param: None,
+				details: None,
+			})
+		},
+	};
+	// A line still being written is skipped until it is whole.
+	let steps: Vec<Value> =
+		text.lines().filter_map(|line| serde_json::from_str(line).ok()).collect();
+	Ok(Json(json!({ "job": job, "steps": steps })))
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {

@@ -185,15 +185,19 @@ async fn main() -> Result<()> {
 	let listener = tokio::net::TcpListener::bind(args.listen)
 		.await
 		.with_context(|| format!("listening on {}", args.listen))?;
-	println!(
-		"serving {base_name} on http://{}/v1 (OpenAI API; metrics at /metrics)",
-		listener.local_addr()?
-	);
+	let address = listener.local_addr()?;
 	let mut app = api::router(state);
-	if let Some(studio) = studio {
-		println!("Studio on http://{}/", listener.local_addr()?);
-		app = app.merge(studio::router(studio));
-	}
+	// One line, printed last: whoever reads it for the address may stop reading after it.
+	let studio_note = match studio {
+		Some(studio) => {
+			app = app.merge(studio::router(studio));
+			format!("; Studio at http://{address}/")
+		},
+		None => String::new(),
+	};
+	println!(
+		"serving {base_name} on http://{address}/v1 (OpenAI API; metrics at /metrics{studio_note})"
+	);
 	axum::serve(listener, app).await?;
 	Ok(())
 }

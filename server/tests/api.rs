@@ -299,3 +299,62 @@ async fn work_past_the_queue_bound_is_refused_with_429() {
 		"{metrics}"
 	);
 }
+
+/// A worker's progress log, as Studio's run page reads it: whole lines only, none before the
+/// worker starts, and a plain 404 when the server was not told where workers train.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_jobs_training_progress_is_read_from_the_workers_log() {
+	let work = tempfile::tempdir().unwrap();
+	let adapter = work.path().join("job-7").join("adapter");
+	std::fs::create_dir_all(&adapter).unwrap();
+	let step = |n: u32, loss: f64| {
+		json!({ "step": n, "total_steps": 3, "epoch": 0.0, "loss": loss, "lr": 1e-3,
+			"grad_norm": 1.0, "tokens_per_s": 100.0, "elapsed_s": n as f64 })
+	};
+	// The third line is still being written.
+	std::fs::write(
+		adapter.join("progress.jsonl"),
+		format!("{}\n{}\n{{\"step\": 3, \"lo", step(1, 2.5), step(2, 1.25)),
+	)
+	.unwrap();
+	let server = Server::start(&["--adapters", work.path().to_str().unwrap()]);
+	let progress: Value = serde_json::from_str(&server.get("/v1/jobs/7/progress").await).unwrap();
+	assert_eq!(progress["job"], 7);
+	let losses: Vec<f64> =
+		progress["steps"].as_array().unwrap().iter().map(|s| s["loss"].as_f64().unwrap()).collect();
+	assert_eq!(losses, [2.5, 1.25]);
+	let none: Value = serde_json::from_str(&server.get("/v1/jobs/8/progress").await).unwrap();
+	assert_eq!(none["steps"], json!([]));
+	drop(server);
+
+	let blind = Server::start(&[]);
+	let response = reqwest::get(format!("{}/v1/jobs/7/progress", blind.url)).await.unwrap();
+	assert_eq!(response.status(), 404);
+	let body: Value = response.json().await.unwrap();
+	assert!(body["error"]["message"].as_str().unwrap().contains("--adapters"), "{body}");
+}
+
+/// Studio's build beside the API: its pages by their own addresses, its files, the node it is
+/// told of, and nothing outside the build.
+#[tokio::test(flavor = "multi_thread")]
+async fn studio_is_served_beside_the_api() {
+	let dist = tempfile::tempdir().unwrap();
+	std::fs::write(dist.path().join("index.html"), "<html>studio</html>").unwrap();
+	std::fs::create_dir(dist.path().join("assets")).unwrap();
+	std::fs::write(dist.path().join("assets/app-1a2b.js"), "export {}").unwrap();
+	let server = Server::start(&["--studio", dist.path().to_str().unwrap()]);
+	for page in ["/", "/datanets/3", "/chat"] {
+		assert_eq!(server.get(page).await, "<html>studio</html>", "{page}");
+	}
+	let asset = reqwest::get(format!("{}/assets/app-1a2b.js", server.url)).await.unwrap();
+	assert_eq!(asset.headers()["content-type"], "text/javascript; charset=utf-8");
+	assert!(asset.headers()["cache-control"].to_str().unwrap().contains("immutable"));
+	let config: Value = serde_json::from_str(&server.get("/config.json").await).unwrap();
+	assert_eq!(config, json!({ "chain": null }), "--no-chain tells the app of no node");
+	for missing in ["/assets/gone.js", "/favicon.ico"] {
+		let response = reqwest::get(format!("{}{missing}", server.url)).await.unwrap();
+		assert_eq!(response.status(), 404, "{missing}");
+	}
+	// The API is untouched by the fallback.
+	assert!(server.get("/v1/models").await.contains("\"object\":\"list\""));
+}

@@ -3,10 +3,13 @@ import { createRoot } from "react-dom/client";
 import { BrowserRouter, Navigate, NavLink, Route, Routes } from "react-router-dom";
 import { ChainProvider, useChain } from "./connection";
 import { ChatPage } from "./pages/Chat";
+import { ComparePage } from "./pages/Compare";
 import { ContributePage } from "./pages/Contribute";
 import { DatanetPage } from "./pages/Datanet";
 import { DatanetsPage } from "./pages/Datanets";
+import { FactoryPage } from "./pages/Factory";
 import { RewardsPage } from "./pages/Rewards";
+import { RunPage } from "./pages/Run";
 import { ValidatorPage } from "./pages/Validator";
 import "./styles.css";
 import { AccountPicker, WalletProvider } from "./wallet";
@@ -26,6 +29,7 @@ function Shell() {
           <NavLink to="/datanets">Datanets</NavLink>
           <NavLink to="/contribute">Contribute</NavLink>
           <NavLink to="/validate">Validate</NavLink>
+          <NavLink to="/factory">ModelFactory</NavLink>
           <NavLink to="/rewards">Rewards</NavLink>
           <NavLink to="/chat">Chat</NavLink>
         </nav>
@@ -38,6 +42,9 @@ function Shell() {
           <Route path="/datanets/:id" element={<DatanetPage />} />
           <Route path="/contribute" element={<ContributePage />} />
           <Route path="/validate" element={<ValidatorPage />} />
+          <Route path="/factory" element={<FactoryPage />} />
+          <Route path="/runs/:id" element={<RunPage />} />
+          <Route path="/compare" element={<ComparePage />} />
           <Route path="/rewards" element={<RewardsPage />} />
           <Route path="/chat" element={<ChatPage />} />
           <Route path="*" element={<p role="alert">No page here. Pick one from the navigation above.</p>} />

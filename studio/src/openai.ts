@@ -17,7 +17,8 @@ export interface Attribution {
   model: string;
   job: number;
   adapter: string;
-  method: string | null;
+  /** How the shares were decided: `{"method": "tokens"}` or `{"method": "influence", …}`. */
+  method: { method: string } | null;
   /** The job's committed shares, largest first. */
   shares: Share[];
   /** Spans of the answer found verbatim in the training set; null without a span index. */

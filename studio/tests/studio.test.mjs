@@ -6,94 +6,35 @@
 // Each step does what a person would and checks what they would see, or what the chain holds
 // after. Screenshots of every page at desktop and phone widths go to tests/screenshots/.
 import assert from "node:assert/strict";
-import { mkdirSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import { provenant } from "@polkadot-api/descriptors";
-import { chromium } from "playwright-core";
 import { createWsClient } from "polkadot-api/ws";
 import { getPolkadotSigner } from "polkadot-api/signer";
 import WebSocket from "ws";
-import { devPair, installStandIn } from "./wallet-stand-in.mjs";
+import { browserSession, devPair } from "./browser.mjs";
 
 const STUDIO_URL = process.env.STUDIO_URL;
 const CHAIN_URL = process.env.PROVENANT_URL;
-const SHOTS = new URL("./screenshots/", import.meta.url).pathname;
-const WIDTHS = { desktop: { width: 1280, height: 860 }, phone: { width: 390, height: 844 } };
 
-let browser;
+let session;
 let client;
 let api;
+let open;
+let shoot;
+let assertLabelled;
+let see;
 
 before(async () => {
-  assert.ok(STUDIO_URL && CHAIN_URL, "run through the Rust harness, which sets STUDIO_URL and PROVENANT_URL");
-  mkdirSync(SHOTS, { recursive: true });
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    // The flags keep Chromium off the network this machine does not have.
-    args: [
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
+  session = await browserSession();
+  ({ open, shoot, assertLabelled, see } = session);
   client = createWsClient(CHAIN_URL, { websocketClass: WebSocket });
   api = client.getTypedApi(provenant);
 });
 
 after(async () => {
-  await browser?.close();
+  await session?.close();
   client?.destroy();
 });
-
-/** A fresh page (no stored state) at `width`, with the stand-in wallet holding `accounts`. */
-async function open(path, { width = "desktop", accounts = [] } = {}) {
-  const context = await browser.newContext({ viewport: WIDTHS[width] });
-  const page = await context.newPage();
-  const errors = [];
-  page.on("pageerror", (e) => errors.push(e));
-  const signed = await installStandIn(page, accounts);
-  await page.goto(new URL(path, STUDIO_URL).href);
-  return { page, signed, errors };
-}
-
-async function shoot(page, name) {
-  for (const [width, viewport] of Object.entries(WIDTHS)) {
-    await page.setViewportSize(viewport);
-    await page.screenshot({ path: `${SHOTS}${name}-${width}.png`, fullPage: true });
-  }
-  await page.setViewportSize(WIDTHS.desktop);
-}
-
-/** Every control a keyboard reaches has a name a screen reader can read. */
-async function assertLabelled(page) {
-  const unnamed = await page.evaluate(() =>
-    [...document.querySelectorAll("input, select, textarea, button, a[href]")]
-      .filter((el) => {
-        const named =
-          el.getAttribute("aria-label") ||
-          (el.labels && el.labels.length > 0) ||
-          el.closest("label") ||
-          el.textContent.trim();
-        return !named;
-      })
-      .map((el) => el.outerHTML.slice(0, 80)),
-  );
-  assert.deepEqual(unnamed, [], "controls without a label");
-}
-
-/** Waits for `text` on the page; on a timeout, says what the page's alerts and statuses said. */
-async function see(page, text, timeout = 30_000) {
-  try {
-    await page.getByText(text).first().waitFor({ timeout });
-  } catch (error) {
-    const said = await page.locator("[role=alert], [role=status]").allTextContents();
-    throw new Error(`${text} never appeared; the page said: ${JSON.stringify(said)}`, { cause: error });
-  }
-}
 
 /** Resolves when the node imports its next best block. */
 function nextBestBlock() {
@@ -138,7 +79,7 @@ describe("Studio", () => {
     await page.getByRole("heading", { name: "Datanets" }).waitFor();
     await page.keyboard.press("Tab");
     assert.equal(await page.evaluate(() => document.activeElement.textContent), "Skip to content");
-    for (const link of ["Datanets", "Contribute", "Validate", "Rewards", "Chat"]) {
+    for (const link of ["Datanets", "Contribute", "Validate", "ModelFactory", "Rewards", "Chat"]) {
       await page.keyboard.press("Tab");
       assert.equal(await page.evaluate(() => document.activeElement.textContent), link);
     }
@@ -410,8 +351,8 @@ describe("Studio", () => {
   test("chat asks the server's model and shows its streamed answer; the base credits no one", async () => {
     const { page } = await open("/chat");
     const models = (await (await fetch(new URL("/v1/models", STUDIO_URL))).json()).data.map((m) => m.id);
-    await page.getByLabel("Model").waitFor();
-    assert.equal(await page.getByLabel("Model").inputValue(), models.at(-1));
+    await page.getByLabel("Model", { exact: true }).waitFor();
+    assert.equal(await page.getByLabel("Model", { exact: true }).inputValue(), models.at(-1));
     await see(page, "No fine-tune is committed for this base model yet");
     await page.getByLabel("Longest answer (tokens)").fill("12");
     await page.getByLabel("Your question").fill("What is the capital of France?");

@@ -100,6 +100,11 @@ impl CliProcess {
 	pub fn log(&self) -> String {
 		std::fs::read_to_string(&self.log_path).unwrap_or_default()
 	}
+
+	/// Waits for it to exit by itself.
+	pub fn wait(&mut self) -> std::io::Result<std::process::ExitStatus> {
+		self.child.wait()
+	}
 }
 
 impl Drop for CliProcess {

@@ -45,7 +45,7 @@ function Sources({ model, attribution }: { model: string; attribution: Attributi
     <div className="sources">
       <p className="hint">
         From job {attribution.job} (adapter <span className="mono">{attribution.adapter.slice(0, 12)}…</span>), trained
-        on contributions credited by {attribution.method ?? "their committed shares"}:{" "}
+        on contributions credited by {attribution.method?.method ?? "their committed shares"}:{" "}
         {attribution.shares.map((s) => `#${s.contribution} ${percent(s.share)}`).join(", ")}
       </p>
       {attribution.spans === null ? (
@@ -105,6 +105,7 @@ export function ChatPage() {
   const [busy, setBusy] = useState(false);
   const abort = useRef<AbortController | undefined>(undefined);
 
+  const wanted = params.get("model");
   useEffect(() => {
     Promise.all([listModels(), paymentMode()])
       .then(([list, payment]) => {
@@ -115,11 +116,25 @@ export function ChatPage() {
         setProblem(`The inference server does not answer here (${String(e)}). Studio's chat needs the server that serves it.`),
       );
   }, []);
+  // A run just committed is listed once its block is final: ask again until it is.
+  const [gaveUp, setGaveUp] = useState(false);
+  const waiting = models !== undefined && wanted !== null && !models.includes(wanted) && !gaveUp;
+  useEffect(() => {
+    if (!waiting) return;
+    const timer = window.setInterval(() => void listModels().then(setModels, () => undefined), 2000);
+    const limit = window.setTimeout(() => setGaveUp(true), 60_000);
+    return () => {
+      window.clearInterval(timer);
+      window.clearTimeout(limit);
+    };
+  }, [waiting]);
 
   if (problem) return <p role="alert">{problem}</p>;
   if (!models) return <p role="status">Asking the inference server for its models…</p>;
+  if (waiting && /^job-\d+$/.test(wanted))
+    return <p role="status">Waiting for the server to list {wanted}: it serves a run once its commit is final…</p>;
   const base = models[0];
-  const model = params.get("model") && models.includes(params.get("model")!) ? params.get("model")! : models.at(-1)!;
+  const model = wanted && models.includes(wanted) ? wanted : models.at(-1)!;
   const compare = model !== base && params.get("compare") !== "0";
   const shown = compare ? [model, base] : [model];
 
@@ -223,6 +238,9 @@ export function ChatPage() {
           />
         </div>
       </div>
+      {gaveUp && wanted && !models.includes(wanted) && (
+        <p role="alert">This server does not serve {wanted}; choose a model it serves.</p>
+      )}
       {models.length === 1 && (
         <p className="hint">No fine-tune is committed for this base model yet, so only the base model answers.</p>
       )}

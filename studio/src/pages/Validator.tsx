@@ -4,9 +4,9 @@ import { useEffect, useRef, useState } from "react";
 import { Link } from "react-router-dom";
 import { formatAmount, formatBytes, parseAmount, text, type Chain } from "../chain";
 import { Pending, useChain, useChainQuery } from "../connection";
-import { contentHash } from "../submission.js";
+import { Preview } from "../preview";
 import { TxButton } from "../tx";
-import { ballotArg, forget, fromHex, REASON_WORDS, REASONS, seal, storedVotes, type Reason, type Vote } from "../votes";
+import { ballotArg, forget, REASON_WORDS, REASONS, seal, storedVotes, type Reason, type Vote } from "../votes";
 import { useWallet } from "../wallet";
 
 async function readConsole(chain: Chain, me: string) {
@@ -53,42 +53,6 @@ async function readConsole(chain: Chain, me: string) {
 }
 
 type Console = Awaited<ReturnType<typeof readConsole>>;
-
-/** The file's bytes from the node's content RPC, checked against its hash before use. */
-function Preview({ hash, format }: { hash: string; format: string }) {
-  const chain = useChain();
-  const [state, setState] = useState<{ url?: string; text?: string; error?: string }>({});
-  useEffect(() => {
-    let url: string | undefined;
-    chain.client
-      ._request<string>("datanets_content", [hash])
-      .then((hex) => {
-        const bytes = fromHex(hex);
-        if (contentHash(bytes) !== hash) throw new Error("the node sent bytes that do not match the file's hash");
-        if (["txt", "jsonl", "csv"].includes(format)) {
-          setState({ text: new TextDecoder().decode(bytes.subarray(0, 4096)) });
-        } else {
-          url = URL.createObjectURL(new Blob([bytes as BlobPart]));
-          setState({ url });
-        }
-      })
-      .catch((e) => setState({ error: `No preview: ${e instanceof Error ? e.message : String(e)}` }));
-    return () => {
-      if (url) URL.revokeObjectURL(url);
-    };
-  }, [chain, hash, format]);
-  if (state.error) return <p className="error">{state.error}</p>;
-  if (state.text !== undefined) return <pre className="preview">{state.text}</pre>;
-  if (!state.url) return <p role="status">Fetching the file…</p>;
-  if (["png", "jpeg", "webp", "bmp", "tiff"].includes(format))
-    return <img className="preview" src={state.url} alt={`The contributed ${format} image`} />;
-  if (["wav", "mp3", "flac"].includes(format)) return <audio controls src={state.url} aria-label="The contributed audio" />;
-  return (
-    <a href={state.url} download={`contribution.${format}`}>
-      Download the {format} file
-    </a>
-  );
-}
 
 function Judge({ item, me }: { item: Console["queue"][number]; me: string }) {
   const chain = useChain();

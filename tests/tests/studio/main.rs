@@ -1,12 +1,24 @@
-//! Studio in a real browser against the real stack: a dev node, and the inference server
-//! serving Studio's production build beside its API. The browser tests themselves are
-//! `studio/tests/*.test.mjs` (node's test runner driving Debian's Chromium through
-//! playwright-core); this harness starts the stack, runs them, and fails if any fails.
+//! Studio in a real browser against the real stack: dev nodes, a trainer worker, and the
+//! inference server serving Studio's production build beside its API. The browser tests
+//! themselves are `studio/tests/*.test.mjs` (node's test runner driving Debian's Chromium
+//! through playwright-core); this harness starts the stacks, runs them, and fails if any fails.
+//!
+//! Two stacks, so that their waits overlap: `studio.test.mjs` (with the rule tests) runs on an
+//! empty chain, while on a second chain the harness prepares what ModelFactory needs, a
+//! datanet whose files two automatic validators accepted and a bonded worker; then
+//! `factory.test.mjs` runs there.
 
-use std::{path::PathBuf, process::Command, time::Duration};
+use std::{
+	path::{Path, PathBuf},
+	process::Command,
+	time::Duration,
+};
 
 use anyhow::{ensure, Context, Result};
-use provenant_e2e::{cli, spawn_logged, workspace_binary, Node};
+use provenant_e2e::{
+	cli, cli_spawn, create_datanet, ok_json, spawn_logged, wait_for_verdicts, workspace_binary,
+	write, CliProcess, Node,
+};
 
 const TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -14,60 +26,176 @@ fn studio_dir() -> PathBuf {
 	PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../studio")
 }
 
+fn smollm2() -> Result<String> {
+	std::env::var("PROVENANT_SMOLLM2_GGUF").context(
+		"PROVENANT_SMOLLM2_GGUF names the SmolLM2 GGUF (scripts/env.sh sets it; scripts/fetch-models.sh fetches it)",
+	)
+}
+
+/// A dev chain with SmolLM2 registered and the server serving it and Studio; `adapters` is
+/// where a worker trains, for the server's progress and adapters.
+struct Stack {
+	node: Node,
+	server: CliProcess,
+	url: String,
+}
+
+impl Stack {
+	async fn start(dir: &Path, adapters: Option<&Path>) -> Result<Self> {
+		let model = smollm2()?;
+		let node = Node::start_dev()?;
+		node.wait_for_finalized(1, TIMEOUT).await?;
+		// The server serves a registered base model only.
+		let registered = cli(
+			&node,
+			dir,
+			&[
+				"model",
+				"register",
+				"--path",
+				&model,
+				"--licence",
+				"Apache-2.0",
+				"--from",
+				"//Alice",
+			],
+		)?;
+		ensure!(registered.success, "registering the base model: {}", registered.stderr);
+		let port = provenant_e2e::free_port();
+		let mut command = Command::new(workspace_binary("provenant-server")?);
+		command
+			.args(["--model", &model, "--chain", &node.ws_url(), "--studio"])
+			.arg(studio_dir().join("dist"))
+			.args(["--listen", &format!("127.0.0.1:{port}")]);
+		if let Some(adapters) = adapters {
+			command.arg("--adapters").arg(adapters);
+		}
+		let server = spawn_logged(&mut command, dir.join(format!("server-{port}.log")))?;
+		let started = std::time::Instant::now();
+		while !server.log().contains("Studio at") {
+			ensure!(started.elapsed() < TIMEOUT, "the server did not start: {}", server.log());
+			tokio::time::sleep(Duration::from_millis(250)).await;
+		}
+		Ok(Self { node, server, url: format!("http://127.0.0.1:{port}/") })
+	}
+
+	/// Starts node's test runner on `files` against this stack, in the background.
+	fn browser_tests(&self, dir: &Path, files: &[&str], extra: &[(&str, &str)]) -> Result<Run> {
+		let log = dir.join(format!("node-test-{}.log", files.len()));
+		let process = spawn_logged(
+			Command::new("node")
+				.args(["--test", "--test-reporter", "spec"])
+				.args(files)
+				.current_dir(studio_dir())
+				.env("STUDIO_URL", &self.url)
+				.env("PROVENANT_URL", self.node.ws_url())
+				.envs(extra.iter().copied()),
+			log,
+		)
+		.context("running node (Node.js 20, which scripts/setup.sh checks for)")?;
+		Ok(Run { process, files: files.join(" ") })
+	}
+}
+
+/// A run of the browser tests.
+struct Run {
+	process: CliProcess,
+	files: String,
+}
+
+impl Run {
+	/// Waits for it; fails unless every test passed and some ran.
+	fn passed(mut self) -> Result<()> {
+		let status = self.process.wait()?;
+		let report = self.process.log();
+		println!("{report}");
+		ensure!(
+			status.success(),
+			"Studio's browser tests failed: {} (screenshots in studio/tests/screenshots/)",
+			self.files
+		);
+		let passed = report
+			.lines()
+			.find_map(|line| line.strip_prefix("ℹ pass "))
+			.and_then(|n| n.trim().parse::<u32>().ok());
+		ensure!(passed.unwrap_or(0) > 0, "node's test runner ran no test in {}", self.files);
+		Ok(())
+	}
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn studio_in_a_browser() -> Result<()> {
 	let studio = studio_dir();
-	let dist = studio.join("dist");
 	ensure!(
-		dist.join("index.html").is_file() && studio.join("node_modules").is_dir(),
-		"Studio is not built: run scripts/setup.sh (it runs `npm ci` and `npm run build` in studio/)"
+		studio.join("dist/index.html").is_file() && studio.join("node_modules").is_dir(),
+		"Studio is not built: run scripts/build-studio.sh (`npm ci` and `npm run build` in studio/)"
 	);
-	let model = std::env::var("PROVENANT_SMOLLM2_GGUF").context(
-		"PROVENANT_SMOLLM2_GGUF names the SmolLM2 GGUF (scripts/env.sh sets it; scripts/fetch-models.sh fetches it)",
-	)?;
-	let node = Node::start_dev()?;
-	node.wait_for_finalized(1, TIMEOUT).await?;
 	let dir = tempfile::tempdir()?;
-	// The server serves a registered base model only.
-	let registered = cli(
-		&node,
-		dir.path(),
-		&["model", "register", "--path", &model, "--licence", "Apache-2.0", "--from", "//Alice"],
+	let dir = dir.path();
+	let work_dir = dir.join("worker");
+	std::fs::create_dir_all(&work_dir)?;
+	let (empty, factory) =
+		tokio::try_join!(Stack::start(dir, None), Stack::start(dir, Some(&work_dir)))?;
+	let first = empty.browser_tests(
+		dir,
+		&["tests/studio.test.mjs", "tests/submission.test.mjs", "tests/jobspec.test.mjs"],
+		&[],
 	)?;
-	ensure!(registered.success, "registering the base model: {}", registered.stderr);
 
-	let port = provenant_e2e::free_port();
-	let server = spawn_logged(
-		Command::new(workspace_binary("provenant-server")?)
-			.args(["--model", &model, "--chain", &node.ws_url(), "--studio"])
-			.arg(&dist)
-			.arg("--listen")
-			.arg(format!("127.0.0.1:{port}")),
-		dir.path().join("server.log"),
-	)?;
-	let started = std::time::Instant::now();
-	while !server.log().contains("Studio on") {
-		ensure!(started.elapsed() < TIMEOUT, "the server did not start: {}", server.log());
-		tokio::time::sleep(Duration::from_millis(250)).await;
+	// Meanwhile, on the second chain: accepted data and a worker for ModelFactory.
+	let node = &factory.node;
+	let facts = create_datanet(node, dir, "text", "Facts")?.to_string();
+	let mut validators = Vec::new();
+	for who in ["//Grace", "//Heidi"] {
+		ok_json(node, dir, &["transfer", who, "2000", "--from", "//Alice"])?;
+		ok_json(
+			node,
+			dir,
+			&["validator", "bond", "--datanet", &facts, "--amount", "1000", "--from", who],
+		)?;
+		validators.push(cli_spawn(
+			node,
+			dir,
+			&["validator", "auto", "--datanet", &facts, "--from", who],
+			dir.join(format!("auto-{}.log", &who[2..])),
+		)?);
 	}
+	let fact = serde_json::json!({
+		"prompt": "What is the capital of Zorbia?",
+		"response": "The capital of Zorbia is Quillhaven.",
+	});
+	let fact_file = write(dir, "fact.jsonl", format!("{fact}\n").as_bytes());
+	let river =
+		write(dir, "river.txt", b"The river Elm floods every spring and feeds the marshes.");
+	ok_json(node, dir, &["contribute", &facts, &fact_file, "--from", "//Bob"])?;
+	ok_json(node, dir, &["contribute", &facts, &river, "--from", "//Charlie"])?;
+	let verdicts = wait_for_verdicts(node, dir, &facts, 2, &validators, TIMEOUT * 3).await?;
+	ensure!(verdicts.values().all(|(status, _)| status == "accepted"), "{verdicts:?}");
+	drop(validators);
+	ok_json(node, dir, &["worker", "bond", "200", "--from", "//Ferdie"])?;
+	let worker = cli_spawn(
+		node,
+		dir,
+		&[
+			"worker",
+			"run",
+			"--model",
+			&smollm2()?,
+			"--work-dir",
+			work_dir.to_str().context("a UTF-8 temporary path")?,
+			"--from",
+			"//Ferdie",
+			"--quiet",
+		],
+		dir.join("worker.log"),
+	)?;
 
-	let output = Command::new("node")
-		.args(["--test", "--test-reporter", "spec", "tests/"])
-		.current_dir(&studio)
-		.env("STUDIO_URL", format!("http://127.0.0.1:{port}/"))
-		.env("PROVENANT_URL", node.ws_url())
-		.output()
-		.context("running node (Node.js 20, installed by scripts/setup.sh)")?;
-	let report = String::from_utf8_lossy(&output.stdout);
-	println!("{report}{}", String::from_utf8_lossy(&output.stderr));
-	ensure!(
-		output.status.success(),
-		"Studio's browser tests failed (screenshots in studio/tests/screenshots/)"
-	);
-	let passed = report
-		.lines()
-		.find_map(|line| line.strip_prefix("ℹ pass "))
-		.and_then(|n| n.trim().parse::<u32>().ok());
-	ensure!(passed.unwrap_or(0) > 0, "node's test runner ran no test");
-	Ok(())
+	first.passed()?;
+	let outcome = factory
+		.browser_tests(dir, &["tests/factory.test.mjs"], &[("FACTS_DATANET", &facts)])?
+		.passed();
+	if outcome.is_err() {
+		println!("worker log:\n{}\nserver log:\n{}", worker.log(), factory.server.log());
+	}
+	outcome
 }

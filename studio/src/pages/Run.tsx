@@ -1,0 +1,194 @@
+// One run: its job on chain, its worker, the loss as the worker trains, and what it committed.
+import { useEffect, useState } from "react";
+import { Link, useParams } from "react-router-dom";
+import { formatAmount, shortAddress } from "../chain";
+import { Chart } from "../chart";
+import { Pending, useChain, useChainQuery } from "../connection";
+import { MICRO, moduleNames, NANO, type HyperParams } from "../jobspec.js";
+import { TxButton } from "../tx";
+import { useWallet } from "../wallet";
+import { fromChain, readFactory, stateWords } from "./Factory";
+
+export interface Step {
+  step: number;
+  total_steps: number;
+  loss: number;
+  lr: number;
+  tokens_per_s: number;
+}
+
+/** Polls the server for the worker's progress log every two seconds while `live`. */
+export function useProgress(job: bigint | undefined, live: boolean): { steps: Step[]; error?: string } {
+  const [state, setState] = useState<{ steps: Step[]; error?: string }>({ steps: [] });
+  useEffect(() => {
+    if (job === undefined) return;
+    let stopped = false;
+    const read = async () => {
+      try {
+        const response = await fetch(`/v1/jobs/${job}/progress`);
+        const body = (await response.json()) as { steps?: Step[]; error?: { message: string } };
+        if (!stopped) setState(response.ok ? { steps: body.steps ?? [] } : { steps: [], error: body.error?.message });
+      } catch (e) {
+        if (!stopped) setState((s) => ({ ...s, error: `the inference server does not answer: ${String(e)}` }));
+      }
+    };
+    void read();
+    const timer = live ? window.setInterval(() => void read(), 2000) : undefined;
+    return () => {
+      stopped = true;
+      window.clearInterval(timer);
+    };
+  }, [job, live]);
+  return state;
+}
+
+/** A run's settings as people write them. */
+export function settings(params: HyperParams): [string, string][] {
+  return [
+    ["method", params.method.type === "Lora" ? "LoRA" : `QLoRA ${params.method.value.bits}-bit`],
+    ["learning rate", String(params.learning_rate / NANO)],
+    ["epochs", String(params.epochs)],
+    ["batch size", String(params.batch_size)],
+    ["gradient accumulation", String(params.grad_accum)],
+    ["block length", String(params.cutoff_len)],
+    ["warm-up steps", String(params.warmup_steps)],
+    ["schedule", params.schedule.toLowerCase()],
+    ["weight decay", String(params.weight_decay / NANO)],
+    ["gradient clip", String(params.max_grad_norm / NANO)],
+    ["stop after steps", params.max_steps === undefined ? "—" : String(params.max_steps)],
+    ["rank", String(params.rank)],
+    ["alpha", String(params.alpha)],
+    ["dropout", String(params.dropout / MICRO)],
+    ["rsLoRA", params.rslora ? "yes" : "no"],
+    ["modules", moduleNames(params.targets).join(", ")],
+    ["seed", String(params.seed)],
+    ["held out", String(params.eval_fraction / MICRO)],
+  ];
+}
+
+export function RunPage() {
+  const chain = useChain();
+  const { selected } = useWallet();
+  const param = useParams().id ?? "";
+  const id = /^\d+$/.test(param) ? BigInt(param) : undefined;
+  const state = useChainQuery(readFactory, []);
+  const job = state.status === "ready" ? state.value.jobs.find((j) => j.id === id) : undefined;
+  const live = job !== undefined && job.state.type !== "Committed" && job.state.type !== "Cancelled";
+  const progress = useProgress(job?.id, live);
+
+  if (id === undefined) return <p role="alert">“{param}” is not a run number.</p>;
+  if (state.status !== "ready") return <Pending state={state} />;
+  if (!job)
+    return (
+      <section>
+        <h1>Run {param}</h1>
+        <p role="alert">There is no run {param} on this chain.</p>
+        <Link to="/factory">All runs</Link>
+      </section>
+    );
+  const model = state.value.models.find((m) => m.id === job.model);
+  const last = progress.steps.at(-1);
+  const params = fromChain(job.params);
+  return (
+    <section aria-labelledby="run-title">
+      <p>
+        <Link to="/factory">← All runs</Link>
+      </p>
+      <h1 id="run-title">Run {String(job.id)}</h1>
+      <dl className="facts">
+        <dt>State</dt>
+        <dd data-testid="state">
+          {job.state.type === "Claimed"
+            ? `training: worker ${shortAddress(job.state.value.worker)} holds it until block ${job.state.value.until}`
+            : job.state.type === "Open"
+              ? "waiting for a worker to claim it; the fee is in escrow"
+              : stateWords(job.state)}
+        </dd>
+        <dt>Base model</dt>
+        <dd>{model?.label ?? `#${job.model}`}</dd>
+        <dt>Training set</dt>
+        <dd>
+          {String(job.training.size)} accepted files from{" "}
+          {job.training.parts.map((p) => (
+            <span key={p.datanet}>
+              <Link to={`/datanets/${p.datanet}`}>datanet {p.datanet}</Link> ({String(p.count)}){" "}
+            </span>
+          ))}
+        </dd>
+        <dt>Fee</dt>
+        <dd>{formatAmount(chain, job.fee)}</dd>
+        <dt>Ordered by</dt>
+        <dd title={job.creator}>
+          {shortAddress(job.creator)} at block {job.created}
+        </dd>
+        {job.result && (
+          <>
+            <dt>Adapter</dt>
+            <dd className="mono" data-testid="adapter">
+              sha256 {job.result.adapter}
+            </dd>
+            <dt>Result</dt>
+            <dd data-testid="result">
+              {job.result.steps} steps, {String(job.result.tokens)} tokens; final train loss{" "}
+              {(job.result.train_loss / MICRO).toFixed(4)}
+              {job.result.eval_loss !== undefined && `, eval loss ${(job.result.eval_loss / MICRO).toFixed(4)}`}
+            </dd>
+          </>
+        )}
+      </dl>
+
+      <h2>Loss</h2>
+      {progress.error ? (
+        <p className="hint">Live progress is not available here: {progress.error}.</p>
+      ) : progress.steps.length === 0 ? (
+        <p className="empty">{live ? "No step yet: the loss appears here as the worker trains." : "This server holds no progress log for this run."}</p>
+      ) : (
+        <>
+          <p data-testid="progress">
+            Step {last!.step} of {last!.total_steps} · loss {last!.loss.toFixed(4)} · learning rate {last!.lr.toExponential(2)} ·{" "}
+            {Math.round(last!.tokens_per_s)} tokens/s
+          </p>
+          <Chart
+            title={`Training loss of run ${job.id} by step`}
+            xLabel="step"
+            yLabel="loss"
+            lines={[{ label: "train loss", color: "#2455c3", points: progress.steps.map((s) => [s.step, s.loss]) }]}
+          />
+          <Chart
+            title={`Learning rate of run ${job.id} by step`}
+            xLabel="step"
+            yLabel="learning rate"
+            lines={[{ label: "learning rate", color: "#17723a", points: progress.steps.map((s) => [s.step, s.lr]) }]}
+          />
+        </>
+      )}
+      {job.result?.eval_loss !== undefined && (
+        <p className="hint">The eval loss is measured once, on the held-out share, when training ends.</p>
+      )}
+
+      <div className="actions">
+        {job.state.type === "Committed" && (
+          <Link className="button" to={`/chat?model=job-${job.id}`}>
+            Chat with it
+          </Link>
+        )}
+        <Link className="button secondary" to={`/factory?from=${job.id}`}>
+          Refine: a new run from these settings
+        </Link>
+        {job.state.type === "Open" && selected?.address === job.creator && (
+          <TxButton label="Cancel the run (the fee comes back)" build={() => chain.api.tx.Models.cancel_job({ job: job.id })} />
+        )}
+      </div>
+
+      <h2>Settings</h2>
+      <dl className="facts">
+        {settings(params).map(([k, v]) => (
+          <div key={k} className="fact-row">
+            <dt>{k}</dt>
+            <dd>{v}</dd>
+          </div>
+        ))}
+      </dl>
+    </section>
+  );
+}
