@@ -25,7 +25,11 @@ export function Chart({ lines, xLabel, yLabel, title }: { lines: Line[]; xLabel:
         width,
         height: 260,
         scales: { x: { time: false } },
-        axes: [{ label: xLabel }, { label: yLabel }],
+        axes: [
+          // Steps are whole; small rates read better with a few significant digits.
+          { label: xLabel, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000] },
+          { label: yLabel, size: 70, values: (_u, splits) => splits.map((v) => String(+v.toPrecision(3))) },
+        ],
         series: [{ label: xLabel }, ...lines.map((l) => ({ label: l.label, stroke: l.color, width: 2, spanGaps: true }))],
       },
       [xs, ...series] as uPlot.AlignedData,
