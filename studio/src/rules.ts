@@ -1,23 +1,10 @@
 // A datanet's published rules, as the datanets pallet defines them: the formats of each kind,
 // one bit each in the order of the pallet's `Format::ALL`, and the caps.
+import { FORMAT_NAMES, kindOf } from "./submission.js";
 
 export type Kind = "Text" | "Image" | "Audio";
 
-export const FORMATS: { name: string; kind: Kind }[] = [
-  { name: "txt", kind: "Text" },
-  { name: "jsonl", kind: "Text" },
-  { name: "csv", kind: "Text" },
-  { name: "pdf", kind: "Text" },
-  { name: "docx", kind: "Text" },
-  { name: "png", kind: "Image" },
-  { name: "jpeg", kind: "Image" },
-  { name: "webp", kind: "Image" },
-  { name: "tiff", kind: "Image" },
-  { name: "bmp", kind: "Image" },
-  { name: "wav", kind: "Audio" },
-  { name: "mp3", kind: "Audio" },
-  { name: "flac", kind: "Audio" },
-];
+export const FORMATS: { name: string; kind: Kind }[] = FORMAT_NAMES.map((name) => ({ name, kind: kindOf(name) }));
 
 export const formatsOfKind = (kind: Kind): string[] => FORMATS.filter((f) => f.kind === kind).map((f) => f.name);
 

@@ -7,6 +7,7 @@ import { Pending, useChain, useChainQuery } from "../connection";
 import { formatNames } from "../rules";
 import { check, usageOn, type SubmissionRules } from "../submission.js";
 import { TxButton } from "../tx";
+import { REASON_WORDS } from "../votes";
 import { useWallet } from "../wallet";
 
 interface Picked {
@@ -18,15 +19,6 @@ interface Picked {
   contribution?: bigint;
 }
 
-const REASONS: Record<string, string> = {
-  BadFormat: "not the format it claims",
-  Corrupt: "corrupt",
-  OffTopic: "off topic",
-  NearDuplicate: "a near duplicate of another file",
-  LowQuality: "low quality",
-  Unsafe: "unsafe",
-  Other: "other",
-};
 
 /** The rules a file is judged by now, read from the best block, for `who` on `datanet`. */
 async function rulesFor(chain: Chain, datanet: number, who: string): Promise<SubmissionRules | undefined> {
@@ -102,7 +94,7 @@ function Status({ contribution }: { contribution: bigint }) {
   return (
     <span className={`status-${status.toLowerCase()}`}>
       #{String(contribution)}: {status === "Pending" ? "on chain, waiting for validators" : status}
-      {reason ? `: ${REASONS[reason] ?? reason}` : ""}
+      {reason ? `: ${REASON_WORDS[reason] ?? reason}` : ""}
     </span>
   );
 }

@@ -4,18 +4,9 @@ import { formatAmount, formatBytes, shortAddress, text } from "../chain";
 import { Pending, useChain, useChainQuery } from "../connection";
 import { formatNames } from "../rules";
 import { TxButton } from "../tx";
+import { REASON_WORDS } from "../votes";
 import { useWallet } from "../wallet";
 
-// The rejection reasons validators choose from, in words.
-const REASONS: Record<string, string> = {
-  BadFormat: "not the format it claims",
-  Corrupt: "corrupt",
-  OffTopic: "off topic",
-  NearDuplicate: "a near duplicate of another file",
-  LowQuality: "low quality",
-  Unsafe: "unsafe",
-  Other: "other",
-};
 
 /** Perbill as a percentage with one decimal. */
 const percent = (perbill: number) => `${(perbill / 1e7).toFixed(1)}%`;
@@ -175,7 +166,7 @@ export function DatanetPage() {
                   <td>{formatBytes(c.size)}</td>
                   <td className={`status-${c.status.type.toLowerCase()}`}>
                     {c.status.type}
-                    {c.verdict?.reason ? `: ${REASONS[c.verdict.reason.type] ?? c.verdict.reason.type}` : ""}
+                    {c.verdict?.reason ? `: ${REASON_WORDS[c.verdict.reason.type] ?? c.verdict.reason.type}` : ""}
                   </td>
                   <td className="mono" title={c.hash}>
                     {c.hash.slice(0, 18)}…
