@@ -367,8 +367,12 @@ mod tests {
 	/// `PROVENANT_UPDATE_METADATA=1` (see `scripts/update-metadata.sh`).
 	#[test]
 	fn metadata_file_is_current() {
-		let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-			.join("../client/metadata/provenant.scale");
+		// The crate's folder as cargo gives it at run time: a test binary compiled in another
+		// clone that shares the target directory keeps that clone's path in `env!`.
+		let crate_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+			.map(std::path::PathBuf::from)
+			.unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into());
+		let path = crate_dir.join("../client/metadata/provenant.scale");
 		let current = Runtime::metadata_at_version(15).expect("V15 is served").to_vec();
 		if std::env::var("PROVENANT_UPDATE_METADATA").as_deref() == Ok("1") {
 			std::fs::write(&path, &current).expect("metadata file is writable");

@@ -22,8 +22,14 @@ use provenant_e2e::{
 
 const TIMEOUT: Duration = Duration::from_secs(120);
 
+/// This clone's `studio/`: the crate's folder as cargo gives it at run time, since a test
+/// binary compiled in another clone that shares the target directory keeps that clone's path
+/// in `env!`.
 fn studio_dir() -> PathBuf {
-	PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../studio")
+	std::env::var_os("CARGO_MANIFEST_DIR")
+		.map(PathBuf::from)
+		.unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
+		.join("../studio")
 }
 
 fn smollm2() -> Result<String> {
