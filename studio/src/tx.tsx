@@ -2,7 +2,7 @@
 // with the chain's named error in words when it fails.
 import type { Transaction, TxEvent } from "polkadot-api";
 import { useState } from "react";
-import { describeDispatchError, formatAmount, type Chain } from "./chain";
+import { describeDispatchError, formatAmount } from "./chain";
 import { useChain } from "./connection";
 import { useWallet } from "./wallet";
 
@@ -24,7 +24,7 @@ const INVALID: Record<string, string> = {
   BadProof: "the signature does not match",
 };
 
-function describeThrown(chain: Chain, error: unknown): string {
+function describeThrown(error: unknown): string {
   const inner = (error as { error?: { type?: string; value?: { type?: string } } }).error;
   if (inner?.type && inner.value?.type) {
     const why = INVALID[inner.value.type];
@@ -32,7 +32,6 @@ function describeThrown(chain: Chain, error: unknown): string {
   }
   const message = error instanceof Error ? error.message : String(error);
   if (/cancel|reject/i.test(message)) return "Signing was cancelled.";
-  void chain;
   return `The transaction failed: ${message}`;
 }
 
@@ -61,7 +60,7 @@ export function TxButton({ label, build, disabled, onSuccess }: TxButtonProps) {
     try {
       setStep({ kind: "confirm", fee: await made.getEstimatedFees(selected.address) });
     } catch (error) {
-      setStep({ kind: "failed", message: describeThrown(chain, error) });
+      setStep({ kind: "failed", message: describeThrown(error) });
     }
   };
 
@@ -104,7 +103,7 @@ export function TxButton({ label, build, disabled, onSuccess }: TxButtonProps) {
         }
       },
       error: (error: unknown) => {
-        if (!retry(error)) setStep({ kind: "failed", message: describeThrown(chain, error) });
+        if (!retry(error)) setStep({ kind: "failed", message: describeThrown(error) });
       },
     });
   };

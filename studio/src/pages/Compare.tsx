@@ -3,7 +3,7 @@ import { Link, useSearchParams } from "react-router-dom";
 import { Chart } from "../chart";
 import { Pending, useChainQuery } from "../connection";
 import { MICRO } from "../jobspec.js";
-import { fromChain, readFactory } from "./Factory";
+import { fromChain, readRuns } from "./Factory";
 import { settings, useProgress } from "./Run";
 
 const COLORS = ["#2455c3", "#c25400"];
@@ -15,7 +15,7 @@ export function ComparePage() {
     .filter((x) => /^\d+$/.test(x))
     .map(BigInt)
     .slice(0, 2);
-  const state = useChainQuery(readFactory, []);
+  const state = useChainQuery(readRuns, []);
   const jobs = state.status === "ready" ? ids.map((id) => state.value.jobs.find((j) => j.id === id)) : [];
   const first = useProgress(jobs[0]?.id, false);
   const second = useProgress(jobs[1]?.id, false);

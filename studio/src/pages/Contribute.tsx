@@ -5,7 +5,7 @@ import { Link, useSearchParams } from "react-router-dom";
 import { formatBytes, text, type Chain } from "../chain";
 import { Pending, useChain, useChainQuery } from "../connection";
 import { formatNames } from "../rules";
-import { check, usageOn, type SubmissionRules } from "../submission.js";
+import { check, contentHash, usageOn, type SubmissionRules } from "../submission.js";
 import { TxButton } from "../tx";
 import { REASON_WORDS } from "../votes";
 import { useWallet } from "../wallet";
@@ -56,15 +56,10 @@ async function judge(chain: Chain, datanet: number, who: string, files: File[]):
   const seen = new Set<string>();
   for (const file of files) {
     const data = new Uint8Array(await file.arrayBuffer());
-    // Whether the chain has these bytes is asked once the hash is known.
-    let known = false;
-    const first = check(rules, data, () => false);
-    if (first.ok) {
-      known =
-        seen.has(first.hash) ||
-        (await chain.api.query.Datanets.ContributionByContent.getValue(datanet, first.hash, { at: "best" })) !==
-          undefined;
-    }
+    const hash = contentHash(data);
+    const known =
+      seen.has(hash) ||
+      (await chain.api.query.Datanets.ContributionByContent.getValue(datanet, hash, { at: "best" })) !== undefined;
     const verdict = check(rules, data, () => known);
     if (verdict.ok) {
       seen.add(verdict.hash);

@@ -12,21 +12,41 @@ import { TxButton } from "../tx";
 const MEASURED_TOKENS_PER_S = 432;
 const BYTES_PER_TOKEN = 4;
 
-export async function readFactory(chain: Chain) {
+/** The runs and the models they fine-tune: what a run's page and the comparison read. */
+export async function readRuns(chain: Chain) {
   const { api } = chain;
   const at = { at: "best" as const };
-  const [models, datanets, contributions, jobs, results] = await Promise.all([
+  const [models, jobs, results] = await Promise.all([
     api.query.Models.BaseModels.getEntries(at),
-    api.query.Datanets.Datanets.getEntries(at),
-    api.query.Datanets.Contributions.getEntries(at),
     api.query.Models.Jobs.getEntries(at),
     api.query.Models.Results.getEntries(at),
   ]);
-  const accepted = contributions.filter((c) => c.value.status.type === "Accepted");
   return {
     models: models
       .map(({ keyArgs: [id], value }) => ({ id, ...value, label: text(value.name) }))
       .sort((a, b) => a.id - b.id),
+    jobs: jobs
+      .map(({ keyArgs: [id], value }) => ({
+        id,
+        ...value,
+        result: results.find((r) => r.keyArgs[0] === id)?.value,
+      }))
+      .sort((a, b) => Number(b.id - a.id)),
+  };
+}
+
+/** The runs, plus each datanet's accepted files for the launch form. */
+async function readFactory(chain: Chain) {
+  const { api } = chain;
+  const at = { at: "best" as const };
+  const [runs, datanets, contributions] = await Promise.all([
+    readRuns(chain),
+    api.query.Datanets.Datanets.getEntries(at),
+    api.query.Datanets.Contributions.getEntries(at),
+  ]);
+  const accepted = contributions.filter((c) => c.value.status.type === "Accepted");
+  return {
+    ...runs,
     datanets: datanets
       .map(({ keyArgs: [id], value }) => {
         const files = accepted.filter((c) => c.value.datanet === id);
@@ -40,17 +60,10 @@ export async function readFactory(chain: Chain) {
         };
       })
       .sort((a, b) => a.id - b.id),
-    jobs: jobs
-      .map(({ keyArgs: [id], value }) => ({
-        id,
-        ...value,
-        result: results.find((r) => r.keyArgs[0] === id)?.value,
-      }))
-      .sort((a, b) => Number(b.id - a.id)),
   };
 }
 
-type ChainParams = Awaited<ReturnType<typeof readFactory>>["jobs"][number]["params"];
+type ChainParams = Awaited<ReturnType<typeof readRuns>>["jobs"][number]["params"];
 
 /** A job's parameters as the chain holds them, in the rules' shape. */
 export function fromChain(params: ChainParams): HyperParams {
@@ -162,10 +175,10 @@ function paramsOf(draft: Draft): { params?: HyperParams; field?: string; message
   }
 }
 
-const PRESETS: Record<string, (d: Draft) => Partial<Draft>> = {
-  "Quick look": () => ({ epochs: "1", rank: "4", alpha: "8", cutoffLen: "128", batchSize: "4" }),
-  Balanced: () => ({ epochs: "3", rank: "8", alpha: "16", cutoffLen: "256", batchSize: "4" }),
-  Thorough: () => ({ epochs: "5", rank: "16", alpha: "32", cutoffLen: "512", batchSize: "4" }),
+const PRESETS: Record<string, Partial<Draft>> = {
+  "Quick look": { epochs: "1", rank: "4", alpha: "8", cutoffLen: "128", batchSize: "4" },
+  Balanced: { epochs: "3", rank: "8", alpha: "16", cutoffLen: "256", batchSize: "4" },
+  Thorough: { epochs: "5", rank: "16", alpha: "32", cutoffLen: "512", batchSize: "4" },
 };
 
 const FIELD_LABELS: [keyof Draft, string, string][] = [
@@ -355,7 +368,7 @@ function Factory({ data }: { data: Awaited<ReturnType<typeof readFactory>> }) {
         )}
         <div className="presets" role="group" aria-label="Presets">
           {Object.entries(PRESETS).map(([name, preset]) => (
-            <button key={name} type="button" className="secondary" onClick={() => set(preset(draft))}>
+            <button key={name} type="button" className="secondary" onClick={() => set(preset)}>
               {name}
             </button>
           ))}

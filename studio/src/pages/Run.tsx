@@ -7,7 +7,7 @@ import { Pending, useChain, useChainQuery } from "../connection";
 import { MICRO, moduleNames, NANO, type HyperParams } from "../jobspec.js";
 import { TxButton } from "../tx";
 import { useWallet } from "../wallet";
-import { fromChain, readFactory, stateWords } from "./Factory";
+import { fromChain, readRuns, stateWords } from "./Factory";
 
 export interface Step {
   step: number;
@@ -71,7 +71,7 @@ export function RunPage() {
   const { selected } = useWallet();
   const param = useParams().id ?? "";
   const id = /^\d+$/.test(param) ? BigInt(param) : undefined;
-  const state = useChainQuery(readFactory, []);
+  const state = useChainQuery(readRuns, []);
   const job = state.status === "ready" ? state.value.jobs.find((j) => j.id === id) : undefined;
   const live = job !== undefined && job.state.type !== "Committed" && job.state.type !== "Cancelled";
   const progress = useProgress(job?.id, live);

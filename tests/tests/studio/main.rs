@@ -87,7 +87,8 @@ impl Stack {
 
 	/// Starts node's test runner on `files` against this stack, in the background.
 	fn browser_tests(&self, dir: &Path, files: &[&str], extra: &[(&str, &str)]) -> Result<Run> {
-		let log = dir.join(format!("node-test-{}.log", files.len()));
+		let first = Path::new(files[0]).file_stem().and_then(|s| s.to_str()).unwrap_or("tests");
+		let log = dir.join(format!("node-{first}.log"));
 		let process = spawn_logged(
 			Command::new("node")
 				.args(["--test", "--test-reporter", "spec"])
