@@ -157,6 +157,11 @@ impl Store {
 		}
 	}
 
+	/// The base model every adapter is served over.
+	pub fn base(&self) -> &Arc<Model> {
+		&self.base
+	}
+
 	/// The chain, if the server has one.
 	pub fn chain(&self) -> Option<&Chain> {
 		self.chain.as_ref()

@@ -51,6 +51,8 @@ pub struct AppState {
 	pub end_tokens: Vec<u32>,
 	/// Paid mode's ledger, when requests must be paid for.
 	pub payments: Option<Arc<Payments>>,
+	/// One evaluation at a time: it runs beside the scheduler, not in its batches.
+	pub evaluating: tokio::sync::Semaphore,
 }
 
 /// The shortest span of an answer credited to a training document, in tokens.
@@ -63,6 +65,10 @@ const LISTED_SHARES: usize = 10;
 const CHAT_MAX_TOKENS: usize = 512;
 /// `max_tokens` of a completion that names none (OpenAI's default).
 const COMPLETION_MAX_TOKENS: usize = 16;
+/// Most tokens one evaluation scores.
+pub const EVALUATE_MAX_TOKENS: usize = 16_384;
+/// Tokens an evaluation reads at a time, each window from an empty cache.
+const EVALUATE_WINDOW: usize = 512;
 
 /// The routes.
 pub fn router(state: Arc<AppState>) -> Router {
@@ -72,6 +78,7 @@ pub fn router(state: Arc<AppState>) -> Router {
 		.route("/v1/chat/completions", post(chat_completions))
 		.route("/v1/payment", get(payment))
 		.route("/v1/jobs/{job}/progress", get(progress))
+		.route("/v1/evaluate", post(evaluate))
 		.route("/metrics", get(metrics))
 		.route("/health", get(|| async { "ok" }))
 		.with_state(state)
@@ -192,20 +199,118 @@ async fn progress(
 	let text = match std::fs::read_to_string(&log) {
 		Ok(text) => text,
 		Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-		Err(e) => {
-			return Err(ApiError {
-				status: StatusCode::INTERNAL_SERVER_ERROR,
-				message: format!("reading {}: {e}", log.display()),
-				kind: "server_error",
-				param: None,
-				details: None,
-			})
-		},
+		Err(e) => return Err(server_error(format!("reading {}: {e}", log.display()))),
 	};
 	// A line still being written is skipped until it is whole.
 	let steps: Vec<Value> =
 		text.lines().filter_map(|line| serde_json::from_str(line).ok()).collect();
 	Ok(Json(json!({ "job": job, "steps": steps })))
+}
+
+/// What `POST /v1/evaluate` takes.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EvaluateBody {
+	/// The base, or an adapter, named as for completions.
+	model: String,
+	/// The held-out text, or several texts scored each on its own.
+	input: OneOrMany,
+}
+
+/// The model's loss on held-out text: `{"object": "evaluation", "model", "texts", "tokens",
+/// "loss", "perplexity"}`, the loss in nats per predicted token. Texts are read in windows of
+/// [`EVALUATE_WINDOW`] tokens. Studio's run page compares a fine-tune with its base by it. Not
+/// part of OpenAI's API, and not offered in paid mode (it is not an answer to pay for).
+async fn evaluate(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+	let result = async {
+		if state.payments.is_some() {
+			return Err(ApiError {
+				status: StatusCode::FORBIDDEN,
+				message: "this server is in paid mode: it answers paid requests, and does not evaluate"
+					.into(),
+				kind: "not_offered",
+				param: None,
+				details: None,
+			});
+		}
+		let body: EvaluateBody = serde_json::from_slice(&body).map_err(invalid_body)?;
+		let texts = body.input.into_vec();
+		let mut inputs = Vec::with_capacity(texts.len());
+		for (i, text) in texts.iter().enumerate() {
+			let encoding = state.engine.tokenizer.encode(text.as_str(), true).map_err(|e| {
+				ApiError::invalid("input", format!("text {i} cannot be tokenised: {e}"))
+			})?;
+			inputs.push(encoding.get_ids().to_vec());
+		}
+		let total: usize = inputs.iter().map(Vec::len).sum();
+		if inputs.iter().all(|ids| ids.len() < 2) {
+			return Err(ApiError::invalid(
+				"input",
+				"nothing to score: a text needs at least two tokens, one to predict the next",
+			));
+		}
+		if total > EVALUATE_MAX_TOKENS {
+			return Err(ApiError::invalid(
+				"input",
+				format!("the input has {total} tokens; one evaluation scores at most {EVALUATE_MAX_TOKENS}"),
+			));
+		}
+		let target = state.store.resolve(&body.model).await?;
+		let Ok(_permit) = state.evaluating.try_acquire() else {
+			return Err(ApiError {
+				status: StatusCode::TOO_MANY_REQUESTS,
+				message: "another evaluation is running; try again when it ends".into(),
+				kind: "rate_limit_exceeded",
+				param: None,
+				details: None,
+			});
+		};
+		let model = state.store.base().clone();
+		let adapter = match &target {
+			Target::Base => None,
+			Target::Adapter(loaded) => Some(loaded.clone()),
+		};
+		let window = EVALUATE_WINDOW.min(model.cfg.max_positions);
+		let scored = tokio::task::spawn_blocking(move || {
+			let adapter = adapter.as_ref().map(|loaded| &loaded.adapter);
+			inputs.iter().try_fold((0.0, 0), |(sum, count), ids| {
+				let (s, n) = model.token_loss(ids, adapter, window)?;
+				Ok::<_, provenant_trainer::Error>((sum + s, count + n))
+			})
+		})
+		.await;
+		let (sum, predicted) = match scored {
+			Ok(Ok(scored)) => scored,
+			Ok(Err(e)) => return Err(server_error(format!("evaluating: {e}"))),
+			Err(e) => return Err(server_error(format!("the evaluation stopped: {e}"))),
+		};
+		let loss = sum / predicted as f64;
+		state.metrics.count(Outcome::Ok);
+		Ok(Json(json!({
+			"object": "evaluation",
+			"model": match &target {
+				Target::Base => state.store.base_name.clone(),
+				Target::Adapter(loaded) => loaded.name.clone(),
+			},
+			"texts": texts.len(),
+			"tokens": predicted,
+			"loss": loss,
+			"perplexity": loss.exp(),
+		}))
+		.into_response())
+	}
+	.await;
+	finish(&state, result)
+}
+
+fn server_error(message: String) -> ApiError {
+	ApiError {
+		status: StatusCode::INTERNAL_SERVER_ERROR,
+		message,
+		kind: "server_error",
+		param: None,
+		details: None,
+	}
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
@@ -264,17 +369,20 @@ struct ChatBody {
 
 /// The shared fields and the endpoint's own, read separately from one JSON value (serde's
 /// `flatten` misreads numbers where a dependency enables serde_json's arbitrary precision).
-fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<(Common, T), ApiError> {
-	let invalid = |e: serde_json::Error| ApiError {
+fn invalid_body(e: serde_json::Error) -> ApiError {
+	ApiError {
 		status: StatusCode::BAD_REQUEST,
 		message: format!("the request body is not a valid request: {e}"),
 		kind: "invalid_request_error",
 		param: None,
 		details: None,
-	};
-	let value: Value = serde_json::from_slice(body).map_err(invalid)?;
-	let common = serde_json::from_value(value.clone()).map_err(invalid)?;
-	Ok((common, serde_json::from_value(value).map_err(invalid)?))
+	}
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<(Common, T), ApiError> {
+	let value: Value = serde_json::from_slice(body).map_err(invalid_body)?;
+	let common = serde_json::from_value(value.clone()).map_err(invalid_body)?;
+	Ok((common, serde_json::from_value(value).map_err(invalid_body)?))
 }
 
 /// Which endpoint, for the response's shape.
@@ -477,13 +585,7 @@ async fn collect(mut receiver: mpsc::UnboundedReceiver<Event>) -> Result<Complet
 }
 
 fn failed(message: String) -> ApiError {
-	ApiError {
-		status: StatusCode::INTERNAL_SERVER_ERROR,
-		message: format!("generating the answer failed: {message}"),
-		kind: "server_error",
-		param: None,
-		details: None,
-	}
+	server_error(format!("generating the answer failed: {message}"))
 }
 
 /// What every response of one request shares.

@@ -181,7 +181,15 @@ async fn main() -> Result<()> {
 		args.cache_mib * 1024 * 1024,
 		metrics.clone(),
 	);
-	let state = Arc::new(AppState { engine, store, metrics, template, end_tokens, payments });
+	let state = Arc::new(AppState {
+		engine,
+		store,
+		metrics,
+		template,
+		end_tokens,
+		payments,
+		evaluating: tokio::sync::Semaphore::new(1),
+	});
 	let listener = tokio::net::TcpListener::bind(args.listen)
 		.await
 		.with_context(|| format!("listening on {}", args.listen))?;

@@ -300,6 +300,50 @@ async fn work_past_the_queue_bound_is_refused_with_429() {
 	);
 }
 
+/// The loss on held-out text, as Studio's run page asks for it: plain English is more
+/// predictable than noise, several texts weigh by their tokens, and bad input gets a clear 400.
+#[tokio::test(flavor = "multi_thread")]
+async fn evaluation_scores_held_out_text_and_refuses_what_it_cannot_score() {
+	let server = Server::start(&[]);
+	let english = "The sun rises in the east and sets in the west. Every morning the birds sing \
+		in the trees, and the children walk to school along the river.";
+	let noise = "qx7 zv!! plo# 99k wmb3 ;;ur ttq ghx0 lp%% vvk2 zzq oiw9 xq? mnb rrt7 kkj";
+	let score = |input: Value| server.post("/v1/evaluate", json!({ "model": "base", "input": input }));
+	let (status, plain) = score(json!(english)).await;
+	assert_eq!(status, 200, "{plain}");
+	assert_eq!(plain["object"], "evaluation");
+	assert_eq!(plain["texts"], 1);
+	let (loss, tokens) = (plain["loss"].as_f64().unwrap(), plain["tokens"].as_u64().unwrap());
+	assert!(tokens > 20, "{plain}");
+	assert!((plain["perplexity"].as_f64().unwrap() - loss.exp()).abs() < 1e-6 * loss.exp());
+	let (_, garbled) = score(json!(noise)).await;
+	let garbled_loss = garbled["loss"].as_f64().unwrap();
+	assert!(loss + 1.0 < garbled_loss, "English {loss} nats/token, noise {garbled_loss}");
+
+	let (_, both) = score(json!([english, noise])).await;
+	let noise_tokens = garbled["tokens"].as_u64().unwrap();
+	assert_eq!(both["tokens"].as_u64().unwrap(), tokens + noise_tokens, "each text on its own");
+	let weighted = (loss * tokens as f64 + garbled_loss * noise_tokens as f64)
+		/ (tokens + noise_tokens) as f64;
+	assert!((both["loss"].as_f64().unwrap() - weighted).abs() < 1e-4, "{both}");
+	let (_, again) = score(json!(english)).await;
+	assert_eq!(again["loss"], plain["loss"], "the same text scores the same");
+
+	for (body, status, words) in [
+		(json!({ "model": "base", "input": "" }), 400, "nothing to score"),
+		(json!({ "model": "base", "input": ["", "x"] }), 400, "nothing to score"),
+		(json!({ "model": "base", "input": "hello ".repeat(20_000) }), 400, "at most 16384"),
+		(json!({ "model": "base" }), 400, "missing field `input`"),
+		(json!({ "model": "base", "input": "hi there", "temp": 1 }), 400, "unknown field `temp`"),
+		(json!({ "model": "job-4", "input": "hello there" }), 404, "job-4"),
+	] {
+		let (got, error) = server.post("/v1/evaluate", body.clone()).await;
+		assert_eq!(got, status, "{body}: {error}");
+		let message = error["error"]["message"].as_str().unwrap();
+		assert!(message.contains(words), "{body}: {message}");
+	}
+}
+
 /// A worker's progress log, as Studio's run page reads it: whole lines only, none before the
 /// worker starts, and a plain 404 when the server was not told where workers train.
 #[tokio::test(flavor = "multi_thread")]

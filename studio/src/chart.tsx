@@ -6,6 +6,8 @@ import "uplot/dist/uPlot.min.css";
 export interface Line {
   label: string;
   color: string;
+  /** Dashes and gaps in pixels, for a line that pairs with a solid one of the same colour. */
+  dash?: number[];
   points: [number, number][];
 }
 
@@ -30,7 +32,7 @@ export function Chart({ lines, xLabel, yLabel, title }: { lines: Line[]; xLabel:
           { label: xLabel, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000] },
           { label: yLabel, size: 70, values: (_u, splits) => splits.map((v) => String(+v.toPrecision(3))) },
         ],
-        series: [{ label: xLabel }, ...lines.map((l) => ({ label: l.label, stroke: l.color, width: 2, spanGaps: true }))],
+        series: [{ label: xLabel }, ...lines.map((l) => ({ label: l.label, stroke: l.color, dash: l.dash, width: 2, spanGaps: true }))],
       },
       [xs, ...series] as uPlot.AlignedData,
       box.current,

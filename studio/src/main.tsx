@@ -8,6 +8,7 @@ import { ContributePage } from "./pages/Contribute";
 import { DatanetPage } from "./pages/Datanet";
 import { DatanetsPage } from "./pages/Datanets";
 import { FactoryPage } from "./pages/Factory";
+import { ProvenancePage } from "./pages/Provenance";
 import { RewardsPage } from "./pages/Rewards";
 import { RunPage } from "./pages/Run";
 import { ValidatorPage } from "./pages/Validator";
@@ -32,6 +33,7 @@ function Shell() {
           <NavLink to="/factory">ModelFactory</NavLink>
           <NavLink to="/rewards">Rewards</NavLink>
           <NavLink to="/chat">Chat</NavLink>
+          <NavLink to="/provenance">Provenance</NavLink>
         </nav>
         <AccountPicker />
       </header>
@@ -47,6 +49,8 @@ function Shell() {
           <Route path="/compare" element={<ComparePage />} />
           <Route path="/rewards" element={<RewardsPage />} />
           <Route path="/chat" element={<ChatPage />} />
+          <Route path="/provenance" element={<ProvenancePage />} />
+          <Route path="/provenance/:target" element={<ProvenancePage />} />
           <Route path="*" element={<p role="alert">No page here. Pick one from the navigation above.</p>} />
         </Routes>
       </main>

@@ -117,3 +117,22 @@ export async function chat(request: ChatRequest, onText: (text: string) => void,
   }
   return answer;
 }
+
+/** A model's loss on held-out text, in nats per predicted token (`POST /v1/evaluate`). */
+export interface Evaluation {
+  model: string;
+  texts: number;
+  tokens: number;
+  loss: number;
+  perplexity: number;
+}
+
+export async function evaluate(model: string, input: string[]): Promise<Evaluation> {
+  const response = await fetch("/v1/evaluate", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ model, input }),
+  });
+  if (!response.ok) throw await failure(response);
+  return (await response.json()) as Evaluation;
+}

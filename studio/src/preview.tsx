@@ -3,7 +3,7 @@
 import { useEffect, useState } from "react";
 import { useChain } from "./connection";
 import { contentHash } from "./submission.js";
-import { fromHex } from "./votes";
+import { fromHex } from "./hex.js";
 
 /** The file's bytes from the node's content RPC, checked against its hash before use. */
 export function Preview({ hash, format }: { hash: string; format: string }) {

@@ -3,6 +3,7 @@
 // a fee is paid. Plain JavaScript with JSDoc types, so node's test runner checks it against the
 // pallet's own test cases (tests/submission.test.mjs) with no build step.
 import { Blake2256 } from "@polkadot-api/substrate-bindings";
+import { toHex } from "./hex.js";
 
 /** @typedef {"Text" | "Image" | "Audio"} Kind */
 /** @typedef {{ day: number, bytes: bigint, files: number }} Usage */
@@ -146,7 +147,7 @@ export function detect(bytes) {
  * @returns {string}
  */
 export function contentHash(bytes) {
-  return "0x" + Array.from(Blake2256(bytes), (b) => b.toString(16).padStart(2, "0")).join("");
+  return toHex(Blake2256(bytes));
 }
 
 /**

@@ -2,6 +2,7 @@
 // CLI keeps them on disk. A ballot is sealed as blake2_256(SCALE(ballot, salt, voter)) (the
 // validation pallet's `commitment`), so the salt must survive until the reveal.
 import { AccountId, Blake2256 } from "@polkadot-api/substrate-bindings";
+import { toHex } from "./hex.js";
 
 /** The reasons a validator may reject a file for, in the pallet's order (its SCALE index). */
 export const REASONS = ["BadFormat", "Corrupt", "OffTopic", "NearDuplicate", "LowQuality", "Unsafe", "Other"] as const;
@@ -27,8 +28,6 @@ export interface SealedVote {
   salt: string;
 }
 
-const toHex = (bytes: Uint8Array) => "0x" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-export const fromHex = (hex: string) => Uint8Array.from(hex.slice(2).match(/../g) ?? [], (b) => parseInt(b, 16));
 
 /** SCALE of `Ballot`: variant 0 is Accept, 1 is Reject(reason). */
 function encodeBallot(vote: Vote): number[] {

@@ -3,6 +3,8 @@
 // the result. The Rust harness `tests/tests/studio` prepares that chain (FACTS_DATANET) and
 // starts the worker, then runs this file after studio.test.mjs.
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { provenant } from "@polkadot-api/descriptors";
 import { createWsClient } from "polkadot-api/ws";
@@ -27,7 +29,7 @@ after(async () => {
   client?.destroy();
 });
 
-/** Fills the form with settings that train in seconds on two small files. */
+/** Fills the form with settings that train in seconds on two small files, holding out a third. */
 async function quickSettings(page) {
   for (const [label, value] of [
     ["Learning rate", "0.002"],
@@ -35,6 +37,7 @@ async function quickSettings(page) {
     ["Batch size (blocks)", "1"],
     ["Block length (tokens)", "32"],
     ["Dropout", "0"],
+    ["Held out for eval loss", "0.34"],
   ]) {
     await page.getByLabel(label, { exact: true }).fill(value);
   }
@@ -58,7 +61,7 @@ describe("ModelFactory", () => {
     const { page, errors } = await session.open("/factory");
     const { see, shoot, assertLabelled } = session;
     await see(page, "No run yet. Launch the first one below.");
-    await page.getByLabel(new RegExp(`#${FACTS} Facts \\(2 accepted`)).check();
+    await page.getByLabel(new RegExp(`#${FACTS} Facts \\(3 accepted`)).check();
 
     // The trainer's own rules, as you type.
     await page.getByLabel("Rank r", { exact: true }).fill("0");
@@ -87,6 +90,36 @@ describe("ModelFactory", () => {
     const result = await api.query.Models.Results.getValue(0n, { at: "best" });
     assert.match(await page.getByTestId("adapter").textContent(), new RegExp(result.adapter));
     assert.equal(await page.locator(".chart").count(), 2, "the loss and the learning rate are drawn");
+    await page.getByRole("img", { name: "Training and held-out loss of run 0 by step" }).waitFor();
+    const heldOut = /^Held-out loss (\d+\.\d+) at step (\d+) \((\d+) measured so far\)$/.exec(
+      await page.getByTestId("eval-progress").textContent(),
+    );
+    assert.ok(heldOut, "the held-out loss is shown as the worker measures it");
+    assert.ok(Number(heldOut[3]) >= 2, `at least two held-out points, got ${heldOut[3]}`);
+    assert.equal(heldOut[2], String(result.steps), "the last one is measured after the last step");
+    assert.ok(Math.abs(Number(heldOut[1]) - result.eval_loss / 1e6) < 1e-4, "and it is the eval loss committed on chain");
+
+    // Test it on text against its base: the page shows what the server computes.
+    const texts = [
+      "What is the capital of Zorbia? The capital of Zorbia is Quillhaven.",
+      "The river Elm floods every spring and feeds the marshes.",
+      "The lighthouse of Quillhaven has guided ships through the fog since 1840.",
+    ];
+    await page.getByLabel("Held-out text").fill(texts.join("\n\n"));
+    await page.getByRole("button", { name: "Evaluate against the base model" }).click();
+    await see(page, /^The fine-tune's loss is [\d.]+% lower than its base's on this text\.$/, 120_000);
+    const direct = async (model) =>
+      (
+        await (
+          await fetch(new URL("/v1/evaluate", process.env.STUDIO_URL), {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify({ model, input: texts }),
+          })
+        ).json()
+      ).loss.toFixed(4);
+    const shown = await page.getByRole("table", { name: "Held-out loss" }).locator("tbody tr td:nth-child(3)").allTextContents();
+    assert.deepEqual(shown, [await direct("job-0"), await direct("base")], "the losses the server gives");
     await shoot(page, "run");
 
     // Refine: the old run's settings, one changed, launched as a new run (compared below while
@@ -107,7 +140,7 @@ describe("ModelFactory", () => {
     await page.getByLabel("Compare run 1").check();
     await page.getByRole("button", { name: "Compare the two chosen runs" }).click();
     await page.getByRole("heading", { name: "Run 0 and run 1" }).waitFor();
-    await page.getByRole("img", { name: "Training loss of runs 0 and 1 by step" }).waitFor();
+    await page.getByRole("img", { name: "Training and held-out loss of runs 0 and 1 by step" }).waitFor();
     const epochs = page.getByRole("row", { name: /^epochs/ });
     assert.equal(await epochs.getAttribute("class"), "differs");
     assert.deepEqual(await epochs.getByRole("cell").allTextContents(), ["20", "10"]);
@@ -124,6 +157,47 @@ describe("ModelFactory", () => {
     await see(page, /From job 0 \(adapter [0-9a-f]{12}…\), trained on contributions credited by (tokens|influence)/, 120_000);
     await see(page, "The base model: no fine-tune data to credit.", 60_000);
     await shoot(page, "chat-fine-tune");
+
+    // Verify run 0's provenance in the browser, by number and by its adapter's hash.
+    await page.goto(new URL("/runs/0", process.env.STUDIO_URL).href);
+    await page.getByRole("link", { name: "Verify its provenance" }).click();
+    await page.getByRole("heading", { name: "Provenance of run 0" }).waitFor({ timeout: 60_000 });
+    await see(page, /^Verified: all \d+ checks passed, computed in this browser\.$/, 60_000);
+    const members = await api.apis.ModelsApi.training_set(0n, 0n, 100, { at: "best" });
+    const rows = page.getByRole("table", { name: "Training set" }).locator("tbody tr");
+    assert.equal(await rows.count(), members.length, "one row per member of the set on chain");
+    assert.equal(members.length, 3);
+    assert.deepEqual(await rows.locator("td:last-child").allTextContents(), ["✓ proved", "✓ proved", "✓ proved"]);
+    const contributors = page.getByRole("list", { name: "Contributors and their shares" }).getByRole("listitem");
+    assert.equal(await contributors.count(), 3, "Bob, Charlie and Dave");
+    const percents = (await contributors.allTextContents()).map((t) => Number(/([\d.]+)%/.exec(t)[1]));
+    assert.ok(Math.abs(percents.reduce((a, b) => a + b, 0) - 100) < 0.05, `shares add up to 100%: ${percents}`);
+    await assertLabelled(page);
+    await shoot(page, "provenance");
+
+    // Files the user holds, hashed in the browser.
+    const adapterFile = join(process.env.WORKER_DIR, "job-0", "adapter", "adapter_model.safetensors");
+    const adapterInput = page.getByLabel("Your copy of the adapter (adapter_model.safetensors)");
+    await adapterInput.setInputFiles(adapterFile);
+    await see(page, /adapter_model\.safetensors \([\d.]+ [KM]i?B\): It is the committed adapter/);
+    const tampered = readFileSync(adapterFile);
+    tampered[tampered.length - 1] ^= 1;
+    await adapterInput.setInputFiles({ name: "tampered.safetensors", mimeType: "application/octet-stream", buffer: tampered });
+    await see(page, /tampered\.safetensors .*: It is not the committed adapter: its sha256 is [0-9a-f]{64}, the run committed/);
+    const memberInput = page.getByLabel("A file: was it in the training set?");
+    await memberInput.setInputFiles(process.env.RIVER_FILE);
+    await see(page, /river\.txt .*: Yes: it is contribution \d+, position \d of datanet \d+'s log, in the training set\./);
+    await memberInput.setInputFiles({ name: "other.txt", mimeType: "text/plain", buffer: Buffer.from("Never contributed.") });
+    await see(page, "other.txt (18 B): No: no file with this content is in the training set.");
+
+    const sha = (await api.query.Models.Results.getValue(0n, { at: "best" })).adapter;
+    await page.goto(new URL(`/provenance/${sha.slice(2)}`, process.env.STUDIO_URL).href);
+    await see(page, /^Verified: all \d+ checks passed/, 60_000);
+    assert.ok(await page.getByRole("heading", { name: "Provenance of run 0" }).isVisible());
+    await page.goto(new URL(`/provenance/${"0".repeat(64)}`, process.env.STUDIO_URL).href);
+    await see(page, `No committed run has an adapter with sha256 0x${"0".repeat(64)}.`, 30_000);
+    await page.goto(new URL("/provenance/1", process.env.STUDIO_URL).href);
+    await see(page, /^Run 1 is (waiting for a worker|training \(worker .*\)|done), not committed|^Verified/, 30_000);
     assert.deepEqual(errors.map(String), [], "no script error on any page");
     await page.context().close();
   });

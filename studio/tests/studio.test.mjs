@@ -74,12 +74,30 @@ describe("Studio", () => {
     await page.context().close();
   });
 
+  test("provenance explains that nothing is committed yet, and refuses what is not a run or a hash", async () => {
+    const { page, errors } = await open("/provenance");
+    await see(page, "No run is committed yet: a run gets an adapter to verify once a worker trains it.");
+    const verify = page.getByRole("button", { name: "Verify" });
+    assert.equal(await verify.isDisabled(), true, "nothing typed, nothing to verify");
+    await page.getByLabel("Adapter sha256 or run number").fill("not-a-hash");
+    await see(page, "A run number, or the adapter file's sha256 in 64 hex digits.");
+    assert.equal(await verify.isDisabled(), true);
+    await page.getByLabel("Adapter sha256 or run number").fill("7");
+    await verify.click();
+    await see(page, "There is no run 7 on this chain.");
+    assert.match(page.url(), /\/provenance\/7$/, "the check has its own address");
+    await assertLabelled(page);
+    await shoot(page, "provenance-missing");
+    assert.deepEqual(errors, []);
+    await page.context().close();
+  });
+
   test("the keyboard reaches the navigation first, through a skip link", async () => {
     const { page } = await open("/datanets");
     await page.getByRole("heading", { name: "Datanets" }).waitFor();
     await page.keyboard.press("Tab");
     assert.equal(await page.evaluate(() => document.activeElement.textContent), "Skip to content");
-    for (const link of ["Datanets", "Contribute", "Validate", "ModelFactory", "Rewards", "Chat"]) {
+    for (const link of ["Datanets", "Contribute", "Validate", "ModelFactory", "Rewards", "Chat", "Provenance"]) {
       await page.keyboard.press("Tab");
       assert.equal(await page.evaluate(() => document.activeElement.textContent), link);
     }

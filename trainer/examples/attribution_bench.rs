@@ -331,6 +331,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 			resume: None,
 			progress_bar: false,
 			attribution,
+			evaluation: Default::default(),
 		})
 	};
 	let plain = run(&plain_model, "plain", None)?;

@@ -310,6 +310,30 @@ pub struct Progress {
 	pub tokens_per_s: f64,
 	/// Seconds since the run (or the resumed run) began.
 	pub elapsed_s: f64,
+	/// Mean loss per trained token on the held-out blocks after this step, on the steps the
+	/// run evaluates at ([`Evaluation`]).
+	#[serde(default, skip_serializing_if = "Option::is_none")]
+	pub eval_loss: Option<f64>,
+}
+
+/// Held-out blocks to measure the loss on as the run goes: the eval-loss curve.
+#[derive(Clone, Debug, Default)]
+pub struct Evaluation {
+	/// Packed held-out blocks.
+	pub blocks: Vec<Block>,
+	/// Points on the curve: the run evaluates every `steps / points` steps, and always after
+	/// its last (so 0 gives only the final eval loss).
+	pub points: usize,
+}
+
+impl Evaluation {
+	/// Whether the run evaluates after step `step` (1-based) of `total`.
+	pub fn due(&self, step: usize, total: usize) -> bool {
+		if self.blocks.is_empty() {
+			return false;
+		}
+		step == total || (self.points > 0 && step % (total / self.points).max(1) == 0)
+	}
 }
 
 /// What `trainer_state.json` records in a checkpoint.
@@ -339,6 +363,8 @@ pub struct Run<'a> {
 	pub progress_bar: bool,
 	/// Training-time attribution to take as the run goes, if any.
 	pub attribution: Option<AttributionPlan>,
+	/// Held-out data to evaluate on as the run goes; it changes nothing that is trained.
+	pub evaluation: Evaluation,
 }
 
 /// The outcome of a run.
@@ -350,6 +376,8 @@ pub struct Summary {
 	pub steps: usize,
 	/// Mean loss of the last step.
 	pub final_loss: f64,
+	/// Loss on the held-out blocks after the last step, when the run had any.
+	pub eval_loss: Option<f64>,
 	/// Tokens trained on in this process.
 	pub tokens: usize,
 	/// Wall-clock seconds in this process.
@@ -554,7 +582,7 @@ pub fn train(run: Run) -> Result<Summary> {
 		.open(&log_path)
 		.map_err(Error::io(&log_path))?;
 	let started = Instant::now();
-	let (mut tokens_total, mut final_loss) = (0usize, f64::NAN);
+	let (mut tokens_total, mut final_loss, mut final_eval) = (0usize, f64::NAN, None);
 	let micro_per_epoch = run.blocks.len().div_ceil(cfg.batch_size);
 	for step in first_step..plan.steps {
 		let step_started = Instant::now();
@@ -665,6 +693,11 @@ pub fn train(run: Run) -> Result<Summary> {
 		let seconds = step_started.elapsed().as_secs_f64();
 		tokens_total += input_tokens;
 		final_loss = loss_sum;
+		let eval_loss = match run.evaluation.due(step + 1, plan.steps) {
+			true => Some(evaluate(run.model, &run.evaluation.blocks, cfg.batch_size)?),
+			false => None,
+		};
+		final_eval = eval_loss.or(final_eval);
 		let progress = Progress {
 			step: step + 1,
 			total_steps: plan.steps,
@@ -674,6 +707,7 @@ pub fn train(run: Run) -> Result<Summary> {
 			grad_norm: norm,
 			tokens_per_s: input_tokens as f64 / seconds.max(1e-9),
 			elapsed_s: started.elapsed().as_secs_f64(),
+			eval_loss,
 		};
 		writeln!(log, "{}", serde_json::to_string(&progress).expect("serialisable"))
 			.map_err(Error::io(&log_path))?;
@@ -687,11 +721,16 @@ pub fn train(run: Run) -> Result<Summary> {
 	if run.progress_bar {
 		println!();
 	}
+	// A run resumed from its last step trained nothing here, yet still reports its eval loss.
+	if final_eval.is_none() && !run.evaluation.blocks.is_empty() {
+		final_eval = Some(evaluate(run.model, &run.evaluation.blocks, cfg.batch_size)?);
+	}
 	let adapter_sha256 = adapter::save(run.model, &run.peft, &run.output)?;
 	Ok(Summary {
 		adapter_sha256,
 		steps: plan.steps,
 		final_loss,
+		eval_loss: final_eval,
 		tokens: tokens_total,
 		seconds: started.elapsed().as_secs_f64(),
 		attribution: influence,

@@ -100,6 +100,52 @@ fn run_ok(args: &[&str]) -> Output {
 }
 
 #[test]
+fn held_out_loss_is_logged_as_the_run_goes_and_changes_nothing_trained() {
+	let f = fixture();
+	let plain = hash_line(&run_ok(&train_args(&f, &f.root.join("plain"), &[])));
+	let out_dir = f.root.join("evaluated");
+	let extra = ["--eval-data", s(&f.data), "--eval-points", "2"];
+	let out = run_ok(&train_args(&f, &out_dir, &extra));
+	assert_eq!(hash_line(&out), plain, "evaluating must not change the adapter");
+
+	let progress: Vec<Value> = std::fs::read_to_string(out_dir.join("progress.jsonl"))
+		.unwrap()
+		.lines()
+		.map(|l| serde_json::from_str(l).unwrap())
+		.collect();
+	let total = progress[0]["total_steps"].as_u64().unwrap();
+	let evaluated: Vec<(u64, f64)> = progress
+		.iter()
+		.filter_map(|p| Some((p["step"].as_u64()?, p.get("eval_loss")?.as_f64()?)))
+		.collect();
+	let steps: Vec<u64> = evaluated.iter().map(|(step, _)| *step).collect();
+	assert_eq!(steps, [total / 2, total], "two points: half-way and at the end");
+	assert!(evaluated[1].1 < evaluated[0].1, "held-out loss fell: {evaluated:?}");
+
+	let printed = stdout(&out)
+		.lines()
+		.find_map(|l| l.strip_prefix("eval loss ")?.split(',').next()?.parse::<f64>().ok())
+		.expect("the final eval loss is printed");
+	assert!((printed - evaluated[1].1).abs() < 1e-4, "printed {printed}, logged {evaluated:?}");
+	let eval = stdout(&run_ok(&[
+		"eval",
+		"--model",
+		s(&f.model),
+		"--adapter",
+		s(&out_dir),
+		"--data",
+		s(&f.data),
+		"--cutoff-len",
+		"16",
+	]));
+	let measured: f64 = eval
+		.lines()
+		.find_map(|l| l.strip_prefix("loss ")?.split_whitespace().next()?.parse().ok())
+		.unwrap();
+	assert!((measured - printed).abs() < 1e-3, "`eval` gives {measured}, the run logged {printed}");
+}
+
+#[test]
 fn training_writes_a_peft_adapter_whose_hash_is_reproducible() {
 	let f = fixture();
 	let out_dir = f.root.join("adapter");

@@ -731,6 +731,28 @@ fn a_mixed_batch_gives_each_sequence_its_own_adapters_logits() {
 				assert!(diff < 1e-4, "{family}, sequence {i} at {seen}: logits differ by {diff}");
 			}
 		}
+		// Scoring a text (the server's evaluation): window by window, the loss of the model with
+		// the adapter built in, and of the base without one.
+		for (adapter, reference) in [(Some(&adapted[0].1), &adapted[0].0), (None, &base)] {
+			let window = 5;
+			let (sum, predicted) = base.token_loss(&ids, adapter, window).unwrap();
+			let (mut expected, mut count) = (0.0, 0);
+			for chunk in ids.chunks(window).filter(|chunk| chunk.len() > 1) {
+				let n = chunk.len() - 1;
+				let tensor = |t: &[u32]| Tensor::new(t, &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+				let mask = Tensor::ones((1, n), DType::F32, &Device::Cpu).unwrap();
+				let loss = reference
+					.loss_sum(&tensor(&chunk[..n]), &tensor(&chunk[1..]), &mask, ForwardMode::EVAL)
+					.unwrap();
+				expected += loss.to_scalar::<f32>().unwrap() as f64;
+				count += n;
+			}
+			assert_eq!(predicted, count, "{family}: 12 tokens in windows of 5 predict 4 + 4 + 1");
+			assert!(
+				(sum - expected).abs() < 1e-4 * count as f64,
+				"{family}: scored {sum}, the model gives {expected}"
+			);
+		}
 		// The adapters make a difference, so the test would see one applied to the wrong rows.
 		let last = whole[0].len();
 		let plain = last_logits(&base, &whole[0][..last]);

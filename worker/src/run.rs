@@ -29,7 +29,7 @@ use provenant_trainer::{
 	},
 	data, job as trainer_job,
 	model::{BuildOptions, Model},
-	train::{self, Run},
+	train::{self, Evaluation, Run},
 };
 
 use crate::dataset::{self, Contribution};
@@ -477,6 +477,10 @@ pub struct Trained {
 /// Probe gradients taken during a job's training, for its attribution.
 const ATTRIBUTION_CHECKPOINTS: usize = 3;
 
+/// Points on a job's eval-loss curve (Studio draws it from progress.jsonl); each costs one
+/// forward pass over the held-out split.
+const EVAL_POINTS: usize = 10;
+
 /// `shares` (source, share of one) as weights in parts per billion for every member of
 /// `members`, in their order, adding up to exactly [`SHARES_WHOLE`]: each share rounded down,
 /// then the billionths left over given one each to the largest remainders (ties to the earlier
@@ -609,12 +613,9 @@ pub fn train_job(
 		resume,
 		progress_bar: !quiet,
 		attribution: plan,
+		evaluation: Evaluation { blocks: eval_blocks, points: EVAL_POINTS },
 	})?;
-	let eval_loss = if eval_blocks.is_empty() {
-		None
-	} else {
-		Some(train::evaluate(&model, &eval_blocks, config.batch_size)?)
-	};
+	let eval_loss = summary.eval_loss;
 	let tokens = (summary.steps * config.grad_accum * config.batch_size * config.cutoff_len) as u64;
 	let shares = summary
 		.attribution

@@ -1,7 +1,7 @@
 // Chat with a fine-tune through the inference server, side by side with its base model, each
 // answer with the contributions it came from.
 import { useEffect, useRef, useState, type ReactNode } from "react";
-import { useSearchParams } from "react-router-dom";
+import { Link, useSearchParams } from "react-router-dom";
 import { chat, listModels, paymentMode, type Answer, type Attribution } from "../openai";
 
 interface Turn {
@@ -46,7 +46,8 @@ function Sources({ model, attribution }: { model: string; attribution: Attributi
       <p className="hint">
         From job {attribution.job} (adapter <span className="mono">{attribution.adapter.slice(0, 12)}…</span>), trained
         on contributions credited by {attribution.method?.method ?? "their committed shares"}:{" "}
-        {attribution.shares.map((s) => `#${s.contribution} ${percent(s.share)}`).join(", ")}
+        {attribution.shares.map((s) => `#${s.contribution} ${percent(s.share)}`).join(", ")}.{" "}
+        <Link to={`/provenance/${attribution.job}`}>Verify where it came from</Link>
       </p>
       {attribution.spans === null ? (
         <p className="hint">This server has no span index for the job, so the answer's sources are not shown.</p>

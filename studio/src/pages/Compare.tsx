@@ -41,14 +41,14 @@ export function ComparePage() {
         <p className="empty">This server holds no progress log for either run.</p>
       ) : (
         <Chart
-          title={`Training loss of runs ${a.id} and ${b.id} by step`}
+          title={`Training and held-out loss of runs ${a.id} and ${b.id} by step`}
           xLabel="step"
           yLabel="loss"
-          lines={[first, second].map((p, i) => ({
-            label: `run ${ids[i]}`,
-            color: COLORS[i],
-            points: p.steps.map((s) => [s.step, s.loss] as [number, number]),
-          }))}
+          lines={[first, second].flatMap((p, i) => {
+            const train = { label: `run ${ids[i]}`, color: COLORS[i], points: p.steps.map((s): [number, number] => [s.step, s.loss]) };
+            const heldOut = p.steps.flatMap((s): [number, number][] => (s.eval_loss === undefined ? [] : [[s.step, s.eval_loss]]));
+            return heldOut.length === 0 ? [train] : [train, { label: `run ${ids[i]} held out`, color: COLORS[i], dash: [6, 4], points: heldOut }];
+          })}
         />
       )}
       <div className="table-wrap">

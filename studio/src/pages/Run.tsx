@@ -6,6 +6,7 @@ import { Chart } from "../chart";
 import { Pending, useChain, useChainQuery } from "../connection";
 import { MICRO, moduleNames, NANO, type HyperParams } from "../jobspec.js";
 import { TxButton } from "../tx";
+import { EvaluatePanel } from "../evaluate";
 import { useWallet } from "../wallet";
 import { fromChain, readRuns, stateWords } from "./Factory";
 
@@ -15,6 +16,8 @@ export interface Step {
   loss: number;
   lr: number;
   tokens_per_s: number;
+  /** On the steps the worker evaluated the held-out files at. */
+  eval_loss?: number;
 }
 
 /** Polls the server for the worker's progress log every two seconds while `live`. */
@@ -88,6 +91,8 @@ export function RunPage() {
     );
   const model = state.value.models.find((m) => m.id === job.model);
   const last = progress.steps.at(-1);
+  const evaluated = progress.steps.filter((s) => s.eval_loss !== undefined);
+  const lastEval = evaluated.at(-1);
   const params = fromChain(job.params);
   return (
     <section aria-labelledby="run-title">
@@ -148,11 +153,21 @@ export function RunPage() {
             Step {last!.step} of {last!.total_steps} · loss {last!.loss.toFixed(4)} · learning rate {last!.lr.toExponential(2)} ·{" "}
             {Math.round(last!.tokens_per_s)} tokens/s
           </p>
+          {lastEval && (
+            <p data-testid="eval-progress">
+              Held-out loss {lastEval.eval_loss!.toFixed(4)} at step {lastEval.step} ({evaluated.length} measured so far)
+            </p>
+          )}
           <Chart
-            title={`Training loss of run ${job.id} by step`}
+            title={`Training and held-out loss of run ${job.id} by step`}
             xLabel="step"
             yLabel="loss"
-            lines={[{ label: "train loss", color: "#2455c3", points: progress.steps.map((s) => [s.step, s.loss]) }]}
+            lines={[
+              { label: "train loss", color: "#2455c3", points: progress.steps.map((s) => [s.step, s.loss]) },
+              ...(evaluated.length > 0
+                ? [{ label: "held-out loss", color: "#b4432c", points: evaluated.map((s): [number, number] => [s.step, s.eval_loss!]) }]
+                : []),
+            ]}
           />
           <Chart
             title={`Learning rate of run ${job.id} by step`}
@@ -162,15 +177,23 @@ export function RunPage() {
           />
         </>
       )}
-      {job.result?.eval_loss !== undefined && (
-        <p className="hint">The eval loss is measured once, on the held-out share, when training ends.</p>
+      {params.eval_fraction === 0 && (
+        <p className="hint">
+          No file was held out, so there is no held-out loss to tell learning from memorising. Refine the run with “Held
+          out for eval loss” above 0 to get one.
+        </p>
       )}
 
       <div className="actions">
         {job.state.type === "Committed" && (
-          <Link className="button" to={`/chat?model=job-${job.id}`}>
-            Chat with it
-          </Link>
+          <>
+            <Link className="button" to={`/chat?model=job-${job.id}`}>
+              Chat with it
+            </Link>
+            <Link className="button secondary" to={`/provenance/${job.id}`}>
+              Verify its provenance
+            </Link>
+          </>
         )}
         <Link className="button secondary" to={`/factory?from=${job.id}`}>
           Refine: a new run from these settings
@@ -179,6 +202,8 @@ export function RunPage() {
           <TxButton label="Cancel the run (the fee comes back)" build={() => chain.api.tx.Models.cancel_job({ job: job.id })} />
         )}
       </div>
+
+      {job.state.type === "Committed" && <EvaluatePanel job={job.id} />}
 
       <h2>Settings</h2>
       <dl className="facts">

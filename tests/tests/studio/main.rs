@@ -145,7 +145,12 @@ async fn studio_in_a_browser() -> Result<()> {
 		tokio::try_join!(Stack::start(dir, None), Stack::start(dir, Some(&work_dir)))?;
 	let first = empty.browser_tests(
 		dir,
-		&["tests/studio.test.mjs", "tests/submission.test.mjs", "tests/jobspec.test.mjs"],
+		&[
+			"tests/studio.test.mjs",
+			"tests/submission.test.mjs",
+			"tests/jobspec.test.mjs",
+			"tests/merkle.test.mjs",
+		],
 		&[],
 	)?;
 
@@ -176,7 +181,14 @@ async fn studio_in_a_browser() -> Result<()> {
 		write(dir, "river.txt", b"The river Elm floods every spring and feeds the marshes.");
 	ok_json(node, dir, &["contribute", &facts, &fact_file, "--from", "//Bob"])?;
 	ok_json(node, dir, &["contribute", &facts, &river, "--from", "//Charlie"])?;
-	let verdicts = wait_for_verdicts(node, dir, &facts, 2, &validators, TIMEOUT * 3).await?;
+	// A third file, so that a run can hold one out and draw a held-out loss curve.
+	let lighthouse = write(
+		dir,
+		"lighthouse.txt",
+		b"The lighthouse of Quillhaven has guided ships through the fog since 1840.",
+	);
+	ok_json(node, dir, &["contribute", &facts, &lighthouse, "--from", "//Dave"])?;
+	let verdicts = wait_for_verdicts(node, dir, &facts, 3, &validators, TIMEOUT * 3).await?;
 	ensure!(verdicts.values().all(|(status, _)| status == "accepted"), "{verdicts:?}");
 	drop(validators);
 	ok_json(node, dir, &["worker", "bond", "200", "--from", "//Ferdie"])?;
@@ -199,7 +211,15 @@ async fn studio_in_a_browser() -> Result<()> {
 
 	first.passed()?;
 	let outcome = factory
-		.browser_tests(dir, &["tests/factory.test.mjs"], &[("FACTS_DATANET", &facts)])?
+		.browser_tests(
+			dir,
+			&["tests/factory.test.mjs"],
+			&[
+				("FACTS_DATANET", &facts),
+				("WORKER_DIR", work_dir.to_str().context("a UTF-8 temporary path")?),
+				("RIVER_FILE", &river),
+			],
+		)?
 		.passed();
 	if outcome.is_err() {
 		println!("worker log:\n{}\nserver log:\n{}", worker.log(), factory.server.log());

@@ -12,7 +12,7 @@ use crate::{
 	linear::{DetachedAdapter, ForwardMode, RowAdapters},
 	Error, Result,
 };
-use candle_core::Tensor;
+use candle_core::{Tensor, D};
 
 /// One sequence's part of a batch step.
 pub struct Sequence<'a> {
@@ -57,6 +57,35 @@ impl Model {
 	/// tokens' keys and values to each cache. Sequences with the same adapter placed next to
 	/// each other share its products.
 	pub fn forward_batch(&self, sequences: &mut [Sequence<'_>]) -> Result<Tensor> {
+		self.batch_logits(sequences, false)
+	}
+
+	/// `Σ −log p(next token)` over `tokens` served with `adapter`, and how many tokens that
+	/// predicts: the text is read in windows of `window` tokens, each from an empty cache, so
+	/// a window's first token is not predicted (as the trainer's blocks).
+	pub fn token_loss(
+		&self,
+		tokens: &[u32],
+		adapter: Option<&DetachedAdapter>,
+		window: usize,
+	) -> Result<(f64, usize)> {
+		let (mut total, mut predicted) = (0.0, 0);
+		for chunk in tokens.chunks(window.max(2)).filter(|chunk| chunk.len() > 1) {
+			let mut cache = KvCache::default();
+			let inputs = &chunk[..chunk.len() - 1];
+			let mut sequence = [Sequence { tokens: inputs, cache: &mut cache, adapter }];
+			let logits = self.batch_logits(&mut sequence, true)?;
+			let log_probs = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
+			let targets = Tensor::new(&chunk[1..], &self.device)?.unsqueeze(D::Minus1)?;
+			total -= log_probs.gather(&targets, D::Minus1)?.sum_all()?.to_scalar::<f32>()? as f64;
+			predicted += inputs.len();
+		}
+		Ok((total, predicted))
+	}
+
+	/// Logits of each sequence's new tokens: all of them (`[rows, vocab]`, in order) or only
+	/// each sequence's last (`[sequences, vocab]`).
+	fn batch_logits(&self, sequences: &mut [Sequence<'_>], every_row: bool) -> Result<Tensor> {
 		let mut parts = Vec::with_capacity(sequences.len());
 		let mut ids = Vec::new();
 		let mut positions = Vec::new();
@@ -102,6 +131,10 @@ impl Model {
 			let normed = block.attn_norm.forward(&x, mode)?;
 			x = block.attention.forward_ragged(&self.heads, &x, &normed, &parts, caches, mode)?;
 			x = block.mlp.forward(&x, &block.mlp_norm.forward(&x, mode)?, mode)?;
+		}
+		if every_row {
+			let x = self.final_norm.forward(&x.squeeze(0)?, mode)?;
+			return self.lm_head.forward(&x, mode);
 		}
 		let last: Vec<u32> = parts
 			.iter()

@@ -9,7 +9,7 @@ use provenant_trainer::{
 	data, job,
 	model::{BuildOptions, Model},
 	quant::QuantKind,
-	train::{self, Run, Schedule, TrainConfig},
+	train::{self, Evaluation, Run, Schedule, TrainConfig},
 };
 use std::path::PathBuf;
 
@@ -36,9 +36,14 @@ pub(crate) struct Command {
 	/// Training data: JSONL (text, prompt/response or Alpaca fields), .txt or .md.
 	#[arg(long)]
 	data: PathBuf,
-	/// Held-out data for a final eval loss (same formats).
+	/// Held-out data (same formats): its loss is logged as the run goes (`eval_loss` in
+	/// progress.jsonl) and printed at the end.
 	#[arg(long)]
 	eval_data: Option<PathBuf>,
+	/// Points on the eval-loss curve: --eval-data is evaluated every steps/N steps and after
+	/// the last (0: only after the last).
+	#[arg(long, default_value_t = 10, requires = "eval_data")]
+	eval_points: usize,
 	/// Probe examples (same formats): scores each training example's influence on them during
 	/// training and writes attribution.json; each example of --data is one source, numbered
 	/// from 0.
@@ -171,17 +176,20 @@ impl Command {
 			&checkpoint.config,
 			config.cutoff_len,
 		)?;
-		let eval_blocks = match &self.eval_data {
-			Some(path) => Some(
-				data::load_blocks(
-					path,
-					&checkpoint.tokenizer,
-					&checkpoint.config,
-					config.cutoff_len,
-				)?
-				.blocks,
-			),
-			None => None,
+		let evaluation = Evaluation {
+			blocks: match &self.eval_data {
+				Some(path) => {
+					data::load_blocks(
+						path,
+						&checkpoint.tokenizer,
+						&checkpoint.config,
+						config.cutoff_len,
+					)?
+					.blocks
+				},
+				None => Vec::new(),
+			},
+			points: self.eval_points,
 		};
 		let resume = if self.resume {
 			match train::latest_checkpoint(&self.output) {
@@ -275,13 +283,13 @@ impl Command {
 			resume,
 			progress_bar: !self.quiet,
 			attribution,
+			evaluation,
 		})?;
 		println!(
 			"final loss {:.4} after {} steps ({:.1}s)",
 			summary.final_loss, summary.steps, summary.seconds
 		);
-		if let Some(blocks) = eval_blocks {
-			let loss = train::evaluate(&model, &blocks, config.batch_size)?;
+		if let Some(loss) = summary.eval_loss {
 			println!("eval loss {loss:.4}, perplexity {:.2}", loss.exp());
 		}
 		if let Some(influence) = &summary.attribution {
