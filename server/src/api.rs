@@ -226,8 +226,9 @@ async fn evaluate(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
 		if state.payments.is_some() {
 			return Err(ApiError {
 				status: StatusCode::FORBIDDEN,
-				message: "this server is in paid mode: it answers paid requests, and does not evaluate"
-					.into(),
+				message:
+					"this server is in paid mode: it answers paid requests, and does not evaluate"
+						.into(),
 				kind: "not_offered",
 				param: None,
 				details: None,

@@ -308,7 +308,8 @@ async fn evaluation_scores_held_out_text_and_refuses_what_it_cannot_score() {
 	let english = "The sun rises in the east and sets in the west. Every morning the birds sing \
 		in the trees, and the children walk to school along the river.";
 	let noise = "qx7 zv!! plo# 99k wmb3 ;;ur ttq ghx0 lp%% vvk2 zzq oiw9 xq? mnb rrt7 kkj";
-	let score = |input: Value| server.post("/v1/evaluate", json!({ "model": "base", "input": input }));
+	let score =
+		|input: Value| server.post("/v1/evaluate", json!({ "model": "base", "input": input }));
 	let (status, plain) = score(json!(english)).await;
 	assert_eq!(status, 200, "{plain}");
 	assert_eq!(plain["object"], "evaluation");

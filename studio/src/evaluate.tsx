@@ -2,8 +2,11 @@
 // inference server's `/v1/evaluate`.
 import { useState } from "react";
 import { evaluate, type Evaluation } from "./openai";
+import { useServed, waitingWords } from "./served";
 
 export function EvaluatePanel({ job }: { job: bigint }) {
+  const name = `job-${job}`;
+  const served = useServed(name);
   const [text, setText] = useState("");
   const [state, setState] = useState<{ busy?: boolean; results?: Evaluation[]; error?: string }>({});
   const texts = text.split(/\n\s*\n/).map((t) => t.trim()).filter(Boolean);
@@ -11,7 +14,7 @@ export function EvaluatePanel({ job }: { job: bigint }) {
     setState({ busy: true });
     try {
       // One after the other: the server runs one evaluation at a time.
-      const tuned = await evaluate(`job-${job}`, texts);
+      const tuned = await evaluate(name, texts);
       const base = await evaluate("base", texts);
       setState({ results: [tuned, base] });
     } catch (e) {
@@ -42,7 +45,17 @@ export function EvaluatePanel({ job }: { job: bigint }) {
           }}
         />
       </div>
-      <button type="button" disabled={texts.length === 0 || state.busy} onClick={() => void run()}>
+      {served.problem && <p className="error">{served.problem}</p>}
+      {served.waiting && <p role="status">{waitingWords(name)}</p>}
+      {!served.waiting && served.models && !served.models.includes(name) && (
+        <p className="error">The inference server does not serve {name}, so it cannot be tested here.</p>
+      )}
+      {served.paid && <p className="hint">This server is in paid mode: it answers paid requests and does not evaluate.</p>}
+      <button
+        type="button"
+        disabled={texts.length === 0 || state.busy || !served.models?.includes(name) || served.paid}
+        onClick={() => void run()}
+      >
         {state.busy ? "Evaluating…" : "Evaluate against the base model"}
       </button>
       {state.error && (

@@ -105,7 +105,7 @@ describe("ModelFactory", () => {
       "The river Elm floods every spring and feeds the marshes.",
       "The lighthouse of Quillhaven has guided ships through the fog since 1840.",
     ];
-    await page.getByLabel("Held-out text").fill(texts.join("\n\n"));
+    await page.getByLabel("Held-out text", { exact: true }).fill(texts.join("\n\n"));
     await page.getByRole("button", { name: "Evaluate against the base model" }).click();
     await see(page, /^The fine-tune's loss is [\d.]+% lower than its base's on this text\.$/, 120_000);
     const direct = async (model) =>

@@ -739,7 +739,8 @@ fn a_mixed_batch_gives_each_sequence_its_own_adapters_logits() {
 			let (mut expected, mut count) = (0.0, 0);
 			for chunk in ids.chunks(window).filter(|chunk| chunk.len() > 1) {
 				let n = chunk.len() - 1;
-				let tensor = |t: &[u32]| Tensor::new(t, &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+				let tensor =
+					|t: &[u32]| Tensor::new(t, &Device::Cpu).unwrap().unsqueeze(0).unwrap();
 				let mask = Tensor::ones((1, n), DType::F32, &Device::Cpu).unwrap();
 				let loss = reference
 					.loss_sum(&tensor(&chunk[..n]), &tensor(&chunk[1..]), &mask, ForwardMode::EVAL)

@@ -1,8 +1,9 @@
 // Chat with a fine-tune through the inference server, side by side with its base model, each
 // answer with the contributions it came from.
-import { useEffect, useRef, useState, type ReactNode } from "react";
+import { useRef, useState, type ReactNode } from "react";
 import { Link, useSearchParams } from "react-router-dom";
-import { chat, listModels, paymentMode, type Answer, type Attribution } from "../openai";
+import { chat, type Answer, type Attribution } from "../openai";
+import { useServed, waitingWords } from "../served";
 
 interface Turn {
   question: string;
@@ -96,9 +97,6 @@ function Column({ title, model, turns }: { title: string; model: string; turns: 
 
 export function ChatPage() {
   const [params, setParams] = useSearchParams();
-  const [models, setModels] = useState<string[]>();
-  const [problem, setProblem] = useState<string>();
-  const [paid, setPaid] = useState(false);
   const [question, setQuestion] = useState("");
   const [maxTokens, setMaxTokens] = useState(64);
   const [temperature, setTemperature] = useState(0);
@@ -107,33 +105,11 @@ export function ChatPage() {
   const abort = useRef<AbortController | undefined>(undefined);
 
   const wanted = params.get("model");
-  useEffect(() => {
-    Promise.all([listModels(), paymentMode()])
-      .then(([list, payment]) => {
-        setModels(list);
-        setPaid(payment.paid);
-      })
-      .catch((e) =>
-        setProblem(`The inference server does not answer here (${String(e)}). Studio's chat needs the server that serves it.`),
-      );
-  }, []);
-  // A run just committed is listed once its block is final: ask again until it is.
-  const [gaveUp, setGaveUp] = useState(false);
-  const waiting = models !== undefined && wanted !== null && !models.includes(wanted) && !gaveUp;
-  useEffect(() => {
-    if (!waiting) return;
-    const timer = window.setInterval(() => void listModels().then(setModels, () => undefined), 2000);
-    const limit = window.setTimeout(() => setGaveUp(true), 60_000);
-    return () => {
-      window.clearInterval(timer);
-      window.clearTimeout(limit);
-    };
-  }, [waiting]);
+  const { models, paid, problem, waiting } = useServed(wanted);
 
   if (problem) return <p role="alert">{problem}</p>;
   if (!models) return <p role="status">Asking the inference server for its models…</p>;
-  if (waiting && /^job-\d+$/.test(wanted))
-    return <p role="status">Waiting for the server to list {wanted}: it serves a run once its commit is final…</p>;
+  if (waiting) return <p role="status">{waitingWords(wanted!)}</p>;
   const base = models[0];
   const model = wanted && models.includes(wanted) ? wanted : models.at(-1)!;
   const compare = model !== base && params.get("compare") !== "0";
@@ -239,7 +215,7 @@ export function ChatPage() {
           />
         </div>
       </div>
-      {gaveUp && wanted && !models.includes(wanted) && (
+      {wanted && !models.includes(wanted) && (
         <p role="alert">This server does not serve {wanted}; choose a model it serves.</p>
       )}
       {models.length === 1 && (

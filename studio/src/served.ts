@@ -1,0 +1,47 @@
+// What the inference server serves, asked again while a run that was just committed is not
+// listed yet: the server lists a run once its commit is final, a block or two after Studio sees
+// it in the best block.
+import { useEffect, useState } from "react";
+import { listModels, paymentMode } from "./openai";
+
+export interface Served {
+  /** The server's models, the base first; undefined until it answers. */
+  models?: string[];
+  paid: boolean;
+  /** The server does not answer, in words. */
+  problem?: string;
+  /** `wanted` is a run the server does not list yet, and Studio is still asking. */
+  waiting: boolean;
+}
+
+export function useServed(wanted: string | null): Served {
+  const [models, setModels] = useState<string[]>();
+  const [paid, setPaid] = useState(false);
+  const [problem, setProblem] = useState<string>();
+  useEffect(() => {
+    Promise.all([listModels(), paymentMode()])
+      .then(([list, payment]) => {
+        setModels(list);
+        setPaid(payment.paid);
+      })
+      .catch((e) =>
+        setProblem(`The inference server does not answer here (${String(e)}). Studio needs the server that serves it.`),
+      );
+  }, []);
+  const [gaveUp, setGaveUp] = useState(false);
+  const waiting = models !== undefined && wanted !== null && /^job-\d+$/.test(wanted) && !models.includes(wanted) && !gaveUp;
+  useEffect(() => {
+    if (!waiting) return;
+    const timer = window.setInterval(() => void listModels().then(setModels, () => undefined), 2000);
+    const limit = window.setTimeout(() => setGaveUp(true), 60_000);
+    return () => {
+      window.clearInterval(timer);
+      window.clearTimeout(limit);
+    };
+  }, [waiting]);
+  return { models, paid, problem, waiting };
+}
+
+/** What a page says while it waits for the server to list `wanted`. */
+export const waitingWords = (wanted: string) =>
+  `Waiting for the server to list ${wanted}: it serves a run once its commit is final…`;
