@@ -332,7 +332,7 @@ impl Evaluation {
 		if self.blocks.is_empty() {
 			return false;
 		}
-		step == total || (self.points > 0 && step % (total / self.points).max(1) == 0)
+		step == total || (self.points > 0 && step.is_multiple_of((total / self.points).max(1)))
 	}
 }
 
