@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { contentHash } from "../src/submission.js";
+import { fromHex, toHex } from "../src/hex.js";
 import { DEPTH, foldProof, leaf, node, proofs, rootOf, setRoot, shareLeaf } from "../src/merkle.js";
 
 const leaves = Array.from({ length: 5 }, (_, i) => leaf(i * 3, contentHash(Uint8Array.of(i))));
@@ -47,4 +48,13 @@ test("a root commits to its length, its order and every content hash", () => {
   assert.notEqual(rootOf([...leaves.slice(0, 4), leaf(12, contentHash(Uint8Array.of(5)))]), root, "one file changed");
   assert.notEqual(leaf(1, contentHash(Uint8Array.of(0))), leaf(2, contentHash(Uint8Array.of(0))), "the id is in the leaf");
   assert.notEqual(shareLeaf(9n, 1n), shareLeaf(9n, 2n), "the weight is in the share");
+});
+
+test("hex as big as an adapter decodes, and what is not hex is refused", () => {
+  const bytes = fromHex("0x" + "a5".repeat(7_000_000));
+  assert.equal(bytes.length, 7_000_000);
+  assert.ok(bytes.every((b) => b === 0xa5));
+  assert.equal(toHex(fromHex("0x00ff10")), "0x00ff10");
+  assert.throws(() => fromHex("0xabc"), /is not hex/);
+  assert.throws(() => fromHex("0xzz"), /is not hex/);
 });

@@ -20,13 +20,14 @@ async function gather(chain: Chain, target: string) {
   const { api, client } = chain;
   const at = { at: "best" as const };
   let job: bigint;
-  if (/^\d+$/.test(target)) {
-    job = BigInt(target);
-  } else if (SHA256.test(target)) {
+  // 64 digits name a hash even when none is a letter: a run number has 20 at most.
+  if (SHA256.test(target)) {
     const hex = `0x${target.replace(/^0x/, "").toLowerCase()}`;
     const found = await api.apis.ModelsApi.job_by_adapter(hex, at);
     if (found === undefined) throw new Error(`No committed run has an adapter with sha256 ${hex}.`);
     job = found;
+  } else if (/^\d{1,20}$/.test(target)) {
+    job = BigInt(target);
   } else {
     throw new Error(`“${target}” is neither a run number nor an adapter's sha256 (64 hex digits).`);
   }
@@ -103,7 +104,7 @@ function Chooser() {
   const navigate = useNavigate();
   const [typed, setTyped] = useState("");
   const runs = useChainQuery(readRuns, []);
-  const valid = /^\d+$/.test(typed.trim()) || SHA256.test(typed.trim());
+  const valid = /^\d{1,20}$/.test(typed.trim()) || SHA256.test(typed.trim());
   const submit = (event: FormEvent) => {
     event.preventDefault();
     if (valid) navigate(`/provenance/${typed.trim()}`);
