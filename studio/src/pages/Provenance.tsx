@@ -6,7 +6,7 @@ import { sha256 } from "@noble/hashes/sha2.js";
 import { useEffect, useState, type FormEvent } from "react";
 import { Link, useNavigate, useParams } from "react-router-dom";
 import { formatBytes, shortAddress, text, type Chain } from "../chain";
-import { Pending, useChain, useChainQuery } from "../connection";
+import { Pending, useChain, useChainQuery, type Loaded } from "../connection";
 import { fromHex, toHex } from "../hex.js";
 import { MICRO } from "../jobspec.js";
 import { checkProvenance, membership, type Evidence } from "../provenance.js";
@@ -163,9 +163,7 @@ function Chooser() {
 
 function Explorer({ target }: { target: string }) {
   const chain = useChain();
-  const [state, setState] = useState<{ status: "loading" } | { status: "ready"; value: Gathered } | { status: "error"; error: string }>({
-    status: "loading",
-  });
+  const [state, setState] = useState<Loaded<Gathered>>({ status: "loading" });
   const [round, setRound] = useState(0);
   useEffect(() => {
     let cancelled = false;
