@@ -117,13 +117,17 @@ pub fn voucher_payload(
 	pallet_inference::Voucher { channel, job, cumulative }.signing_payload(genesis)
 }
 
-/// Whether `signature` is `signer`'s sr25519 signature of `payload` (accounts are sr25519 keys).
+/// Whether `signature` is `signer`'s sr25519 signature of `payload` (accounts are sr25519 keys),
+/// bare or wrapped as browser wallets sign raw bytes, as the chain accepts it.
 pub fn signed_by(signature: &[u8; 64], payload: &[u8], signer: &subxt::utils::AccountId32) -> bool {
-	subxt_signer::sr25519::verify(
-		&subxt_signer::sr25519::Signature(*signature),
-		payload,
-		&subxt_signer::sr25519::PublicKey(signer.0),
-	)
+	let verify = |message: &[u8]| {
+		subxt_signer::sr25519::verify(
+			&subxt_signer::sr25519::Signature(*signature),
+			message,
+			&subxt_signer::sr25519::PublicKey(signer.0),
+		)
+	};
+	verify(payload) || verify(&pallet_inference::wallet_wrapped(payload))
 }
 
 /// The largest JSON-RPC message the client sends or accepts. A maximal contribution (8 MiB)

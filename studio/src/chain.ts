@@ -13,6 +13,8 @@ export interface Chain {
   api: Api;
   /** The chain's name, as its spec gives it. */
   name: string;
+  /** 0x hex: what signed messages name to be good on this chain only. */
+  genesisHash: string;
   /** A development chain, whose well-known accounts Studio offers. */
   isDev: boolean;
   decimals: number;
@@ -53,6 +55,7 @@ export async function connect(url: string): Promise<Chain> {
     client,
     api,
     name: spec.name,
+    genesisHash: spec.genesisHash,
     isDev: chainType === "Development" || chainType === "Local",
     decimals: Number(properties.tokenDecimals ?? 12),
     symbol: String(properties.tokenSymbol ?? "PRV"),

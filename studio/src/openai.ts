@@ -32,6 +32,8 @@ export interface Answer {
   finish: string | null;
   attribution: Attribution | null;
   usage?: { prompt_tokens: number; completion_tokens: number };
+  /** What it cost, from a paid server. */
+  payment?: Charged;
 }
 
 export interface Payment {
@@ -39,10 +41,43 @@ export interface Payment {
   operator?: string;
 }
 
+/** What a paid server asks a voucher for: the channel, the model's job, the total to sign. */
+export interface Required {
+  channel: number;
+  job: number | null;
+  cumulative: string;
+  cost: string;
+}
+
+/** What an answer cost, as the paid server reports it. */
+export interface Charged {
+  channel: number;
+  job: number | null;
+  price: string;
+  tokens: number;
+  charged: string;
+}
+
+/** Paying a paid server: the channel to offer, and how to sign the voucher it asks for. */
+export interface Payer {
+  channel: number;
+  sign: (required: Required) => Promise<{ channel: number; cumulative: string; signature: string }>;
+}
+
+class PaymentRequired extends Error {
+  constructor(
+    message: string,
+    readonly required: Required | undefined,
+  ) {
+    super(message);
+  }
+}
+
 /** The server's error message, in its own words (OpenAI's `{"error": {"message"}}`). */
 async function failure(response: Response): Promise<Error> {
   try {
-    const body = (await response.json()) as { error?: { message?: string } };
+    const body = (await response.json()) as { error?: { message?: string; required?: Required } };
+    if (response.status === 402 && body.error?.message) return new PaymentRequired(body.error.message, body.error.required);
     if (body.error?.message) return new Error(body.error.message);
   } catch {
     // Not JSON: fall through to the status.
@@ -71,14 +106,30 @@ export interface ChatRequest {
   seed?: number;
 }
 
-/** Streams a chat answer: `onText` gets the text so far at each piece; resolves with the whole. */
-export async function chat(request: ChatRequest, onText: (text: string) => void, signal?: AbortSignal): Promise<Answer> {
-  const response = await fetch("/v1/chat/completions", {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ ...request, stream: true }),
-    signal,
-  });
+/**
+ * Streams a chat answer: `onText` gets the text so far at each piece; resolves with the whole.
+ * With a `payer`, the request offers its channel, and the voucher the server then asks for is
+ * signed and offered once.
+ */
+export async function chat(
+  request: ChatRequest,
+  onText: (text: string) => void,
+  signal?: AbortSignal,
+  payer?: Payer,
+): Promise<Answer> {
+  const post = (payment: object | undefined) =>
+    fetch("/v1/chat/completions", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ ...request, stream: true, ...(payment && { payment }) }),
+      signal,
+    });
+  let response = await post(payer && { channel: payer.channel });
+  if (payer && response.status === 402) {
+    const refusal = await failure(response);
+    if (!(refusal instanceof PaymentRequired) || !refusal.required) throw refusal;
+    response = await post(await payer.sign(refusal.required));
+  }
   if (!response.ok || !response.body) throw await failure(response);
   const answer: Answer = { text: "", finish: null, attribution: null };
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
@@ -103,6 +154,7 @@ export async function chat(request: ChatRequest, onText: (text: string) => void,
         choices?: { delta?: { content?: string }; finish_reason?: string | null }[];
         attribution?: Attribution | null;
         usage?: Answer["usage"];
+        payment?: Charged | null;
       };
       if (chunk.error) throw new Error(chunk.error.message);
       const choice = chunk.choices?.[0];
@@ -113,6 +165,7 @@ export async function chat(request: ChatRequest, onText: (text: string) => void,
       if (choice?.finish_reason) answer.finish = choice.finish_reason;
       if (chunk.attribution !== undefined) answer.attribution = chunk.attribution;
       if (chunk.usage) answer.usage = chunk.usage;
+      if (chunk.payment) answer.payment = chunk.payment;
     }
   }
   return answer;

@@ -2,12 +2,14 @@
 // listed yet: the server lists a run once its commit is final, a block or two after Studio sees
 // it in the best block.
 import { useEffect, useState } from "react";
-import { listModels, paymentMode } from "./openai";
+import { listModels, paymentMode, type Payment } from "./openai";
 
 export interface Served {
   /** The server's models, the base first; undefined until it answers. */
   models?: string[];
   paid: boolean;
+  /** The account a paid server's channels must pay. */
+  operator?: string;
   /** The server does not answer, in words. */
   problem?: string;
   /** `wanted` is a run the server does not list yet, and Studio is still asking. */
@@ -16,13 +18,13 @@ export interface Served {
 
 export function useServed(wanted: string | null): Served {
   const [models, setModels] = useState<string[]>();
-  const [paid, setPaid] = useState(false);
+  const [payment, setPayment] = useState<Payment>({ paid: false });
   const [problem, setProblem] = useState<string>();
   useEffect(() => {
     Promise.all([listModels(), paymentMode()])
-      .then(([list, payment]) => {
+      .then(([list, mode]) => {
         setModels(list);
-        setPaid(payment.paid);
+        setPayment(mode);
       })
       .catch((e) =>
         setProblem(`The inference server does not answer here (${String(e)}). Studio needs the server that serves it.`),
@@ -39,7 +41,7 @@ export function useServed(wanted: string | null): Served {
       window.clearTimeout(limit);
     };
   }, [waiting]);
-  return { models, paid, problem, waiting };
+  return { models, paid: payment.paid, operator: payment.operator, problem, waiting };
 }
 
 /** What a page says while it waits for the server to list `wanted`. */

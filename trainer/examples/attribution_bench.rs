@@ -332,6 +332,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 			progress_bar: false,
 			attribution,
 			evaluation: Default::default(),
+			stop: None,
 		})
 	};
 	let plain = run(&plain_model, "plain", None)?;

@@ -103,6 +103,12 @@ pub enum Error {
 	/// Attribution was asked of data it cannot use.
 	#[error("{0}")]
 	Attribution(String),
+	/// The run's stop flag was raised; it ended after `step` steps without an adapter.
+	#[error("stopped after {step} steps, as asked")]
+	Stopped {
+		/// Steps done when the run stopped.
+		step: usize,
+	},
 }
 
 /// The trainer's result type.

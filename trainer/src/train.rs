@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use std::{
 	io::Write,
 	path::{Path, PathBuf},
+	sync::atomic::{AtomicBool, Ordering},
 	time::Instant,
 };
 
@@ -365,6 +366,9 @@ pub struct Run<'a> {
 	pub attribution: Option<AttributionPlan>,
 	/// Held-out data to evaluate on as the run goes; it changes nothing that is trained.
 	pub evaluation: Evaluation,
+	/// Checked before each step: once raised, the run ends with [`Error::Stopped`] and saves
+	/// no adapter (its last checkpoint stays).
+	pub stop: Option<&'a AtomicBool>,
 }
 
 /// The outcome of a run.
@@ -585,6 +589,9 @@ pub fn train(run: Run) -> Result<Summary> {
 	let (mut tokens_total, mut final_loss, mut final_eval) = (0usize, f64::NAN, None);
 	let micro_per_epoch = run.blocks.len().div_ceil(cfg.batch_size);
 	for step in first_step..plan.steps {
+		if run.stop.is_some_and(|stop| stop.load(Ordering::Relaxed)) {
+			return Err(Error::Stopped { step });
+		}
 		let step_started = Instant::now();
 		let micro_batches = plan.step(step, cfg.grad_accum);
 		let step_tokens: f64 = micro_batches

@@ -3,6 +3,10 @@
 use std::{
 	collections::BTreeMap,
 	path::{Path, PathBuf},
+	sync::{
+		atomic::{AtomicBool, Ordering},
+		Arc,
+	},
 	time::{Duration, Instant},
 };
 
@@ -235,15 +239,41 @@ async fn work(
 	}
 	timings.claim = started.elapsed();
 
-	let keeper =
-		tokio::spawn(keep_lease(chain.clone(), options.signer.clone(), *me, id, options.poll));
-	let result = train_and_commit(chain, options, id, &job, model_path, &mut timings).await;
+	let stop = Arc::new(AtomicBool::new(false));
+	let keeper = tokio::spawn(keep_lease(
+		chain.clone(),
+		options.signer.clone(),
+		*me,
+		id,
+		options.poll,
+		stop.clone(),
+	));
+	let result = train_and_commit(chain, options, id, &job, model_path, &mut timings, &stop).await;
 	keeper.abort();
+	if stop.load(Ordering::Relaxed) {
+		// Nothing of this job can be committed now: its checkpoints go, its progress log stays
+		// for the run's page.
+		let adapter = options.work_dir.join(format!("job-{id}")).join("adapter");
+		for entry in std::fs::read_dir(&adapter).into_iter().flatten().flatten() {
+			if entry.file_name().to_string_lossy().starts_with("checkpoint-") {
+				std::fs::remove_dir_all(entry.path()).ok();
+			}
+		}
+		bail!("stopped by its creator; the chain credited this worker the trainer's part of the fee");
+	}
 	result.map(|()| timings)
 }
 
-/// Extends the lease whenever less than half of it is left, until aborted.
-async fn keep_lease(chain: Chain, signer: Keypair, me: AccountId32, id: u64, poll: Duration) {
+/// Extends the lease whenever less than half of it is left, until aborted. Raises `stop` and
+/// returns when the job's creator has stopped it.
+async fn keep_lease(
+	chain: Chain,
+	signer: Keypair,
+	me: AccountId32,
+	id: u64,
+	poll: Duration,
+	stop: Arc<AtomicBool>,
+) {
 	loop {
 		tokio::time::sleep(poll).await;
 		let outcome: Result<()> = async {
@@ -260,17 +290,27 @@ async fn keep_lease(chain: Chain, signer: Keypair, me: AccountId32, id: u64, pol
 				.await?
 				.map(|value| value.decode())
 				.transpose()?;
-			if let Some(Job { state: JobState::Claimed { worker, until }, .. }) = job {
-				if worker == me && until.saturating_sub(now) < period / 2 {
+			match job.map(|job| job.state) {
+				Some(JobState::Claimed { worker, until })
+					if worker == me && until.saturating_sub(now) < period / 2 =>
+				{
 					chain.submit(&runtime::transactions().models().extend(id), &signer).await?;
 					println!("job {id}: lease extended");
-				}
+				},
+				Some(JobState::Cancelled) => {
+					println!("job {id}: stopped by its creator");
+					stop.store(true, Ordering::Relaxed);
+				},
+				_ => {},
 			}
 			Ok(())
 		}
 		.await;
 		if let Err(error) = outcome {
 			eprintln!("job {id}: extending the lease: {error:#}");
+		}
+		if stop.load(Ordering::Relaxed) {
+			return;
 		}
 	}
 }
@@ -298,7 +338,7 @@ pub async fn retrain(
 	let output = dir.join("adapter");
 	let (path, target) = (model_path.to_path_buf(), output.clone());
 	let trained = tokio::task::spawn_blocking(move || {
-		train_job(&path, &job.params.0, &contributions, &target, quiet, None)
+		train_job(&path, &job.params.0, &contributions, &target, quiet, None, None)
 	})
 	.await
 	.map_err(|e| anyhow!("the training thread failed: {e}"))??;
@@ -313,6 +353,7 @@ async fn train_and_commit(
 	job: &ChainJob,
 	model_path: &Path,
 	timings: &mut Timings,
+	stop: &Arc<AtomicBool>,
 ) -> Result<()> {
 	let dir = options.work_dir.join(format!("job-{id}"));
 	let started = Instant::now();
@@ -327,8 +368,9 @@ async fn train_and_commit(
 	let quiet = options.quiet;
 	let index_path = dir.join(SPAN_INDEX_FILE);
 	let span_index = Some((index_path.clone(), job.training.root));
+	let stop = stop.clone();
 	let trained = tokio::task::spawn_blocking(move || {
-		train_job(&path, &params, &contributions, &output, quiet, span_index)
+		train_job(&path, &params, &contributions, &output, quiet, span_index, Some(&stop))
 	})
 	.await
 	.map_err(|e| anyhow!("the training thread failed: {e}"))??;
@@ -519,6 +561,7 @@ pub fn train_job(
 	output: &Path,
 	quiet: bool,
 	span_index: Option<(PathBuf, [u8; 32])>,
+	stop: Option<&AtomicBool>,
 ) -> Result<Trained> {
 	let mut checkpoint = provenant_trainer::loader::open(model_path, None)?;
 	let mut config = trainer_job::train_config(params);
@@ -614,6 +657,7 @@ pub fn train_job(
 		progress_bar: !quiet,
 		attribution: plan,
 		evaluation: Evaluation { blocks: eval_blocks, points: EVAL_POINTS },
+		stop,
 	})?;
 	let eval_loss = summary.eval_loss;
 	let tokens = (summary.steps * config.grad_accum * config.batch_size * config.cutoff_len) as u64;

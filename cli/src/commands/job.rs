@@ -37,7 +37,8 @@ pub(crate) enum Command {
 	},
 	/// Fetch a committed job's adapter from the chain into a PEFT directory, hash verified.
 	Adapter(AdapterArgs),
-	/// Take back a job no worker has claimed, and its fee (creator only).
+	/// Take back a job and its fee (creator only). A claimed job is stopped: its worker is
+	/// paid the trainer's part of the fee for the compute spent, and the rest comes back.
 	Cancel(CancelArgs),
 }
 
@@ -484,11 +485,26 @@ impl CancelArgs {
 	async fn execute(self, context: &Context, client: &Client) -> Result<()> {
 		let job = self.job;
 		let call = runtime::transactions().models().cancel_job(job);
-		submit(context, client, &self.from, &call).await.context("cancelling the job")?;
-		context.emit(
-			format!("job {job} cancelled; its fee is back in the creator's balance"),
-			json!({ "job": job, "state": "cancelled" }),
-		);
+		let events = submit(context, client, &self.from, &call).await.context("cancelling the job")?;
+		match events.find_first::<runtime::models::events::JobStopped>().transpose()? {
+			Some(stopped) => context.emit(
+				format!(
+					"job {job} stopped; worker {} is paid {} for its compute, and the rest of the \
+					 fee is back in the creator's balance",
+					stopped.worker,
+					format_prv(stopped.paid),
+				),
+				json!({
+					"job": job,
+					"state": "cancelled",
+					"stopped": { "worker": stopped.worker.to_string(), "paid": stopped.paid.to_string() },
+				}),
+			),
+			None => context.emit(
+				format!("job {job} cancelled; its fee is back in the creator's balance"),
+				json!({ "job": job, "state": "cancelled" }),
+			),
+		}
 		Ok(())
 	}
 }

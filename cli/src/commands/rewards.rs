@@ -71,7 +71,34 @@ struct Rank {
 #[serde(rename_all = "camelCase")]
 struct Standing {
 	claimable: String,
+	by_source: BySource,
 	datanets: Vec<Rank>,
+}
+
+/// Claimable rewards by what earned them, as `rewards_standing` gives them.
+#[derive(Debug, Deserialize)]
+struct BySource {
+	contributions: String,
+	validation: String,
+	ownership: String,
+	training: String,
+	inference: String,
+}
+
+impl BySource {
+	/// Each source with its amount, in the order the chain lists them.
+	fn amounts(&self) -> Result<Vec<(&'static str, u128)>> {
+		[
+			("contributions", &self.contributions),
+			("validation", &self.validation),
+			("ownership", &self.ownership),
+			("training", &self.training),
+			("inference", &self.inference),
+		]
+		.into_iter()
+		.map(|(source, amount)| Ok((source, plancks(amount)?)))
+		.collect()
+	}
 }
 
 #[derive(Debug, Deserialize)]
@@ -172,9 +199,16 @@ impl RewardsCommand {
 			.context("reading the account's rewards")?;
 		let epoch = epoch(&rpc).await?;
 		let claimable = plancks(&standing.claimable)?;
+		let by_source = standing.by_source.amounts()?;
+		let earned_by: Vec<String> = by_source
+			.iter()
+			.filter(|(_, amount)| *amount > 0)
+			.map(|(source, amount)| format!("{} from {source}", format_prv(*amount)))
+			.collect();
 		let mut human = format!(
-			"account {account}\n  claimable  {}{}\n  {}",
+			"account {account}\n  claimable  {}{}{}\n  {}",
 			format_prv(claimable),
+			if earned_by.is_empty() { String::new() } else { format!(": {}", earned_by.join(", ")) },
 			if claimable > 0 { " (`provenant claim` pays it out)" } else { "" },
 			epoch_line(&epoch),
 		);
@@ -195,6 +229,10 @@ impl RewardsCommand {
 			json!({
 				"account": account.to_string(),
 				"claimable": claimable.to_string(),
+				"by_source": by_source
+					.iter()
+					.map(|(source, amount)| (source.to_string(), json!(amount.to_string())))
+					.collect::<serde_json::Map<_, _>>(),
 				"epoch": epoch.epoch,
 				"datanets": rows,
 			}),

@@ -70,8 +70,9 @@ mod benchmarks {
 		let deposit = T::MinDeposit::get() * 1_000u32.into();
 		let voucher =
 			Voucher { channel: NextChannelId::<T>::get(), job: Some(job), cumulative: deposit };
+		// Signed as a browser wallet signs, so both forms are checked.
 		let (consumer, signature) =
-			T::BenchmarkHelper::sign(&Pallet::<T>::voucher_payload(&voucher));
+			T::BenchmarkHelper::sign(&wallet_wrapped(&Pallet::<T>::voucher_payload(&voucher)));
 		let channel = channel_of::<T>(&consumer, deposit);
 		let operator = Channels::<T>::get(channel).expect("open").operator;
 		#[extrinsic_call]

@@ -13,7 +13,7 @@ use crate::frame_system::{self, pallet_prelude::BlockNumberFor};
 use crate::sp_runtime::traits::{Saturating, Verify, Zero};
 use crate::*;
 use pallet_models::{JobRevenue, Paid};
-use pallet_rewards::RewardsLedger;
+use pallet_rewards::{RewardSource, RewardsLedger};
 
 impl<T: Config> Pallet<T> {
 	/// The bytes a consumer signs for `voucher` on this chain.
@@ -86,8 +86,10 @@ impl<T: Config> Pallet<T> {
 			record.settled_total().saturating_add(amount) <= record.deposit,
 			Error::<T>::ExceedsDeposit
 		);
+		let payload = Self::voucher_payload(voucher);
 		ensure!(
-			signature.verify(&Self::voucher_payload(voucher)[..], &record.consumer),
+			signature.verify(&payload[..], &record.consumer) ||
+				signature.verify(&wallet_wrapped(&payload)[..], &record.consumer),
 			Error::<T>::BadSignature
 		);
 		let members = match voucher.job {
@@ -112,7 +114,7 @@ impl<T: Config> Pallet<T> {
 		let (operator_part, job_part) = match voucher.job {
 			Some(job) => {
 				let operator_part = OperatorShare::<T>::get().mul_floor(amount);
-				T::Rewards::pay_claimable(consumer, &[(operator.clone(), operator_part)])?;
+				T::Rewards::pay_claimable(consumer, RewardSource::Inference, &[(operator.clone(), operator_part)])?;
 				let rest = amount.saturating_sub(operator_part);
 				let paid = if rest.is_zero() {
 					Paid::default()
@@ -122,7 +124,7 @@ impl<T: Config> Pallet<T> {
 				(operator_part, paid)
 			},
 			None => {
-				T::Rewards::pay_claimable(consumer, &[(operator.clone(), amount)])?;
+				T::Rewards::pay_claimable(consumer, RewardSource::Inference, &[(operator.clone(), amount)])?;
 				(amount, Paid::default())
 			},
 		};

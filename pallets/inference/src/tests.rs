@@ -21,8 +21,9 @@ fn held(who: AccountId) -> Balance {
 	Balances::balance_on_hold(&HoldReason::ChannelDeposit.into(), &who)
 }
 
+/// What `who` was credited by paid inference.
 fn claimable(who: AccountId) -> Balance {
-	pallet_rewards::Claimable::<Test>::get(who)
+	pallet_rewards::Claimable::<Test>::get(who).inference
 }
 
 fn voucher(
@@ -270,7 +271,16 @@ mod settlement {
 			bad_signature(signed_by(CONSUMER, &voucher(channel, Some(job), 10)));
 			// Signed for another chain.
 			bad_signature(TestSignature(CONSUMER, good.signing_payload(&[7; 32])));
+			// Wrapped otherwise than browser wallets wrap, or only half wrapped.
+			let payload = Inference::voucher_payload(&good);
+			bad_signature(TestSignature(CONSUMER, [b"<Bytes>", &payload[..]].concat()));
+			bad_signature(TestSignature(CONSUMER, [b"<bytes>", &payload[..], b"</bytes>"].concat()));
 			assert_ok!(Inference::settle(signed(OPERATOR), good, signed_by(CONSUMER, &good)));
+			// A browser wallet's signature, over the payload wrapped in <Bytes>…</Bytes>, pays too.
+			let next = voucher(channel, Some(job), 2_000);
+			let wrapped = wallet_wrapped(&Inference::voucher_payload(&next));
+			assert!(wrapped.starts_with(b"<Bytes>provenant/voucher") && wrapped.ends_with(b"</Bytes>"));
+			assert_ok!(Inference::settle(signed(OPERATOR), next, TestSignature(CONSUMER, wrapped)));
 		});
 	}
 

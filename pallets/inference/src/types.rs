@@ -18,6 +18,16 @@ pub const MAX_MODELS_PER_CHANNEL: u32 = 16;
 /// What a voucher's signature covers, before the chain's genesis hash and the voucher itself.
 pub const VOUCHER_CONTEXT: [u8; 17] = *b"provenant/voucher";
 
+/// Browser wallets (the Polkadot{.js} extension, Talisman, SubWallet) sign raw bytes only
+/// wrapped in these, so that no message they sign can ever be a transaction.
+pub const WALLET_WRAPPING: (&[u8], &[u8]) = (b"<Bytes>", b"</Bytes>");
+
+/// `payload` as a browser wallet signs it.
+pub fn wallet_wrapped(payload: &[u8]) -> Vec<u8> {
+	let (open, close) = WALLET_WRAPPING;
+	[open, payload, close].concat()
+}
+
 /// The models a channel has paid for, each with what was settled for it so far.
 pub type SettledModels<Balance> = BoundedVec<Settled<Balance>, ConstU32<MAX_MODELS_PER_CHANNEL>>;
 
@@ -106,6 +116,7 @@ pub struct Voucher<Balance> {
 impl<Balance: Encode> Voucher<Balance> {
 	/// The bytes the consumer signs: [`VOUCHER_CONTEXT`], the chain's genesis hash, then the
 	/// voucher, SCALE-encoded. The genesis hash keeps a voucher for one chain off any other.
+	/// A signature of these bytes [`wallet_wrapped`] is as good.
 	pub fn signing_payload(&self, genesis: &[u8]) -> Vec<u8> {
 		let mut payload = Vec::with_capacity(VOUCHER_CONTEXT.len() + genesis.len() + 32);
 		payload.extend_from_slice(&VOUCHER_CONTEXT);

@@ -165,12 +165,15 @@ mod benchmarks {
 		assert_eq!(Jobs::<T>::get(0).expect("created").training.size, d as u64);
 	}
 
+	/// The costlier case: stopping a claimed job, which also pays its worker.
 	#[benchmark]
 	fn cancel_job() {
 		let (creator, job) = job::<T>(alloc::vec![datanet_with::<T>(1)]);
+		let worker = claimed::<T>(job);
 		#[extrinsic_call]
 		_(RawOrigin::Signed(creator), job);
 		assert_eq!(Jobs::<T>::get(job).expect("kept").state, JobState::Cancelled);
+		assert_eq!(Workers::<T>::get(&worker).expect("bonded").claims, 0);
 	}
 
 	#[benchmark]

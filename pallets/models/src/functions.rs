@@ -19,7 +19,7 @@ use alloc::vec::Vec;
 use pallet_datanets::{
 	ContributionId, ContributionRegistry, ContributionStatus, DataKind, DatanetId,
 };
-use pallet_rewards::RewardsLedger;
+use pallet_rewards::{RewardSource, RewardsLedger};
 use pallet_validation::OnVerdict;
 use polkadot_sdk::sp_arithmetic::{helpers_128bit::multiply_by_rational_with_rounding, Rounding};
 use provenant_jobspec::{BaseLimits, Family, HyperParams};
@@ -145,15 +145,39 @@ impl<T: Config> Pallet<T> {
 		Ok(TrainingSet { parts, root, size })
 	}
 
-	pub(crate) fn do_cancel_job(who: &T::AccountId, job: JobId) -> DispatchResult {
-		Jobs::<T>::try_mutate(job, |record| {
-			let record = record.as_mut().ok_or(Error::<T>::UnknownJob)?;
-			ensure!(record.creator == *who, Error::<T>::NotJobCreator);
-			ensure!(record.state == JobState::Open, Error::<T>::JobNotOpen);
-			T::Currency::release(&HoldReason::JobEscrow.into(), who, record.fee, Precision::Exact)?;
-			record.state = JobState::Cancelled;
-			Ok(())
-		})
+	/// Cancels an open job, or stops a claimed one: the fee comes back, less the trainer's
+	/// part when a worker holds the lease, which pays the worker for the compute it spent.
+	/// Returns the worker stopped and its pay.
+	pub(crate) fn do_cancel_job(
+		who: &T::AccountId,
+		job: JobId,
+	) -> Result<Option<(T::AccountId, BalanceOf<T>)>, DispatchError> {
+		let mut record = Jobs::<T>::get(job).ok_or(Error::<T>::UnknownJob)?;
+		ensure!(record.creator == *who, Error::<T>::NotJobCreator);
+		let worker = match &record.state {
+			JobState::Open => None,
+			JobState::Claimed { worker, .. } => Some(worker.clone()),
+			JobState::Committed { .. } | JobState::Cancelled => Err(Error::<T>::JobOver)?,
+		};
+		T::Currency::release(&HoldReason::JobEscrow.into(), who, record.fee, Precision::Exact)?;
+		let stopped = match worker {
+			Some(worker) => {
+				let pay = CurrentFeeSplit::<T>::get().trainer.mul_floor(record.fee);
+				T::Rewards::pay_claimable(who, RewardSource::Training, &[(worker.clone(), pay)])?;
+				Workers::<T>::mutate(&worker, |info| {
+					if let Some(info) = info {
+						info.claims = info.claims.saturating_sub(1);
+					}
+				});
+				// Never to be committed: its lease's queued check finds it cancelled.
+				Adapters::<T>::remove(job);
+				Some((worker, pay))
+			},
+			None => None,
+		};
+		record.state = JobState::Cancelled;
+		Jobs::<T>::insert(job, record);
+		Ok(stopped)
 	}
 
 	pub(crate) fn do_bond(worker: &T::AccountId, amount: BalanceOf<T>) -> DispatchResult {
@@ -355,7 +379,7 @@ impl<T: Config> Pallet<T> {
 			job.fee,
 			Precision::Exact,
 		)?;
-		Self::split_fee(&job.creator, job, worker, shares, job.fee)
+		Self::split_fee(&job.creator, RewardSource::Training, job, worker, shares, job.fee)
 	}
 
 	/// Pays `fee` from `payer`'s free balance by the published split: the trainer's and the
@@ -364,6 +388,7 @@ impl<T: Config> Pallet<T> {
 	/// datanet's pool, so the whole fee is always paid.
 	fn split_fee(
 		payer: &T::AccountId,
+		source: RewardSource,
 		job: &JobOf<T>,
 		worker: &T::AccountId,
 		shares: &[Share],
@@ -411,7 +436,7 @@ impl<T: Config> Pallet<T> {
 				T::Rewards::fund_pool(payer, *datanet, *amount)?;
 			}
 		}
-		T::Rewards::pay_claimable(payer, &credits)?;
+		T::Rewards::pay_claimable(payer, source, &credits)?;
 		Ok(Paid { trainer, pools: pools_paid, contributors: contributors_paid })
 	}
 
@@ -655,7 +680,7 @@ impl<T: Config> JobRevenue<T::AccountId, BalanceOf<T>> for Pallet<T> {
 			return Err(Error::<T>::NotCommitted.into());
 		};
 		let shares = Shares::<T>::get(job).ok_or(Error::<T>::NotCommitted)?;
-		Self::split_fee(payer, &record, worker, &shares, amount)
+		Self::split_fee(payer, RewardSource::Inference, &record, worker, &shares, amount)
 	}
 
 	#[cfg(feature = "runtime-benchmarks")]

@@ -33,6 +33,7 @@ pub trait JobRevenue<AccountId, Balance> {
 
 	/// Pays `amount` from `payer`'s free balance for the use of `job`'s adapter, split as a
 	/// commit splits the job's fee: trainer, datanets' pools, contributors by their shares.
+	/// The credits are earned by inference.
 	fn pay_for_job(
 		payer: &AccountId,
 		job: JobId,
@@ -348,6 +349,15 @@ pub mod pallet {
 			/// The job.
 			job: JobId,
 		},
+		/// The creator stopped a claimed job: the fee came back, less the worker's pay.
+		JobStopped {
+			/// The job.
+			job: JobId,
+			/// The worker that held the lease.
+			worker: T::AccountId,
+			/// Credited to the worker: the trainer's part of the fee.
+			paid: BalanceOf<T>,
+		},
 		/// A worker added to its bond.
 		Bonded {
 			/// The worker.
@@ -478,6 +488,8 @@ pub mod pallet {
 		NotJobCreator,
 		/// The job is not open: claimed, committed or cancelled.
 		JobNotOpen,
+		/// The job is committed or cancelled already: there is nothing left to stop.
+		JobOver,
 		/// The bond would be below `MinWorkerBond`.
 		BondTooSmall,
 		/// The account is not a bonded worker.
@@ -623,13 +635,16 @@ pub mod pallet {
 			Ok(())
 		}
 
-		/// Takes back an unclaimed job and its fee.
+		/// Takes back an unclaimed job and its fee, or stops a claimed one: its worker is paid
+		/// the trainer's part of the fee for the compute spent, and the rest comes back.
 		#[pallet::call_index(3)]
 		#[pallet::weight(T::WeightInfo::cancel_job())]
 		pub fn cancel_job(origin: OriginFor<T>, job: JobId) -> DispatchResult {
 			let who = ensure_signed(origin)?;
-			Self::do_cancel_job(&who, job)?;
-			Self::deposit_event(Event::JobCancelled { job });
+			match Self::do_cancel_job(&who, job)? {
+				Some((worker, paid)) => Self::deposit_event(Event::JobStopped { job, worker, paid }),
+				None => Self::deposit_event(Event::JobCancelled { job }),
+			}
 			Ok(())
 		}
 

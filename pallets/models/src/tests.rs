@@ -227,19 +227,43 @@ mod jobs {
 			assert_ok!(Models::cancel_job(signed(BUILDER), job));
 			assert_eq!((escrow(BUILDER), Balances::balance(&BUILDER)), (0, before + 5_000));
 			assert_eq!(Jobs::<Test>::get(job).unwrap().state, JobState::Cancelled);
-			assert_noop!(Models::cancel_job(signed(BUILDER), job), Error::<Test>::JobNotOpen);
+			assert_noop!(Models::cancel_job(signed(BUILDER), job), Error::<Test>::JobOver);
 			bond(WORKER);
 			assert_noop!(Models::claim(signed(WORKER), job), Error::<Test>::JobNotOpen);
 		});
 	}
 
 	#[test]
-	fn a_claimed_job_cannot_be_cancelled() {
+	fn stopping_a_claimed_job_pays_its_worker_the_trainers_part_and_returns_the_rest() {
 		build_and_execute(|| {
 			let (_, job) = job_with_two_contributions(5_000);
 			bond(WORKER);
 			assert_ok!(Models::claim(signed(WORKER), job));
-			assert_noop!(Models::cancel_job(signed(BUILDER), job), Error::<Test>::JobNotOpen);
+			publish(WORKER, job);
+			let before = Balances::balance(&BUILDER);
+			assert_noop!(Models::cancel_job(signed(WORKER), job), Error::<Test>::NotJobCreator);
+			assert_ok!(Models::cancel_job(signed(BUILDER), job));
+			// Trainer 60% of 5,000 to the worker, as training; the other 2,000 come back.
+			System::assert_last_event(Event::JobStopped { job, worker: WORKER, paid: 3_000 }.into());
+			assert_eq!((escrow(BUILDER), Balances::balance(&BUILDER)), (0, before + 2_000));
+			assert_eq!(pallet_rewards::Claimable::<Test>::get(WORKER).training, 3_000);
+			assert_eq!(Jobs::<Test>::get(job).unwrap().state, JobState::Cancelled);
+			assert_eq!(Adapters::<Test>::get(job), None);
+			// The worker holds no lease any more, so it may unbond, and can commit nothing.
+			assert_eq!(Workers::<Test>::get(WORKER).unwrap().claims, 0);
+			let shares = shares(job, &[1, 1]);
+			assert_noop!(
+				Models::commit(signed(WORKER), job, outcome(job, &shares), shares),
+				Error::<Test>::NotLeaseHolder
+			);
+			assert_noop!(Models::extend(signed(WORKER), job), Error::<Test>::NotLeaseHolder);
+			assert_noop!(Models::cancel_job(signed(BUILDER), job), Error::<Test>::JobOver);
+			// The lease's queued check neither slashes nor re-opens it.
+			let bond_before = bonded(WORKER);
+			run_to_block(3 * LEASE);
+			assert_eq!(Jobs::<Test>::get(job).unwrap().state, JobState::Cancelled);
+			assert_eq!(bonded(WORKER), bond_before);
+			Models::do_try_state().expect("the escrow and bonds add up");
 		});
 	}
 
@@ -369,8 +393,8 @@ mod workers {
 			);
 			publish(WORKER2, job);
 			assert_ok!(Models::commit(signed(WORKER2), job, outcome(job, &shares), shares));
-			assert_eq!(pallet_rewards::Claimable::<Test>::get(WORKER2), 6_000);
-			assert_eq!(pallet_rewards::Claimable::<Test>::get(WORKER), 0);
+			assert_eq!(pallet_rewards::Claimable::<Test>::get(WORKER2).training, 6_000);
+			assert_eq!(pallet_rewards::Claimable::<Test>::get(WORKER).training, 0);
 		});
 	}
 
@@ -454,9 +478,9 @@ mod commits {
 			let builder_before = Balances::balance(&BUILDER);
 			assert_ok!(Models::commit(signed(WORKER), job, outcome(job, &shares), shares.clone()));
 			// 60% trainer, 10% pools, 30% contributors by 100:200.
-			assert_eq!(pallet_rewards::Claimable::<Test>::get(WORKER), 6_000);
-			assert_eq!(pallet_rewards::Claimable::<Test>::get(ALICE), 1_000);
-			assert_eq!(pallet_rewards::Claimable::<Test>::get(BOB), 2_000);
+			assert_eq!(pallet_rewards::Claimable::<Test>::get(WORKER).training, 6_000);
+			assert_eq!(pallet_rewards::Claimable::<Test>::get(ALICE).training, 1_000);
+			assert_eq!(pallet_rewards::Claimable::<Test>::get(BOB).training, 2_000);
 			assert_eq!(pallet_rewards::Pools::<Test>::get(TEXT), 1_000);
 			assert_eq!(Balances::balance(&pot), pot_before + 10_000);
 			assert_eq!((escrow(BUILDER), Balances::balance(&BUILDER)), (0, builder_before));
@@ -490,7 +514,7 @@ mod commits {
 			assert_ok!(Models::commit(signed(WORKER), job, outcome(job, &shares), shares));
 			// Trainer 60% of 1,001 = 600; pools 100; contributors 301 split 1:2 = 100 + 200,
 			// and the 1 left over joins the pool.
-			let claimable = |who| pallet_rewards::Claimable::<Test>::get(who);
+			let claimable = |who| pallet_rewards::Claimable::<Test>::get(who).training;
 			assert_eq!((claimable(WORKER), claimable(ALICE), claimable(BOB)), (600, 100, 200));
 			assert_eq!(pallet_rewards::Pools::<Test>::get(TEXT), 101);
 		});
@@ -602,7 +626,7 @@ mod commits {
 			assert_ok!(commit(attributed(&one_sided), one_sided.clone()));
 			assert_eq!(Results::<Test>::get(job).unwrap().attribution, influence);
 			// Trainer 60%, pools 10%, contributors 30% = 3,000, all to Bob's contribution.
-			let claimable = |who| pallet_rewards::Claimable::<Test>::get(who);
+			let claimable = |who| pallet_rewards::Claimable::<Test>::get(who).training;
 			assert_eq!((claimable(WORKER), claimable(ALICE), claimable(BOB)), (6_000, 0, 3_000));
 		});
 	}
@@ -624,13 +648,15 @@ mod commits {
 			let shares = shares(job, &[100, 200]);
 			assert_ok!(Models::commit(signed(WORKER), job, outcome(job, &shares), shares));
 			assert_eq!(<Models as JobRevenue<_, _>>::committed_shares(job), Some(2));
-			let claimable = |who| pallet_rewards::Claimable::<Test>::get(who);
+			let claimable = |who| pallet_rewards::Claimable::<Test>::get(who).inference;
 			let before = (claimable(WORKER), claimable(ALICE), claimable(BOB));
 			let pool_before = pallet_rewards::Pools::<Test>::get(TEXT);
 			let payer_before = Balances::balance(&OWNER);
 			let paid = <Models as JobRevenue<_, _>>::pay_for_job(&OWNER, job, 1_000).unwrap();
-			// 60% trainer, 10% pools, 30% contributors by 100:200, from the payer's own balance.
+			// 60% trainer, 10% pools, 30% contributors by 100:200, from the payer's own balance,
+			// credited as earned by inference; the job's own fee stays under training.
 			assert_eq!(paid, Paid { trainer: 600, pools: 100, contributors: 300 });
+			assert_eq!(pallet_rewards::Claimable::<Test>::get(WORKER).training, 600);
 			assert_eq!(
 				(claimable(WORKER), claimable(ALICE), claimable(BOB)),
 				(before.0 + 600, before.1 + 100, before.2 + 200)
@@ -658,7 +684,7 @@ mod commits {
 				Error::<Test>::AlreadyCommitted
 			);
 			assert_noop!(Models::claim(signed(WORKER), job), Error::<Test>::AlreadyCommitted);
-			assert_noop!(Models::cancel_job(signed(BUILDER), job), Error::<Test>::JobNotOpen);
+			assert_noop!(Models::cancel_job(signed(BUILDER), job), Error::<Test>::JobOver);
 			assert_noop!(Models::extend(signed(WORKER), job), Error::<Test>::AlreadyCommitted);
 			run_to_block(3 * LEASE);
 			assert_eq!(Jobs::<Test>::get(job).unwrap(), record);

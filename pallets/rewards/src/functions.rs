@@ -232,7 +232,7 @@ impl<T: Config> Pallet<T> {
 			let owner = match T::Datanets::datanet_owner(datanet) {
 				Some(owner) => {
 					let cut = params.owner_share.mul_floor(pool);
-					Self::credit(&owner, cut);
+					Self::credit(&owner, RewardSource::Ownership, cut);
 					cut
 				},
 				None => Zero::zero(),
@@ -266,7 +266,7 @@ impl<T: Config> Pallet<T> {
 			let amount = share_of(pot.contributors, share.weight(), pot.tally.contributor_weight);
 			pot.unpaid = pot.unpaid.saturating_sub(amount);
 			Pots::<T>::insert(epoch, datanet, pot);
-			Self::credit(&who, amount);
+			Self::credit(&who, RewardSource::Contributions, amount);
 			Standings::<T>::mutate(datanet, &who, |standing| {
 				if let Some(standing) = standing {
 					standing.earned = standing.earned.saturating_add(amount);
@@ -292,7 +292,7 @@ impl<T: Config> Pallet<T> {
 			);
 			pot.unpaid = pot.unpaid.saturating_sub(amount);
 			Pots::<T>::insert(epoch, datanet, pot);
-			Self::credit(&who, amount);
+			Self::credit(&who, RewardSource::Validation, amount);
 		}
 		(done, false)
 	}
@@ -309,9 +309,9 @@ impl<T: Config> Pallet<T> {
 		(done, false)
 	}
 
-	fn credit(who: &T::AccountId, amount: BalanceOf<T>) {
+	fn credit(who: &T::AccountId, source: RewardSource, amount: BalanceOf<T>) {
 		if !amount.is_zero() {
-			Claimable::<T>::mutate(who, |claimable| *claimable = claimable.saturating_add(amount));
+			Claimable::<T>::mutate(who, |claims| claims.credit(source, amount));
 		}
 	}
 
@@ -353,7 +353,7 @@ impl<T: Config> Pallet<T> {
 		let pools =
 			Pools::<T>::iter_values().fold(Zero::zero(), |s: BalanceOf<T>, v| s.saturating_add(v));
 		let pots = Pots::<T>::iter_values().fold(pools, |s, pot| s.saturating_add(pot.unpaid));
-		Claimable::<T>::iter_values().fold(pots, |s, v| s.saturating_add(v))
+		Claimable::<T>::iter_values().fold(pots, |s, claims| s.saturating_add(claims.total()))
 	}
 }
 
@@ -380,6 +380,7 @@ impl<T: Config> RewardsLedger<T::AccountId, BalanceOf<T>> for Pallet<T> {
 
 	fn pay_claimable(
 		payer: &T::AccountId,
+		source: RewardSource,
 		credits: &[(T::AccountId, BalanceOf<T>)],
 	) -> DispatchResult {
 		let total = credits
@@ -390,7 +391,7 @@ impl<T: Config> RewardsLedger<T::AccountId, BalanceOf<T>> for Pallet<T> {
 		}
 		T::Currency::transfer(payer, &Self::account_id(), total, Preservation::Preserve)?;
 		for (who, amount) in credits {
-			Self::credit(who, *amount);
+			Self::credit(who, source, *amount);
 		}
 		Ok(())
 	}

@@ -37,9 +37,10 @@ pub trait RewardsLedger<AccountId, Balance> {
 	) -> frame_support::dispatch::DispatchResult;
 
 	/// Moves the sum of `credits` from `payer` into the pot in one transfer, then credits
-	/// each account its amount.
+	/// each account its amount, as earned by `source`.
 	fn pay_claimable(
 		payer: &AccountId,
+		source: RewardSource,
 		credits: &[(AccountId, Balance)],
 	) -> frame_support::dispatch::DispatchResult;
 }
@@ -267,10 +268,10 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type Pools<T: Config> = StorageMap<_, Twox64Concat, DatanetId, BalanceOf<T>, ValueQuery>;
 
-	/// Rewards credited to each account and not claimed yet.
+	/// Rewards credited to each account and not claimed yet, by what earned them.
 	#[pallet::storage]
 	pub type Claimable<T: Config> =
-		StorageMap<_, Blake2_128Concat, T::AccountId, BalanceOf<T>, ValueQuery>;
+		StorageMap<_, Blake2_128Concat, T::AccountId, Claims<BalanceOf<T>>, ValueQuery>;
 
 	#[pallet::genesis_config]
 	#[derive(frame_support::DefaultNoBound)]
@@ -339,6 +340,8 @@ pub mod pallet {
 			who: T::AccountId,
 			/// How much.
 			amount: BalanceOf<T>,
+			/// What earned it.
+			by_source: Claims<BalanceOf<T>>,
 		},
 		/// Root changed the rules.
 		ParamsChanged {
@@ -391,15 +394,16 @@ pub mod pallet {
 
 	#[pallet::call]
 	impl<T: Config> Pallet<T> {
-		/// Pays out everything credited to the caller.
+		/// Pays out everything credited to the caller, from every source.
 		#[pallet::call_index(0)]
 		#[pallet::weight(T::WeightInfo::claim())]
 		pub fn claim(origin: OriginFor<T>) -> DispatchResult {
 			let who = ensure_signed(origin)?;
-			let amount = Claimable::<T>::take(&who);
+			let by_source = Claimable::<T>::take(&who);
+			let amount = by_source.total();
 			ensure!(!amount.is_zero(), Error::<T>::NothingToClaim);
 			T::Currency::transfer(&Self::account_id(), &who, amount, Preservation::Preserve)?;
-			Self::deposit_event(Event::Claimed { who, amount });
+			Self::deposit_event(Event::Claimed { who, amount, by_source });
 			Ok(())
 		}
 

@@ -142,7 +142,7 @@ fn an_epoch_pays_out_as_calculated_by_hand() {
 	build_and_execute(|| {
 		let issuance_before = Balances::total_issuance();
 		let (alice_expected, bob_expected) = epoch_with_two_contributors();
-		assert_eq!(Claimable::<Test>::get(ALICE), 0, "nothing is paid before the epoch ends");
+		assert_eq!(Claimable::<Test>::get(ALICE).total(), 0, "nothing is paid before the epoch ends");
 
 		next_epoch();
 		assert_eq!(CurrentEpoch::<Test>::get(), 1);
@@ -160,15 +160,25 @@ fn an_epoch_pays_out_as_calculated_by_hand() {
 		);
 		System::assert_has_event(Event::EpochSettled { epoch: 0 }.into());
 
-		assert_eq!(Claimable::<Test>::get(ALICE), alice_expected);
-		assert_eq!(Claimable::<Test>::get(BOB), bob_expected);
+		assert_eq!(Claimable::<Test>::get(ALICE).total(), alice_expected);
+		assert_eq!(Claimable::<Test>::get(BOB).total(), bob_expected);
 		assert_eq!(row(ALICE).earned, alice_expected);
 		assert_eq!(row(BOB).earned, bob_expected);
 		// Equal stakes voting with five verdicts each share 20% equally.
 		for v in [V1, V2, V3] {
-			assert_eq!(Claimable::<Test>::get(v), 20_000 / 3);
+			assert_eq!(Claimable::<Test>::get(v).total(), 20_000 / 3);
 		}
-		assert_eq!(Claimable::<Test>::get(OWNER), 10_000);
+		assert_eq!(Claimable::<Test>::get(OWNER).total(), 10_000);
+		// Each credit is kept under what earned it.
+		let by_source = |contributions, validation, ownership| Claims {
+			contributions,
+			validation,
+			ownership,
+			..Default::default()
+		};
+		assert_eq!(Claimable::<Test>::get(ALICE), by_source(alice_expected, 0, 0));
+		assert_eq!(Claimable::<Test>::get(V1), by_source(0, 20_000 / 3, 0));
+		assert_eq!(Claimable::<Test>::get(OWNER), by_source(0, 0, 10_000));
 		// Rounding dust stays in the pool for the next epoch.
 		let paid = alice_expected + bob_expected + 3 * (20_000 / 3) + 10_000;
 		assert_eq!(Pools::<Test>::get(DATANET), ISSUANCE - paid);
@@ -178,8 +188,15 @@ fn an_epoch_pays_out_as_calculated_by_hand() {
 		let before = Balances::balance(&ALICE);
 		assert_ok!(Rewards::claim(RuntimeOrigin::signed(ALICE)));
 		assert_eq!(Balances::balance(&ALICE), before + alice_expected);
-		assert_eq!(Claimable::<Test>::get(ALICE), 0);
-		System::assert_last_event(Event::Claimed { who: ALICE, amount: alice_expected }.into());
+		assert_eq!(Claimable::<Test>::get(ALICE).total(), 0);
+		System::assert_last_event(
+			Event::Claimed {
+				who: ALICE,
+				amount: alice_expected,
+				by_source: by_source(alice_expected, 0, 0),
+			}
+			.into(),
+		);
 		assert_noop!(Rewards::claim(RuntimeOrigin::signed(ALICE)), Error::<Test>::NothingToClaim);
 		assert_eq!(Balances::total_issuance(), issuance_before + ISSUANCE);
 	});
@@ -199,9 +216,9 @@ fn issuance_changes_by_the_epoch_issuance_plus_slashes() {
 		next_epoch();
 		assert_eq!(Balances::total_issuance(), before + ISSUANCE - 100);
 		// Only the agreeing validators share the validators' part.
-		assert_eq!(Claimable::<Test>::get(V1), 10_000);
-		assert_eq!(Claimable::<Test>::get(V2), 10_000);
-		assert_eq!(Claimable::<Test>::get(V3), 0);
+		assert_eq!(Claimable::<Test>::get(V1).total(), 10_000);
+		assert_eq!(Claimable::<Test>::get(V2).total(), 10_000);
+		assert_eq!(Claimable::<Test>::get(V3).total(), 0);
 	});
 }
 
@@ -226,8 +243,8 @@ fn an_epoch_of_rejections_keeps_the_contributors_part_in_the_pool() {
 		let bad = contribute(BOB);
 		judge_all(&[(bad, all_three(CORRUPT))]);
 		next_epoch();
-		assert_eq!(Claimable::<Test>::get(BOB), 0);
-		assert_eq!(Claimable::<Test>::get(OWNER), 10_000);
+		assert_eq!(Claimable::<Test>::get(BOB).total(), 0);
+		assert_eq!(Claimable::<Test>::get(OWNER).total(), 10_000);
 		let validators_paid = 3 * (20_000 / 3);
 		assert_eq!(Pools::<Test>::get(DATANET), ISSUANCE - 10_000 - validators_paid);
 		assert!(ContributorShares::<Test>::iter().next().is_none());
@@ -250,7 +267,7 @@ fn settlement_is_paged_across_blocks_and_pays_the_same() {
 		// 1 pool split + 25 contributors + 2 validators + 1 pot closed = 29 steps.
 		next_epoch();
 		assert_eq!(Unsettled::<Test>::get(), 0, "10 steps do not finish the epoch");
-		let credited = contributors.iter().filter(|who| Claimable::<Test>::get(**who) > 0).count();
+		let credited = contributors.iter().filter(|who| Claimable::<Test>::get(**who).total() > 0).count();
 		assert_eq!(credited, 9, "the pool split and 9 contributors fit in the first block");
 		advance(1);
 		assert_eq!(Unsettled::<Test>::get(), 0);
@@ -260,9 +277,9 @@ fn settlement_is_paged_across_blocks_and_pays_the_same() {
 		// Equal records share equally, as an unpaged payout would.
 		let each = 70_000 / 25;
 		for who in &contributors {
-			assert_eq!(Claimable::<Test>::get(who), each);
+			assert_eq!(Claimable::<Test>::get(who).total(), each);
 		}
-		assert_eq!(Claimable::<Test>::get(V1), 10_000);
+		assert_eq!(Claimable::<Test>::get(V1).total(), 10_000);
 		assert!(Pots::<Test>::iter().next().is_none());
 		assert!(ValidatorShares::<Test>::iter().next().is_none());
 		MaxSteps::set(1_000);
@@ -274,13 +291,13 @@ fn verdicts_after_the_epoch_end_go_to_the_next_epoch() {
 	build_and_execute(|| {
 		verdict(ALICE, ContributionStatus::Accepted, &[(V1, 5)]);
 		next_epoch();
-		let alice_first = Claimable::<Test>::get(ALICE);
+		let alice_first = Claimable::<Test>::get(ALICE).total();
 		assert_eq!(alice_first, 70_000);
 		verdict(BOB, ContributionStatus::Accepted, &[(V1, 5)]);
 		next_epoch();
 		// Bob alone shares epoch 1's fresh mint; Alice gets nothing more.
-		assert_eq!(Claimable::<Test>::get(ALICE), alice_first);
-		assert_eq!(Claimable::<Test>::get(BOB), 70_000);
+		assert_eq!(Claimable::<Test>::get(ALICE).total(), alice_first);
+		assert_eq!(Claimable::<Test>::get(BOB).total(), 70_000);
 	});
 }
 
@@ -296,7 +313,7 @@ fn owner_deposits_fund_the_next_active_epoch() {
 		assert_eq!(Pools::<Test>::get(DATANET), 50_000, "an idle epoch pays nothing out");
 		verdict(ALICE, ContributionStatus::Accepted, &[(V1, 5)]);
 		next_epoch();
-		assert_eq!(Claimable::<Test>::get(ALICE), (ISSUANCE + 50_000) * 7 / 10);
+		assert_eq!(Claimable::<Test>::get(ALICE).total(), (ISSUANCE + 50_000) * 7 / 10);
 	});
 }
 
@@ -315,6 +332,38 @@ fn bad_funding_is_refused_and_changes_nothing() {
 			Rewards::fund(RuntimeOrigin::signed(77), DATANET, 10),
 			sp_runtime::TokenError::FundsUnavailable
 		);
+	});
+}
+
+#[test]
+fn payments_through_the_ledger_are_kept_by_source_and_claimed_together() {
+	build_and_execute(|| {
+		let pot = Rewards::account_id();
+		let pot_before = Balances::balance(&pot);
+		let payer_before = Balances::balance(&OWNER);
+		assert_ok!(<Rewards as RewardsLedger<_, _>>::pay_claimable(
+			&OWNER,
+			RewardSource::Training,
+			&[(ALICE, 300), (BOB, 200)],
+		));
+		assert_ok!(<Rewards as RewardsLedger<_, _>>::pay_claimable(
+			&OWNER,
+			RewardSource::Inference,
+			&[(ALICE, 40)],
+		));
+		assert_eq!(Balances::balance(&OWNER), payer_before - 540);
+		assert_eq!(Balances::balance(&pot), pot_before + 540);
+		let alice = Claims { training: 300, inference: 40, ..Default::default() };
+		assert_eq!(Claimable::<Test>::get(ALICE), alice);
+		assert_eq!(Claimable::<Test>::get(BOB), Claims { training: 200, ..Default::default() });
+		assert_eq!(Rewards::standing(&ALICE).claimable, alice);
+
+		let before = Balances::balance(&ALICE);
+		assert_ok!(Rewards::claim(RuntimeOrigin::signed(ALICE)));
+		System::assert_last_event(Event::Claimed { who: ALICE, amount: 340, by_source: alice }.into());
+		assert_eq!(Balances::balance(&ALICE), before + 340);
+		assert_eq!(Claimable::<Test>::get(ALICE), Claims::default());
+		assert_eq!(Claimable::<Test>::get(BOB).total(), 200, "another's credit stays");
 	});
 }
 
@@ -360,7 +409,7 @@ fn standing_lists_claimable_and_every_datanet() {
 		next_epoch();
 		let standing = Rewards::standing(&ALICE);
 		assert_eq!(standing.claimable, Claimable::<Test>::get(ALICE));
-		assert!(standing.claimable > 0);
+		assert!(standing.claimable.total() > 0);
 		assert_eq!(standing.datanets.len(), 1);
 		let (datanet, entry) = &standing.datanets[0];
 		assert_eq!((*datanet, entry.rank, entry.accepted), (DATANET, 1, 2));
@@ -630,7 +679,7 @@ mod random_sequences {
 			for record in &events[self.seen.min(events.len())..] {
 				match &record.event {
 					RuntimeEvent::Rewards(Event::PoolSplit { minted, .. }) => self.minted += minted,
-					RuntimeEvent::Rewards(Event::Claimed { who, amount }) => {
+					RuntimeEvent::Rewards(Event::Claimed { who, amount, .. }) => {
 						*self.claimed.entry(*who).or_default() += amount
 					},
 					RuntimeEvent::Validation(pallet_validation::Event::Slashed {

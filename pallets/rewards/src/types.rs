@@ -216,11 +216,70 @@ pub struct LeaderboardEntry<AccountId, Balance> {
 	pub earned: Balance,
 }
 
+/// What a credited reward was earned by.
+#[derive(
+	Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo, Clone, Copy, PartialEq, Eq, Debug,
+)]
+pub enum RewardSource {
+	/// A contributor's part of a datanet's epoch pool, for accepted contributions.
+	Contributions,
+	/// A validator's part of a datanet's epoch pool, for votes with the verdict.
+	Validation,
+	/// A datanet owner's part of its epoch pool.
+	Ownership,
+	/// Fine-tuning fees: a worker's pay for a job, and contributors' shares of its fee by
+	/// attribution.
+	Training,
+	/// Paid inference: a server operator's part of a payment, and the trainer's and
+	/// contributors' shares of the rest.
+	Inference,
+}
+
+/// Rewards credited to an account and not claimed yet, by what earned them.
+#[derive(
+	Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo, Clone, Default, PartialEq, Eq, Debug,
+)]
+pub struct Claims<Balance> {
+	/// See [`RewardSource::Contributions`].
+	pub contributions: Balance,
+	/// See [`RewardSource::Validation`].
+	pub validation: Balance,
+	/// See [`RewardSource::Ownership`].
+	pub ownership: Balance,
+	/// See [`RewardSource::Training`].
+	pub training: Balance,
+	/// See [`RewardSource::Inference`].
+	pub inference: Balance,
+}
+
+impl<Balance: crate::sp_arithmetic::traits::Saturating + Copy> Claims<Balance> {
+	/// Adds `amount` to `source`'s balance.
+	pub fn credit(&mut self, source: RewardSource, amount: Balance) {
+		let balance = match source {
+			RewardSource::Contributions => &mut self.contributions,
+			RewardSource::Validation => &mut self.validation,
+			RewardSource::Ownership => &mut self.ownership,
+			RewardSource::Training => &mut self.training,
+			RewardSource::Inference => &mut self.inference,
+		};
+		*balance = balance.saturating_add(amount);
+	}
+
+	/// Every source together: what `claim` pays.
+	pub fn total(&self) -> Balance {
+		self.contributions
+			.saturating_add(self.validation)
+			.saturating_add(self.ownership)
+			.saturating_add(self.training)
+			.saturating_add(self.inference)
+	}
+}
+
 /// One account's standing across the chain.
 #[derive(Encode, Decode, TypeInfo, Clone, PartialEq, Eq, Debug)]
 pub struct AccountStanding<Balance> {
-	/// Credited and not yet claimed.
-	pub claimable: Balance,
+	/// Credited and not yet claimed, by what earned it.
+	pub claimable: Claims<Balance>,
 	/// Its rank and record in each datanet it contributed to.
 	pub datanets: alloc::vec::Vec<(DatanetId, LeaderboardEntry<(), Balance>)>,
 }

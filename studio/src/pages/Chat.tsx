@@ -2,7 +2,10 @@
 // answer with the contributions it came from.
 import { useRef, useState, type ReactNode } from "react";
 import { Link, useSearchParams } from "react-router-dom";
+import { formatAmount } from "../chain";
+import { useChain } from "../connection";
 import { chat, type Answer, type Attribution } from "../openai";
+import { PaymentPanel, usePayer, usePayment } from "../pay";
 import { useServed, waitingWords } from "../served";
 
 interface Turn {
@@ -67,6 +70,16 @@ function Sources({ model, attribution }: { model: string; attribution: Attributi
   );
 }
 
+function Paid({ payment }: { payment: NonNullable<Answer["payment"]> }) {
+  const chain = useChain();
+  return (
+    <p className="hint" data-testid="paid">
+      Paid {formatAmount(chain, BigInt(payment.charged))} for {payment.tokens} tokens at{" "}
+      {formatAmount(chain, BigInt(payment.price))} each, on channel {payment.channel}.
+    </p>
+  );
+}
+
 function Column({ title, model, turns }: { title: string; model: string; turns: Turn[] }) {
   return (
     <section className="chat-column" aria-label={`Answers from ${title}`}>
@@ -83,6 +96,7 @@ function Column({ title, model, turns }: { title: string; model: string; turns: 
             <>
               <Highlighted text={turn.answer.text} attribution={turn.answer.attribution} />
               <Sources model={model} attribution={turn.answer.attribution} />
+              {turn.answer.payment && <Paid payment={turn.answer.payment} />}
             </>
           ) : (
             <p className="answer" aria-busy="true">
@@ -105,7 +119,9 @@ export function ChatPage() {
   const abort = useRef<AbortController | undefined>(undefined);
 
   const wanted = params.get("model");
-  const { models, paid, problem, waiting } = useServed(wanted);
+  const { models, paid, operator, problem, waiting } = useServed(wanted);
+  const payment = usePayment(paid ? operator : undefined);
+  const payer = usePayer(payment.status === "ready" ? payment.value?.channel : undefined);
 
   if (problem) return <p role="alert">{problem}</p>;
   if (!models) return <p role="status">Asking the inference server for its models…</p>;
@@ -148,6 +164,7 @@ export function ChatPage() {
             },
             (soFar) => update({ text: soFar }),
             abort.current!.signal,
+            payer,
           );
           update({ answer });
         } catch (e) {
@@ -226,11 +243,9 @@ export function ChatPage() {
           <Column key={name} title={name === base ? `${name} (base)` : name} model={name} turns={turns[name] ?? []} />
         ))}
       </div>
-      {paid ? (
-        <p role="alert">
-          This server charges for answers. Studio cannot pay yet: ask with <code>provenant ask --from &lt;key&gt;</code>, which
-          opens and signs the payment.
-        </p>
+      {paid && operator && <PaymentPanel operator={operator} />}
+      {paid && !payer ? (
+        <p className="hint">Open a payment channel above to ask this server.</p>
       ) : (
         <form
           className="chat-input"

@@ -16,12 +16,15 @@ const BYTES_PER_TOKEN = 4;
 export async function readRuns(chain: Chain) {
   const { api } = chain;
   const at = { at: "best" as const };
-  const [models, jobs, results] = await Promise.all([
+  const [models, jobs, results, split] = await Promise.all([
     api.query.Models.BaseModels.getEntries(at),
     api.query.Models.Jobs.getEntries(at),
     api.query.Models.Results.getEntries(at),
+    api.query.Models.CurrentFeeSplit.getValue(at),
   ]);
   return {
+    /** The published split of a fee, in parts per billion. */
+    split,
     models: models
       .map(({ keyArgs: [id], value }) => ({ id, ...value, label: text(value.name) }))
       .sort((a, b) => a.id - b.id),
@@ -481,7 +484,8 @@ function Factory({ data }: { data: Awaited<ReturnType<typeof readFactory>> }) {
         />
         <p className="hint">
           Fee: {feeError ? "—" : formatAmount(chain, feePlancks)}, paid to the worker, the datanets' pools and the contributors
-          by the published split when the run is committed; yours again if you cancel it before a worker claims it.
+          by the published split when the run is committed; yours again if you cancel it before a worker claims it, less the
+          worker's part if you stop it while it trains.
         </p>
       </form>
     </section>

@@ -1,9 +1,44 @@
-// Rewards: what the chosen account can claim now, what it earned in each datanet, and a claim.
+// Rewards: what the chosen account can claim now, by what earned it, what it earned in each
+// datanet, and a claim.
 import { Link } from "react-router-dom";
 import { formatAmount, text } from "../chain";
 import { Pending, useChain, useChainQuery } from "../connection";
 import { TxButton } from "../tx";
 import { useWallet } from "../wallet";
+
+/** The chain's sources of rewards (`pallet_rewards::RewardSource`), in its order, in words. */
+const SOURCES = [
+  {
+    key: "contributions",
+    label: "Contributions",
+    how: "your part of each datanet's epoch pool, for accepted files",
+    where: { to: "/contribute", words: "Contribute files" },
+  },
+  {
+    key: "validation",
+    label: "Validation",
+    how: "your part of each datanet's epoch pool, for votes with the verdict",
+    where: { to: "/validate", words: "Validate" },
+  },
+  {
+    key: "ownership",
+    label: "Datanet ownership",
+    how: "the owner's part of each of your datanets' epoch pools",
+    where: { to: "/datanets", words: "Create a datanet" },
+  },
+  {
+    key: "training",
+    label: "Training",
+    how: "fine-tuning fees: a worker's pay for a run, and your files' shares of each run they trained",
+    where: { to: "/factory", words: "ModelFactory" },
+  },
+  {
+    key: "inference",
+    label: "Inference",
+    how: "paid answers: a server operator's part, and the trainer's and your files' shares of answers from their runs",
+    where: { to: "/chat", words: "Chat" },
+  },
+] as const;
 
 export function RewardsPage() {
   const chain = useChain();
@@ -13,7 +48,7 @@ export function RewardsPage() {
     async ({ api }) => {
       if (!address) return undefined;
       const at = { at: "best" as const };
-      const [claimable, datanets, epoch] = await Promise.all([
+      const [claims, datanets, epoch] = await Promise.all([
         api.query.Rewards.Claimable.getValue(address, at),
         api.query.Datanets.Datanets.getEntries(at),
         api.query.Rewards.CurrentEpoch.getValue(at),
@@ -25,7 +60,8 @@ export function RewardsPage() {
       const earned = datanets
         .map(({ keyArgs: [id], value }, i) => ({ id, name: text(value.metadata.name), standing: standings[i] }))
         .filter((d) => d.standing && d.standing.earned > 0n);
-      return { claimable, earned, epoch };
+      const total = SOURCES.reduce((sum, source) => sum + claims[source.key], 0n);
+      return { claims, total, earned, epoch };
     },
     [address],
   );
@@ -34,22 +70,51 @@ export function RewardsPage() {
     <section aria-labelledby="rewards-title">
       <h1 id="rewards-title">Rewards</h1>
       <p className="lede">
-        Rewards are paid into a claimable balance at the end of each epoch (contributions and validation) and as they
-        happen (training fees and paid answers). Claiming moves them to your free balance.
+        Rewards are paid into a claimable balance at the end of each epoch (contributions, validation, datanet ownership)
+        and as they happen (training fees and paid answers). Claiming moves all of them to your free balance at once.
       </p>
       {!selected && <p className="empty">Choose an account to see its rewards.</p>}
       <Pending state={state} />
       {state.status === "ready" && state.value && (
         <>
           <p className="big">
-            Claimable by {selected?.name}: <strong data-testid="claimable">{formatAmount(chain, state.value.claimable)}</strong>
+            Claimable by {selected?.name}: <strong data-testid="claimable">{formatAmount(chain, state.value.total)}</strong>
           </p>
+          <table className="by-source" aria-label="Claimable by source">
+            <thead>
+              <tr>
+                <th scope="col">Source</th>
+                <th scope="col">Claimable</th>
+                <th scope="col">Earned by</th>
+              </tr>
+            </thead>
+            <tbody>
+              {SOURCES.map((source) => {
+                const amount = state.value!.claims[source.key];
+                return (
+                  <tr key={source.key} data-testid={`source-${source.key}`}>
+                    <th scope="row">{source.label}</th>
+                    <td className="amount">{formatAmount(chain, amount)}</td>
+                    <td>
+                      {source.how}
+                      {amount === 0n && (
+                        <>
+                          {" "}
+                          (<Link to={source.where.to}>{source.where.words}</Link>)
+                        </>
+                      )}
+                    </td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
           <TxButton
-            label="Claim"
-            disabled={state.value.claimable === 0n}
+            label="Claim everything"
+            disabled={state.value.total === 0n}
             build={() => chain.api.tx.Rewards.claim()}
           />
-          {state.value.claimable === 0n && (
+          {state.value.total === 0n && (
             <p className="hint">Nothing to claim yet: epoch {state.value.epoch} is still running.</p>
           )}
           <h2>Earned from contributions, by datanet</h2>

@@ -94,6 +94,8 @@ export function RunPage() {
   const evaluated = progress.steps.filter((s) => s.eval_loss !== undefined);
   const lastEval = evaluated.at(-1);
   const params = fromChain(job.params);
+  // What stopping a claimed run pays its worker: the trainer's part of the fee, rounded down.
+  const workerPay = (job.fee * BigInt(state.value.split.trainer)) / 1_000_000_000n;
   return (
     <section aria-labelledby="run-title">
       <p>
@@ -201,7 +203,16 @@ export function RunPage() {
         {job.state.type === "Open" && selected?.address === job.creator && (
           <TxButton label="Cancel the run (the fee comes back)" build={() => chain.api.tx.Models.cancel_job({ job: job.id })} />
         )}
+        {job.state.type === "Claimed" && selected?.address === job.creator && (
+          <TxButton label="Stop the run" build={() => chain.api.tx.Models.cancel_job({ job: job.id })} />
+        )}
       </div>
+      {job.state.type === "Claimed" && selected?.address === job.creator && (
+        <p className="hint" data-testid="stop-terms">
+          Stopping pays the worker the trainer's part of the fee for the compute it spent (
+          {formatAmount(chain, workerPay)}); the other {formatAmount(chain, job.fee - workerPay)} come back to you. The worker stops within a few seconds; its loss curve stays here.
+        </p>
+      )}
 
       {job.state.type === "Committed" && <EvaluatePanel job={job.id} />}
 

@@ -3,8 +3,8 @@
 //! - `rewards_leaderboard(datanet, limit?, after?, at?)`: a page of a datanet's contributors
 //!   ranked by the Wilson lower bound of their acceptance rate, with their counts and earnings;
 //!   the next page starts `after` the last account of this one.
-//! - `rewards_standing(account, at?)`: an account's claimable rewards and its rank in each
-//!   datanet it contributed to.
+//! - `rewards_standing(account, at?)`: an account's claimable rewards, in all and by what
+//!   earned them, and its rank in each datanet it contributed to.
 //! - `rewards_epoch(at?)`: the epoch clock and how far payouts have got.
 //!
 //! Balances are decimal strings in the chain's smallest unit, so no JSON reader rounds them.
@@ -18,9 +18,11 @@ use jsonrpsee::{
 	types::error::{ErrorObject, ErrorObjectOwned},
 };
 pub use pallet_rewards_runtime_api::RewardsApi as RewardsRuntimeApi;
-use pallet_rewards_runtime_api::{EpochStatus, LeaderboardEntry};
+use pallet_rewards_runtime_api::{Claims, EpochStatus, LeaderboardEntry};
 use polkadot_sdk::{
-	sp_api::ProvideRuntimeApi, sp_blockchain::HeaderBackend, sp_runtime::traits::Block as BlockT,
+	sp_api::ProvideRuntimeApi,
+	sp_blockchain::HeaderBackend,
+	sp_runtime::traits::{Block as BlockT, Saturating},
 };
 use serde::{Deserialize, Serialize};
 
@@ -99,10 +101,39 @@ impl<AccountId> Rank<AccountId> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Standing {
-	/// Credited and not yet claimed.
+	/// Credited and not yet claimed: what `claim` pays.
 	pub claimable: String,
+	/// The same, by what earned it.
+	pub by_source: BySource,
 	/// Its rank in each datanet it contributed to.
 	pub datanets: Vec<Rank<()>>,
+}
+
+/// Claimable rewards by what earned them (see `pallet_rewards::RewardSource`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BySource {
+	/// Contributors' parts of epoch pools.
+	pub contributions: String,
+	/// Validators' parts of epoch pools.
+	pub validation: String,
+	/// Datanet owners' parts of epoch pools.
+	pub ownership: String,
+	/// Fine-tuning fees: workers' pay and contributors' shares.
+	pub training: String,
+	/// Paid inference: operators' parts and the trainers' and contributors' shares.
+	pub inference: String,
+}
+
+impl<Balance: Display> From<&Claims<Balance>> for BySource {
+	fn from(claims: &Claims<Balance>) -> Self {
+		Self {
+			contributions: claims.contributions.to_string(),
+			validation: claims.validation.to_string(),
+			ownership: claims.ownership.to_string(),
+			training: claims.training.to_string(),
+			inference: claims.inference.to_string(),
+		}
+	}
 }
 
 /// The epoch clock.
@@ -173,7 +204,7 @@ where
 	C: ProvideRuntimeApi<Block> + HeaderBackend<Block> + Send + Sync + 'static,
 	C::Api: RewardsRuntimeApi<Block, AccountId, Balance, BlockNumber>,
 	AccountId: Codec + Clone + Display + Serialize + Send + Sync + 'static,
-	Balance: Codec + Display + Send + Sync + 'static,
+	Balance: Codec + Display + Saturating + Copy + Send + Sync + 'static,
 	BlockNumber: Codec + Clone + Serialize + Send + Sync + 'static,
 {
 	fn leaderboard(
@@ -221,7 +252,8 @@ where
 			.standing(at, account)
 			.map_err(|e| Error::RuntimeError.with(format!("runtime call failed: {e}")))?;
 		Ok(Standing {
-			claimable: standing.claimable.to_string(),
+			claimable: standing.claimable.total().to_string(),
+			by_source: BySource::from(&standing.claimable),
 			datanets: standing
 				.datanets
 				.into_iter()

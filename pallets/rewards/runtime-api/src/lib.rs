@@ -7,7 +7,7 @@ extern crate alloc;
 
 use alloc::vec::Vec;
 use codec::Codec;
-pub use pallet_rewards::{AccountStanding, EpochStatus, LeaderboardEntry};
+pub use pallet_rewards::{AccountStanding, Claims, EpochStatus, LeaderboardEntry};
 
 /// A datanet's identifier.
 pub type DatanetId = u32;

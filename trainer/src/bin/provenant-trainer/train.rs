@@ -284,6 +284,7 @@ impl Command {
 			progress_bar: !self.quiet,
 			attribution,
 			evaluation,
+			stop: None,
 		})?;
 		println!(
 			"final loss {:.4} after {} steps ({:.1}s)",
