@@ -80,26 +80,7 @@ function errorDocs(raw: Uint8Array): Map<string, string> {
   return docs;
 }
 
-/** Plancks as the token, with only the decimals that matter: `12.25 PRV`. */
-export function formatAmount(chain: Pick<Chain, "decimals" | "symbol">, plancks: bigint): string {
-  const unit = 10n ** BigInt(chain.decimals);
-  const whole = plancks / unit;
-  const fraction = (plancks % unit).toString().padStart(chain.decimals, "0").replace(/0+$/, "");
-  const wholeText = whole.toLocaleString("en-US");
-  return `${fraction ? `${wholeText}.${fraction}` : wholeText} ${chain.symbol}`;
-}
-
-/** A typed amount such as `12` or `0.5` as plancks; an error in words otherwise. */
-export function parseAmount(chain: Pick<Chain, "decimals" | "symbol">, text: string): bigint {
-  const trimmed = text.trim();
-  const match = /^(\d+)(?:\.(\d*))?$/.exec(trimmed);
-  if (!match) throw new Error(`“${text}” is not an amount of ${chain.symbol}`);
-  const fraction = match[2] ?? "";
-  if (fraction.length > chain.decimals) {
-    throw new Error(`${chain.symbol} has ${chain.decimals} decimals at most`);
-  }
-  return BigInt(match[1]) * 10n ** BigInt(chain.decimals) + BigInt(fraction.padEnd(chain.decimals, "0") || "0");
-}
+export { formatAmount, parseAmount } from "./amount.js";
 
 /** A dispatch error in words: the pallet's name for it and the runtime's documentation. */
 export function describeDispatchError(chain: Chain, error: { type: string; value: unknown }): string {

@@ -1,9 +1,17 @@
 // A contributed file's bytes from the node's content RPC, checked against its hash before use,
 // shown as text, an image, or an audio player.
 import { useEffect, useState } from "react";
+import type { Chain } from "./chain";
 import { useChain } from "./connection";
 import { contentHash } from "./submission.js";
 import { fromHex } from "./hex.js";
+
+/** Stored bytes from the node's content RPC, refused unless they have the blake2 `hash` asked for. */
+export async function fetchContent(client: Chain["client"], hash: string): Promise<Uint8Array> {
+  const bytes = fromHex(await client._request<string>("datanets_content", [hash]));
+  if (contentHash(bytes) !== hash) throw new Error("the node sent bytes that do not match the file's hash");
+  return bytes;
+}
 
 /** The file's bytes from the node's content RPC, checked against its hash before use. */
 export function Preview({ hash, format }: { hash: string; format: string }) {
@@ -11,11 +19,8 @@ export function Preview({ hash, format }: { hash: string; format: string }) {
   const [state, setState] = useState<{ url?: string; text?: string; error?: string }>({});
   useEffect(() => {
     let url: string | undefined;
-    chain.client
-      ._request<string>("datanets_content", [hash])
-      .then((hex) => {
-        const bytes = fromHex(hex);
-        if (contentHash(bytes) !== hash) throw new Error("the node sent bytes that do not match the file's hash");
+    fetchContent(chain.client, hash)
+      .then((bytes) => {
         if (["txt", "jsonl", "csv"].includes(format)) {
           setState({ text: new TextDecoder().decode(bytes.subarray(0, 4096)) });
         } else {

@@ -29,7 +29,10 @@ export async function browserSession() {
     ],
   });
 
-  /** A fresh page (no stored state) at `width`, with the stand-in wallet holding `accounts`. */
+  /**
+   * A fresh page (no stored state) at `width`, with the stand-in wallet holding `accounts`.
+   * `path` is Studio's page, or a whole URL for Studio served elsewhere.
+   */
   async function open(path, { width = "desktop", accounts = [] } = {}) {
     const context = await browser.newContext({ viewport: WIDTHS[width] });
     const page = await context.newPage();

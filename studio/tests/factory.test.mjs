@@ -10,7 +10,11 @@ import { provenant } from "@polkadot-api/descriptors";
 import { createWsClient } from "polkadot-api/ws";
 import WebSocket from "ws";
 import { moduleBits } from "../src/jobspec.js";
+import { formatAmount } from "../src/amount.js";
 import { browserSession, devPair } from "./browser.mjs";
+
+/** Plancks as Studio writes them on the dev chain. */
+const formatPrv = (plancks) => formatAmount({ decimals: 12, symbol: "PRV" }, plancks);
 
 const FACTS = Number(process.env.FACTS_DATANET);
 let session;
@@ -105,21 +109,37 @@ describe("ModelFactory", () => {
       "The river Elm floods every spring and feeds the marshes.",
       "The lighthouse of Quillhaven has guided ships through the fog since 1840.",
     ];
-    await page.getByLabel("Held-out text", { exact: true }).fill(texts.join("\n\n"));
-    await page.getByRole("button", { name: "Evaluate against the base model" }).click();
-    await see(page, /^The fine-tune's loss is [\d.]+% lower than its base's on this text\.$/, 120_000);
-    const direct = async (model) =>
+    const direct = async (model, input) =>
       (
         await (
           await fetch(new URL("/v1/evaluate", process.env.STUDIO_URL), {
             method: "POST",
             headers: { "content-type": "application/json" },
-            body: JSON.stringify({ model, input: texts }),
+            body: JSON.stringify({ model, input }),
           })
         ).json()
       ).loss.toFixed(4);
-    const shown = await page.getByRole("table", { name: "Held-out loss" }).locator("tbody tr td:nth-child(3)").allTextContents();
-    assert.deepEqual(shown, [await direct("job-0"), await direct("base")], "the losses the server gives");
+    const losses = page.getByRole("table", { name: "Held-out loss" }).locator("tbody tr td:nth-child(3)");
+    // The file the worker held out, chosen in the browser by the worker's rule: the chain says
+    // whose file it is, and the text is that file's.
+    await page.getByRole("button", { name: "Use the run's held-out files" }).click();
+    await page.getByTestId("held-out-files").waitFor({ timeout: 30_000 });
+    const named = /^The files this run held out: #(\d+), 1 of 3\.$/.exec(await page.getByTestId("held-out-files").textContent());
+    assert.ok(named, "one of the three files is named");
+    const heldOutText = await page.getByLabel("Held-out text", { exact: true }).inputValue();
+    const owner = ["//Bob", "//Charlie", "//Dave"][texts.indexOf(heldOutText)];
+    assert.ok(owner, `the text is one of the files: ${heldOutText}`);
+    const record = await api.query.Datanets.Contributions.getValue(BigInt(named[1]), { at: "best" });
+    assert.equal(record.contributor, devPair(owner).address, "and it is the named contribution's");
+    await page.getByRole("button", { name: "Evaluate against the base model" }).click();
+    await see(page, /^The fine-tune's loss is [\d.]+% (lower|higher) than its base's on this text/, 120_000);
+    assert.deepEqual(await losses.allTextContents(), [await direct("job-0", [heldOutText]), await direct("base", [heldOutText])]);
+
+    // On text from its training data, it does better than its base.
+    await page.getByLabel("Held-out text", { exact: true }).fill(texts.join("\n\n"));
+    await page.getByRole("button", { name: "Evaluate against the base model" }).click();
+    await see(page, /^The fine-tune's loss is [\d.]+% lower than its base's on this text\.$/, 120_000);
+    assert.deepEqual(await losses.allTextContents(), [await direct("job-0", texts), await direct("base", texts)], "the losses the server gives");
     await shoot(page, "run");
 
     // Refine: the old run's settings, one changed, launched as a new run (compared below while
@@ -133,6 +153,29 @@ describe("ModelFactory", () => {
     await page.getByRole("button", { name: "Sign and submit" }).click();
     await page.getByRole("heading", { name: "Run 1" }).waitFor({ timeout: 30_000 });
     assert.equal((await api.query.Models.Jobs.getValue(1n, { at: "best" })).params.epochs, 10);
+
+    // Stop run 1 once its worker trains it: the worker is paid the trainer's part of the fee for
+    // its compute, the rest comes back, and the loss so far stays on the page.
+    await see(page, /^Step \d+ of \d+/, 180_000);
+    const at = { at: "best" };
+    const fee = (await api.query.Models.Jobs.getValue(1n, at)).fee;
+    const workerPay = (fee * BigInt((await api.query.Models.CurrentFeeSplit.getValue(at)).trainer)) / 1_000_000_000n;
+    await see(page, `Stopping pays the worker the trainer's part of the fee for the compute it spent (${formatPrv(workerPay)})`);
+    const ferdie = devPair("//Ferdie").address;
+    const alice = devPair("//Alice").address;
+    const training = async () => (await api.query.Rewards.Claimable.getValue(ferdie, at)).training;
+    const free = async () => (await api.query.System.Account.getValue(alice, at)).data.free;
+    const [trainingBefore, freeBefore] = [await training(), await free()];
+    await page.getByRole("button", { name: "Stop the run" }).click();
+    await page.getByRole("button", { name: "Sign and submit" }).click();
+    await page.getByTestId("state").getByText("cancelled", { exact: true }).waitFor({ timeout: 60_000 });
+    assert.equal((await api.query.Models.Jobs.getValue(1n, at)).state.type, "Cancelled");
+    assert.equal(await training(), trainingBefore + workerPay, "the worker's pay, as training");
+    const back = (await free()) - freeBefore;
+    assert.ok(back <= fee - workerPay && back > fee - workerPay - 10n ** 12n, `the rest, less the fee of one call: ${back}`);
+    assert.match(await page.getByTestId("progress").textContent(), /^Step \d+ of \d+/);
+    assert.equal(await page.getByRole("button", { name: "Stop the run" }).count(), 0);
+    await shoot(page, "run-stopped");
 
     // Compare the two.
     await page.goto(new URL("/factory", process.env.STUDIO_URL).href);
@@ -197,7 +240,80 @@ describe("ModelFactory", () => {
     await page.goto(new URL(`/provenance/${"0".repeat(64)}`, process.env.STUDIO_URL).href);
     await see(page, `No committed run has an adapter with sha256 0x${"0".repeat(64)}.`, 30_000);
     await page.goto(new URL("/provenance/1", process.env.STUDIO_URL).href);
-    await see(page, /^Run 1 is (waiting for a worker|training \(worker .*\)|done), not committed|^Verified/, 30_000);
+    await see(page, "Run 1 is cancelled, not committed: it has no adapter to verify yet.", 30_000);
+    assert.deepEqual(errors.map(String), [], "no script error on any page");
+    await page.context().close();
+  });
+
+  test("a paid server's answers are paid through a wallet, settled on chain, and claimed by source", async () => {
+    const paidUrl = process.env.PAID_URL;
+    assert.ok(paidUrl, "the harness starts a paid server (operator Eve) and names it in PAID_URL");
+    const { page, errors } = await session.open(new URL("/chat?model=job-0", paidUrl).href, {
+      accounts: [{ path: "//Charlie", name: "Charlie in a wallet" }],
+    });
+    const { see, shoot, assertLabelled } = session;
+    const at = { at: "best" };
+    const [charlie, eve, ferdie] = ["//Charlie", "//Eve", "//Ferdie"].map((path) => devPair(path).address);
+    await page.getByRole("button", { name: "Connect polkadot-js" }).click();
+    await page.getByLabel("Account").selectOption({ label: "Charlie in a wallet (polkadot-js)" });
+    await see(page, /^This server charges for answers: 0\.000001 PRV per token, paid to operator/);
+    await see(page, "Charlie in a wallet has no open channel to this operator yet.");
+    await see(page, "Open a payment channel above to ask this server.");
+    assert.equal(await page.getByLabel("Your question").count(), 0, "nothing to ask before a channel");
+    await page.getByLabel("Deposit (PRV)").fill("0");
+    await see(page, "The deposit must be more than zero.");
+    assert.equal(await page.getByRole("button", { name: "Open a payment channel" }).isDisabled(), true);
+    await page.getByLabel("Deposit (PRV)").fill("1");
+    await page.getByRole("button", { name: "Open a payment channel" }).click();
+    await page.getByRole("button", { name: "Sign and submit" }).click();
+    await see(page, /^Paying from channel \d+: deposit 1 PRV, of which 0 PRV is settled\.$/, 60_000);
+    const opened = (await api.query.Inference.Channels.getEntries(at)).filter((c) => c.value.consumer === charlie);
+    assert.equal(opened.length, 1);
+    assert.equal(opened[0].value.operator, eve);
+    assert.equal(opened[0].value.deposit, 10n ** 12n);
+    const channel = opened[0].keyArgs[0];
+
+    // Each column's answer is paid with its own voucher, which the wallet signs.
+    await page.getByLabel("Longest answer (tokens)").fill("8");
+    await page.getByLabel("Your question").fill("What is the capital of Zorbia?");
+    await page.getByRole("button", { name: "Ask" }).click();
+    const paid = page.getByTestId("paid");
+    await paid.nth(1).waitFor({ timeout: 120_000 });
+    for (const line of await paid.allTextContents()) {
+      assert.match(line, new RegExp(`^Paid [\\d.]+ PRV for \\d+ tokens at 0\\.000001 PRV each, on channel ${channel}\\.$`));
+    }
+    await see(page, /From job 0 \(adapter [0-9a-f]{12}…\)/);
+    await assertLabelled(page);
+    await shoot(page, "chat-paid");
+
+    // The server settles both vouchers on chain; the chain accepted the wallet's signatures.
+    let settled = [];
+    for (let tries = 0; settled.length < 2; tries++) {
+      assert.ok(tries < 60, `the server settled ${settled.length} of the 2 vouchers in a minute`);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      settled = (await api.query.Inference.Channels.getValue(channel, at)).settled;
+    }
+    const share = BigInt(await api.query.Inference.OperatorShare.getValue(at));
+    // The base model's answer pays the operator alone; the fine-tune's pays it its share first.
+    const operatorPart = settled.reduce(
+      (sum, { job, cumulative }) => sum + (job === undefined ? cumulative : (cumulative * share) / 1_000_000_000n),
+      0n,
+    );
+    const eveClaims = await api.query.Rewards.Claimable.getValue(eve, at);
+    assert.equal(eveClaims.inference, operatorPart, "the operator's parts, under inference");
+    assert.ok((await api.query.Rewards.Claimable.getValue(ferdie, at)).inference > 0n, "the trainer's share of an answer");
+
+    // Eve sees that on her Rewards page, by source, and claims it all.
+    await page.goto(new URL("/rewards", paidUrl).href);
+    await page.getByLabel("Account").selectOption({ label: "Eve (dev)" });
+    await page.getByTestId("source-inference").locator("td.amount").getByText(formatPrv(operatorPart), { exact: true }).waitFor();
+    const total = Object.values(eveClaims).reduce((a, b) => a + b, 0n);
+    await page.getByTestId("claimable").getByText(formatPrv(total), { exact: true }).waitFor();
+    await shoot(page, "rewards-by-source");
+    await page.getByRole("button", { name: "Claim everything" }).click();
+    await page.getByRole("button", { name: "Sign and submit" }).click();
+    await page.getByTestId("claimable").getByText("0 PRV", { exact: true }).waitFor({ timeout: 60_000 });
+    assert.deepEqual(Object.values(await api.query.Rewards.Claimable.getValue(eve, at)), [0n, 0n, 0n, 0n, 0n]);
     assert.deepEqual(errors.map(String), [], "no script error on any page");
     await page.context().close();
   });

@@ -285,10 +285,21 @@ describe("Studio", () => {
   test("rewards show what the account can claim, and why the claim waits", async () => {
     const { page } = await open("/rewards");
     await page.getByLabel("Account").selectOption({ label: "Bob (dev)" });
-    const claimable = await api.query.Rewards.Claimable.getValue(devPair("//Bob").address, { at: "best" });
-    assert.equal(claimable, 0n);
+    const claims = await api.query.Rewards.Claimable.getValue(devPair("//Bob").address, { at: "best" });
+    assert.deepEqual(Object.values(claims), [0n, 0n, 0n, 0n, 0n]);
     await page.getByTestId("claimable").getByText("0 PRV").waitFor();
-    assert.equal(await page.getByRole("button", { name: "Claim" }).isDisabled(), true);
+    // Each source in words, each with where to earn from it while it is empty.
+    const sources = page.getByRole("table", { name: "Claimable by source" }).locator("tbody tr");
+    assert.deepEqual(await sources.locator("th").allTextContents(), [
+      "Contributions",
+      "Validation",
+      "Datanet ownership",
+      "Training",
+      "Inference",
+    ]);
+    assert.deepEqual(await sources.locator("td.amount").allTextContents(), Array(5).fill("0 PRV"));
+    await page.getByTestId("source-training").getByRole("link", { name: "ModelFactory" }).waitFor();
+    assert.equal(await page.getByRole("button", { name: "Claim everything" }).isDisabled(), true);
     await page.getByText(/Nothing to claim yet: epoch \d+ is still running/).waitFor();
     await assertLabelled(page);
     await shoot(page, "rewards");

@@ -259,7 +259,9 @@ async fn work(
 				std::fs::remove_dir_all(entry.path()).ok();
 			}
 		}
-		bail!("stopped by its creator; the chain credited this worker the trainer's part of the fee");
+		bail!(
+			"stopped by its creator; the chain credited this worker the trainer's part of the fee"
+		);
 	}
 	result.map(|()| timings)
 }

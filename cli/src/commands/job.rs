@@ -485,7 +485,8 @@ impl CancelArgs {
 	async fn execute(self, context: &Context, client: &Client) -> Result<()> {
 		let job = self.job;
 		let call = runtime::transactions().models().cancel_job(job);
-		let events = submit(context, client, &self.from, &call).await.context("cancelling the job")?;
+		let events =
+			submit(context, client, &self.from, &call).await.context("cancelling the job")?;
 		match events.find_first::<runtime::models::events::JobStopped>().transpose()? {
 			Some(stopped) => context.emit(
 				format!(

@@ -208,7 +208,11 @@ impl RewardsCommand {
 		let mut human = format!(
 			"account {account}\n  claimable  {}{}{}\n  {}",
 			format_prv(claimable),
-			if earned_by.is_empty() { String::new() } else { format!(": {}", earned_by.join(", ")) },
+			if earned_by.is_empty() {
+				String::new()
+			} else {
+				format!(": {}", earned_by.join(", "))
+			},
 			if claimable > 0 { " (`provenant claim` pays it out)" } else { "" },
 			epoch_line(&epoch),
 		);

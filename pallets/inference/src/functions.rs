@@ -88,8 +88,8 @@ impl<T: Config> Pallet<T> {
 		);
 		let payload = Self::voucher_payload(voucher);
 		ensure!(
-			signature.verify(&payload[..], &record.consumer) ||
-				signature.verify(&wallet_wrapped(&payload)[..], &record.consumer),
+			signature.verify(&payload[..], &record.consumer)
+				|| signature.verify(&wallet_wrapped(&payload)[..], &record.consumer),
 			Error::<T>::BadSignature
 		);
 		let members = match voucher.job {
@@ -114,7 +114,11 @@ impl<T: Config> Pallet<T> {
 		let (operator_part, job_part) = match voucher.job {
 			Some(job) => {
 				let operator_part = OperatorShare::<T>::get().mul_floor(amount);
-				T::Rewards::pay_claimable(consumer, RewardSource::Inference, &[(operator.clone(), operator_part)])?;
+				T::Rewards::pay_claimable(
+					consumer,
+					RewardSource::Inference,
+					&[(operator.clone(), operator_part)],
+				)?;
 				let rest = amount.saturating_sub(operator_part);
 				let paid = if rest.is_zero() {
 					Paid::default()
@@ -124,7 +128,11 @@ impl<T: Config> Pallet<T> {
 				(operator_part, paid)
 			},
 			None => {
-				T::Rewards::pay_claimable(consumer, RewardSource::Inference, &[(operator.clone(), amount)])?;
+				T::Rewards::pay_claimable(
+					consumer,
+					RewardSource::Inference,
+					&[(operator.clone(), amount)],
+				)?;
 				(amount, Paid::default())
 			},
 		};

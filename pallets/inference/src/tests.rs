@@ -274,12 +274,17 @@ mod settlement {
 			// Wrapped otherwise than browser wallets wrap, or only half wrapped.
 			let payload = Inference::voucher_payload(&good);
 			bad_signature(TestSignature(CONSUMER, [b"<Bytes>", &payload[..]].concat()));
-			bad_signature(TestSignature(CONSUMER, [b"<bytes>", &payload[..], b"</bytes>"].concat()));
+			bad_signature(TestSignature(
+				CONSUMER,
+				[b"<bytes>", &payload[..], b"</bytes>"].concat(),
+			));
 			assert_ok!(Inference::settle(signed(OPERATOR), good, signed_by(CONSUMER, &good)));
 			// A browser wallet's signature, over the payload wrapped in <Bytes>…</Bytes>, pays too.
 			let next = voucher(channel, Some(job), 2_000);
 			let wrapped = wallet_wrapped(&Inference::voucher_payload(&next));
-			assert!(wrapped.starts_with(b"<Bytes>provenant/voucher") && wrapped.ends_with(b"</Bytes>"));
+			assert!(
+				wrapped.starts_with(b"<Bytes>provenant/voucher") && wrapped.ends_with(b"</Bytes>")
+			);
 			assert_ok!(Inference::settle(signed(OPERATOR), next, TestSignature(CONSUMER, wrapped)));
 		});
 	}

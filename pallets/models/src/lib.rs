@@ -642,7 +642,9 @@ pub mod pallet {
 		pub fn cancel_job(origin: OriginFor<T>, job: JobId) -> DispatchResult {
 			let who = ensure_signed(origin)?;
 			match Self::do_cancel_job(&who, job)? {
-				Some((worker, paid)) => Self::deposit_event(Event::JobStopped { job, worker, paid }),
+				Some((worker, paid)) => {
+					Self::deposit_event(Event::JobStopped { job, worker, paid })
+				},
 				None => Self::deposit_event(Event::JobCancelled { job }),
 			}
 			Ok(())

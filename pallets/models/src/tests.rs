@@ -244,7 +244,9 @@ mod jobs {
 			assert_noop!(Models::cancel_job(signed(WORKER), job), Error::<Test>::NotJobCreator);
 			assert_ok!(Models::cancel_job(signed(BUILDER), job));
 			// Trainer 60% of 5,000 to the worker, as training; the other 2,000 come back.
-			System::assert_last_event(Event::JobStopped { job, worker: WORKER, paid: 3_000 }.into());
+			System::assert_last_event(
+				Event::JobStopped { job, worker: WORKER, paid: 3_000 }.into(),
+			);
 			assert_eq!((escrow(BUILDER), Balances::balance(&BUILDER)), (0, before + 2_000));
 			assert_eq!(pallet_rewards::Claimable::<Test>::get(WORKER).training, 3_000);
 			assert_eq!(Jobs::<Test>::get(job).unwrap().state, JobState::Cancelled);

@@ -142,7 +142,11 @@ fn an_epoch_pays_out_as_calculated_by_hand() {
 	build_and_execute(|| {
 		let issuance_before = Balances::total_issuance();
 		let (alice_expected, bob_expected) = epoch_with_two_contributors();
-		assert_eq!(Claimable::<Test>::get(ALICE).total(), 0, "nothing is paid before the epoch ends");
+		assert_eq!(
+			Claimable::<Test>::get(ALICE).total(),
+			0,
+			"nothing is paid before the epoch ends"
+		);
 
 		next_epoch();
 		assert_eq!(CurrentEpoch::<Test>::get(), 1);
@@ -267,7 +271,8 @@ fn settlement_is_paged_across_blocks_and_pays_the_same() {
 		// 1 pool split + 25 contributors + 2 validators + 1 pot closed = 29 steps.
 		next_epoch();
 		assert_eq!(Unsettled::<Test>::get(), 0, "10 steps do not finish the epoch");
-		let credited = contributors.iter().filter(|who| Claimable::<Test>::get(**who).total() > 0).count();
+		let credited =
+			contributors.iter().filter(|who| Claimable::<Test>::get(**who).total() > 0).count();
 		assert_eq!(credited, 9, "the pool split and 9 contributors fit in the first block");
 		advance(1);
 		assert_eq!(Unsettled::<Test>::get(), 0);
@@ -360,7 +365,9 @@ fn payments_through_the_ledger_are_kept_by_source_and_claimed_together() {
 
 		let before = Balances::balance(&ALICE);
 		assert_ok!(Rewards::claim(RuntimeOrigin::signed(ALICE)));
-		System::assert_last_event(Event::Claimed { who: ALICE, amount: 340, by_source: alice }.into());
+		System::assert_last_event(
+			Event::Claimed { who: ALICE, amount: 340, by_source: alice }.into(),
+		);
 		assert_eq!(Balances::balance(&ALICE), before + 340);
 		assert_eq!(Claimable::<Test>::get(ALICE), Claims::default());
 		assert_eq!(Claimable::<Test>::get(BOB).total(), 200, "another's credit stays");

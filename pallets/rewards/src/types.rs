@@ -218,7 +218,16 @@ pub struct LeaderboardEntry<AccountId, Balance> {
 
 /// What a credited reward was earned by.
 #[derive(
-	Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo, Clone, Copy, PartialEq, Eq, Debug,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+	Clone,
+	Copy,
+	PartialEq,
+	Eq,
+	Debug,
 )]
 pub enum RewardSource {
 	/// A contributor's part of a datanet's epoch pool, for accepted contributions.
@@ -237,7 +246,16 @@ pub enum RewardSource {
 
 /// Rewards credited to an account and not claimed yet, by what earned them.
 #[derive(
-	Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo, Clone, Default, PartialEq, Eq, Debug,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+	Clone,
+	Default,
+	PartialEq,
+	Eq,
+	Debug,
 )]
 pub struct Claims<Balance> {
 	/// See [`RewardSource::Contributions`].

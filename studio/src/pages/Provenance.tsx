@@ -7,9 +7,10 @@ import { useEffect, useState, type FormEvent } from "react";
 import { Link, useNavigate, useParams } from "react-router-dom";
 import { formatBytes, shortAddress, text, type Chain } from "../chain";
 import { Pending, useChain, useChainQuery, type Loaded } from "../connection";
-import { fromHex, toHex } from "../hex.js";
+import { toHex } from "../hex.js";
 import { MICRO } from "../jobspec.js";
 import { checkProvenance, membership, type Evidence } from "../provenance.js";
+import { fetchContent } from "../preview";
 import { contentHash } from "../submission.js";
 import { readRuns, stateWords } from "./Factory";
 
@@ -37,12 +38,7 @@ async function gather(chain: Chain, target: string) {
   if (!outcome) {
     throw new Error(`Run ${job} is ${stateWords(details.job.state)}, not committed: it has no adapter to verify yet.`);
   }
-  const members: Evidence["members"] = [];
-  for (;;) {
-    const page = await api.apis.ModelsApi.training_set(job, BigInt(members.length), 1000, at);
-    if (page.length === 0) break;
-    members.push(...page);
-  }
+  const members = await trainingSet(api, job);
   const parts = details.job.training.parts;
   const [records, model, datanets, adapter] = await Promise.all([
     api.query.Datanets.Contributions.getValues(
@@ -80,12 +76,21 @@ async function gather(chain: Chain, target: string) {
   };
 }
 
+/** Every member of `job`'s training set, in set order, a page at a time. */
+export async function trainingSet(api: Chain["api"], job: bigint): Promise<Evidence["members"]> {
+  const members: Evidence["members"] = [];
+  for (;;) {
+    const page = await api.apis.ModelsApi.training_set(job, BigInt(members.length), 1000, { at: "best" });
+    if (page.length === 0) return members;
+    members.push(...page);
+  }
+}
+
 /** The published adapter's bytes from the node's content RPC, hashed here. */
 async function fetchAdapter(client: Chain["client"], content: string | undefined): Promise<Evidence["adapter"]> {
   if (!content) return { problem: "the chain holds no published adapter for this run" };
   try {
-    const bytes = fromHex(await client._request<string>("datanets_content", [content]));
-    if (contentHash(bytes) !== content) return { problem: "the node sent bytes that are not the published adapter's" };
+    const bytes = await fetchContent(client, content);
     return { sha256: toHex(sha256(bytes)), size: bytes.length };
   } catch (e) {
     return { problem: `the node could not serve the adapter: ${e instanceof Error ? e.message : String(e)}` };

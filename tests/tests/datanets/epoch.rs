@@ -248,6 +248,15 @@ async fn a_whole_epoch_is_judged_automatically_ranked_and_paid() -> Result<()> {
 		assert_eq!(amount(&rewards(who)?["claimable"]), ISSUANCE * 20 / 100 / 3, "{who}");
 	}
 	assert_eq!(amount(&rewards("//Alice")?["claimable"]), ISSUANCE * 10 / 100);
+	// Each credit is kept under what earned it.
+	let by_source = |who: &str| -> Result<Vec<u128>> {
+		let sources = ["contributions", "validation", "ownership", "training", "inference"];
+		let standing = rewards(who)?;
+		Ok(sources.iter().map(|source| amount(&standing["by_source"][source])).collect())
+	};
+	assert_eq!(by_source("//Ferdie")?, [ferdie_claimable, 0, 0, 0, 0]);
+	assert_eq!(by_source(validators[0])?, [0, ISSUANCE * 20 / 100 / 3, 0, 0, 0]);
+	assert_eq!(by_source("//Alice")?, [0, 0, ISSUANCE * 10 / 100, 0, 0]);
 
 	// `claim` moves the reward into Ferdie's wallet, less the fee, once.
 	let before = free_balance(&client, &dev::ferdie().public_key().to_account_id()).await?;

@@ -48,11 +48,15 @@ fn plancks(value: &Value) -> u128 {
 	value.as_str().and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("not an amount: {value}"))
 }
 
-/// `who`'s claimable rewards at `block`.
+/// Claimable rewards, by what earned them.
+type Claims = runtime::runtime_types::pallet_rewards::types::Claims<u128>;
+
+/// What `who` could claim at `block` from one `source` (`|claims| claims.training`).
 async fn claimable_at(
 	client: &provenant_client::Client,
 	block: provenant_client::subxt::utils::H256,
 	who: &provenant_client::subxt::utils::AccountId32,
+	source: fn(&Claims) -> u128,
 ) -> Result<u128> {
 	Ok(client
 		.at_block(block)
@@ -62,7 +66,7 @@ async fn claimable_at(
 		.await?
 		.map(|value| value.decode())
 		.transpose()?
-		.unwrap_or(0))
+		.map_or(0, |claims| source(&claims)))
 }
 
 /// The latest block whose events hold an `E` that `matches`, searched back from the best block.
@@ -387,9 +391,8 @@ async fn a_fine_tune_is_ordered_trained_committed_verified_and_paid() -> Result<
 	assert_eq!(paid.trainer_paid, fee / 2);
 	assert_eq!(paid.contributors_paid, parts.iter().sum::<u128>());
 	assert_eq!(paid.pools_paid, fee - fee / 2 - paid.contributors_paid);
-	// Each contributor's claimable balance grew by its part in that block, unless the block
-	// also paid out an epoch, whose rewards would mix in.
-	if !events.has::<runtime::rewards::events::PoolSplit>() {
+	// Each contributor's claimable balance from training grew by its part in that block.
+	{
 		let parent = committed_at.block_header().await?.parent_hash;
 		let bob = dev::bob().public_key().to_account_id();
 		let charlie = dev::charlie().public_key().to_account_id();
@@ -398,8 +401,8 @@ async fn a_fine_tune_is_ordered_trained_committed_verified_and_paid() -> Result<
 			let client = &client;
 			async move {
 				Ok::<_, anyhow::Error>(
-					claimable_at(client, block, &who).await?
-						- claimable_at(client, parent, &who).await?,
+					claimable_at(client, block, &who, |c| c.training).await?
+						- claimable_at(client, parent, &who, |c| c.training).await?,
 				)
 			}
 		};
@@ -417,6 +420,8 @@ async fn a_fine_tune_is_ordered_trained_committed_verified_and_paid() -> Result<
 		assert_eq!(grew(alice).await?, 0, "nothing for the held-out question");
 	}
 	assert_eq!(claimable(&node, dir, "//Ferdie")?, fee / 2);
+	let ferdie = ok_json(&node, dir, &["rewards", "//Ferdie"])?;
+	assert_eq!(plancks(&ferdie["by_source"]["training"]), fee / 2, "the worker's pay, as training");
 	let claimed = ok_json(&node, dir, &["claim", "--from", "//Ferdie"])?;
 	assert_eq!(plancks(&claimed["claimed"]), fee / 2);
 
@@ -833,14 +838,15 @@ async fn paid(
 		details.shares.iter().map(|s| contributors_part * u128::from(s.weight) / total).collect();
 	assert_eq!(paid.contributors_paid, parts.iter().sum::<u128>());
 	assert_eq!(paid.pools_paid, rest - rest / 2 - paid.contributors_paid);
-	if !events.has::<runtime::rewards::events::PoolSplit>() {
+	// Each credit grew by its part in that block, as earned by inference.
+	{
 		let parent = at.block_header().await?.parent_hash;
 		let grew = |who: provenant_client::subxt::utils::AccountId32| {
 			let client = &client;
 			async move {
 				Ok::<_, anyhow::Error>(
-					claimable_at(client, block, &who).await?
-						- claimable_at(client, parent, &who).await?,
+					claimable_at(client, block, &who, |c| c.inference).await?
+						- claimable_at(client, parent, &who, |c| c.inference).await?,
 				)
 			}
 		};

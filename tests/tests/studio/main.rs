@@ -67,22 +67,8 @@ impl Stack {
 			],
 		)?;
 		ensure!(registered.success, "registering the base model: {}", registered.stderr);
-		let port = provenant_e2e::free_port();
-		let mut command = Command::new(workspace_binary("provenant-server")?);
-		command
-			.args(["--model", &model, "--chain", &node.ws_url(), "--studio"])
-			.arg(studio_dir().join("dist"))
-			.args(["--listen", &format!("127.0.0.1:{port}")]);
-		if let Some(adapters) = adapters {
-			command.arg("--adapters").arg(adapters);
-		}
-		let server = spawn_logged(&mut command, dir.join(format!("server-{port}.log")))?;
-		let started = std::time::Instant::now();
-		while !server.log().contains("Studio at") {
-			ensure!(started.elapsed() < TIMEOUT, "the server did not start: {}", server.log());
-			tokio::time::sleep(Duration::from_millis(250)).await;
-		}
-		Ok(Self { node, server, url: format!("http://127.0.0.1:{port}/") })
+		let (server, url) = serve(&node, dir, adapters, &[]).await?;
+		Ok(Self { node, server, url })
 	}
 
 	/// Starts node's test runner on `files` against this stack, in the background.
@@ -102,6 +88,33 @@ impl Stack {
 		.context("running node (Node.js 20, which scripts/setup.sh checks for)")?;
 		Ok(Run { process, files: files.join(" ") })
 	}
+}
+
+/// Starts a server of `node`'s base model and Studio, with `extra` arguments; returns it and
+/// its URL once it listens.
+async fn serve(
+	node: &Node,
+	dir: &Path,
+	adapters: Option<&Path>,
+	extra: &[&str],
+) -> Result<(CliProcess, String)> {
+	let port = provenant_e2e::free_port();
+	let mut command = Command::new(workspace_binary("provenant-server")?);
+	command
+		.args(["--model", &smollm2()?, "--chain", &node.ws_url(), "--studio"])
+		.arg(studio_dir().join("dist"))
+		.args(["--listen", &format!("127.0.0.1:{port}")])
+		.args(extra);
+	if let Some(adapters) = adapters {
+		command.arg("--adapters").arg(adapters);
+	}
+	let server = spawn_logged(&mut command, dir.join(format!("server-{port}.log")))?;
+	let started = std::time::Instant::now();
+	while !server.log().contains("Studio at") {
+		ensure!(started.elapsed() < TIMEOUT, "the server did not start: {}", server.log());
+		tokio::time::sleep(Duration::from_millis(250)).await;
+	}
+	Ok((server, format!("http://127.0.0.1:{port}/")))
 }
 
 /// A run of the browser tests.
@@ -150,6 +163,9 @@ async fn studio_in_a_browser() -> Result<()> {
 			"tests/submission.test.mjs",
 			"tests/jobspec.test.mjs",
 			"tests/merkle.test.mjs",
+			"tests/provenance.test.mjs",
+			"tests/voucher.test.mjs",
+			"tests/heldout.test.mjs",
 		],
 		&[],
 	)?;
@@ -201,13 +217,23 @@ async fn studio_in_a_browser() -> Result<()> {
 			"--model",
 			&smollm2()?,
 			"--work-dir",
-			work_dir.to_str().context("a UTF-8 temporary path")?,
+			path_text(&work_dir)?,
 			"--from",
 			"//Ferdie",
 			"--quiet",
 		],
 		dir.join("worker.log"),
 	)?;
+
+	// A second server of the same chain answers paid requests only, with Eve as its operator.
+	let ledger = dir.join("ledger.json");
+	let (paid, paid_url) = serve(
+		node,
+		dir,
+		Some(&work_dir),
+		&["--operator", "//Eve", "--price", "1000000", "--ledger", path_text(&ledger)?],
+	)
+	.await?;
 
 	first.passed()?;
 	let outcome = factory
@@ -216,13 +242,31 @@ async fn studio_in_a_browser() -> Result<()> {
 			&["tests/factory.test.mjs"],
 			&[
 				("FACTS_DATANET", &facts),
-				("WORKER_DIR", work_dir.to_str().context("a UTF-8 temporary path")?),
+				("WORKER_DIR", path_text(&work_dir)?),
 				("RIVER_FILE", &river),
+				("PAID_URL", &paid_url),
 			],
 		)?
-		.passed();
+		.passed()
+		.and_then(|()| {
+			// The run the test stopped: its worker noticed, and went on to wait for work.
+			ensure!(
+				worker.log().contains("job 1: stopped by its creator"),
+				"the worker did not notice run 1 was stopped"
+			);
+			Ok(())
+		});
 	if outcome.is_err() {
-		println!("worker log:\n{}\nserver log:\n{}", worker.log(), factory.server.log());
+		println!(
+			"worker log:\n{}\nserver log:\n{}\npaid server log:\n{}",
+			worker.log(),
+			factory.server.log(),
+			paid.log()
+		);
 	}
 	outcome
+}
+
+fn path_text(path: &Path) -> Result<&str> {
+	path.to_str().context("a UTF-8 temporary path")
 }
