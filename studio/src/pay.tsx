@@ -14,7 +14,10 @@ export interface Channel {
   settled: bigint;
 }
 
-/** The operator's price, and the chosen account's newest open channel to it. */
+/**
+ * The operator's price, and the chosen account's newest open channel to it, `final` once its
+ * block is: the server reads channels from the finalized chain.
+ */
 export function usePayment(operator: string | undefined) {
   const { selected } = useWallet();
   const address = selected?.address;
@@ -22,9 +25,10 @@ export function usePayment(operator: string | undefined) {
     async ({ api }) => {
       if (!operator || !address) return undefined;
       const at = { at: "best" as const };
-      const [price, channels] = await Promise.all([
+      const [price, channels, final] = await Promise.all([
         api.query.Inference.Prices.getValue(operator, at),
         api.query.Inference.Channels.getEntries(at),
+        api.query.Inference.Channels.getEntries({ at: "finalized" }),
       ]);
       const open = channels
         .filter(({ value }) => value.consumer === address && value.operator === operator && value.closes_at === undefined)
@@ -34,7 +38,9 @@ export function usePayment(operator: string | undefined) {
           settled: value.settled.reduce((sum, model) => sum + model.cumulative, 0n),
         }))
         .sort((a, b) => b.id - a.id);
-      return { price, channel: open[0] as Channel | undefined };
+      const channel = open[0] as Channel | undefined;
+      const isFinal = channel !== undefined && final.some(({ keyArgs: [id] }) => Number(id) === channel.id);
+      return { price, channel, final: isFinal };
     },
     [operator, address],
   );
@@ -80,7 +86,11 @@ export function PaymentPanel({ operator }: { operator: string }) {
             vouchers on chain, which splits each payment between the operator, the trainer, the datanets and the contributors
             by the published rule.
           </p>
-          {state.value.channel ? (
+          {state.value.channel && !state.value.final ? (
+            <p role="status">
+              Channel {state.value.channel.id} is open; the server takes it once its block is final, in a few seconds…
+            </p>
+          ) : state.value.channel ? (
             <p data-testid="channel">
               Paying from channel {state.value.channel.id}: deposit {formatAmount(chain, state.value.channel.deposit)},
               of which {formatAmount(chain, state.value.channel.settled)} is settled.

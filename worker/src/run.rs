@@ -300,7 +300,7 @@ async fn keep_lease(
 					println!("job {id}: lease extended");
 				},
 				Some(JobState::Cancelled) => {
-					println!("job {id}: stopped by its creator");
+					println!("job {id}: cancelled on chain; ending its training");
 					stop.store(true, Ordering::Relaxed);
 				},
 				_ => {},

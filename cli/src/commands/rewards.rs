@@ -233,7 +233,7 @@ impl RewardsCommand {
 			json!({
 				"account": account.to_string(),
 				"claimable": claimable.to_string(),
-				"by_source": by_source
+				"bySource": by_source
 					.iter()
 					.map(|(source, amount)| (source.to_string(), json!(amount.to_string())))
 					.collect::<serde_json::Map<_, _>>(),

@@ -121,7 +121,7 @@ export function ChatPage() {
   const wanted = params.get("model");
   const { models, paid, operator, problem, waiting } = useServed(wanted);
   const payment = usePayment(paid ? operator : undefined);
-  const payer = usePayer(payment.status === "ready" ? payment.value?.channel : undefined);
+  const payer = usePayer(payment.status === "ready" && payment.value?.final ? payment.value.channel : undefined);
 
   if (problem) return <p role="alert">{problem}</p>;
   if (!models) return <p role="status">Asking the inference server for its models…</p>;

@@ -80,35 +80,39 @@ export function RewardsPage() {
           <p className="big">
             Claimable by {selected?.name}: <strong data-testid="claimable">{formatAmount(chain, state.value.total)}</strong>
           </p>
-          <table className="by-source" aria-label="Claimable by source">
-            <thead>
-              <tr>
-                <th scope="col">Source</th>
-                <th scope="col">Claimable</th>
-                <th scope="col">Earned by</th>
-              </tr>
-            </thead>
-            <tbody>
-              {SOURCES.map((source) => {
-                const amount = state.value!.claims[source.key];
-                return (
-                  <tr key={source.key} data-testid={`source-${source.key}`}>
-                    <th scope="row">{source.label}</th>
-                    <td className="amount">{formatAmount(chain, amount)}</td>
-                    <td>
-                      {source.how}
-                      {amount === 0n && (
-                        <>
-                          {" "}
-                          (<Link to={source.where.to}>{source.where.words}</Link>)
-                        </>
-                      )}
-                    </td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
+          <div className="table-wrap">
+            <table aria-label="Claimable by source">
+              <thead>
+                <tr>
+                  <th scope="col">Source</th>
+                  <th scope="col">Claimable</th>
+                  <th scope="col">Earned by</th>
+                </tr>
+              </thead>
+              <tbody>
+                {SOURCES.map((source) => {
+                  const amount = state.value!.claims[source.key];
+                  return (
+                    <tr key={source.key} data-testid={`source-${source.key}`}>
+                      <th scope="row" className="wrap">
+                        {source.label}
+                      </th>
+                      <td className="amount">{formatAmount(chain, amount)}</td>
+                      <td className="wrap">
+                        {source.how}
+                        {amount === 0n && (
+                          <>
+                            {" "}
+                            (<Link to={source.where.to}>{source.where.words}</Link>)
+                          </>
+                        )}
+                      </td>
+                    </tr>
+                  );
+                })}
+              </tbody>
+            </table>
+          </div>
           <TxButton
             label="Claim everything"
             disabled={state.value.total === 0n}

@@ -252,7 +252,7 @@ async fn a_whole_epoch_is_judged_automatically_ranked_and_paid() -> Result<()> {
 	let by_source = |who: &str| -> Result<Vec<u128>> {
 		let sources = ["contributions", "validation", "ownership", "training", "inference"];
 		let standing = rewards(who)?;
-		Ok(sources.iter().map(|source| amount(&standing["by_source"][source])).collect())
+		Ok(sources.iter().map(|source| amount(&standing["bySource"][source])).collect())
 	};
 	assert_eq!(by_source("//Ferdie")?, [ferdie_claimable, 0, 0, 0, 0]);
 	assert_eq!(by_source(validators[0])?, [0, ISSUANCE * 20 / 100 / 3, 0, 0, 0]);

@@ -421,7 +421,7 @@ async fn a_fine_tune_is_ordered_trained_committed_verified_and_paid() -> Result<
 	}
 	assert_eq!(claimable(&node, dir, "//Ferdie")?, fee / 2);
 	let ferdie = ok_json(&node, dir, &["rewards", "//Ferdie"])?;
-	assert_eq!(plancks(&ferdie["by_source"]["training"]), fee / 2, "the worker's pay, as training");
+	assert_eq!(plancks(&ferdie["bySource"]["training"]), fee / 2, "the worker's pay, as training");
 	let claimed = ok_json(&node, dir, &["claim", "--from", "//Ferdie"])?;
 	assert_eq!(plancks(&claimed["claimed"]), fee / 2);
 
