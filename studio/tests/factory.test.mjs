@@ -74,7 +74,7 @@ describe("ModelFactory", () => {
     await page.getByLabel("Rank r", { exact: true }).fill("8");
     await page.getByLabel("Alpha α").fill("16");
     await quickSettings(page);
-    await see(page, /About [\d,]+ tokens to train/);
+    await see(page, /About [\d,]+ tokens to train: .* the trainer measured for SmolLM2-135M on 2 CPU cores/);
     await assertLabelled(page);
     await shoot(page, "factory");
 
@@ -149,6 +149,8 @@ describe("ModelFactory", () => {
     assert.equal(await page.getByLabel("Epochs", { exact: true }).inputValue(), "20");
     await page.getByLabel("Epochs", { exact: true }).fill("10");
     await see(page, "Changed from run 0: Epochs 20 → 10");
+    // The time estimate now uses the rate the worker trained run 0 at.
+    await see(page, /at the \d+ tokens\/s this chain's worker trained this model at in run 0\./);
     await page.getByRole("button", { name: "Launch the refined run" }).click();
     await page.getByRole("button", { name: "Sign and submit" }).click();
     await page.getByRole("heading", { name: "Run 1" }).waitFor({ timeout: 30_000 });

@@ -4,7 +4,8 @@ import { Chart } from "../chart";
 import { Pending, useChainQuery } from "../connection";
 import { MICRO } from "../jobspec.js";
 import { fromChain, readRuns } from "./Factory";
-import { settings, useProgress } from "./Run";
+import { useProgress } from "../progress";
+import { settings } from "./Run";
 
 const COLORS = ["#2455c3", "#c25400"];
 

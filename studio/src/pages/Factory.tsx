@@ -6,6 +6,7 @@ import { formatAmount, formatBytes, parseAmount, shortAddress, text, type Chain 
 import { Pending, useChain, useChainQuery } from "../connection";
 import { check, defaults, FAMILIES, MICRO, moduleBits, moduleNames, NANO, toUnits, type Family, type HyperParams } from "../jobspec.js";
 import { Preview } from "../preview";
+import { medianRate, useProgress } from "../progress";
 import { TxButton } from "../tx";
 
 /** The trainer's measured LoRA rate on SmolLM2-135M on this project's 2-core machine (README). */
@@ -221,6 +222,9 @@ function Factory({ data }: { data: Awaited<ReturnType<typeof readFactory>> }) {
   const [draft, setDraft] = useState<Draft>(original);
   const [fee, setFee] = useState(from ? String(Number(from.fee) / 10 ** chain.decimals) : "100");
   const [compare, setCompare] = useState<bigint[]>([]);
+  // The rate this chain's worker trained this model at in its newest run, when there is one.
+  const measured = data.jobs.find((j) => j.model === modelId && j.state.type !== "Open");
+  const measuredRate = medianRate(useProgress(measured?.id, false).steps);
 
   const set = (change: Partial<Draft>) => setDraft((d) => ({ ...d, ...change }));
   const parsed = paramsOf(draft);
@@ -248,7 +252,7 @@ function Factory({ data }: { data: Awaited<ReturnType<typeof readFactory>> }) {
         ? "A chosen datanet has no accepted file yet."
         : undefined;
   const trained = parsed.params ? (bytes / BYTES_PER_TOKEN) * (1 - parsed.params.eval_fraction / MICRO) * parsed.params.epochs : 0;
-  const minutes = trained / MEASURED_TOKENS_PER_S / 60;
+  const minutes = trained / (measuredRate ?? MEASURED_TOKENS_PER_S) / 60;
   const changed = from ? (Object.keys(draft) as (keyof Draft)[]).filter((k) => String(draft[k]) !== String(original[k])) : [];
   const ready = model && !problem && !feeError && !dataError && parsed.params;
 
@@ -452,8 +456,10 @@ function Factory({ data }: { data: Awaited<ReturnType<typeof readFactory>> }) {
         {parsed.params && bytes > 0 && (
           <p className="hint" data-testid="estimate">
             About {Math.round(trained).toLocaleString("en-US")} tokens to train: roughly{" "}
-            {minutes < 1 ? "under a minute" : `${Math.ceil(minutes)} min`} at the {MEASURED_TOKENS_PER_S} tokens/s the trainer
-            measured for SmolLM2-135M on 2 CPU cores (larger models take longer).
+            {minutes < 1 ? "under a minute" : `${Math.ceil(minutes)} min`}{" "}
+            {measuredRate !== undefined && measured
+              ? `at the ${Math.round(measuredRate)} tokens/s this chain's worker trained this model at in run ${measured.id}.`
+              : `at the ${MEASURED_TOKENS_PER_S} tokens/s the trainer measured for SmolLM2-135M on 2 CPU cores (larger models take longer; once a worker has trained this model here, its own rate is used).`}
           </p>
         )}
         <TxButton

@@ -1,5 +1,4 @@
 // One run: its job on chain, its worker, the loss as the worker trains, and what it committed.
-import { useEffect, useState } from "react";
 import { Link, useParams } from "react-router-dom";
 import { formatAmount, shortAddress } from "../chain";
 import { Chart } from "../chart";
@@ -7,43 +6,9 @@ import { Pending, useChain, useChainQuery } from "../connection";
 import { MICRO, moduleNames, NANO, type HyperParams } from "../jobspec.js";
 import { TxButton } from "../tx";
 import { EvaluatePanel } from "../evaluate";
+import { useProgress } from "../progress";
 import { useWallet } from "../wallet";
 import { fromChain, readRuns, stateWords } from "./Factory";
-
-export interface Step {
-  step: number;
-  total_steps: number;
-  loss: number;
-  lr: number;
-  tokens_per_s: number;
-  /** On the steps the worker evaluated the held-out files at. */
-  eval_loss?: number;
-}
-
-/** Polls the server for the worker's progress log every two seconds while `live`. */
-export function useProgress(job: bigint | undefined, live: boolean): { steps: Step[]; error?: string } {
-  const [state, setState] = useState<{ steps: Step[]; error?: string }>({ steps: [] });
-  useEffect(() => {
-    if (job === undefined) return;
-    let stopped = false;
-    const read = async () => {
-      try {
-        const response = await fetch(`/v1/jobs/${job}/progress`);
-        const body = (await response.json()) as { steps?: Step[]; error?: { message: string } };
-        if (!stopped) setState(response.ok ? { steps: body.steps ?? [] } : { steps: [], error: body.error?.message });
-      } catch (e) {
-        if (!stopped) setState((s) => ({ ...s, error: `the inference server does not answer: ${String(e)}` }));
-      }
-    };
-    void read();
-    const timer = live ? window.setInterval(() => void read(), 2000) : undefined;
-    return () => {
-      stopped = true;
-      window.clearInterval(timer);
-    };
-  }, [job, live]);
-  return state;
-}
 
 /** A run's settings as people write them. */
 export function settings(params: HyperParams): [string, string][] {
