@@ -224,15 +224,15 @@ impl<T: crate::frame_system::Config> WeightInfo for SubstrateWeight<T> {
 			.saturating_add(Weight::from_parts(0, 2563).saturating_mul(v.into()))
 	}
 	/// Storage: `Rewards::Claimable` (r:1 w:1)
-	/// Proof: `Rewards::Claimable` (`max_values`: None, `max_size`: Some(64), added: 2539, mode: `MaxEncodedLen`)
+	/// Proof: `Rewards::Claimable` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	/// Storage: `System::Account` (r:2 w:2)
 	/// Proof: `System::Account` (`max_values`: None, `max_size`: Some(128), added: 2603, mode: `MaxEncodedLen`)
 	fn claim() -> Weight {
 		// Proof Size summary in bytes:
-		//  Measured:  `510`
+		//  Measured:  `577`
 		//  Estimated: `6196`
-		// Minimum execution time: 56_965_000 picoseconds.
-		Weight::from_parts(86_088_000, 6196)
+		// Minimum execution time: 67_246_000 picoseconds.
+		Weight::from_parts(74_952_000, 6196)
 			.saturating_add(T::DbWeight::get().reads(3_u64))
 			.saturating_add(T::DbWeight::get().writes(3_u64))
 	}
@@ -324,7 +324,7 @@ impl WeightInfo for () {
 			.saturating_add(Weight::from_parts(0, 2563).saturating_mul(v.into()))
 	}
 	fn claim() -> Weight {
-		Weight::from_parts(86_088_000, 6196)
+		Weight::from_parts(74_952_000, 6196)
 			.saturating_add(RocksDbWeight::get().reads(3_u64))
 			.saturating_add(RocksDbWeight::get().writes(3_u64))
 	}
