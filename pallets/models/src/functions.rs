@@ -24,6 +24,9 @@ use pallet_validation::OnVerdict;
 use polkadot_sdk::sp_arithmetic::{helpers_128bit::multiply_by_rational_with_rounding, Rounding};
 use provenant_jobspec::{BaseLimits, Family, HyperParams};
 
+/// The worker of a job stopped while it trained, and its pay.
+pub(crate) type StoppedWorker<T> = (<T as frame_system::Config>::AccountId, BalanceOf<T>);
+
 impl<T: Config> Pallet<T> {
 	#[allow(clippy::too_many_arguments)]
 	pub(crate) fn do_register_model(
@@ -151,7 +154,7 @@ impl<T: Config> Pallet<T> {
 	pub(crate) fn do_cancel_job(
 		who: &T::AccountId,
 		job: JobId,
-	) -> Result<Option<(T::AccountId, BalanceOf<T>)>, DispatchError> {
+	) -> Result<Option<StoppedWorker<T>>, DispatchError> {
 		let mut record = Jobs::<T>::get(job).ok_or(Error::<T>::UnknownJob)?;
 		ensure!(record.creator == *who, Error::<T>::NotJobCreator);
 		let worker = match &record.state {
