@@ -18,13 +18,13 @@
 //! An MLP's output projection applies the activation to its input itself ([`FusedLinear::after`]):
 //! `x` is then the up projection's output, and `dx` goes back through the activation.
 
-use super::vector;
 use super::{
 	blas::{sgemm, sgemm_new, Operand},
 	contiguous, gradient,
 	mlp::Activation,
 	read, segments, Saved,
 };
+use super::{int8, vector};
 use crate::{
 	frozen::FrozenWeight,
 	quant::{QuantKind, QuantizedMatrix, BLOCK},
@@ -308,10 +308,11 @@ fn adapter_input<'a>(x: &'a [f32], mask: &Option<Vec<f32>>) -> Cow<'a, [f32]> {
 }
 
 /// `x Wᵀ` `[rows, out]` read straight from a quantised `W`'s codes, or `None` for a dense `W`
-/// (or one whose rows do not start on a block). Each weight row is decoded once into a buffer
-/// and dotted with every row of `x`: decoding a token reads the codes (a quarter of the `f32`
-/// bytes for int8, an eighth for NF4) instead of a dequantised copy, and each row's result is
-/// the same whatever else is in the batch.
+/// (or one whose rows do not start on a block). Decoding a token reads the codes (a quarter of
+/// the `f32` bytes for int8, an eighth for NF4) instead of a dequantised copy, and each row's
+/// result is the same whatever else is in the batch. Int8 weights meet the rows of `x`
+/// quantised the same way ([`int8`]); an NF4 weight row is decoded once into a buffer and
+/// dotted with every row of `x`.
 fn quantized_product(
 	weight: &FrozenWeight,
 	x: &[f32],
@@ -334,6 +335,12 @@ fn quantized_product(
 	}
 	let weight_rows: Vec<(&QuantizedMatrix, usize)> =
 		matrices.iter().flat_map(|q| (0..q.len / in_dim).map(move |o| (*q, o * in_dim))).collect();
+	let quantized_rows: Vec<int8::QuantizedRow> =
+		if matrices.iter().any(|q| q.kind == QuantKind::Int8) {
+			x.chunks_exact(in_dim).map(int8::QuantizedRow::new).collect()
+		} else {
+			Vec::new()
+		};
 	let out_dim = weight_rows.len();
 	let mut by_output = vec![0f32; out_dim * rows];
 	// A few tasks a thread: one weight row is too little work to hand out alone.
@@ -342,22 +349,24 @@ fn quantized_product(
 		.par_chunks_mut(rows)
 		.zip(weight_rows.par_iter())
 		.with_min_len(per_task)
-		.for_each_init(
-			|| vec![0f32; in_dim],
-			|decoded, (out, &(matrix, start))| {
-				match matrix.kind {
-					QuantKind::Int8 => vector::int8_decode(
-						decoded,
-						&matrix.codes[start..start + in_dim],
-						&matrix.scales[start / BLOCK..(start + in_dim) / BLOCK],
-					),
-					QuantKind::Nf4 => matrix.dequantize_into(start, decoded),
+		.for_each_init(Vec::new, |decoded, (out, &(matrix, start))| match matrix.kind {
+			QuantKind::Int8 => {
+				let (codes, scales) = (
+					&matrix.codes[start..start + in_dim],
+					&matrix.scales[start / BLOCK..(start + in_dim) / BLOCK],
+				);
+				for (y, x) in out.iter_mut().zip(&quantized_rows) {
+					*y = int8::dot(codes, scales, x);
 				}
+			},
+			QuantKind::Nf4 => {
+				decoded.resize(in_dim, 0f32);
+				matrix.dequantize_into(start, decoded);
 				for (y, x) in out.iter_mut().zip(x.chunks_exact(in_dim)) {
 					*y = vector::dot(decoded, x);
 				}
 			},
-		);
+		});
 	if rows == 1 {
 		// One row (decoding a token): by output is already the row.
 		return Some(by_output);

@@ -21,6 +21,7 @@
 pub mod attention;
 pub mod blas;
 pub mod heads;
+pub mod int8;
 pub mod linear;
 pub mod loss;
 pub mod mlp;

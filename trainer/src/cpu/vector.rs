@@ -3,8 +3,6 @@
 //! loops run four lanes wide at best and `exp` is a scalar libm call, which the profile showed
 //! at 7% of a step.
 
-use crate::quant::BLOCK;
-
 /// Defines `pub fn $name(...)` that runs its body with AVX-512 or else AVX2 and FMA enabled
 /// when the CPU has them, so the compiler vectorises it sixteen or eight lanes wide.
 macro_rules! vectorized {
@@ -125,15 +123,6 @@ vectorized! {
 	/// `a · b`.
 	pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 		lane_sum(a, b, |a, b| a * b)
-	}
-}
-
-vectorized! {
-	/// One weight row from its int8 `codes` and their scales (one per [`BLOCK`]), into `out`.
-	pub fn int8_decode(out: &mut [f32], codes: &[u8], scales: &[f32]) {
-		for ((out, codes), &scale) in out.chunks_mut(BLOCK).zip(codes.chunks(BLOCK)).zip(scales) {
-			out.iter_mut().zip(codes).for_each(|(v, &c)| *v = c as i8 as f32 * scale);
-		}
 	}
 }
 
