@@ -24,7 +24,7 @@ use super::{
 	mlp::Activation,
 	read, segments, Saved,
 };
-use super::{int8, vector};
+use super::{int8, spin, vector};
 use crate::{
 	frozen::FrozenWeight,
 	quant::{QuantKind, QuantizedMatrix, BLOCK},
@@ -32,7 +32,6 @@ use crate::{
 use candle_core::{
 	CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor, TensorId,
 };
-use rayon::prelude::*;
 use std::borrow::Cow;
 
 /// Apply to a contiguous `x` `[…, in]` (every leading position is a row, so callers need no
@@ -345,28 +344,30 @@ fn quantized_product(
 	let mut by_output = vec![0f32; out_dim * rows];
 	// A few tasks a thread: one weight row is too little work to hand out alone.
 	let per_task = out_dim.div_ceil(4 * rayon::current_num_threads()).max(16);
-	by_output
-		.par_chunks_mut(rows)
-		.zip(weight_rows.par_iter())
-		.with_min_len(per_task)
-		.for_each_init(Vec::new, |decoded, (out, &(matrix, start))| match matrix.kind {
-			QuantKind::Int8 => {
-				let (codes, scales) = (
-					&matrix.codes[start..start + in_dim],
-					&matrix.scales[start / BLOCK..(start + in_dim) / BLOCK],
-				);
-				for (y, x) in out.iter_mut().zip(&quantized_rows) {
-					*y = int8::dot(codes, scales, x);
-				}
-			},
-			QuantKind::Nf4 => {
-				decoded.resize(in_dim, 0f32);
-				matrix.dequantize_into(start, decoded);
-				for (y, x) in out.iter_mut().zip(x.chunks_exact(in_dim)) {
-					*y = vector::dot(decoded, x);
-				}
-			},
-		});
+	spin::for_each_chunk(&mut by_output, per_task * rows, |task, outputs| {
+		let mut decoded = Vec::new();
+		for (out, &(matrix, start)) in outputs.chunks_mut(rows).zip(&weight_rows[task * per_task..])
+		{
+			match matrix.kind {
+				QuantKind::Int8 => {
+					let (codes, scales) = (
+						&matrix.codes[start..start + in_dim],
+						&matrix.scales[start / BLOCK..(start + in_dim) / BLOCK],
+					);
+					for (y, x) in out.iter_mut().zip(&quantized_rows) {
+						*y = int8::dot(codes, scales, x);
+					}
+				},
+				QuantKind::Nf4 => {
+					decoded.resize(in_dim, 0f32);
+					matrix.dequantize_into(start, &mut decoded);
+					for (y, x) in out.iter_mut().zip(x.chunks_exact(in_dim)) {
+						*y = vector::dot(&decoded, x);
+					}
+				},
+			}
+		}
+	});
 	if rows == 1 {
 		// One row (decoding a token): by output is already the row.
 		return Some(by_output);

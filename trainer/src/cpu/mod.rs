@@ -27,6 +27,7 @@ pub mod loss;
 pub mod mlp;
 pub mod norm;
 pub mod segments;
+pub mod spin;
 pub mod vector;
 
 use candle_core::{CpuStorage, Device, Layout, Result, Shape, Storage, Tensor};
