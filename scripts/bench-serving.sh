@@ -8,7 +8,7 @@
 # - bytes and resident memory per cached adapter.
 # llama.cpp comes from PyPI's llama-cpp-python, built from source by pip into
 # ~/.cache/provenant/bench-venv on the first run (minutes).
-# Usage: scripts/bench-serving.sh [--tokens N] [--repeats N]
+# Usage: scripts/bench-serving.sh [--tokens N] [--repeats N] [--rounds N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -24,35 +24,59 @@ fi
 prompt="Write a short story about a lighthouse keeper and a storm."
 tokens=128
 repeats=3
+rounds=3
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--tokens) tokens="$2"; shift 2 ;;
 	--repeats) repeats="$2"; shift 2 ;;
+	--rounds) rounds="$2"; shift 2 ;;
 	*) echo "unknown option $1" >&2; exit 2 ;;
 	esac
 done
 
 export RAYON_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2
-ours="$("$CARGO_TARGET_DIR/release/examples/serving_bench" --model "$PROVENANT_SMOLLM2_GGUF" \
-	--prompt "$prompt" --tokens "$tokens" --repeats "$repeats")"
-theirs="$("$venv/bin/python" scripts/bench_serving_llamacpp.py --model "$PROVENANT_SMOLLM2_GGUF" \
-	--prompt "$prompt" --tokens "$tokens" --repeats "$repeats" --threads 2)"
-python3 - "$ours" "$theirs" <<'PY'
-import json, sys
-ours, theirs = json.loads(sys.argv[1]), json.loads(sys.argv[2])
-base, adapter = ours["single"]["base"], ours["single"]["adapter"]
-lc = theirs["decodeTokensPerSecond"]
-print(f"SmolLM2-135M Q4_1, {ours['promptTokens']}-token prompt, {ours['threads']} threads")
+# This machine's speed drifts by tens of percent over minutes (a shared host), so the single
+# streams run in rounds that take turns, provenant then llama.cpp, and the table reports the
+# median over rounds of each round's median.
+bench() {
+	"$CARGO_TARGET_DIR/release/examples/serving_bench" --model "$PROVENANT_SMOLLM2_GGUF" \
+		--prompt "$prompt" --tokens "$tokens" "$@"
+}
+ours=() theirs=()
+for _ in $(seq "$rounds"); do
+	ours+=("$(bench --repeats "$repeats" --concurrent-rounds 0)")
+	theirs+=("$("$venv/bin/python" scripts/bench_serving_llamacpp.py --model "$PROVENANT_SMOLLM2_GGUF" \
+		--prompt "$prompt" --tokens "$tokens" --repeats "$repeats" --threads 2)")
+done
+concurrent="$(bench --repeats 0 --concurrent-rounds "$rounds")"
+python3 - "$concurrent" "${#ours[@]}" "${ours[@]}" "${theirs[@]}" <<'PY'
+import json, statistics, sys
+concurrent = json.loads(sys.argv[1])
+n = int(sys.argv[2])
+ours = [json.loads(a) for a in sys.argv[3:3 + n]]
+theirs = [json.loads(a) for a in sys.argv[3 + n:]]
+med = statistics.median
+def single(label, key):
+    return med(o["single"][label][key] for o in ours)
+lc, lc_first = med(t["decodeTokensPerSecond"] for t in theirs), med(t["ttftSeconds"] for t in theirs)
+base, adapter = single("base", "decodeTokensPerSecond"), single("adapter", "decodeTokensPerSecond")
+print(f"SmolLM2-135M Q4_1, {ours[0]['promptTokens']}-token prompt, {ours[0]['threads']} threads, "
+      f"{ours[0]['quantize']} base, medians of {n} rounds")
 print("| single stream | decode tok/s | time to first token |")
 print("| --- | --- | --- |")
-print(f"| llama.cpp {theirs['version']} | {lc:.1f} | {theirs['ttftSeconds']*1000:.0f} ms |")
-print(f"| provenant, base | {base['decodeTokensPerSecond']:.1f} ({base['decodeTokensPerSecond']/lc:.2f}×) | {base['ttftSeconds']*1000:.0f} ms |")
-cost = 1 - adapter["decodeTokensPerSecond"] / base["decodeTokensPerSecond"]
-print(f"| provenant, adapter r={ours['adapterRank']} | {adapter['decodeTokensPerSecond']:.1f} (adapter costs {cost*100:.1f}%) | {adapter['ttftSeconds']*1000:.0f} ms |")
-one = ours["concurrent"]["1"]["tokensPerSecond"]
-print(f"\n| {ours['requests']} concurrent requests over | aggregate tok/s | vs 1 adapter |")
+print(f"| llama.cpp {theirs[0]['version']} | {lc:.1f} | {lc_first*1000:.0f} ms |")
+print(f"| provenant, base | {base:.1f} ({base/lc:.2f}×) | {single('base', 'ttftSeconds')*1000:.0f} ms |")
+print(f"| provenant, adapter r={ours[0]['adapterRank']} | {adapter:.1f} (adapter costs {(1 - adapter/base)*100:.1f}%) "
+      f"| {single('adapter', 'ttftSeconds')*1000:.0f} ms |")
+print("\nround by round, decode tok/s (llama.cpp / base / adapter): " + "; ".join(
+    f"{t['decodeTokensPerSecond']:.1f} / {o['single']['base']['decodeTokensPerSecond']:.1f} / "
+    f"{o['single']['adapter']['decodeTokensPerSecond']:.1f}" for o, t in zip(ours, theirs)))
+rates = concurrent["concurrent"]
+one = rates["1"]["tokensPerSecond"]
+print(f"\n| {concurrent['requests']} concurrent requests over | aggregate tok/s | vs 1 adapter |")
 print("| --- | --- | --- |")
-for pool, run in ours["concurrent"].items():
+for pool, run in rates.items():
     print(f"| {pool} adapter(s) | {run['tokensPerSecond']:.1f} | {run['tokensPerSecond']/one:.2f}× |")
-print(f"\nper cached adapter: {ours['adapterBytes']/2**20:.1f} MiB of matrices, {ours['adapterResidentBytes']/2**20:.1f} MiB resident")
+print(f"\nper cached adapter: {concurrent['adapterBytes']/2**20:.1f} MiB of matrices, "
+      f"{concurrent['adapterResidentBytes']/2**20:.1f} MiB resident")
 PY

@@ -336,7 +336,7 @@ pub fn detach(model: &Model, config: &PeftConfig, bytes: &[u8]) -> Result<Detach
 		if adapter.layers.len() <= index {
 			adapter.layers.resize(index + 1, None);
 		}
-		adapter.layers[index] = Some(LoraRows::new(&a, &b, scale)?);
+		adapter.layers[index] = Some(LoraRows::over(linear, &a, &b, scale)?);
 		used += 2;
 	}
 	if used != tensors.len() {

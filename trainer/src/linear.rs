@@ -13,7 +13,9 @@
 use crate::{
 	cpu::{
 		linear::{Branch, FusedLinear},
+		low_rank::Values,
 		mlp::Activation,
+		spin,
 	},
 	frozen::FrozenWeight,
 	quant::QuantKind,
@@ -25,7 +27,6 @@ use candle_core::op::BackpropOp;
 use candle_core::{
 	backend::BackendStorage, CpuStorage, CustomOp1, DType, Layout, Shape, Storage, Tensor, Var,
 };
-use rayon::prelude::*;
 
 /// `x Wᵀ` for a frozen `W`, with an input-only gradient.
 struct InputGradMatmul {
@@ -189,30 +190,51 @@ impl ForwardMode<'_> {
 #[derive(Clone, Debug)]
 pub struct LoraRows {
 	rank: usize,
-	a: Vec<f32>,
-	scaled_bt: Vec<f32>,
+	a: Values,
+	scaled_bt: Values,
 }
 
 impl LoraRows {
-	/// From PEFT's `A` `[r, in]` and `B` `[out, r]`, scaled by `scale`.
-	pub fn new(a: &Tensor, b: &Tensor, scale: f64) -> Result<Self> {
+	/// From PEFT's `A` `[r, in]` and `B` `[out, r]`, scaled by `scale`, held in `f16` when
+	/// `half` (see [`crate::cpu::low_rank`]).
+	pub fn new(a: &Tensor, b: &Tensor, scale: f64, half: bool) -> Result<Self> {
 		let (rank, _) = a.dims2()?;
 		let scaled_bt = (b.t()? * scale)?.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
-		Ok(Self { rank, a: a.flatten_all()?.to_vec1::<f32>()?, scaled_bt })
+		Ok(Self {
+			rank,
+			a: Values::new(a.flatten_all()?.to_vec1::<f32>()?, half),
+			scaled_bt: Values::new(scaled_bt, half),
+		})
+	}
+
+	/// For serving over `linear`: in `f16` over a quantised base, in `f32` over a dense one.
+	pub fn over(linear: &Linear, a: &Tensor, b: &Tensor, scale: f64) -> Result<Self> {
+		Self::new(a, b, scale, !matches!(linear.weight, FrozenWeight::Dense(_)))
 	}
 
 	/// Bytes held.
 	pub fn bytes(&self) -> usize {
-		(self.a.len() + self.scaled_bt.len()) * std::mem::size_of::<f32>()
-	}
-
-	/// `y += scale · x Aᵀ Bᵀ` for one row.
-	fn add_to(&self, x: &[f32], y: &mut [f32]) {
-		crate::cpu::vector::low_rank_update(y, x, &self.a, &self.scaled_bt);
+		self.a.bytes() + self.scaled_bt.bytes()
 	}
 
 	fn out_dim(&self) -> usize {
 		self.scaled_bt.len() / self.rank.max(1)
+	}
+
+	/// `t = A x`.
+	fn project(&self, x: &[f32], t: &mut [f32]) {
+		let in_dim = x.len();
+		for (r, t) in t.iter_mut().enumerate() {
+			*t = self.a.dot(r * in_dim, x);
+		}
+	}
+
+	/// `y += tᵀ (scale · Bᵀ)` over output columns `first_column..first_column + y.len()`.
+	fn expand(&self, t: &[f32], first_column: usize, y: &mut [f32]) {
+		let out_dim = self.out_dim();
+		for (r, &t) in t.iter().enumerate() {
+			self.scaled_bt.add_scaled_to(y, t, r * out_dim + first_column);
+		}
 	}
 }
 
@@ -250,30 +272,6 @@ impl RowAdapters<'_> {
 	fn adapts(&self, index: u64) -> bool {
 		self.groups.iter().any(|(_, _, adapter)| adapter.layer(index).is_some())
 	}
-
-	/// Adds each group's update of layer `index` onto `y` `[rows, out_total]`, in its columns
-	/// from `first_column`, for input `x` `[rows, in]`. Whether any group adapts the layer.
-	fn add(
-		&self,
-		index: u64,
-		x: &[f32],
-		y: &mut [f32],
-		out_total: usize,
-		first_column: usize,
-	) -> bool {
-		let rows = y.len() / out_total.max(1);
-		let in_dim = x.len() / rows.max(1);
-		let mut added = false;
-		for &(first, count, adapter) in &self.groups {
-			let Some(lora) = adapter.layer(index) else { continue };
-			let columns = first_column..first_column + lora.out_dim();
-			let xs = x[first * in_dim..(first + count) * in_dim].par_chunks(in_dim);
-			let ys = y[first * out_total..(first + count) * out_total].par_chunks_mut(out_total);
-			xs.zip(ys).for_each(|(x, y)| lora.add_to(x, &mut y[columns.clone()]));
-			added = true;
-		}
-		added
-	}
 }
 
 /// A linear layer: frozen weight, optional bias, optional LoRA.
@@ -307,12 +305,16 @@ impl Linear {
 		activation: Option<Activation>,
 		mode: ForwardMode,
 	) -> Result<Tensor> {
-		if self.lora.is_none()
-			&& mode.adapters_for(self.index).is_none()
-			&& mode.kernels.fused_on(x.device())
-		{
+		if self.lora.is_none() && mode.kernels.fused_on(x.device()) {
+			let residual = residual.contiguous()?;
+			if let Some(rows) = mode.adapters_for(self.index) {
+				// The adapters read the activated input, so the activation runs on its own.
+				let x = activated(x, activation, mode)?;
+				let y = x.apply_op2(&residual, self.fused_op(&x, None, mode)?)?;
+				return add_row_adapters(rows, &[(self.index, 0)], &x, y);
+			}
 			let op = self.fused_op(x, activation, mode)?;
-			return Ok(x.contiguous()?.apply_op2(&residual.contiguous()?, op)?);
+			return Ok(x.contiguous()?.apply_op2(&residual, op)?);
 		}
 		Ok((residual + self.apply(x, activation, mode)?)?)
 	}
@@ -347,11 +349,7 @@ impl Linear {
 		mode: ForwardMode,
 	) -> Result<Tensor> {
 		if let Some(rows) = mode.adapters_for(self.index) {
-			// The adapters' input is the activated one, so the activation runs on its own.
-			let x = match activation {
-				Some(activation) => composed_activation(x, activation)?,
-				None => x.clone(),
-			};
+			let x = activated(x, activation, mode)?;
 			let y = self.apply(&x, None, ForwardMode { rows: None, ..mode })?;
 			return add_row_adapters(rows, &[(self.index, 0)], &x, y);
 		}
@@ -448,8 +446,13 @@ impl Linear {
 	}
 }
 
+/// Output columns a task of an adapter update adds to.
+const UPDATE_COLUMNS: usize = 256;
+
 /// `y` `[…, out_total]` plus each row group's update of the layers `(index, first column)`,
-/// for input `x` `[…, in]`.
+/// for input `x` `[…, in]`. Both steps split over threads ([`spin`]): `t = A x` by row and
+/// layer, the additions by row and [`UPDATE_COLUMNS`] columns. A decoded token has one row, so
+/// without the second split its whole update ran on one thread.
 fn add_row_adapters(
 	rows: &RowAdapters,
 	layers: &[(u64, usize)],
@@ -457,16 +460,58 @@ fn add_row_adapters(
 	y: Tensor,
 ) -> Result<Tensor> {
 	let out_total = y.dim(candle_core::D::Minus1)?;
+	let in_dim = x.dim(candle_core::D::Minus1)?;
+	// (row, adapter layer, its first column), by row.
+	let mut updates: Vec<(usize, &LoraRows, usize)> = Vec::new();
+	for &(first, count, adapter) in &rows.groups {
+		for row in first..first + count {
+			for &(index, first_column) in layers {
+				if let Some(lora) = adapter.layer(index) {
+					updates.push((row, lora, first_column));
+				}
+			}
+		}
+	}
+	let Some(rank) = updates.iter().map(|u| u.1.rank).max() else { return Ok(y) };
 	let mut values = y.flatten_all()?.to_vec1::<f32>()?;
 	let input = x.flatten_all()?.to_vec1::<f32>()?;
-	let mut added = false;
-	for &(index, first_column) in layers {
-		added |= rows.add(index, &input, &mut values, out_total, first_column);
-	}
-	if !added {
-		return Ok(y);
-	}
+	let mut t = vec![0f32; updates.len() * rank];
+	spin::for_each_chunk(&mut t, rank, |u, t| {
+		let (row, lora, _) = updates[u];
+		lora.project(&input[row * in_dim..(row + 1) * in_dim], &mut t[..lora.rank]);
+	});
+	let cells: Vec<&mut [f32]> =
+		values.chunks_mut(out_total).flat_map(|row| row.chunks_mut(UPDATE_COLUMNS)).collect();
+	let per_row = out_total.div_ceil(UPDATE_COLUMNS);
+	spin::for_each_part(cells, |cell, y| {
+		let (row, start) = (cell / per_row, cell % per_row * UPDATE_COLUMNS);
+		let end = start + y.len();
+		let first = updates.partition_point(|u| u.0 < row);
+		for (u, &(_, lora, first_column)) in updates.iter().enumerate().skip(first) {
+			if updates[u].0 != row {
+				break;
+			}
+			let (from, to) = (start.max(first_column), end.min(first_column + lora.out_dim()));
+			if from < to {
+				let t = &t[u * rank..u * rank + lora.rank];
+				lora.expand(t, from - first_column, &mut y[from - start..to - start]);
+			}
+		}
+	});
 	Ok(Tensor::from_vec(values, y.shape(), y.device())?)
+}
+
+/// `activation(x)`, contiguous: from the fused kernel where the layer's are used.
+fn activated(x: &Tensor, activation: Option<Activation>, mode: ForwardMode) -> Result<Tensor> {
+	let Some(activation) = activation else { return Ok(x.contiguous()?) };
+	if !mode.kernels.fused_on(x.device()) {
+		return Ok(composed_activation(x, activation)?.contiguous()?);
+	}
+	let mut shape = x.dims().to_vec();
+	let input_width = shape.pop().unwrap_or(0);
+	let values = crate::cpu::read(x, |v| Ok(activation.forward(v, input_width)))?;
+	shape.push(values.len() / shape.iter().product::<usize>().max(1));
+	Ok(Tensor::from_vec(values, shape, x.device())?)
 }
 
 /// `activation(x)` from candle's ops.

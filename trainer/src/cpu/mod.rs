@@ -24,6 +24,7 @@ pub mod heads;
 pub mod int8;
 pub mod linear;
 pub mod loss;
+pub mod low_rank;
 pub mod mlp;
 pub mod norm;
 pub mod segments;

@@ -175,10 +175,15 @@ pub fn for_each_chunk<T: Send>(
 	chunk: usize,
 	task: impl Fn(usize, &mut [T]) + Sync,
 ) {
-	let chunks: Vec<Mutex<&mut [T]>> = data.chunks_mut(chunk.max(1)).map(Mutex::new).collect();
-	for_each(chunks.len(), |i| {
-		let mut chunk = chunks[i].lock().unwrap_or_else(|e| e.into_inner());
-		task(i, &mut chunk)
+	for_each_part(data.chunks_mut(chunk.max(1)).collect(), task);
+}
+
+/// [`for_each`] over disjoint `parts`: `task(index, part)`.
+pub fn for_each_part<T: Send>(parts: Vec<&mut [T]>, task: impl Fn(usize, &mut [T]) + Sync) {
+	let parts: Vec<Mutex<&mut [T]>> = parts.into_iter().map(Mutex::new).collect();
+	for_each(parts.len(), |i| {
+		let mut part = parts[i].lock().unwrap_or_else(|e| e.into_inner());
+		task(i, &mut part)
 	});
 }
 

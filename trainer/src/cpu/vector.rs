@@ -127,14 +127,9 @@ vectorized! {
 }
 
 vectorized! {
-	/// `y += Σᵣ (aᵣ · x) bᵣ`: one row's low-rank update through `a` `[rank, in]` then `b`
-	/// `[rank, out]` (a LoRA adapter's `A` and its scaled `Bᵀ`).
-	pub fn low_rank_update(y: &mut [f32], x: &[f32], a: &[f32], b: &[f32]) {
-		let (in_dim, out_dim) = (x.len(), y.len());
-		for (a, b) in a.chunks_exact(in_dim).zip(b.chunks_exact(out_dim)) {
-			let t = lane_sum(a, x, |a, x| a * x);
-			y.iter_mut().zip(b).for_each(|(y, b)| *y += t * b);
-		}
+	/// `y += t · b`.
+	pub fn add_scaled(y: &mut [f32], t: f32, b: &[f32]) {
+		y.iter_mut().zip(b).for_each(|(y, b)| *y += t * b);
 	}
 }
 
