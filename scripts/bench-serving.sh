@@ -78,5 +78,7 @@ print("| --- | --- | --- |")
 for pool, run in rates.items():
     print(f"| {pool} adapter(s) | {run['tokensPerSecond']:.1f} | {run['tokensPerSecond']/one:.2f}× |")
 print(f"\nper cached adapter: {concurrent['adapterBytes']/2**20:.1f} MiB of matrices, "
-      f"{concurrent['adapterResidentBytes']/2**20:.1f} MiB resident")
+      f"{concurrent['adapterResidentBytes']/2**20:.1f} MiB resident; checking one's "
+      f"{concurrent['adapterFileBytes']/2**20:.1f} MiB file against its sha256 and loading it: "
+      f"{concurrent['adapterLoadSeconds']*1000:.0f} ms (median of 100)")
 PY

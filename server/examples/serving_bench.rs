@@ -14,8 +14,9 @@ use provenant_server::{
 	metrics::Metrics,
 };
 use provenant_trainer::{
+	adapter::{self, LoraSettings, PeftConfig},
+	config::Family,
 	generate::Sampling,
-	linear::{DetachedAdapter, LoraRows},
 	model::{BuildOptions, Model},
 	quant::QuantKind,
 	rng::Rng,
@@ -64,27 +65,53 @@ fn resident() -> usize {
 		.map_or(0, |kb| kb * 1024)
 }
 
-/// An adapter of rank `rank` on every linear layer of `model`, with values from `seed`.
-fn random_adapter(model: &Model, rank: usize, seed: u64) -> Result<Loaded> {
+/// An adapter of rank `rank` on every linear layer of `model`, with values from `seed`, as
+/// the PEFT files a worker commits: its weights' bytes and its config.
+fn random_adapter(
+	model: &Model,
+	family: Family,
+	rank: usize,
+	seed: u64,
+) -> Result<(Vec<u8>, PeftConfig)> {
 	let mut rng = Rng::new(seed);
-	let mut layers = Vec::new();
+	let mut tensors = Vec::new();
+	let mut targets = Vec::new();
 	for linear in model.linears() {
 		let (out_dim, in_dim) = linear.weight.shape()?;
-		let a =
-			Tensor::from_vec(rng.uniform_vec(rank * in_dim, 0.05), (rank, in_dim), &Device::Cpu)?;
-		let b =
-			Tensor::from_vec(rng.uniform_vec(out_dim * rank, 0.05), (out_dim, rank), &Device::Cpu)?;
-		let index = linear.index as usize;
-		if layers.len() <= index {
-			layers.resize(index + 1, None);
-		}
-		layers[index] = Some(LoraRows::over(linear, &a, &b, 2.0)?);
+		let mut tensor = |part: &str, shape: (usize, usize)| -> Result<()> {
+			let values = rng.uniform_vec(shape.0 * shape.1, 0.05);
+			let name = format!("base_model.model.{}.{part}.weight", linear.path);
+			tensors.push((name, Tensor::from_vec(values, shape, &Device::Cpu)?));
+			Ok(())
+		};
+		tensor("lora_A", (rank, in_dim))?;
+		tensor("lora_B", (out_dim, rank))?;
+		targets.push(linear.path.rsplit('.').next().unwrap_or(&linear.path).to_string());
+	}
+	let settings =
+		LoraSettings { rank, alpha: 2.0 * rank as f64, dropout: 0.0, targets, use_rslora: false };
+	let file = tempfile::NamedTempFile::new()?;
+	adapter::save_tensors(&tensors, file.path())?;
+	Ok((std::fs::read(file.path())?, PeftConfig::new(&settings, family, "bench")))
+}
+
+/// What the server does with an adapter's bytes once it has them: checks them against the
+/// committed sha256 and lays them out for serving over `model`.
+fn load(
+	model: &Model,
+	seed: u64,
+	bytes: &[u8],
+	committed: [u8; 32],
+	config: &PeftConfig,
+) -> Result<Loaded> {
+	if adapter::sha256(bytes) != committed {
+		return Err(anyhow!("adapter {seed} does not match its commit"));
 	}
 	Ok(Loaded {
 		name: format!("bench-{seed}"),
 		job: seed,
-		sha256: [0; 32],
-		adapter: DetachedAdapter { layers },
+		sha256: committed,
+		adapter: adapter::detach(model, config, bytes)?,
 		shares: Committed { method: pallet_models::Attribution::Tokens, weights: Vec::new() },
 		spans: None,
 		load_seconds: 0.0,
@@ -151,11 +178,22 @@ async fn main() -> Result<()> {
 		Limits { max_batch: args.concurrent, max_queue: 4 * args.concurrent, prefill_chunk: 512 };
 	let engine = Engine::start(model.clone(), tokenizer, limits, Arc::new(Metrics::default()));
 
-	let before = resident();
-	let adapters: Vec<Arc<Loaded>> = (0..100)
-		.map(|seed| random_adapter(&model, args.rank, seed).map(Arc::new))
+	let files: Vec<(Vec<u8>, PeftConfig)> = (0..100)
+		.map(|seed| random_adapter(&model, checkpoint.config.family, args.rank, seed))
 		.collect::<Result<_>>()?;
+	let before = resident();
+	let mut load_seconds = Vec::new();
+	let mut adapters: Vec<Arc<Loaded>> = Vec::new();
+	for (seed, (bytes, config)) in files.iter().enumerate() {
+		// The committed hash is taken outside the timing, as the chain holds it.
+		let committed = adapter::sha256(bytes);
+		let started = Instant::now();
+		adapters.push(Arc::new(load(&model, seed as u64, bytes, committed, config)?));
+		load_seconds.push(started.elapsed().as_secs_f64());
+	}
 	let per_adapter_rss = (resident().saturating_sub(before)) as f64 / 100.0;
+	let file_bytes = files[0].0.len();
+	drop(files);
 	let per_adapter_bytes = adapters[0].adapter.bytes();
 
 	// Single stream: time to first token and decode speed after it. The base and the adapter
@@ -215,6 +253,8 @@ async fn main() -> Result<()> {
 		"adapterRank": args.rank,
 		"adapterBytes": per_adapter_bytes,
 		"adapterResidentBytes": per_adapter_rss,
+		"adapterFileBytes": file_bytes,
+		"adapterLoadSeconds": median(load_seconds),
 	});
 	println!("{report}");
 	Ok(())
