@@ -221,10 +221,10 @@ impl LoraRows {
 		self.scaled_bt.len() / self.rank.max(1)
 	}
 
-	/// `t = A x`.
-	fn project(&self, x: &[f32], t: &mut [f32]) {
+	/// `t = A x` for ranks `first..first + t.len()`.
+	fn project(&self, x: &[f32], first: usize, t: &mut [f32]) {
 		let in_dim = x.len();
-		for (r, t) in t.iter_mut().enumerate() {
+		for (r, t) in (first..).zip(t) {
 			*t = self.a.dot(r * in_dim, x);
 		}
 	}
@@ -450,9 +450,9 @@ impl Linear {
 const UPDATE_COLUMNS: usize = 256;
 
 /// `y` `[…, out_total]` plus each row group's update of the layers `(index, first column)`,
-/// for input `x` `[…, in]`. Both steps split over threads ([`spin`]): `t = A x` by row and
-/// layer, the additions by row and [`UPDATE_COLUMNS`] columns. A decoded token has one row, so
-/// without the second split its whole update ran on one thread.
+/// for input `x` `[…, in]`. Both steps split over threads ([`spin`]): `t = A x` by row, layer
+/// and ranks, the additions by row and [`UPDATE_COLUMNS`] columns. A decoded token has one row,
+/// so without the splits its whole update ran on one thread.
 fn add_row_adapters(
 	rows: &RowAdapters,
 	layers: &[(u64, usize)],
@@ -474,12 +474,22 @@ fn add_row_adapters(
 	}
 	let Some(rank) = updates.iter().map(|u| u.1.rank).max() else { return Ok(y) };
 	let mut values = y.flatten_all()?.to_vec1::<f32>()?;
-	let input = x.flatten_all()?.to_vec1::<f32>()?;
+	// Fewer updates than threads (a decoded token has one or two a layer): split their ranks.
+	let threads = rayon::current_num_threads();
+	let ranks_per_task = match updates.len() < threads {
+		true => rank / (threads..=rank).find(|k| rank.is_multiple_of(*k)).unwrap_or(1),
+		false => rank,
+	};
 	let mut t = vec![0f32; updates.len() * rank];
-	spin::for_each_chunk(&mut t, rank, |u, t| {
-		let (row, lora, _) = updates[u];
-		lora.project(&input[row * in_dim..(row + 1) * in_dim], &mut t[..lora.rank]);
-	});
+	crate::cpu::read(x, |input| {
+		spin::for_each_chunk(&mut t, ranks_per_task, |task, t| {
+			let (u, first) = (task * ranks_per_task / rank, task * ranks_per_task % rank);
+			let (row, lora, _) = updates[u];
+			let ranks = lora.rank.saturating_sub(first).min(t.len());
+			lora.project(&input[row * in_dim..(row + 1) * in_dim], first, &mut t[..ranks]);
+		});
+		Ok(())
+	})?;
 	let cells: Vec<&mut [f32]> =
 		values.chunks_mut(out_total).flat_map(|row| row.chunks_mut(UPDATE_COLUMNS)).collect();
 	let per_row = out_total.div_ceil(UPDATE_COLUMNS);
