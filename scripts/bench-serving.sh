@@ -23,7 +23,7 @@ fi
 
 prompt="Write a short story about a lighthouse keeper and a storm."
 tokens=128
-repeats=3
+repeats=5
 rounds=3
 while [ $# -gt 0 ]; do
 	case "$1" in

@@ -12,6 +12,9 @@
 //!   recomputing the probabilities in the backward pass from the saved log-sum-exp.
 //! - [`mlp`]: the SiLU-gated product and GELU, run inside the MLP's output projection.
 //! - [`segments`]: each document's part of a packed batch's LoRA gradients, for attribution.
+//! - For inference over a quantised base: [`int8`] products with quantised activations,
+//!   [`spin`] to split a decoded token's short products over threads that do not sleep between
+//!   them, and [`low_rank`] for served adapters' updates.
 //! - [`loss`]: the output layer and cross-entropy together, over chunks of positions, so the
 //!   `[positions, vocab]` logits never exist at once and prompt positions cost nothing.
 //!
