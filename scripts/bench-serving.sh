@@ -36,8 +36,9 @@ done
 
 export RAYON_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2
 # This machine's speed drifts by tens of percent over minutes (a shared host), so the single
-# streams run in rounds that take turns, provenant then llama.cpp, and the table reports the
-# median over rounds of each round's median.
+# streams run in rounds that take turns, provenant then llama.cpp; the table reports medians
+# over rounds, of the rates and of ratios taken within a round (the adapter's cost within a
+# repeat: its run against the base run just before it).
 bench() {
 	"$CARGO_TARGET_DIR/release/examples/serving_bench" --model "$PROVENANT_SMOLLM2_GGUF" \
 		--prompt "$prompt" --tokens "$tokens" "$@"
@@ -65,8 +66,12 @@ print(f"SmolLM2-135M Q4_1, {ours[0]['promptTokens']}-token prompt, {ours[0]['thr
 print("| single stream | decode tok/s | time to first token |")
 print("| --- | --- | --- |")
 print(f"| llama.cpp {theirs[0]['version']} | {lc:.1f} | {lc_first*1000:.0f} ms |")
-print(f"| provenant, base | {base:.1f} ({base/lc:.2f}×) | {single('base', 'ttftSeconds')*1000:.0f} ms |")
-print(f"| provenant, adapter r={ours[0]['adapterRank']} | {adapter:.1f} (adapter costs {(1 - adapter/base)*100:.1f}%) "
+# Ratios are taken within a round (llama.cpp against the base run beside it) or within a repeat
+# (the adapter against the base run just before it), then their median over rounds.
+ratio = med(o["single"]["base"]["decodeTokensPerSecond"] / t["decodeTokensPerSecond"] for o, t in zip(ours, theirs))
+cost = med(o["single"]["adapterCost"] for o in ours)
+print(f"| provenant, base | {base:.1f} ({ratio:.2f}×) | {single('base', 'ttftSeconds')*1000:.0f} ms |")
+print(f"| provenant, adapter r={ours[0]['adapterRank']} | {adapter:.1f} (adapter costs {cost*100:.1f}%) "
       f"| {single('adapter', 'ttftSeconds')*1000:.0f} ms |")
 print("\nround by round, decode tok/s (llama.cpp / base / adapter): " + "; ".join(
     f"{t['decodeTokensPerSecond']:.1f} / {o['single']['base']['decodeTokensPerSecond']:.1f} / "

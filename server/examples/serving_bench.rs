@@ -211,6 +211,12 @@ async fn main() -> Result<()> {
 		}
 	}
 	let mut single = serde_json::Map::new();
+	if args.repeats > 0 {
+		// Paired by repeat: each adapter run against the base run just before it.
+		let (base, adapted) = (&measured[0].1, &measured[1].1);
+		let costs = base.iter().zip(adapted).map(|(b, a)| 1.0 - a / b).collect();
+		single.insert("adapterCost".into(), json!(median(costs)));
+	}
 	for ((label, _), (first, decode)) in runs.iter().zip(measured).filter(|_| args.repeats > 0) {
 		single.insert(
 			label.to_string(),

@@ -446,12 +446,13 @@ impl Linear {
 	}
 }
 
-/// Output columns a task of an adapter update adds to.
-const UPDATE_COLUMNS: usize = 256;
+/// Most output columns a task of an adapter update adds to.
+const UPDATE_COLUMNS: usize = 512;
 
 /// `y` `[…, out_total]` plus each row group's update of the layers `(index, first column)`,
 /// for input `x` `[…, in]`. Both steps split over threads ([`spin`]): `t = A x` by row, layer
-/// and ranks, the additions by row and [`UPDATE_COLUMNS`] columns. A decoded token has one row,
+/// and ranks, the additions by row and equal runs of at most [`UPDATE_COLUMNS`] columns, a
+/// multiple of the threads a row. A decoded token has one row,
 /// so without the splits its whole update ran on one thread.
 fn add_row_adapters(
 	rows: &RowAdapters,
@@ -490,11 +491,14 @@ fn add_row_adapters(
 		});
 		Ok(())
 	})?;
+	let per_row = threads * out_total.div_ceil(threads * UPDATE_COLUMNS);
+	// Sixteen-column steps keep each run's vectors whole.
+	let width = out_total.div_ceil(per_row).next_multiple_of(16);
+	let per_row = out_total.div_ceil(width);
 	let cells: Vec<&mut [f32]> =
-		values.chunks_mut(out_total).flat_map(|row| row.chunks_mut(UPDATE_COLUMNS)).collect();
-	let per_row = out_total.div_ceil(UPDATE_COLUMNS);
+		values.chunks_mut(out_total).flat_map(|row| row.chunks_mut(width)).collect();
 	spin::for_each_part(cells, |cell, y| {
-		let (row, start) = (cell / per_row, cell % per_row * UPDATE_COLUMNS);
+		let (row, start) = (cell / per_row, cell % per_row * width);
 		let end = start + y.len();
 		let first = updates.partition_point(|u| u.0 < row);
 		for (u, &(_, lora, first_column)) in updates.iter().enumerate().skip(first) {
