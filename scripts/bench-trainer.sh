@@ -5,6 +5,8 @@
 #
 #   scripts/bench-trainer.sh [--steps N] [CONFIG ...]   configs: llama-4l gpt2-small llama-100m smollm2
 #
+# PyTorch runs twice: in f32, and with its forward pass under CPU bf16 autocast (weights,
+# adapters and optimiser state in f32), as LLaMA-Factory trains on bf16 hardware.
 # Also runs the trainer with a QLoRA (NF4) base; PyTorch has no CPU 4-bit path to compare with.
 # Each LoRA adapter of an HF-directory config is loaded back with PEFT (`peft-check`), and the
 # script stops if PEFT's logits differ from the trainer's merged model.
@@ -62,7 +64,9 @@ for config in "${configs[@]}"; do
 			printf '%-12s %-22s %s\n' "$config" "PEFT load check" "$check"
 		fi
 	done
-	/usr/bin/time -v -o "$work/time" "$py" scripts/bench_trainer.py torch "$config" "$dir" "$steps" > "$work/torch.json"
-	rate=$("$py" -c 'import json, sys; print(round(json.load(open(sys.argv[1]))["tokens_per_s"]))' "$work/torch.json")
-	printf '%-12s %-22s %12s %14s\n' "$config" "pytorch+peft lora" "$rate" "$(peak_rss_mib "$work/time")"
+	for compute in f32 bf16; do
+		/usr/bin/time -v -o "$work/time" "$py" scripts/bench_trainer.py torch "$config" "$dir" "$steps" "$compute" > "$work/torch.json"
+		rate=$("$py" -c 'import json, sys; print(round(json.load(open(sys.argv[1]))["tokens_per_s"]))' "$work/torch.json")
+		printf '%-12s %-22s %12s %14s\n' "$config" "pytorch+peft lora $compute" "$rate" "$(peak_rss_mib "$work/time")"
+	done
 done

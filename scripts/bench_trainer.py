@@ -62,7 +62,10 @@ def make(name, out, steps):
             f.write(json.dumps({"text": words}) + "\n")
 
 
-def bench_torch(name, out, steps):
+def bench_torch(name, out, steps, compute="f32"):
+    """PyTorch + PEFT LoRA; with `compute="bf16"`, the forward pass under CPU bf16 autocast (the
+    products in bf16, the weights, adapters and AdamW state in f32), as LLaMA-Factory trains."""
+    import contextlib
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
@@ -82,7 +85,10 @@ def bench_torch(name, out, steps):
     gen = torch.Generator().manual_seed(0)
     def step():
         ids = torch.randint(0, vocab - 1, (BATCH, SEQ), generator=gen)
-        loss = model(input_ids=ids, labels=ids).loss
+        autocast = (torch.autocast("cpu", dtype=torch.bfloat16) if compute == "bf16"
+                    else contextlib.nullcontext())
+        with autocast:
+            loss = model(input_ids=ids, labels=ids).loss
         loss.backward()
         opt.step()
         opt.zero_grad()
@@ -121,4 +127,7 @@ if __name__ == "__main__":
         peft_check(*sys.argv[2:5])
         sys.exit()
     command, name, out, steps = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-    {"make": make, "torch": bench_torch}[command](name, out, steps)
+    if command == "torch":
+        bench_torch(name, out, steps, *sys.argv[5:6])
+    else:
+        make(name, out, steps)
