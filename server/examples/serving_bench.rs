@@ -9,7 +9,7 @@ use anyhow::{anyhow, Result};
 use candle_core::{Device, Tensor};
 use clap::Parser;
 use provenant_server::{
-	adapters::{Committed, Loaded},
+	adapters::{verified_adapter, Committed, Loaded},
 	engine::{Completion, Engine, Event, Limits, Request},
 	metrics::Metrics,
 };
@@ -66,13 +66,13 @@ fn resident() -> usize {
 }
 
 /// An adapter of rank `rank` on every linear layer of `model`, with values from `seed`, as
-/// the PEFT files a worker commits: its weights' bytes and its config.
+/// the PEFT files a worker commits: its weights' bytes and its config's JSON.
 fn random_adapter(
 	model: &Model,
 	family: Family,
 	rank: usize,
 	seed: u64,
-) -> Result<(Vec<u8>, PeftConfig)> {
+) -> Result<(Vec<u8>, Vec<u8>)> {
 	let mut rng = Rng::new(seed);
 	let mut tensors = Vec::new();
 	let mut targets = Vec::new();
@@ -92,26 +92,26 @@ fn random_adapter(
 		LoraSettings { rank, alpha: 2.0 * rank as f64, dropout: 0.0, targets, use_rslora: false };
 	let file = tempfile::NamedTempFile::new()?;
 	adapter::save_tensors(&tensors, file.path())?;
-	Ok((std::fs::read(file.path())?, PeftConfig::new(&settings, family, "bench")))
+	let config = serde_json::to_vec(&PeftConfig::new(&settings, family, "bench"))?;
+	Ok((std::fs::read(file.path())?, config))
 }
 
 /// What the server does with an adapter's bytes once it has them: checks them against the
-/// committed sha256 and lays them out for serving over `model`.
+/// committed sha256 and lays them out for serving over `model`, with the published config.
 fn load(
 	model: &Model,
 	seed: u64,
 	bytes: &[u8],
 	committed: [u8; 32],
-	config: &PeftConfig,
+	config: &[u8],
 ) -> Result<Loaded> {
-	if adapter::sha256(bytes) != committed {
-		return Err(anyhow!("adapter {seed} does not match its commit"));
-	}
+	let adapter = verified_adapter(model, seed, "generated", bytes, committed, config)
+		.map_err(|e| anyhow!("{e:?}"))?;
 	Ok(Loaded {
 		name: format!("bench-{seed}"),
 		job: seed,
 		sha256: committed,
-		adapter: adapter::detach(model, config, bytes)?,
+		adapter,
 		shares: Committed { method: pallet_models::Attribution::Tokens, weights: Vec::new() },
 		spans: None,
 		load_seconds: 0.0,
@@ -178,7 +178,7 @@ async fn main() -> Result<()> {
 		Limits { max_batch: args.concurrent, max_queue: 4 * args.concurrent, prefill_chunk: 512 };
 	let engine = Engine::start(model.clone(), tokenizer, limits, Arc::new(Metrics::default()));
 
-	let files: Vec<(Vec<u8>, PeftConfig)> = (0..100)
+	let files: Vec<(Vec<u8>, Vec<u8>)> = (0..100)
 		.map(|seed| random_adapter(&model, checkpoint.config.family, args.rank, seed))
 		.collect::<Result<_>>()?;
 	let before = resident();
@@ -199,29 +199,29 @@ async fn main() -> Result<()> {
 	// Single stream: time to first token and decode speed after it. The base and the adapter
 	// take turns, so that the machine's drift over the run reaches both alike.
 	let runs = [("base", None), ("adapter", Some(adapters[0].clone()))];
-	let mut measured: Vec<(Vec<f64>, Vec<f64>)> = vec![Default::default(); runs.len()];
-	for (_, adapter) in runs.iter().filter(|_| args.repeats > 0) {
-		ask(&engine, &prompt, adapter.clone(), 4).await?; // warm-up
-	}
-	for _ in 0..args.repeats {
-		for ((_, adapter), (first, decode)) in runs.iter().zip(&mut measured) {
-			let (done, total) = ask(&engine, &prompt, adapter.clone(), args.tokens).await?;
-			first.push(done.first_token_seconds);
-			decode.push((done.ids.len() - 1) as f64 / (total - done.first_token_seconds));
-		}
-	}
 	let mut single = serde_json::Map::new();
 	if args.repeats > 0 {
+		let mut measured: Vec<(Vec<f64>, Vec<f64>)> = vec![Default::default(); runs.len()];
+		for (_, adapter) in &runs {
+			ask(&engine, &prompt, adapter.clone(), 4).await?; // warm-up
+		}
+		for _ in 0..args.repeats {
+			for ((_, adapter), (first, decode)) in runs.iter().zip(&mut measured) {
+				let (done, total) = ask(&engine, &prompt, adapter.clone(), args.tokens).await?;
+				first.push(done.first_token_seconds);
+				decode.push((done.ids.len() - 1) as f64 / (total - done.first_token_seconds));
+			}
+		}
 		// Paired by repeat: each adapter run against the base run just before it.
 		let (base, adapted) = (&measured[0].1, &measured[1].1);
 		let costs = base.iter().zip(adapted).map(|(b, a)| 1.0 - a / b).collect();
 		single.insert("adapterCost".into(), json!(median(costs)));
-	}
-	for ((label, _), (first, decode)) in runs.iter().zip(measured).filter(|_| args.repeats > 0) {
-		single.insert(
-			label.to_string(),
-			json!({ "ttftSeconds": median(first), "decodeTokensPerSecond": median(decode) }),
-		);
+		for ((label, _), (first, decode)) in runs.iter().zip(measured) {
+			single.insert(
+				label.to_string(),
+				json!({ "ttftSeconds": median(first), "decodeTokensPerSecond": median(decode) }),
+			);
+		}
 	}
 
 	// Concurrent requests over 1, 10 and 100 adapters: each request takes the next adapter of

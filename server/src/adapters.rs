@@ -312,22 +312,9 @@ impl Store {
 				"the chain's content RPC".to_string(),
 			),
 		};
-		let actual = adapter::sha256(&bytes);
-		if actual != committed {
-			return Err(NotServed::Refused(format!(
-				"refusing job {job}'s adapter from {source}: its sha256 is {}, but the chain \
-				 committed {}",
-				hex::encode(actual),
-				hex::encode(committed)
-			)));
-		}
 		// The config the worker published on chain, not a local one the hash does not cover.
-		let config: PeftConfig = serde_json::from_slice(&published.config.0).map_err(|e| {
-			NotServed::Failed(format!("job {job}'s published adapter_config.json: {e}"))
-		})?;
-		let detached = adapter::detach(&self.base, &config, &bytes).map_err(|e| {
-			NotServed::Refused(format!("job {job}'s adapter does not fit this base: {e}"))
-		})?;
+		let detached =
+			verified_adapter(&self.base, job, &source, &bytes, committed, &published.config.0)?;
 		let spans = local
 			.map(|dir| dir.join(provenant_worker::run::SPAN_INDEX_FILE))
 			.filter(|f| f.exists())
@@ -374,6 +361,32 @@ impl Store {
 			.context("listing committed jobs")?;
 		Ok(jobs.into_iter().map(|(id, _)| id).collect())
 	}
+}
+
+/// Job `job`'s adapter from `bytes` (read from `source`), laid out for serving over `base` with
+/// the PEFT config `config_json`, once its sha256 is the `committed` one.
+pub fn verified_adapter(
+	base: &Model,
+	job: u64,
+	source: &str,
+	bytes: &[u8],
+	committed: [u8; 32],
+	config_json: &[u8],
+) -> Result<DetachedAdapter, NotServed> {
+	let actual = adapter::sha256(bytes);
+	if actual != committed {
+		return Err(NotServed::Refused(format!(
+			"refusing job {job}'s adapter from {source}: its sha256 is {}, but the chain \
+			 committed {}",
+			hex::encode(actual),
+			hex::encode(committed)
+		)));
+	}
+	let config: PeftConfig = serde_json::from_slice(config_json).map_err(|e| {
+		NotServed::Failed(format!("job {job}'s published adapter_config.json: {e}"))
+	})?;
+	adapter::detach(base, &config, bytes)
+		.map_err(|e| NotServed::Refused(format!("job {job}'s adapter does not fit this base: {e}")))
 }
 
 fn failed(error: impl std::fmt::Display) -> NotServed {

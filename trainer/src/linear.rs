@@ -452,8 +452,8 @@ const UPDATE_COLUMNS: usize = 512;
 /// `y` `[…, out_total]` plus each row group's update of the layers `(index, first column)`,
 /// for input `x` `[…, in]`. Both steps split over threads ([`spin`]): `t = A x` by row, layer
 /// and ranks, the additions by row and equal runs of at most [`UPDATE_COLUMNS`] columns, a
-/// multiple of the threads a row. A decoded token has one row,
-/// so without the splits its whole update ran on one thread.
+/// multiple of the threads a row. A decoded token has one row, so without the splits its whole
+/// update ran on one thread.
 fn add_row_adapters(
 	rows: &RowAdapters,
 	layers: &[(u64, usize)],
@@ -491,9 +491,9 @@ fn add_row_adapters(
 		});
 		Ok(())
 	})?;
-	let per_row = threads * out_total.div_ceil(threads * UPDATE_COLUMNS);
+	let runs = threads * out_total.div_ceil(threads * UPDATE_COLUMNS);
 	// Sixteen-column steps keep each run's vectors whole.
-	let width = out_total.div_ceil(per_row).next_multiple_of(16);
+	let width = out_total.div_ceil(runs).next_multiple_of(16);
 	let per_row = out_total.div_ceil(width);
 	let cells: Vec<&mut [f32]> =
 		values.chunks_mut(out_total).flat_map(|row| row.chunks_mut(width)).collect();
@@ -501,10 +501,8 @@ fn add_row_adapters(
 		let (row, start) = (cell / per_row, cell % per_row * width);
 		let end = start + y.len();
 		let first = updates.partition_point(|u| u.0 < row);
-		for (u, &(_, lora, first_column)) in updates.iter().enumerate().skip(first) {
-			if updates[u].0 != row {
-				break;
-			}
+		let this_row = updates.iter().enumerate().skip(first).take_while(|(_, u)| u.0 == row);
+		for (u, &(_, lora, first_column)) in this_row {
 			let (from, to) = (start.max(first_column), end.min(first_column + lora.out_dim()));
 			if from < to {
 				let t = &t[u * rank..u * rank + lora.rank];
@@ -524,7 +522,7 @@ fn activated(x: &Tensor, activation: Option<Activation>, mode: ForwardMode) -> R
 	let mut shape = x.dims().to_vec();
 	let input_width = shape.pop().unwrap_or(0);
 	let values = crate::cpu::read(x, |v| Ok(activation.forward(v, input_width)))?;
-	shape.push(values.len() / shape.iter().product::<usize>().max(1));
+	shape.push(activation.output_width(input_width));
 	Ok(Tensor::from_vec(values, shape, x.device())?)
 }
 

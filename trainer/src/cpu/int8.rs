@@ -10,15 +10,12 @@
 //! half a step of their block's scale per value (llama.cpp quantises activations the same
 //! way for its int8 and 4-bit dot products).
 
-use crate::quant::BLOCK;
+use crate::quant::{QuantKind, QuantizedMatrix, BLOCK};
 
-/// A row of activations quantised by blocks of [`BLOCK`].
-#[derive(Clone, Debug, Default)]
+/// A row of activations quantised as int8 weights are ([`QuantizedMatrix`]).
+#[derive(Clone, Debug)]
 pub struct QuantizedRow {
-	/// One `i8` per value.
-	codes: Vec<i8>,
-	/// absmax/127 per block.
-	scales: Vec<f32>,
+	values: QuantizedMatrix,
 	/// `128 · Σ codes` per block: what the AVX-512 kernel's unsigned weights add, taken off
 	/// in lane 0 of each block's accumulator.
 	offsets: Vec<i32>,
@@ -28,51 +25,33 @@ impl QuantizedRow {
 	/// `x` quantised; `x.len()` must be a multiple of [`BLOCK`].
 	pub fn new(x: &[f32]) -> Self {
 		debug_assert!(x.len().is_multiple_of(BLOCK));
-		let blocks = x.len() / BLOCK;
-		let mut row = Self {
-			codes: vec![0; x.len()],
-			scales: Vec::with_capacity(blocks),
-			offsets: Vec::with_capacity(blocks),
-		};
-		for (block, codes) in x.chunks_exact(BLOCK).zip(row.codes.chunks_exact_mut(BLOCK)) {
-			let absmax = block.iter().fold(0f32, |m, v| m.max(v.abs()));
-			let scale = absmax / 127.0;
-			let inverse = if scale > 0.0 { 1.0 / scale } else { 0.0 };
-			let mut sum = 0i32;
-			for (code, v) in codes.iter_mut().zip(block) {
-				*code = (v * inverse).round().clamp(-127.0, 127.0) as i8;
-				sum += *code as i32;
-			}
-			row.scales.push(scale);
-			row.offsets.push(128 * sum);
-		}
-		row
+		let values = QuantizedMatrix::quantize(QuantKind::Int8, x);
+		let offsets = values
+			.codes
+			.chunks_exact(BLOCK)
+			.map(|block| 128 * block.iter().map(|&c| c as i8 as i32).sum::<i32>())
+			.collect();
+		Self { values, offsets }
 	}
 
 	/// The values it stands for.
 	pub fn values(&self) -> Vec<f32> {
-		self.codes
-			.chunks_exact(BLOCK)
-			.zip(&self.scales)
-			.flat_map(|(codes, &scale)| codes.iter().map(move |&c| c as f32 * scale))
-			.collect()
+		self.values.dequantize()
 	}
 
-	/// Values held.
-	pub fn len(&self) -> usize {
-		self.codes.len()
+	fn codes(&self) -> &[u8] {
+		&self.values.codes
 	}
 
-	/// Whether it holds no values.
-	pub fn is_empty(&self) -> bool {
-		self.codes.is_empty()
+	fn scales(&self) -> &[f32] {
+		&self.values.scales
 	}
 }
 
 /// `w · x` for an int8 weight row (`codes` as stored, two's complement in `u8`, and one scale
 /// per block) and a quantised row of the same length.
 pub fn dot(codes: &[u8], scales: &[f32], x: &QuantizedRow) -> f32 {
-	assert!(codes.len() == x.len() && scales.len() * BLOCK >= codes.len());
+	assert!(codes.len() == x.values.len && scales.len() * BLOCK >= codes.len());
 	#[cfg(target_arch = "x86_64")]
 	{
 		if std::arch::is_x86_feature_detected!("avx512vnni")
@@ -91,11 +70,11 @@ pub fn dot(codes: &[u8], scales: &[f32], x: &QuantizedRow) -> f32 {
 }
 
 fn dot_scalar(codes: &[u8], scales: &[f32], x: &QuantizedRow) -> f32 {
-	let blocks = codes.chunks_exact(BLOCK).zip(x.codes.chunks_exact(BLOCK));
+	let blocks = codes.chunks_exact(BLOCK).zip(x.codes().chunks_exact(BLOCK));
 	blocks
-		.zip(scales.iter().zip(&x.scales))
+		.zip(scales.iter().zip(x.scales()))
 		.map(|((w, x), (ws, xs))| {
-			let sum: i32 = w.iter().zip(x).map(|(&w, &x)| w as i8 as i32 * x as i32).sum();
+			let sum: i32 = w.iter().zip(x).map(|(&w, &x)| w as i8 as i32 * x as i8 as i32).sum();
 			sum as f32 * (ws * xs)
 		})
 		.sum()
@@ -115,10 +94,10 @@ mod x86 {
 		let mut total = _mm512_setzero_ps();
 		for b in 0..codes.len() / BLOCK {
 			let w = _mm512_loadu_si512(codes.as_ptr().add(b * BLOCK).cast());
-			let xs = _mm512_loadu_si512(x.codes.as_ptr().add(b * BLOCK).cast());
+			let xs = _mm512_loadu_si512(x.codes().as_ptr().add(b * BLOCK).cast());
 			let start = _mm512_mask_set1_epi32(_mm512_setzero_si512(), 1, -x.offsets[b]);
 			let block = _mm512_dpbusd_epi32(start, _mm512_xor_si512(w, flip), xs);
-			let scale = _mm512_set1_ps(*scales.get_unchecked(b) * x.scales[b]);
+			let scale = _mm512_set1_ps(*scales.get_unchecked(b) * x.scales()[b]);
 			total = _mm512_fmadd_ps(_mm512_cvtepi32_ps(block), scale, total);
 		}
 		_mm512_reduce_add_ps(total)
@@ -135,11 +114,11 @@ mod x86 {
 			for half in 0..2 {
 				let at = b * BLOCK + half * 32;
 				let w = _mm256_loadu_si256(codes.as_ptr().add(at).cast());
-				let xs = _mm256_loadu_si256(x.codes.as_ptr().add(at).cast());
+				let xs = _mm256_loadu_si256(x.codes().as_ptr().add(at).cast());
 				let pairs = _mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(xs, w));
 				block = _mm256_add_epi32(block, _mm256_madd_epi16(pairs, ones));
 			}
-			let scale = _mm256_set1_ps(*scales.get_unchecked(b) * x.scales[b]);
+			let scale = _mm256_set1_ps(*scales.get_unchecked(b) * x.scales()[b]);
 			total = _mm256_fmadd_ps(_mm256_cvtepi32_ps(block), scale, total);
 		}
 		let halves = _mm_add_ps(_mm256_castps256_ps128(total), _mm256_extractf128_ps(total, 1));
@@ -189,7 +168,7 @@ mod tests {
 			let bound: f64 = w_hat
 				.iter()
 				.enumerate()
-				.map(|(i, w)| (w.abs() * row.scales[i / BLOCK] / 2.0) as f64)
+				.map(|(i, w)| (w.abs() * row.scales()[i / BLOCK] / 2.0) as f64)
 				.sum();
 			let unrounded: f64 = w_hat.iter().zip(&x).map(|(a, b)| *a as f64 * *b as f64).sum();
 			assert!(

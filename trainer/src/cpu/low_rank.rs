@@ -30,16 +30,11 @@ impl Values {
 	}
 
 	/// Values held.
-	pub fn len(&self) -> usize {
+	pub(crate) fn len(&self) -> usize {
 		match self {
 			Values::F32(v) => v.len(),
 			Values::F16(v) => v.len(),
 		}
-	}
-
-	/// Whether it holds none.
-	pub fn is_empty(&self) -> bool {
-		self.len() == 0
 	}
 
 	/// Bytes held.

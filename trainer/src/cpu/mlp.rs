@@ -80,7 +80,8 @@ impl Activation {
 		dx
 	}
 
-	fn output_width(self, input_width: usize) -> usize {
+	/// The width of the activation of an input row `input_width` wide.
+	pub fn output_width(self, input_width: usize) -> usize {
 		match self {
 			Activation::SiluGate => input_width / 2,
 			Activation::GeluTanh => input_width,
