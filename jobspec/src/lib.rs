@@ -55,7 +55,8 @@ scale_type! {
 pub enum Family {
 	/// LLaMA 2/3 and LLaMA-architecture models.
 	Llama,
-	/// DeepSeek's releases of the LLaMA/Qwen architecture.
+	/// DeepSeek-V2 and V3: multi-head latent attention and mixture-of-experts layers. (Its
+	/// dense R1 distills are LLaMA or Qwen models, and registered as those.)
 	DeepSeek,
 	/// Mistral.
 	Mistral,
@@ -105,8 +106,13 @@ impl Family {
 	pub fn modules(self) -> &'static [Module] {
 		use Module::*;
 		match self {
-			Family::Llama | Family::DeepSeek | Family::Mistral | Family::Qwen => {
+			Family::Llama | Family::Mistral | Family::Qwen => {
 				&[QProj, KProj, VProj, OProj, GateProj, UpProj, DownProj]
+			},
+			// `q_proj` where the queries are not compressed (V2-Lite), `q_a_proj` and `q_b_proj`
+			// where they are; the MLPs are the dense layers', the shared and the routed experts'.
+			Family::DeepSeek => {
+				&[QProj, QAProj, QBProj, KvAProjWithMqa, KvBProj, OProj, GateProj, UpProj, DownProj]
 			},
 			Family::Gpt2 => &[CAttn, CProj, CFc],
 			Family::Bloom | Family::ChatGlm => &[QueryKeyValue, Dense, DenseHTo4h, Dense4hToH],
@@ -117,7 +123,10 @@ impl Family {
 	pub fn default_targets(self) -> ModuleSet {
 		use Module::*;
 		ModuleSet::of(match self {
-			Family::Llama | Family::DeepSeek | Family::Mistral | Family::Qwen => &[QProj, VProj],
+			Family::Llama | Family::Mistral | Family::Qwen => &[QProj, VProj],
+			// PEFT has no default for DeepSeek; its attention projections, whichever of the
+			// query's forms the model has.
+			Family::DeepSeek => &[QProj, QAProj, QBProj, KvAProjWithMqa, KvBProj, OProj],
 			Family::Gpt2 => &[CAttn],
 			Family::Bloom | Family::ChatGlm => &[QueryKeyValue],
 		})
@@ -162,12 +171,20 @@ pub enum Module {
 	DenseHTo4h,
 	/// `dense_4h_to_h`.
 	Dense4hToH,
+	/// DeepSeek's query compression, `q_a_proj`.
+	QAProj,
+	/// DeepSeek's query expansion, `q_b_proj`.
+	QBProj,
+	/// DeepSeek's key/value compression with the shared rotary key, `kv_a_proj_with_mqa`.
+	KvAProjWithMqa,
+	/// DeepSeek's key/value expansion, `kv_b_proj`.
+	KvBProj,
 }
 }
 
 impl Module {
 	/// Every module, in bit order.
-	pub const ALL: [Module; 14] = [
+	pub const ALL: [Module; 18] = [
 		Module::QProj,
 		Module::KProj,
 		Module::VProj,
@@ -182,6 +199,10 @@ impl Module {
 		Module::Dense,
 		Module::DenseHTo4h,
 		Module::Dense4hToH,
+		Module::QAProj,
+		Module::QBProj,
+		Module::KvAProjWithMqa,
+		Module::KvBProj,
 	];
 
 	/// The checkpoint's (and PEFT's) name.
@@ -201,6 +222,10 @@ impl Module {
 			Module::Dense => "dense",
 			Module::DenseHTo4h => "dense_h_to_4h",
 			Module::Dense4hToH => "dense_4h_to_h",
+			Module::QAProj => "q_a_proj",
+			Module::QBProj => "q_b_proj",
+			Module::KvAProjWithMqa => "kv_a_proj_with_mqa",
+			Module::KvBProj => "kv_b_proj",
 		}
 	}
 
@@ -209,8 +234,8 @@ impl Module {
 		Module::ALL.into_iter().find(|module| module.name() == name)
 	}
 
-	fn bit(self) -> u16 {
-		1 << (self as u16)
+	fn bit(self) -> u32 {
+		1 << (self as u32)
 	}
 }
 
@@ -223,7 +248,7 @@ impl fmt::Display for Module {
 scale_type! {
 /// A set of modules, one bit per [`Module`] in [`Module::ALL`] order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct ModuleSet(pub u16);
+pub struct ModuleSet(pub u32);
 }
 
 impl ModuleSet {
@@ -776,7 +801,7 @@ mod tests {
 		}
 		assert_eq!(refused(|p| p.alpha = 0).field, Field::Alpha);
 		assert_eq!(refused(|p| p.targets = ModuleSet(0)).problem, Problem::NoTargets);
-		assert_eq!(refused(|p| p.targets = ModuleSet(1 << 15)).problem, Problem::UnknownTargetBits);
+		assert_eq!(refused(|p| p.targets = ModuleSet(1 << 31)).problem, Problem::UnknownTargetBits);
 	}
 
 	#[test]

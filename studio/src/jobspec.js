@@ -25,17 +25,22 @@ export const MODULES = [
   "dense",
   "dense_h_to_4h",
   "dense_4h_to_h",
+  "q_a_proj",
+  "q_b_proj",
+  "kv_a_proj_with_mqa",
+  "kv_b_proj",
 ];
 
 /** @typedef {"Llama" | "DeepSeek" | "Mistral" | "Qwen" | "Bloom" | "Gpt2" | "ChatGlm"} Family */
 
 const DECODER = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
+const LATENT = ["q_proj", "q_a_proj", "q_b_proj", "kv_a_proj_with_mqa", "kv_b_proj", "o_proj"];
 const FUSED = ["query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h"];
 
 /** @type {Record<Family, { name: string, modules: string[], defaults: string[] }>} */
 export const FAMILIES = {
   Llama: { name: "llama", modules: DECODER, defaults: ["q_proj", "v_proj"] },
-  DeepSeek: { name: "deepseek", modules: DECODER, defaults: ["q_proj", "v_proj"] },
+  DeepSeek: { name: "deepseek", modules: [...LATENT, "gate_proj", "up_proj", "down_proj"], defaults: LATENT },
   Mistral: { name: "mistral", modules: DECODER, defaults: ["q_proj", "v_proj"] },
   Qwen: { name: "qwen", modules: DECODER, defaults: ["q_proj", "v_proj"] },
   Bloom: { name: "bloom", modules: FUSED, defaults: ["query_key_value"] },

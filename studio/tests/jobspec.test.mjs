@@ -47,7 +47,7 @@ test("each rule names its field and the numbers", () => {
   }
   assert.equal(refused((p) => (p.alpha = 0)).field, "alpha");
   assert.equal(refused((p) => (p.targets = 0)).message, "name at least one module");
-  assert.equal(refused((p) => (p.targets = 1 << 15)).message, "names a module that does not exist");
+  assert.equal(refused((p) => (p.targets = 1 << 20)).message, "names a module that does not exist");
 });
 
 test("the first broken field is named", () => {

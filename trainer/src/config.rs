@@ -30,13 +30,40 @@ pub enum Positions {
 		rotary_dim: usize,
 		/// Rotate adjacent pairs (ChatGLM) rather than the two halves (LLaMA/HF layout).
 		interleaved: bool,
-		/// LLaMA 3's frequency scaling.
-		llama3_scaling: Option<Llama3RopeScaling>,
+		/// LLaMA 3's or YaRN's frequency scaling.
+		scaling: Option<RopeScaling>,
 	},
 	/// A learned position-embedding table (GPT-2).
 	Learned,
 	/// Linear attention biases (BLOOM).
 	Alibi,
+}
+
+/// A rotary embedding's frequency scaling, for contexts past the pre-training length.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum RopeScaling {
+	/// LLaMA 3's.
+	Llama3(Llama3RopeScaling),
+	/// YaRN's (Peng et al., 2023), as DeepSeek-V2/V3 use it.
+	Yarn(YarnRopeScaling),
+}
+
+/// YaRN (`rope_scaling` with `type: "yarn"`): each frequency is blended between itself and
+/// itself slowed by `factor`, by where its wavelength falls between the `beta_fast` and
+/// `beta_slow` rotations over the original context; cosines and sines are scaled by
+/// `attention_factor`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct YarnRopeScaling {
+	/// How much the longest wavelengths are slowed.
+	pub factor: f64,
+	/// The context length the model was pre-trained on.
+	pub original_max_positions: usize,
+	/// Frequencies that turn more than this often over the original context are kept.
+	pub beta_fast: f64,
+	/// Frequencies that turn less than this often are slowed fully.
+	pub beta_slow: f64,
+	/// What cosines and sines are multiplied by.
+	pub attention_factor: f64,
 }
 
 /// LLaMA 3's rotary frequency scaling (`rope_scaling` with `rope_type: "llama3"`): long
@@ -119,6 +146,10 @@ pub struct ModelConfig {
 	pub tie_word_embeddings: bool,
 	/// BLOOM's LayerNorm right after the embedding.
 	pub embedding_norm: bool,
+	/// DeepSeek's multi-head latent attention, in place of q/k/v projections.
+	pub latent_attention: Option<LatentAttention>,
+	/// DeepSeek's mixture-of-experts layers, in place of the MLP of the later blocks.
+	pub experts: Option<Experts>,
 	/// Whether the checkpoint stores linear weights as `[in, out]` (GPT-2's Conv1D).
 	pub conv1d_weights: bool,
 	/// The end-of-sequence token, if `config.json` names one.
@@ -159,16 +190,73 @@ pub(crate) fn token_field(json: &Value, name: &str) -> Option<u32> {
 	}
 }
 
+/// Multi-head latent attention (DeepSeek-V2, Liu et al., 2024): keys and values are expanded
+/// from one compressed vector per position, queries optionally from another, and each head's
+/// query and key end in a rotary part, the keys' shared by every head.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LatentAttention {
+	/// Width of the compressed query (`q_a_proj`), or `None` for a plain `q_proj`.
+	pub q_rank: Option<usize>,
+	/// Width of the compressed key and value (`kv_a_proj_with_mqa`'s first outputs).
+	pub kv_rank: usize,
+	/// A head's query and key width without rotation.
+	pub nope_dim: usize,
+	/// A head's query and key width with rotation.
+	pub rope_dim: usize,
+	/// A head's value width.
+	pub value_dim: usize,
+	/// Whether `q_a_proj`, `kv_a_proj_with_mqa` and `o_proj` have biases.
+	pub bias: bool,
+	/// What scores are multiplied by before the softmax: `1/√(nope + rope)`, times YaRN's
+	/// `mscale²` where it applies.
+	pub softmax_scale: f64,
+}
+
+/// How a mixture-of-experts layer picks a token's experts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Routing {
+	/// DeepSeek-V2: softmax scores; the top `k` of all experts, or (`group_limited`) of the
+	/// experts in the groups whose best score is among the top `topk_group`.
+	Softmax {
+		/// Whether only the best groups' experts can be picked.
+		group_limited: bool,
+	},
+	/// DeepSeek-V3: sigmoid scores; picked by score plus a per-expert correction bias, within
+	/// the groups whose two best biased scores sum highest; weighted by the unbiased score.
+	Sigmoid {
+		/// Whether a token's weights are divided by their sum.
+		normalize: bool,
+	},
+}
+
+/// A mixture-of-experts layer's shape (DeepSeekMoE, Dai et al., 2024): routed SwiGLU experts,
+/// `per_token` of which each token uses, beside shared ones every token uses.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Experts {
+	/// Routed experts.
+	pub routed: usize,
+	/// Routed experts a token uses.
+	pub per_token: usize,
+	/// Shared experts, held as one MLP `shared` times as wide.
+	pub shared: usize,
+	/// Width of one expert's MLP.
+	pub width: usize,
+	/// Blocks before the first mixture-of-experts one keep a dense MLP.
+	pub first_layer: usize,
+	/// Experts form this many equal groups, in index order.
+	pub groups: usize,
+	/// Groups a token's experts may come from.
+	pub topk_groups: usize,
+	/// The routed experts' weighted sum is multiplied by this.
+	pub scaling: f64,
+	/// How experts are picked.
+	pub routing: Routing,
+}
+
 impl ModelConfig {
 	/// Builds the configuration from a parsed Hugging Face `config.json`.
 	pub fn from_hf(json: &Value) -> Result<Self> {
 		let model_type = json.get("model_type").and_then(Value::as_str).unwrap_or_default();
-		if model_type.starts_with("deepseek_v") {
-			return Err(Error::UnknownFamily(format!(
-				"{model_type} (DeepSeek's mixture-of-experts models are out of scope; its dense \
-				 releases load as llama or qwen2)"
-			)));
-		}
 		let family = Family::from_model_type(model_type)?;
 		let cfg = family.config(json)?;
 		cfg.check()?;
@@ -201,6 +289,20 @@ impl ModelConfig {
 		Ok(())
 	}
 
+	/// The modules LoRA can target in this model: its family's, less the query projections a
+	/// DeepSeek model does not have.
+	pub fn linear_modules(&self) -> Vec<&'static str> {
+		let mut modules = self.family.linear_modules();
+		if let Some(latent) = self.latent_attention {
+			modules.retain(|module| match *module {
+				"q_proj" => latent.q_rank.is_none(),
+				"q_a_proj" | "q_b_proj" => latent.q_rank.is_some(),
+				_ => true,
+			});
+		}
+		modules
+	}
+
 	/// Width of the fused or separate q/k/v output.
 	pub fn qkv_width(&self) -> (usize, usize) {
 		(self.num_heads * self.head_dim, self.num_kv_heads * self.head_dim)
@@ -208,14 +310,33 @@ impl ModelConfig {
 
 	/// Parameters in the base model (embeddings included once when tied).
 	pub fn parameter_count(&self) -> usize {
-		let (q, kv) = self.qkv_width();
-		let attention = self.hidden_size * (q + 2 * kv) + q * self.hidden_size;
-		let mlp = match self.mlp {
-			Mlp::GatedSilu | Mlp::FusedGatedSilu => 3 * self.hidden_size * self.intermediate_size,
-			Mlp::GeluTanh => 2 * self.hidden_size * self.intermediate_size,
+		let h = self.hidden_size;
+		let attention = match self.latent_attention {
+			Some(l) => {
+				let query = self.num_heads * (l.nope_dim + l.rope_dim);
+				let q = l.q_rank.map_or(h * query, |rank| h * rank + rank * query);
+				q + h * (l.kv_rank + l.rope_dim)
+					+ l.kv_rank * self.num_heads * (l.nope_dim + l.value_dim)
+					+ self.num_heads * l.value_dim * h
+			},
+			None => {
+				let (q, kv) = self.qkv_width();
+				h * (q + 2 * kv) + q * h
+			},
 		};
-		let embeddings =
-			self.vocab_size * self.hidden_size * if self.tie_word_embeddings { 1 } else { 2 };
-		self.num_layers * (attention + mlp) + embeddings
+		let mlp = |width: usize| match self.mlp {
+			Mlp::GatedSilu | Mlp::FusedGatedSilu => 3 * h * width,
+			Mlp::GeluTanh => 2 * h * width,
+		};
+		let mlps: usize = (0..self.num_layers)
+			.map(|layer| match self.experts {
+				Some(e) if layer >= e.first_layer => {
+					(e.routed + e.shared) * mlp(e.width) + e.routed * h
+				},
+				_ => mlp(self.intermediate_size),
+			})
+			.sum();
+		let embeddings = self.vocab_size * h * if self.tie_word_embeddings { 1 } else { 2 };
+		self.num_layers * attention + mlps + embeddings
 	}
 }

@@ -166,7 +166,16 @@ pub struct ForwardMode<'a> {
 	/// Adapters held apart from the model, each applied to its own rows of the input: a
 	/// serving batch mixes requests for different adapters over one base (inference only).
 	pub rows: Option<&'a RowAdapters<'a>>,
+	/// Where mixture-of-experts layers record, in order, each row's chosen experts.
+	pub routing_log: Option<&'a RoutingLog>,
+	/// The batch rows the input's rows were gathered from (a routed expert's tokens), so
+	/// per-document gradients ([`crate::cpu::segments`]) know each row's document.
+	pub source_rows: Option<&'a [u32]>,
 }
+
+/// Each mixture-of-experts layer's choice, in the order they ran: for every row of its
+/// input, the routed experts it chose, best first.
+pub type RoutingLog = std::sync::Mutex<Vec<Vec<Vec<usize>>>>;
 
 impl ForwardMode<'_> {
 	/// Inference: no dropout, no gradients.
@@ -176,6 +185,8 @@ impl ForwardMode<'_> {
 		kernels: Kernels::Auto,
 		gradients: false,
 		rows: None,
+		routing_log: None,
+		source_rows: None,
 	};
 
 	/// The row adapters, when one of them adapts layer `index`: the others take the plain path.
@@ -295,6 +306,16 @@ impl Linear {
 		self.apply(x, None, mode)
 	}
 
+	/// `layer(activation(x))`: an MLP's output projection on its up projection's output.
+	pub fn forward_activated(
+		&self,
+		x: &Tensor,
+		activation: Activation,
+		mode: ForwardMode,
+	) -> Result<Tensor> {
+		self.apply(x, Some(activation), mode)
+	}
+
 	/// `residual + layer(activation(x))`: a block's output projection adding to the residual
 	/// stream `[…, out]`. With an activation, `x` is the MLP's up projection (`[…, 2·in]` for
 	/// a stacked gate/up).
@@ -394,6 +415,7 @@ impl Linear {
 			columns: self.weight.shape()?.0,
 			dropout_mask: self.dropout_mask(input_len, mode),
 			ids: (lora.a.as_tensor().id(), lora.b.as_tensor().id()),
+			source_rows: mode.source_rows.map(std::sync::Arc::from),
 		}))
 	}
 

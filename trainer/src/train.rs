@@ -551,6 +551,15 @@ pub fn train(run: Run) -> Result<Summary> {
 	std::fs::create_dir_all(&run.output).map_err(Error::io(&run.output))?;
 	let plan = Plan::new(run.blocks.len(), cfg);
 	let vars = run.model.lora_vars();
+	let routed = run.model.routed_expert_vars();
+	// What a routed expert that no token chose contributes to a document's gradient.
+	let unrouted: Vec<Vec<f32>> = vars
+		.iter()
+		.map(|(_, var)| match routed.contains(&var.as_tensor().id()) {
+			true => vec![0.0; var.elem_count()],
+			false => Vec::new(),
+		})
+		.collect();
 	let mut adam = AdamW::new(vars.clone())?;
 	let identity = run_identity(&run);
 	let first_step = match &run.resume {
@@ -650,10 +659,7 @@ pub fn train(run: Run) -> Result<Summary> {
 				},
 				None => (loss.backward()?, None),
 			};
-			for (g, (name, var)) in grads.iter_mut().zip(&vars) {
-				let grad = store.get(var.as_tensor()).ok_or_else(|| {
-					Error::Candle(candle_core::Error::Msg(format!("{name} received no gradient")))
-				})?;
+			for (g, grad) in grads.iter_mut().zip(run.model.lora_gradients(&store)?) {
 				*g = (&*g + grad)?;
 			}
 			if let (Some(segments), Some(parts), Some(adam_now), Some(sketch), Some(influence)) =
@@ -668,12 +674,16 @@ pub fn train(run: Run) -> Result<Summary> {
 					.map(|segment| {
 						let own = vars
 							.iter()
-							.map(|(name, var)| {
-								parts.get(var.as_tensor().id(), segment).ok_or_else(|| {
-									Error::Attribution(format!(
+							.zip(&unrouted)
+							.map(|((name, var), unrouted)| {
+								match parts.get(var.as_tensor().id(), segment) {
+									Some(part) => Ok(part),
+									// No token of the step chose this expert.
+									None if routed.contains(&var.as_tensor().id()) => Ok(&unrouted[..]),
+									None => Err(Error::Attribution(format!(
 										"{name} has no per-document gradient: training-time attribution needs the fused CPU kernels"
-									))
-								})
+									))),
+								}
 							})
 							.collect::<Result<Vec<_>>>()?;
 						// The document's own mean-loss gradient, as LESS scores it.

@@ -643,3 +643,117 @@ fn bad_input_is_refused_with_a_reason_and_writes_no_adapter() {
 		);
 	}
 }
+
+/// A model builder's DeepSeek run: a V2-architecture model (latent attention, routed and
+/// shared experts) fine-tunes with LoRA and with QLoRA into PEFT adapters, `inspect` shows its
+/// shape, and what it cannot take is refused with a reason.
+#[test]
+fn a_deepseek_model_fine_tunes_with_lora_and_qlora_into_peft_adapters() {
+	let f = fixture();
+	let model = f.root.join("tiny-deepseek");
+	write_checkpoint("deepseek_v2", &model, 7);
+	let inspected = stdout(&run_ok(&["inspect", s(&model)]));
+	assert!(inspected.contains("family      deepseek_v2"), "{inspected}");
+	assert!(inspected.contains("experts     8 routed (2 a token, softmax, group-limited)"));
+	assert!(
+		inspected.contains(
+			"targets     q_proj, kv_a_proj_with_mqa, kv_b_proj, o_proj, gate_proj, up_proj, \
+			 down_proj"
+		),
+		"{inspected}"
+	);
+	/// The fixture's run on `model`, its targets left to `extra`.
+	fn args<'a>(
+		f: &'a Fixture,
+		model: &'a Path,
+		output: &'a Path,
+		extra: &[&'a str],
+	) -> Vec<&'a str> {
+		let mut args = train_args(f, output, &[]);
+		let at = args.iter().position(|a| *a == "--model").unwrap() + 1;
+		args[at] = s(model);
+		let at = args.iter().position(|a| *a == "--epochs").unwrap() + 1;
+		args[at] = "12";
+		args.retain(|a| *a != "--target" && !a.starts_with("q_proj,k_proj"));
+		args.extend_from_slice(extra);
+		args
+	}
+	fn loss_fell(dir: &Path) {
+		let losses: Vec<f64> = std::fs::read_to_string(dir.join("progress.jsonl"))
+			.unwrap()
+			.lines()
+			.map(|l| serde_json::from_str::<Value>(l).unwrap()["loss"].as_f64().unwrap())
+			.collect();
+		let (first, last) = (losses[0], *losses.last().unwrap());
+		assert!(last < first * 0.8, "{}: loss fell from {first} to only {last}", dir.display());
+	}
+	let tensor_names = |dir: &Path| -> Vec<String> {
+		let bytes = std::fs::read(dir.join("adapter_model.safetensors")).unwrap();
+		let tensors = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+		tensors.names().into_iter().map(String::from).collect()
+	};
+
+	// LoRA on the default targets: every attention projection this model has.
+	let lora = f.root.join("deepseek-lora");
+	run_ok(&args(&f, &model, &lora, &[]));
+	loss_fell(&lora);
+	let names = tensor_names(&lora);
+	assert_eq!(names.len(), 2 * 4 * LAYERS, "{names:?}");
+	for module in ["q_proj", "kv_a_proj_with_mqa", "kv_b_proj", "o_proj"] {
+		let name = format!("base_model.model.model.layers.1.self_attn.{module}.lora_A.weight");
+		assert!(names.contains(&name), "{name} missing from {names:?}");
+	}
+
+	// QLoRA (NF4 base) on the MLPs as well: the dense one, each routed expert and the shared.
+	let qlora = f.root.join("deepseek-qlora");
+	let targets = "q_proj,kv_b_proj,gate_proj,up_proj,down_proj";
+	run_ok(&args(&f, &model, &qlora, &["--method", "qlora", "--bits", "4", "--target", targets]));
+	loss_fell(&qlora);
+	let names = tensor_names(&qlora);
+	for path in [
+		"model.layers.0.mlp.gate_proj",
+		"model.layers.1.mlp.experts.7.down_proj",
+		"model.layers.1.mlp.shared_experts.up_proj",
+	] {
+		let name = format!("base_model.model.{path}.lora_B.weight");
+		assert!(names.contains(&name), "{name} missing from {names:?}");
+	}
+	// Per layer: q_proj and kv_b_proj; layer 0's dense MLP; layer 1's 8 experts and shared one.
+	assert_eq!(names.len(), 2 * (2 * 2 + 3 + 3 * (EXPERTS + 1)), "{names:?}");
+
+	let broken = |name: &str, edit: &dyn Fn(&mut Value)| {
+		let dir = f.root.join(name);
+		write_checkpoint("deepseek_v3", &dir, 7);
+		let mut cfg = config("deepseek_v3");
+		edit(&mut cfg);
+		std::fs::write(dir.join("config.json"), cfg.to_string()).unwrap();
+		dir
+	};
+	let shared_kv = broken("kv-heads", &|c| c["num_key_value_heads"] = 1.into());
+	let too_many = broken("per-token", &|c| c["num_experts_per_tok"] = 5.into());
+	let rope = broken("rope", &|c| c["rope_scaling"]["type"] = "dynamic".into());
+	let no_bias = f.root.join("no-bias");
+	write_checkpoint("deepseek_v3", &no_bias, 7);
+	let mut weights = tensors("deepseek_v3", 7);
+	weights.remove("model.layers.1.mlp.gate.e_score_correction_bias");
+	candle_core::safetensors::save(
+		&weights.into_iter().collect(),
+		no_bias.join("model.safetensors"),
+	)
+	.unwrap();
+	let cases: Vec<(&Path, &[&str], &str)> = vec![
+		(&model, &["--target", "q_a_proj"], "q_a_proj match no layer of this model; it has q_proj"),
+		(&model, &["--target", "c_attn"], "unknown target module \"c_attn\" for deepseek_v2"),
+		(&shared_kv, &[], "num_key_value_heads 1 must equal num_attention_heads 4"),
+		(&too_many, &[], "num_experts_per_tok 5 must be between 1 and the 4 experts"),
+		(&rope, &[], "rope scaling \"dynamic\" is not supported for deepseek_v3"),
+		(&no_bias, &[], "tensor model.layers.1.mlp.gate.e_score_correction_bias is missing"),
+	];
+	for (i, (dir, extra, expected)) in cases.into_iter().enumerate() {
+		let output = f.root.join(format!("refused-{i}"));
+		let out = trainer(&args(&f, dir, &output, extra));
+		assert!(!out.status.success(), "case {i} succeeded");
+		assert!(stderr(&out).contains(expected), "case {i}: {}", stderr(&out));
+		assert!(!output.exists(), "case {i} wrote {}", output.display());
+	}
+}

@@ -17,7 +17,7 @@ use provenant_trainer::{
 	adapter::LoraSettings,
 	config::Family,
 	data::Block,
-	linear::{ForwardMode, Kernels},
+	linear::{ForwardMode, Kernels, RoutingLog},
 	loader::{self, MemoryWeights},
 	model::{BuildOptions, Model},
 	quant::QuantKind,
@@ -109,26 +109,65 @@ fn golden_ids() -> Vec<u32> {
 	sample_ids(12)
 }
 
-/// Writes the golden checkpoints for `scripts/golden-logits.sh`, which then runs transformers on
-/// them.
+/// The families checked against transformers' logits rather than candle-transformers'.
+const GOLDEN_FAMILIES: [&str; 4] = ["gpt2", "bloom", "deepseek_v2", "deepseek_v3"];
+
+/// LoRA on every attention projection, the targets PEFT keeps for DeepSeek under transformers
+/// 5: it moves `gate_proj`, `up_proj` and `down_proj` targets onto its fused experts, so the
+/// dense and shared MLPs' adapters, which the trainer writes in the per-module layout of
+/// transformers 4, would not load there.
+fn attention_targets(family: Family) -> LoraSettings {
+	LoraSettings {
+		targets: family.default_targets().iter().map(|s| s.to_string()).collect(),
+		..all_targets(family)
+	}
+}
+
+/// The adapter behind a DeepSeek golden file: every attention projection adapted, `B`
+/// non-zero, so its logits test PEFT's names and layouts of each of them.
+fn golden_adapter(dir: &Path) -> Model {
+	let family = loader::open(dir, None).unwrap().config.family;
+	let options =
+		BuildOptions { lora: Some(attention_targets(family)), quant: None, seed: GOLDEN_SEED };
+	let model = open(dir, &options);
+	let mut rng = Rng::new(GOLDEN_SEED + 1);
+	for (_, var) in model.lora_vars() {
+		let n = var.elem_count();
+		var.set(&Tensor::from_vec(rng.uniform_vec(n, 0.3), var.dims(), &Device::Cpu).unwrap())
+			.unwrap();
+	}
+	model
+}
+
+/// Writes the golden checkpoints for `scripts/golden-logits.sh`, which then runs transformers
+/// (and PEFT, on each `<family>-adapter`) on them.
 #[test]
 #[ignore = "run by scripts/golden-logits.sh"]
 fn write_golden_checkpoints() {
+	use provenant_trainer::adapter::{self, PeftConfig};
 	let dir = std::path::PathBuf::from(
 		std::env::var("PROVENANT_GOLDEN_DIR").expect("PROVENANT_GOLDEN_DIR"),
 	);
-	for family in ["gpt2", "bloom"] {
+	for family in GOLDEN_FAMILIES {
 		write_checkpoint(family, &dir.join(family), GOLDEN_SEED);
+		if family.starts_with("deepseek") {
+			let model = golden_adapter(&dir.join(family));
+			let config =
+				PeftConfig::new(&attention_targets(model.cfg.family), model.cfg.family, family);
+			adapter::save(&model, &config, &dir.join(format!("{family}-adapter"))).unwrap();
+		}
 	}
 	std::fs::write(dir.join("ids.json"), serde_json::to_string(&golden_ids()).unwrap()).unwrap();
 }
 
-/// candle-transformers has no GPT-2 and no BLOOM, so these two families are checked against
-/// logits from Hugging Face transformers (see each file's `reference`), at every position and
-/// through both the fused kernels and the composed ops.
+/// candle-transformers has no GPT-2, no BLOOM and no DeepSeek-V3 (and routes DeepSeek-V2's
+/// group-limited experts differently), so these families are checked against logits from
+/// Hugging Face transformers (see each file's `reference`), at every position and through both
+/// the fused kernels and the composed ops; for DeepSeek also with an adapter on every linear
+/// projection, as PEFT loads it onto transformers' model.
 #[test]
-fn gpt2_and_bloom_match_transformers() {
-	for family in ["gpt2", "bloom"] {
+fn golden_families_match_transformers() {
+	for family in GOLDEN_FAMILIES {
 		// The crate's folder as cargo gives it at run time: a test binary compiled in another
 		// clone that shares the target directory keeps that clone's path in `env!`.
 		let crate_dir = std::env::var_os("CARGO_MANIFEST_DIR")
@@ -143,24 +182,32 @@ fn gpt2_and_bloom_match_transformers() {
 			golden_ids(),
 			"{family}: golden ids changed; rerun scripts/golden-logits.sh"
 		);
-		let reference: Vec<Vec<f32>> = serde_json::from_value(golden["logits"].clone()).unwrap();
-		assert_eq!(reference.len(), ids.len());
-		let spread = reference.iter().flatten().fold(0f32, |m, x| m.max(x.abs()));
-		assert!(spread > 0.5, "{family}: logits too flat to compare ({spread})");
 		let dir = tempfile::tempdir().unwrap();
 		write_checkpoint(family, dir.path(), GOLDEN_SEED);
-		let model = open(dir.path(), &BuildOptions::default());
-		let input = Tensor::new(ids.as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap();
-		for kernels in [Kernels::Auto, Kernels::Composed] {
-			let logits =
-				model.forward(&input, None, ForwardMode { kernels, ..ForwardMode::EVAL }).unwrap();
-			let logits: Vec<Vec<f32>> = logits.squeeze(0).unwrap().to_vec2().unwrap();
-			for (position, (ours, theirs)) in logits.iter().zip(&reference).enumerate() {
-				let diff = max_abs_diff(ours, theirs);
-				assert!(
-					diff < 1e-4,
-					"{family} ({kernels:?}): logits at position {position} differ by {diff}"
-				);
+		let mut models = vec![("logits", open(dir.path(), &BuildOptions::default()))];
+		if family.starts_with("deepseek") {
+			models.push(("adapter_logits", golden_adapter(dir.path())));
+		}
+		for (key, model) in models {
+			let reference: Vec<Vec<f32>> = serde_json::from_value(golden[key].clone())
+				.unwrap_or_else(|e| panic!("{family}: {key}: {e}"));
+			assert_eq!(reference.len(), ids.len());
+			let spread = reference.iter().flatten().fold(0f32, |m, x| m.max(x.abs()));
+			assert!(spread > 0.5, "{family}: logits too flat to compare ({spread})");
+			let input = Tensor::new(ids.as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+			for kernels in [Kernels::Auto, Kernels::Composed] {
+				let mode = ForwardMode { kernels, ..ForwardMode::EVAL };
+				let logits = model.forward(&input, None, mode).unwrap();
+				let logits: Vec<Vec<f32>> = logits.squeeze(0).unwrap().to_vec2().unwrap();
+				for (position, (ours, theirs)) in logits.iter().zip(&reference).enumerate() {
+					let diff = max_abs_diff(ours, theirs);
+					// Relative to the logits' size: DeepSeek's reach tens.
+					assert!(
+						diff < 1e-4 * spread.max(1.0),
+						"{family} {key} ({kernels:?}): logits at position {position} differ by \
+						 {diff}"
+					);
+				}
 			}
 		}
 	}
@@ -217,23 +264,48 @@ fn training_block() -> Block {
 	Block { inputs: ids[..16].to_vec(), targets: ids[1..].to_vec(), mask: vec![1.0; 16], start: 0 }
 }
 
-fn loss_and_grads(model: &Model, block: &Block) -> (f32, Vec<Tensor>) {
+/// A step's loss and each LoRA tensor's gradient, in [`Model::lora_vars`] order.
+struct Step {
+	loss: f32,
+	grads: Vec<Tensor>,
+	/// Whether each tensor's layer ran: false only for a routed expert no token chose, whose
+	/// gradient is then zero.
+	ran: Vec<bool>,
+}
+
+fn loss_and_grads(model: &Model, block: &Block) -> Step {
 	loss_and_grads_with(model, block, ForwardMode::EVAL)
 }
 
-fn loss_and_grads_with(model: &Model, block: &Block, mode: ForwardMode) -> (f32, Vec<Tensor>) {
-	let (sum, tokens) =
-		masked_loss_sum(model, &[block], ForwardMode { gradients: true, ..mode }).unwrap();
+/// The `(block, expert)` of the tensor `name`, when it belongs to a routed expert.
+fn routed_expert(name: &str) -> Option<(usize, usize)> {
+	let (before, after) = name.split_once(".mlp.experts.")?;
+	let layer = before.rsplit('.').next()?.parse().ok()?;
+	Some((layer, after.split('.').next()?.parse().ok()?))
+}
+
+fn loss_and_grads_with(model: &Model, block: &Block, mode: ForwardMode) -> Step {
+	let log = RoutingLog::default();
+	let mode = ForwardMode { gradients: true, routing_log: Some(&log), ..mode };
+	let (sum, tokens) = masked_loss_sum(model, &[block], mode).unwrap();
 	let loss = (sum / tokens).unwrap();
 	let store = loss.backward().unwrap();
-	let grads = model
-		.lora_vars()
-		.iter()
-		.map(|(name, var)| {
-			store.get(var.as_tensor()).unwrap_or_else(|| panic!("{name}: no gradient")).clone()
-		})
-		.collect();
-	(loss.to_scalar().unwrap(), grads)
+	let first_moe = model.cfg.experts.map_or(0, |e| e.first_layer);
+	let chosen: Vec<Vec<Vec<usize>>> = log.into_inner().unwrap();
+	let (mut grads, mut ran) = (Vec::new(), Vec::new());
+	for (name, var) in model.lora_vars() {
+		let routed = routed_expert(&name).is_none_or(|(layer, expert)| {
+			chosen[layer - first_moe].iter().any(|experts| experts.contains(&expert))
+		});
+		let grad = match store.get(var.as_tensor()) {
+			Some(grad) => grad.clone(),
+			None if !routed => var.zeros_like().unwrap(),
+			None => panic!("{name}: no gradient"),
+		};
+		grads.push(grad);
+		ran.push(routed);
+	}
+	Step { loss: loss.to_scalar().unwrap(), grads, ran }
 }
 
 fn max_abs(t: &Tensor) -> f32 {
@@ -268,9 +340,9 @@ fn check_gradients(family: &str, quant: Option<QuantKind>) {
 	let before = frozen_bytes(&model);
 	let block = training_block();
 
-	let (_, grads) = loss_and_grads(&model, &block);
-	for ((name, _), grad) in vars.iter().zip(&grads) {
-		if name.ends_with("lora_B.weight") {
+	let Step { grads, ran, .. } = loss_and_grads(&model, &block);
+	for (((name, _), grad), ran) in vars.iter().zip(&grads).zip(ran) {
+		if name.ends_with("lora_B.weight") && ran {
 			assert!(max_abs(grad) > 0.0, "{family}: {name} has a zero gradient at step 1");
 		} else {
 			assert_eq!(
@@ -284,9 +356,13 @@ fn check_gradients(family: &str, quant: Option<QuantKind>) {
 	let mut adam = AdamW::new(vars.clone()).unwrap();
 	adam.step(&grads, 1e-2, &cfg).unwrap();
 
-	let (loss, grads) = loss_and_grads(&model, &block);
-	for ((name, _), grad) in vars.iter().zip(&grads) {
-		assert!(max_abs(grad) > 0.0, "{family} {quant:?}: {name} has a zero gradient at step 2");
+	let Step { loss, grads, ran } = loss_and_grads(&model, &block);
+	for (((name, _), grad), ran) in vars.iter().zip(&grads).zip(ran) {
+		assert_eq!(
+			max_abs(grad) > 0.0,
+			ran,
+			"{family} {quant:?}: {name} has a gradient at step 2 if and only if its layer ran"
+		);
 	}
 
 	// The gradient is the derivative: compare the largest entry of the first A with a central
@@ -303,7 +379,7 @@ fn check_gradients(family: &str, quant: Option<QuantKind>) {
 		let mut values = original.clone();
 		values[index] += delta;
 		a.set(&Tensor::from_vec(values, a.dims(), &Device::Cpu).unwrap()).unwrap();
-		loss_and_grads(&model, &block).0
+		loss_and_grads(&model, &block).loss
 	};
 	let numeric = (nudged(eps) - nudged(-eps)) / (2.0 * eps);
 	a.set(&Tensor::from_vec(original, a.dims(), &Device::Cpu).unwrap()).unwrap();
@@ -332,7 +408,7 @@ fn per_document_gradients_add_up_and_match_each_document_alone() {
 		let (_dir, _, model) = adapted_checkpoint(family, 5, 3);
 		let vars = model.lora_vars();
 		// One step first, so that B is not zero and A has a gradient too.
-		let (_, grads) = loss_and_grads(&model, &training_block());
+		let grads = loss_and_grads(&model, &training_block()).grads;
 		AdamW::new(vars.clone()).unwrap().step(&grads, 1e-2, &TrainConfig::default()).unwrap();
 
 		// Two documents of 17 and 16 tokens, the second's block starting at its 16th token:
@@ -367,21 +443,33 @@ fn per_document_gradients_add_up_and_match_each_document_alone() {
 				(loss.backward(), Default::default())
 			};
 			let store = store.unwrap();
+			// A routed expert no token chose has no gradient.
 			let whole: Vec<Vec<f32>> = vars
 				.iter()
-				.map(|(_, v)| {
-					store.get(v.as_tensor()).unwrap().flatten_all().unwrap().to_vec1().unwrap()
+				.map(|(name, v)| match store.get(v.as_tensor()) {
+					Some(grad) => grad.flatten_all().unwrap().to_vec1().unwrap(),
+					None if routed_expert(name).is_some() => vec![0.0; v.elem_count()],
+					None => panic!("{family}: {name} has no gradient"),
 				})
 				.collect();
 			(whole, parts, segments)
 		};
 		let (whole, parts, segments) = gradients(&[&blocks[0], &blocks[1]], true);
+		let zeros: Vec<Vec<f32>> = vars.iter().map(|(_, v)| vec![0.0; v.elem_count()]).collect();
+		// Each document's part; nothing recorded for an expert neither document's tokens chose.
+		let part = |i: usize, document: usize| -> &[f32] {
+			let (name, var) = &vars[i];
+			parts.get(var.as_tensor().id(), document).unwrap_or_else(|| {
+				assert!(routed_expert(name).is_some(), "{family}: {name} has no part");
+				&zeros[i]
+			})
+		};
 		assert_eq!(segments.documents, [0, 1], "{family}");
 		assert_eq!(segments.tokens, [16.0, 16.0], "{family}");
 		for (document, block) in blocks.iter().enumerate() {
 			let (alone, _, _) = gradients(&[block], false);
-			for ((name, var), alone) in vars.iter().zip(&alone) {
-				let part = parts.get(var.as_tensor().id(), document).unwrap();
+			for (i, ((name, _), alone)) in vars.iter().zip(&alone).enumerate() {
+				let part = part(i, document);
 				let scale = alone.iter().fold(0f32, |m, x| m.max(x.abs())).max(1e-6);
 				let worst = part.iter().zip(alone).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
 				assert!(
@@ -390,11 +478,8 @@ fn per_document_gradients_add_up_and_match_each_document_alone() {
 				);
 			}
 		}
-		for (i, ((name, var), whole)) in vars.iter().zip(&whole).enumerate() {
-			let (a, b) = (
-				parts.get(var.as_tensor().id(), 0).unwrap(),
-				parts.get(var.as_tensor().id(), 1).unwrap(),
-			);
+		for (i, ((name, _), whole)) in vars.iter().zip(&whole).enumerate() {
+			let (a, b) = (part(i, 0), part(i, 1));
 			let scale = whole.iter().fold(0f32, |m, x| m.max(x.abs())).max(1e-6);
 			let worst = whole
 				.iter()
@@ -467,10 +552,11 @@ fn fused_kernels_match_the_composed_ops_on_every_family() {
 			gradients: true,
 			..ForwardMode::EVAL
 		};
-		let (fused_loss, fused_grads) =
-			loss_and_grads_with(&model, &block, training(Kernels::Auto));
-		let (composed_loss, composed_grads) =
-			loss_and_grads_with(&model, &block, training(Kernels::Composed));
+		let fused = loss_and_grads_with(&model, &block, training(Kernels::Auto));
+		let composed = loss_and_grads_with(&model, &block, training(Kernels::Composed));
+		assert_eq!(fused.ran, composed.ran, "{family}: both kernels route alike");
+		let (fused_loss, fused_grads) = (fused.loss, fused.grads);
+		let (composed_loss, composed_grads, ran) = (composed.loss, composed.grads, composed.ran);
 		assert!(
 			(fused_loss - composed_loss).abs() < 1e-5,
 			"{family}, dropout {dropout}: loss {fused_loss} against {composed_loss}"
@@ -483,15 +569,21 @@ fn fused_kernels_match_the_composed_ops_on_every_family() {
 				"{family}: evaluate gives {evaluated}, training {fused_loss}"
 			);
 		}
-		for ((name, _), (f, c)) in
-			model.lora_vars().iter().zip(fused_grads.iter().zip(&composed_grads))
+		for (((name, _), (f, c)), ran) in
+			model.lora_vars().iter().zip(fused_grads.iter().zip(&composed_grads)).zip(ran)
 		{
 			let (f, c) = (
 				f.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
 				c.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
 			);
 			let scale = c.iter().fold(0f32, |m, v| m.max(v.abs()));
-			assert!(scale > 0.0, "{family}: {name} has no gradient to compare");
+			// An expert that ran only on masked positions gets a zero gradient, and one that no
+			// token chose none.
+			assert!(
+				scale > 0.0 || routed_expert(name).is_some(),
+				"{family}: {name} has no gradient to compare"
+			);
+			assert!(ran || scale == 0.0, "{family}: {name} did not run but has a gradient");
 			let diff = max_abs_diff(&f, &c);
 			assert!(
 				diff <= 1e-3 * scale,
@@ -506,6 +598,77 @@ fn quantised_bases_pass_gradients_too() {
 	check_gradients("llama", Some(QuantKind::Nf4));
 	check_gradients("chatglm", Some(QuantKind::Int8));
 	check_gradients("gpt2", Some(QuantKind::Nf4));
+	check_gradients("deepseek_v2", Some(QuantKind::Nf4));
+	check_gradients("deepseek_v3", Some(QuantKind::Int8));
+}
+
+/// Routing is a pure function of the input, every token goes to `num_experts_per_tok`
+/// experts of one group (`topk_group` 1), and in training the experts some token was routed
+/// to get gradients while the others get none.
+#[test]
+fn deepseek_trains_the_experts_its_tokens_are_routed_to_and_no_others() {
+	use std::collections::BTreeSet;
+	for family in ["deepseek_v2", "deepseek_v3"] {
+		let dir = tempfile::tempdir().unwrap();
+		write_checkpoint(family, dir.path(), 5);
+		let checkpoint = loader::open(dir.path(), None).unwrap();
+		let options = BuildOptions {
+			lora: Some(all_targets(checkpoint.config.family)),
+			quant: None,
+			seed: 3,
+		};
+		let model = open(dir.path(), &options);
+		let mut rng = Rng::new(4);
+		for (_, var) in model.lora_vars() {
+			let n = var.elem_count();
+			var.set(&Tensor::from_vec(rng.uniform_vec(n, 0.2), var.dims(), &Device::Cpu).unwrap())
+				.unwrap();
+		}
+		let ids = sample_ids(4);
+		let block = Block {
+			inputs: ids[..3].to_vec(),
+			targets: ids[1..].to_vec(),
+			mask: vec![1.0; 3],
+			start: 0,
+		};
+		let input =
+			Tensor::new(block.inputs.as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+		let choices = model.expert_choices(&input).unwrap();
+		assert_eq!(choices, model.expert_choices(&input).unwrap(), "{family}: routing changed");
+		assert_eq!(choices.len(), LAYERS - 1, "{family}: one block of experts");
+		let per_group = EXPERTS / 2;
+		for experts in &choices[0] {
+			assert_eq!(experts.len(), 2, "{family}: {experts:?}");
+			assert_ne!(experts[0], experts[1]);
+			assert_eq!(experts[0] / per_group, experts[1] / per_group, "{family}: one group only");
+		}
+		let routed: BTreeSet<usize> = choices[0].iter().flatten().copied().collect();
+		assert!(routed.len() < EXPERTS, "{family}: three tokens cannot reach every expert");
+
+		let (sum, _) = masked_loss_sum(
+			&model,
+			&[&block],
+			ForwardMode { gradients: true, ..ForwardMode::EVAL },
+		)
+		.unwrap();
+		let store = sum.backward().unwrap();
+		for (name, var) in model.lora_vars() {
+			let grad = store.get(var.as_tensor());
+			let expert = name
+				.split(".mlp.experts.")
+				.nth(1)
+				.map(|rest| rest.split('.').next().unwrap().parse::<usize>().unwrap());
+			match expert {
+				Some(e) if !routed.contains(&e) => {
+					assert!(grad.is_none(), "{family}: {name} of an unrouted expert has a gradient")
+				},
+				_ => {
+					let grad = grad.unwrap_or_else(|| panic!("{family}: {name} has no gradient"));
+					assert!(max_abs(grad) > 0.0, "{family}: {name} has a zero gradient");
+				},
+			}
+		}
+	}
 }
 
 /// Random uniform weights are NF4's worst case (its levels are normal quantiles), so the
@@ -646,7 +809,7 @@ fn gguf_llama_matches_the_hf_checkpoint() {
 /// layout).
 #[test]
 fn merged_weights_reproduce_base_plus_adapter() {
-	for family in ["llama", "gpt2", "bloom"] {
+	for family in ["llama", "gpt2", "bloom", "deepseek_v3"] {
 		let (dir, checkpoint, adapted) = adapted_checkpoint(family, 21, 1);
 		let mut rng = provenant_trainer::rng::Rng::new(2);
 		for (_, var) in adapted.lora_vars() {

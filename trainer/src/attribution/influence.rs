@@ -111,7 +111,6 @@ fn dot(a: &[f32], b: &[f32]) -> f64 {
 /// The gradient of the mean trained-token loss over `blocks` with respect to every LoRA
 /// parameter, as candle tensors in `Model::lora_vars` order. Dropout is off.
 pub fn gradient(model: &Model, blocks: &[Block]) -> Result<Vec<Tensor>> {
-	let vars = model.lora_vars();
 	let tokens: f64 = blocks.iter().map(|b| b.mask.iter().sum::<f32>() as f64).sum();
 	if tokens == 0.0 {
 		return Err(Error::Attribution("a document has no trained token".into()));
@@ -121,16 +120,7 @@ pub fn gradient(model: &Model, blocks: &[Block]) -> Result<Vec<Tensor>> {
 	for block in blocks {
 		let (inputs, targets, mask) = data::batch(&[block], model.device())?;
 		let loss = (model.loss_sum(&inputs, &targets, &mask, mode)? / tokens)?;
-		let store = loss.backward()?;
-		let grads = vars
-			.iter()
-			.map(|(name, var)| {
-				store
-					.get(var.as_tensor())
-					.cloned()
-					.ok_or_else(|| Error::Attribution(format!("{name} received no gradient")))
-			})
-			.collect::<Result<Vec<_>>>()?;
+		let grads = model.lora_gradients(&loss.backward()?)?;
 		total = Some(match total {
 			None => grads,
 			Some(sum) => {

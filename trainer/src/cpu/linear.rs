@@ -67,6 +67,9 @@ pub struct Branch {
 	pub dropout_mask: Option<Vec<f32>>,
 	/// Tensor ids of the adapter's `A` and `B` variables, for [`super::segments`].
 	pub ids: (TensorId, TensorId),
+	/// The batch's rows the op's input rows were gathered from (a routed expert's tokens), for
+	/// [`super::segments`]; `None` when they are the batch's own rows.
+	pub source_rows: Option<std::sync::Arc<[u32]>>,
 }
 
 impl FusedLinear {
@@ -625,6 +628,7 @@ impl CustomOp3 for FusedLinear {
 									columns: branch.columns,
 									rank,
 									scale: s,
+									source_rows: branch.source_rows.as_deref(),
 								});
 							}
 						}

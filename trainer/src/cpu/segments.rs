@@ -84,6 +84,24 @@ pub(crate) struct BranchRows<'a> {
 	pub columns: usize,
 	pub rank: usize,
 	pub scale: f32,
+	/// The batch rows the input's rows were gathered from, if they are not the batch's own.
+	pub source_rows: Option<&'a [u32]>,
+}
+
+/// The recording's runs mapped onto an input gathered from the batch's `source` rows
+/// (ascending): each input row takes its source row's segment.
+fn gathered_runs(runs: &[SegmentRun], source: &[u32]) -> Vec<SegmentRun> {
+	let mut out: Vec<SegmentRun> = Vec::new();
+	for (i, &row) in source.iter().enumerate() {
+		let Some(run) = runs.iter().find(|run| run.rows.contains(&(row as usize))) else {
+			continue;
+		};
+		match out.last_mut() {
+			Some(last) if last.segment == run.segment && last.rows.end == i => last.rows.end += 1,
+			_ => out.push(SegmentRun { rows: i..i + 1, segment: run.segment }),
+		}
+	}
+	out
 }
 
 /// Adds each segment's `dA` and `dB` of `branch` to the recording, if one is running.
@@ -91,9 +109,25 @@ pub(crate) fn add_branch(branch: BranchRows) {
 	RECORDING.with(|cell| {
 		let mut cell = cell.borrow_mut();
 		let Some(recording) = cell.as_mut() else { return };
-		let BranchRows { ids, g, g_stride, xa, gb, width, input, in_dim, columns, rank, scale } =
-			branch;
-		for run in recording.runs.clone() {
+		let BranchRows {
+			ids,
+			g,
+			g_stride,
+			xa,
+			gb,
+			width,
+			input,
+			in_dim,
+			columns,
+			rank,
+			scale,
+			source_rows,
+		} = branch;
+		let runs = match source_rows {
+			Some(source) => gathered_runs(&recording.runs, source),
+			None => recording.runs.clone(),
+		};
+		for run in runs {
 			let (first, rows) = (run.rows.start, run.rows.len());
 			if rows == 0 || (first + rows) * in_dim > input.len() {
 				continue;

@@ -113,6 +113,7 @@ fn activated_linear_matches_the_composed_ops() {
 			columns: out,
 			dropout_mask: None,
 			ids: (a.as_tensor().id(), b.as_tensor().id()),
+			source_rows: None,
 		};
 		let op = FusedLinear::new(FrozenWeight::Dense(weight.clone()), None, scale, vec![branch])
 			.after(activation);

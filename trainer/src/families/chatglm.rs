@@ -52,7 +52,7 @@ pub(super) fn config(json: &Value, family: Family) -> Result<ModelConfig> {
 			theta: 10_000.0 * f64_field(json, &["rope_ratio"], 1.0),
 			rotary_dim: head_dim / 2,
 			interleaved: true,
-			llama3_scaling: None,
+			scaling: None,
 		},
 		mlp: Mlp::FusedGatedSilu,
 		qkv: QkvLayout::Concatenated,
@@ -64,6 +64,8 @@ pub(super) fn config(json: &Value, family: Family) -> Result<ModelConfig> {
 		tie_word_embeddings: false,
 		embedding_norm: false,
 		conv1d_weights: false,
+		latent_attention: None,
+		experts: None,
 		eos_token_id: token_field(json, "eos_token_id"),
 		bos_token_id: token_field(json, "bos_token_id"),
 	})

@@ -54,6 +54,8 @@ pub(super) fn config(json: &Value, family: Family) -> Result<ModelConfig> {
 		tie_word_embeddings: true,
 		embedding_norm: false,
 		conv1d_weights: true,
+		latent_attention: None,
+		experts: None,
 		eos_token_id: token_field(json, "eos_token_id"),
 		bos_token_id: token_field(json, "bos_token_id"),
 	})

@@ -6,7 +6,7 @@ use super::{Family, ModulePaths};
 use crate::{
 	config::{
 		bool_field, f64_field, opt_usize, token_field, usize_field, Llama3RopeScaling, Mlp,
-		ModelConfig, Norm, Positions, QkvLayout,
+		ModelConfig, Norm, Positions, QkvLayout, RopeScaling,
 	},
 	Result,
 };
@@ -60,12 +60,14 @@ pub(super) fn config(json: &Value, family: Family) -> Result<ModelConfig> {
 			theta: f64_field(json, &["rope_theta"], 10_000.0),
 			rotary_dim: head_dim,
 			interleaved: false,
-			llama3_scaling: llama3_scaling.map(|s| Llama3RopeScaling {
-				factor: f64_field(s, &["factor"], 8.0),
-				low_freq_factor: f64_field(s, &["low_freq_factor"], 1.0),
-				high_freq_factor: f64_field(s, &["high_freq_factor"], 4.0),
-				original_max_positions: opt_usize(s, &["original_max_position_embeddings"])
-					.unwrap_or(8192),
+			scaling: llama3_scaling.map(|s| {
+				RopeScaling::Llama3(Llama3RopeScaling {
+					factor: f64_field(s, &["factor"], 8.0),
+					low_freq_factor: f64_field(s, &["low_freq_factor"], 1.0),
+					high_freq_factor: f64_field(s, &["high_freq_factor"], 4.0),
+					original_max_positions: opt_usize(s, &["original_max_position_embeddings"])
+						.unwrap_or(8192),
+				})
 			}),
 		},
 		mlp: Mlp::GatedSilu,
@@ -77,6 +79,8 @@ pub(super) fn config(json: &Value, family: Family) -> Result<ModelConfig> {
 		tie_word_embeddings: bool_field(json, "tie_word_embeddings", false),
 		embedding_norm: false,
 		conv1d_weights: false,
+		latent_attention: None,
+		experts: None,
 		eos_token_id: token_field(json, "eos_token_id"),
 		bos_token_id: token_field(json, "bos_token_id"),
 	})

@@ -7,6 +7,7 @@
 
 mod bloom;
 mod chatglm;
+mod deepseek;
 mod gpt2;
 mod llama;
 
@@ -32,6 +33,10 @@ pub enum Family {
 	Bloom,
 	/// ChatGLM2/3: rotary on half of each head (interleaved), multi-query, fused q/k/v.
 	ChatGlm,
+	/// DeepSeek-V2: latent attention, softmax-routed experts.
+	DeepSeekV2,
+	/// DeepSeek-V3: latent attention, sigmoid-routed experts with a correction bias.
+	DeepSeekV3,
 }
 
 impl Family {
@@ -45,11 +50,13 @@ impl Family {
 			Family::Gpt2 => "gpt2",
 			Family::Bloom => "bloom",
 			Family::ChatGlm => "chatglm",
+			Family::DeepSeekV2 => "deepseek_v2",
+			Family::DeepSeekV3 => "deepseek_v3",
 		}
 	}
 
 	/// Reads the family from `model_type`. DeepSeek's dense releases declare `llama` or
-	/// `qwen2`; its mixture-of-experts V2/V3 are refused by name.
+	/// `qwen2`.
 	pub fn from_model_type(model_type: &str) -> Result<Self> {
 		Ok(match model_type {
 			"llama" | "deepseek" => Family::Llama,
@@ -59,6 +66,8 @@ impl Family {
 			"gpt2" => Family::Gpt2,
 			"bloom" => Family::Bloom,
 			"chatglm" => Family::ChatGlm,
+			"deepseek_v2" => Family::DeepSeekV2,
+			"deepseek_v3" => Family::DeepSeekV3,
 			other => return Err(Error::UnknownFamily(other.to_string())),
 		})
 	}
@@ -73,6 +82,7 @@ impl Family {
 			Family::Gpt2 => Spec::Gpt2,
 			Family::Bloom => Spec::Bloom,
 			Family::ChatGlm => Spec::ChatGlm,
+			Family::DeepSeekV2 | Family::DeepSeekV3 => Spec::DeepSeek,
 		}
 	}
 
@@ -82,7 +92,8 @@ impl Family {
 		self.spec().modules().iter().map(|module| module.name()).collect()
 	}
 
-	/// PEFT's default targets for the family (its attention projections).
+	/// PEFT's default targets for the family (its attention projections; PEFT has none for
+	/// DeepSeek, which gets all of its attention's).
 	pub fn default_targets(self) -> Vec<&'static str> {
 		self.spec().default_targets().iter().map(|module| module.name()).collect()
 	}
@@ -96,13 +107,19 @@ impl Family {
 			Family::Gpt2 => gpt2::config(json, self),
 			Family::Bloom => bloom::config(json, self),
 			Family::ChatGlm => chatglm::config(json, self),
+			Family::DeepSeekV2 | Family::DeepSeekV3 => deepseek::config(json, self),
 		}
 	}
 
 	/// Where the family's checkpoints keep each module.
 	pub(crate) fn paths(self) -> &'static ModulePaths {
 		match self {
-			Family::Llama | Family::Mistral | Family::Qwen2 | Family::Qwen3 => &llama::PATHS,
+			Family::Llama
+			| Family::Mistral
+			| Family::Qwen2
+			| Family::Qwen3
+			| Family::DeepSeekV2
+			| Family::DeepSeekV3 => &llama::PATHS,
 			Family::Gpt2 => &gpt2::PATHS,
 			Family::Bloom => &bloom::PATHS,
 			Family::ChatGlm => &chatglm::PATHS,

@@ -71,7 +71,7 @@ impl Heads {
 
 	/// Rotary embedding of `[batch, heads, seq, head_dim]` at positions from `offset`, with
 	/// candle's composed ops; a no-op for families without it.
-	fn rotate(&self, x: &Tensor, offset: usize) -> Result<Tensor> {
+	pub(super) fn rotate(&self, x: &Tensor, offset: usize) -> Result<Tensor> {
 		let Some(RopeTables { cos, sin, rotary_dim, interleaved }) = &self.rope else {
 			return Ok(x.clone());
 		};
@@ -294,7 +294,11 @@ fn split_qkv(heads: &Heads, projected: &Tensor) -> Result<(Tensor, Tensor, Tenso
 }
 
 /// The keys and values to attend over: `k` and `v` after the cached ones, which they join.
-fn append(cache: Option<&mut LayerCache>, k: Tensor, v: Tensor) -> Result<(Tensor, Tensor)> {
+pub(super) fn append(
+	cache: Option<&mut LayerCache>,
+	k: Tensor,
+	v: Tensor,
+) -> Result<(Tensor, Tensor)> {
 	let Some(slot) = cache else { return Ok((k, v)) };
 	let (k, v) = match slot.take() {
 		Some((past_k, past_v)) => {

@@ -15,13 +15,18 @@
 
 mod attention;
 mod batch;
+mod experts;
+mod latent;
 
 use crate::{
 	adapter::LoraSettings,
-	config::{Llama3RopeScaling, Mlp, ModelConfig, Norm, Positions, QkvLayout},
+	config::{
+		Experts, LatentAttention as LatentConfig, Mlp, ModelConfig, Norm, Positions, QkvLayout,
+		RopeScaling,
+	},
 	cpu::{heads::RopeTables, loss::LinearCrossEntropy, mlp::Activation},
 	frozen::FrozenWeight,
-	linear::{ForwardMode, Linear, LinearGroup, Lora},
+	linear::{ForwardMode, Linear, LinearGroup, Lora, RoutingLog},
 	quant::QuantKind,
 	rng::Rng,
 	Error, Result,
@@ -30,6 +35,8 @@ use attention::{Attention, Heads, LayerCache};
 pub use batch::Sequence;
 use candle_core::{Device, Tensor, Var, D};
 use candle_nn::ops;
+use experts::{Expert, MixtureOfExperts};
+use latent::{LatentAttention, LatentDims, Query};
 use std::sync::Arc;
 
 /// Where the base weights come from: a checkpoint's tensors by name, as `f32` on the device.
@@ -83,6 +90,15 @@ impl Loader<'_> {
 		Ok(tensor)
 	}
 
+	/// DeepSeek's RMSNorms inside attention, whose epsilon is fixed.
+	fn latent_norm(&self, path: &str, width: usize) -> Result<NormLayer> {
+		Ok(NormLayer {
+			weight: self.get(&format!("{path}.weight"), &[width])?,
+			bias: None,
+			eps: 1e-6,
+		})
+	}
+
 	fn norm(&self, path: &str, width: usize, kind: Norm) -> Result<NormLayer> {
 		Ok(NormLayer {
 			weight: self.get(&format!("{path}.weight"), &[width])?,
@@ -116,6 +132,82 @@ impl Loader<'_> {
 			.map(|(path, out_dim)| self.dense_linear(path, in_dim, *out_dim, bias))
 			.collect::<Result<Vec<_>>>()?;
 		LinearGroup::new(members, self.options.quant, self.device)
+	}
+
+	/// A SiLU-gated MLP `hidden → width → hidden` at `path`, with LLaMA's names.
+	fn gated_mlp(&mut self, path: &str, width: usize, bias: bool) -> Result<FeedForward> {
+		let h = self.cfg.hidden_size;
+		Ok(FeedForward::Gated {
+			gate_up: self.group(
+				&[(format!("{path}.gate_proj"), width), (format!("{path}.up_proj"), width)],
+				h,
+				bias,
+			)?,
+			down: self.linear(&format!("{path}.down_proj"), width, h, bias)?,
+		})
+	}
+
+	/// DeepSeek's latent attention at `attn`.
+	fn latent_attention(&mut self, attn: &str, l: LatentConfig) -> Result<LatentAttention> {
+		let (h, heads) = (self.cfg.hidden_size, self.cfg.num_heads);
+		let query_width = heads * (l.nope_dim + l.rope_dim);
+		let query = match l.q_rank {
+			None => Query::Plain(self.linear(&format!("{attn}.q_proj"), h, query_width, false)?),
+			Some(rank) => Query::Compressed {
+				down: self.linear(&format!("{attn}.q_a_proj"), h, rank, l.bias)?,
+				norm: self.latent_norm(&format!("{attn}.q_a_layernorm"), rank)?,
+				up: self.linear(&format!("{attn}.q_b_proj"), rank, query_width, false)?,
+			},
+		};
+		let kv_path = format!("{attn}.kv_a_proj_with_mqa");
+		Ok(LatentAttention {
+			query,
+			kv_down: self.linear(&kv_path, h, l.kv_rank + l.rope_dim, l.bias)?,
+			kv_norm: self.latent_norm(&format!("{attn}.kv_a_layernorm"), l.kv_rank)?,
+			kv_up: self.linear(
+				&format!("{attn}.kv_b_proj"),
+				l.kv_rank,
+				heads * (l.nope_dim + l.value_dim),
+				false,
+			)?,
+			out: self.linear(&format!("{attn}.o_proj"), heads * l.value_dim, h, l.bias)?,
+			dims: LatentDims {
+				heads,
+				kv_rank: l.kv_rank,
+				nope: l.nope_dim,
+				rope: l.rope_dim,
+				value: l.value_dim,
+				softmax_scale: l.softmax_scale as f32,
+			},
+		})
+	}
+
+	/// DeepSeek's mixture of experts at `path`.
+	fn experts(&mut self, path: &str, cfg: Experts) -> Result<MixtureOfExperts> {
+		let h = self.cfg.hidden_size;
+		let experts = (0..cfg.routed)
+			.map(|e| match self.gated_mlp(&format!("{path}.experts.{e}"), cfg.width, false)? {
+				FeedForward::Gated { gate_up, down } => Ok(Expert { gate_up, down }),
+				_ => unreachable!("gated_mlp builds a gated MLP"),
+			})
+			.collect::<Result<Vec<_>>>()?;
+		let shared_width = cfg.width * cfg.shared;
+		let shared =
+			self.gated_mlp(&format!("{path}.shared_experts"), shared_width, self.cfg.dense_bias)?;
+		let correction = match cfg.routing {
+			crate::config::Routing::Sigmoid { .. } => Some(
+				self.get(&format!("{path}.gate.e_score_correction_bias"), &[cfg.routed])?
+					.to_vec1()?,
+			),
+			crate::config::Routing::Softmax { .. } => None,
+		};
+		Ok(MixtureOfExperts {
+			router: self.get(&format!("{path}.gate.weight"), &[cfg.routed, h])?,
+			correction,
+			experts,
+			shared,
+			cfg,
+		})
 	}
 
 	/// [`Loader::linear`] with the weight left dense.
@@ -191,6 +283,8 @@ enum FeedForward {
 		fc: Linear,
 		proj: Linear,
 	},
+	/// DeepSeek's routed and shared experts.
+	Experts(Box<MixtureOfExperts>),
 }
 
 impl FeedForward {
@@ -206,6 +300,72 @@ impl FeedForward {
 			FeedForward::Gelu { fc, proj } => {
 				proj.forward_onto(residual, &fc.forward(x, mode)?, Some(Activation::GeluTanh), mode)
 			},
+			FeedForward::Experts(experts) => experts.forward(residual, x, mode),
+		}
+	}
+
+	/// The linear layers, in model order.
+	fn linears(&self) -> Vec<&Linear> {
+		match self {
+			FeedForward::Gated { gate_up, down } => gate_up.members.iter().chain([down]).collect(),
+			FeedForward::Gelu { fc, proj } => vec![fc, proj],
+			FeedForward::Experts(moe) => moe
+				.experts
+				.iter()
+				.flat_map(|e| e.gate_up.members.iter().chain([&e.down]))
+				.chain(moe.shared.linears())
+				.collect(),
+		}
+	}
+}
+
+/// A block's attention: over separate heads, or DeepSeek's latent attention.
+// One a block, built once: its size does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug)]
+enum BlockAttention {
+	Heads(Attention),
+	Latent(LatentAttention),
+}
+
+impl BlockAttention {
+	#[allow(clippy::too_many_arguments)]
+	fn forward(
+		&self,
+		heads: &Heads,
+		residual: &Tensor,
+		x: &Tensor,
+		offset: usize,
+		mask: Option<&Tensor>,
+		cache: Option<&mut LayerCache>,
+		mode: ForwardMode,
+	) -> Result<Tensor> {
+		match self {
+			BlockAttention::Heads(a) => a.forward(heads, residual, x, offset, mask, cache, mode),
+			BlockAttention::Latent(a) => a.forward(heads, residual, x, offset, mask, cache, mode),
+		}
+	}
+
+	fn forward_ragged(
+		&self,
+		heads: &Heads,
+		residual: &Tensor,
+		x: &Tensor,
+		parts: &[(usize, usize)],
+		caches: Vec<&mut LayerCache>,
+		mode: ForwardMode,
+	) -> Result<Tensor> {
+		match self {
+			BlockAttention::Heads(a) => a.forward_ragged(heads, residual, x, parts, caches, mode),
+			BlockAttention::Latent(a) => a.forward_ragged(heads, residual, x, parts, caches, mode),
+		}
+	}
+
+	/// The linear layers, in model order.
+	fn linears(&self) -> Vec<&Linear> {
+		match self {
+			BlockAttention::Heads(a) => a.qkv.members.iter().chain([&a.out]).collect(),
+			BlockAttention::Latent(a) => a.linears(),
 		}
 	}
 }
@@ -214,7 +374,7 @@ impl FeedForward {
 #[derive(Clone, Debug)]
 struct Block {
 	attn_norm: NormLayer,
-	attention: Attention,
+	attention: BlockAttention,
 	mlp_norm: NormLayer,
 	mlp: FeedForward,
 }
@@ -274,16 +434,38 @@ pub struct Model {
 	heads: Heads,
 }
 
-/// Inverse frequencies of the rotary embedding, LLaMA 3's scaling applied.
+/// Inverse frequencies of the rotary embedding, LLaMA 3's or YaRN's scaling applied.
 fn rope_inverse_frequencies(
 	theta: f64,
 	rotary_dim: usize,
-	llama3: Option<Llama3RopeScaling>,
+	scaling: Option<RopeScaling>,
 ) -> Vec<f32> {
+	let frequency = |j: usize| 1.0 / theta.powf(2.0 * j as f64 / rotary_dim as f64);
+	if let Some(RopeScaling::Yarn(yarn)) = scaling {
+		// transformers' `_compute_yarn_parameters`: the dimension at which a frequency turns
+		// `turns` times over the original context bounds the blend.
+		let dim = rotary_dim as f64;
+		let at = |turns: f64| {
+			dim * (yarn.original_max_positions as f64 / (turns * 2.0 * std::f64::consts::PI)).ln()
+				/ (2.0 * theta.ln())
+		};
+		let low = at(yarn.beta_fast).floor().max(0.0);
+		let mut high = at(yarn.beta_slow).ceil().min(dim - 1.0);
+		if low == high {
+			high += 0.001;
+		}
+		return (0..rotary_dim / 2)
+			.map(|j| {
+				let slowed = ((j as f64 - low) / (high - low)).clamp(0.0, 1.0);
+				let freq = frequency(j);
+				(freq / yarn.factor * slowed + freq * (1.0 - slowed)) as f32
+			})
+			.collect();
+	}
 	(0..rotary_dim / 2)
 		.map(|j| {
-			let freq = 1.0 / theta.powf(2.0 * j as f64 / rotary_dim as f64);
-			let Some(scaling) = llama3 else { return freq as f32 };
+			let freq = frequency(j);
+			let Some(RopeScaling::Llama3(scaling)) = scaling else { return freq as f32 };
 			let (factor, low, high) =
 				(scaling.factor, scaling.low_freq_factor, scaling.high_freq_factor);
 			let original = scaling.original_max_positions;
@@ -339,6 +521,22 @@ impl Model {
 		for layer in 0..cfg.num_layers {
 			let base = format!("{}.{layer}", names.layers);
 			let attn = format!("{base}.{}", names.attention);
+			let mlp_path = format!("{base}.mlp");
+			if let (Some(latent), Some(experts)) = (cfg.latent_attention, cfg.experts) {
+				let attention = BlockAttention::Latent(loader.latent_attention(&attn, latent)?);
+				let mlp = if layer < experts.first_layer {
+					loader.gated_mlp(&mlp_path, cfg.intermediate_size, cfg.dense_bias)?
+				} else {
+					FeedForward::Experts(Box::new(loader.experts(&mlp_path, experts)?))
+				};
+				blocks.push(Block {
+					attn_norm: loader.norm(&format!("{base}.{}", names.attn_norm), h, cfg.norm)?,
+					attention,
+					mlp_norm: loader.norm(&format!("{base}.{}", names.mlp_norm), h, cfg.norm)?,
+					mlp,
+				});
+				continue;
+			}
 			let qkv_layers = match names.fused_qkv {
 				None => vec![
 					(format!("{attn}.q_proj"), q_width),
@@ -359,16 +557,8 @@ impl Model {
 				None
 			};
 			let f = cfg.intermediate_size;
-			let mlp_path = format!("{base}.mlp");
 			let mlp = match (cfg.mlp, names.mlp_in_out) {
-				(Mlp::GatedSilu, _) => FeedForward::Gated {
-					gate_up: loader.group(
-						&[(format!("{mlp_path}.gate_proj"), f), (format!("{mlp_path}.up_proj"), f)],
-						h,
-						cfg.dense_bias,
-					)?,
-					down: loader.linear(&format!("{mlp_path}.down_proj"), f, h, cfg.dense_bias)?,
-				},
+				(Mlp::GatedSilu, _) => loader.gated_mlp(&mlp_path, f, cfg.dense_bias)?,
 				(Mlp::FusedGatedSilu, Some((mlp_in, mlp_out))) => FeedForward::Gated {
 					gate_up: loader.group(
 						&[(format!("{mlp_path}.{mlp_in}"), 2 * f)],
@@ -387,7 +577,7 @@ impl Model {
 			};
 			blocks.push(Block {
 				attn_norm: loader.norm(&format!("{base}.{}", names.attn_norm), h, cfg.norm)?,
-				attention: Attention { qkv, out, qk_norm },
+				attention: BlockAttention::Heads(Attention { qkv, out, qk_norm }),
 				mlp_norm: loader.norm(&format!("{base}.{}", names.mlp_norm), h, cfg.norm)?,
 				mlp,
 			});
@@ -408,14 +598,18 @@ impl Model {
 			lora: None,
 		};
 		let rope = match cfg.positions {
-			Positions::Rope { theta, rotary_dim, interleaved, llama3_scaling } => {
-				let inverse = rope_inverse_frequencies(theta, rotary_dim, llama3_scaling);
+			Positions::Rope { theta, rotary_dim, interleaved, scaling } => {
+				let inverse = rope_inverse_frequencies(theta, rotary_dim, scaling);
 				let angles: Vec<f32> = (0..cfg.max_positions)
 					.flat_map(|p| inverse.iter().map(move |f| p as f32 * f))
 					.collect();
+				let magnitude = match scaling {
+					Some(RopeScaling::Yarn(yarn)) => yarn.attention_factor as f32,
+					_ => 1.0,
+				};
 				Some(RopeTables {
-					cos: Arc::new(angles.iter().map(|a| a.cos()).collect()),
-					sin: Arc::new(angles.iter().map(|a| a.sin()).collect()),
+					cos: Arc::new(angles.iter().map(|a| a.cos() * magnitude).collect()),
+					sin: Arc::new(angles.iter().map(|a| a.sin() * magnitude).collect()),
 					rotary_dim,
 					interleaved,
 				})
@@ -432,7 +626,7 @@ impl Model {
 			alibi_slopes: matches!(cfg.positions, Positions::Alibi)
 				.then(|| Arc::new(alibi_slopes(cfg.num_heads))),
 		};
-		Ok(Self {
+		let model = Self {
 			cfg: cfg.clone(),
 			device: device.clone(),
 			embed,
@@ -442,7 +636,22 @@ impl Model {
 			final_norm,
 			lm_head,
 			heads,
-		})
+		};
+		// As PEFT: a target a model lacks is fine (DeepSeek's query is `q_proj` in some
+		// models, `q_a_proj` and `q_b_proj` in others), targets that adapt nothing are not.
+		if let Some(lora) = &options.lora {
+			if !model.linears().iter().any(|l| l.lora.is_some()) {
+				return Err(Error::hyper(
+					"target_modules",
+					format!(
+						"{} match no layer of this model; it has {}",
+						lora.targets.join(", "),
+						cfg.linear_modules().join(", ")
+					),
+				));
+			}
+		}
+		Ok(model)
 	}
 
 	/// Stores the output projection quantised as well, for inference: decoding a token reads
@@ -460,19 +669,10 @@ impl Model {
 
 	/// Every linear layer, in model order.
 	pub fn linears(&self) -> Vec<&Linear> {
-		let mut out = Vec::new();
-		for block in &self.blocks {
-			out.extend(&block.attention.qkv.members);
-			out.push(&block.attention.out);
-			match &block.mlp {
-				FeedForward::Gated { gate_up, down } => {
-					out.extend(&gate_up.members);
-					out.push(down);
-				},
-				FeedForward::Gelu { fc, proj } => out.extend([fc, proj]),
-			}
-		}
-		out
+		self.blocks
+			.iter()
+			.flat_map(|block| block.attention.linears().into_iter().chain(block.mlp.linears()))
+			.collect()
 	}
 
 	/// The adapter's trainable tensors under their PEFT names, in model order: for each adapted
@@ -490,6 +690,38 @@ impl Model {
 			.collect()
 	}
 
+	/// The tensor ids of the routed experts' adapters: the only layers a step may skip, when
+	/// no token chooses the expert.
+	pub fn routed_expert_vars(&self) -> std::collections::HashSet<candle_core::TensorId> {
+		let experts = self.blocks.iter().filter_map(|block| match &block.mlp {
+			FeedForward::Experts(moe) => Some(&moe.experts),
+			_ => None,
+		});
+		experts
+			.flatten()
+			.flat_map(|e| e.gate_up.members.iter().chain([&e.down]))
+			.filter_map(|linear| linear.lora.as_ref())
+			.flat_map(|lora| [lora.a.as_tensor().id(), lora.b.as_tensor().id()])
+			.collect()
+	}
+
+	/// Each adapter tensor's gradient in `store`, in [`Model::lora_vars`] order: zero for a
+	/// routed expert no token chose (it never ran); any other tensor without one is an error
+	/// naming it.
+	pub fn lora_gradients(&self, store: &candle_core::backprop::GradStore) -> Result<Vec<Tensor>> {
+		let routed = self.routed_expert_vars();
+		self.lora_vars()
+			.into_iter()
+			.map(|(name, var)| match store.get(var.as_tensor()) {
+				Some(grad) => Ok(grad.clone()),
+				None if routed.contains(&var.as_tensor().id()) => Ok(var.zeros_like()?),
+				None => Err(Error::Candle(candle_core::Error::Msg(format!(
+					"{name} received no gradient"
+				)))),
+			})
+			.collect()
+	}
+
 	/// The frozen tensors of the base, for checks that training never touches them.
 	pub fn frozen_tensors(&self) -> Result<Vec<(String, Tensor)>> {
 		let mut out = vec![("embed".to_string(), self.embed.clone())];
@@ -502,6 +734,18 @@ impl Model {
 		for (i, block) in self.blocks.iter().enumerate() {
 			out.push((format!("{i}.attn_norm"), block.attn_norm.weight.clone()));
 			out.push((format!("{i}.mlp_norm"), block.mlp_norm.weight.clone()));
+			if let BlockAttention::Latent(latent) = &block.attention {
+				for (name, weight) in latent.norms() {
+					out.push((format!("{i}.{name}"), weight.clone()));
+				}
+			}
+			if let FeedForward::Experts(moe) = &block.mlp {
+				out.push((format!("{i}.router"), moe.router.clone()));
+				if let Some(bias) = &moe.correction {
+					let bias = Tensor::new(bias.as_slice(), &self.device)?;
+					out.push((format!("{i}.e_score_correction_bias"), bias));
+				}
+			}
 		}
 		out.push(("final_norm".into(), self.final_norm.weight.clone()));
 		Ok(out)
@@ -588,6 +832,18 @@ impl Model {
 		let picked =
 			log_probs.gather(&targets.unsqueeze(D::Minus1)?, D::Minus1)?.squeeze(D::Minus1)?;
 		Ok((picked * mask)?.sum_all()?.neg()?)
+	}
+
+	/// For each mixture-of-experts block, in order, the routed experts each position of `ids`
+	/// `[batch, seq]` (row-major) is sent to, best first. Empty for models without experts.
+	pub fn expert_choices(&self, ids: &Tensor) -> Result<Vec<Vec<Vec<usize>>>> {
+		let log = RoutingLog::default();
+		self.hidden_states(
+			ids,
+			None,
+			ForwardMode { routing_log: Some(&log), ..ForwardMode::EVAL },
+		)?;
+		Ok(log.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner()))
 	}
 
 	/// The final normed hidden states `[batch, seq, hidden]`, before the output layer.

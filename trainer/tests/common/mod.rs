@@ -17,7 +17,44 @@ pub const FFN: usize = 64;
 pub const LAYERS: usize = 2;
 pub const POSITIONS: usize = 64;
 
-pub const FAMILIES: [&str; 7] = ["llama", "mistral", "qwen2", "qwen3", "gpt2", "bloom", "chatglm"];
+pub const FAMILIES: [&str; 9] = [
+	"llama",
+	"mistral",
+	"qwen2",
+	"qwen3",
+	"gpt2",
+	"bloom",
+	"chatglm",
+	"deepseek_v2",
+	"deepseek_v3",
+];
+
+/// The tiny DeepSeek configs' latent attention and experts. V2 has no query compression and
+/// values wider than query/key heads, V3 the reverse, so both paddings are exercised.
+pub const KV_RANK: usize = 16;
+pub const Q_RANK: usize = 16;
+pub const NOPE_DIM: usize = 8;
+pub const ROPE_DIM: usize = 4;
+pub const EXPERTS: usize = 8;
+pub const EXPERT_FFN: usize = 16;
+
+/// V2's and V3's value width.
+pub fn value_dim(family: &str) -> usize {
+	if family == "deepseek_v2" {
+		16
+	} else {
+		6
+	}
+}
+
+/// Shared experts of the tiny DeepSeek configs.
+fn shared_experts(family: &str) -> usize {
+	if family == "deepseek_v2" {
+		2
+	} else {
+		1
+	}
+}
 
 /// Words of the test tokenizer; ids 0 and 1 are `[UNK]` and `</s>`.
 pub const WORDS: &[&str] = &[
@@ -80,6 +117,38 @@ pub fn config(family: &str) -> Value {
 			"add_bias_linear": false, "add_qkv_bias": true, "multi_query_attention": true,
 			"multi_query_group_num": KV_HEADS, "apply_residual_connection_post_layernorm": false,
 			"post_layer_norm": true, "eos_token_id": 1,
+		}),
+		"deepseek_v2" => json!({
+			"model_type": "deepseek_v2", "architectures": ["DeepseekV2ForCausalLM"],
+			"vocab_size": VOCAB, "hidden_size": HIDDEN, "intermediate_size": FFN,
+			"num_hidden_layers": LAYERS, "num_attention_heads": HEADS, "num_key_value_heads": HEADS,
+			"q_lora_rank": null, "kv_lora_rank": KV_RANK, "qk_nope_head_dim": NOPE_DIM,
+			"qk_rope_head_dim": ROPE_DIM, "v_head_dim": value_dim(family),
+			"n_routed_experts": EXPERTS, "n_shared_experts": shared_experts(family),
+			"moe_intermediate_size": EXPERT_FFN, "num_experts_per_tok": 2,
+			"first_k_dense_replace": 1, "topk_method": "group_limited_greedy", "n_group": 2,
+			"topk_group": 1, "routed_scaling_factor": 1.5, "norm_topk_prob": false,
+			"max_position_embeddings": POSITIONS, "rms_norm_eps": 1e-6, "rope_theta": 10000.0,
+			"hidden_act": "silu", "attention_bias": false, "mlp_bias": false,
+			"tie_word_embeddings": false, "bos_token_id": null, "eos_token_id": 1,
+		}),
+		// With YaRN: at this rotary width one frequency is kept and one slowed, and both the
+		// cosines and the softmax are rescaled.
+		"deepseek_v3" => json!({
+			"model_type": "deepseek_v3", "architectures": ["DeepseekV3ForCausalLM"],
+			"vocab_size": VOCAB, "hidden_size": HIDDEN, "intermediate_size": FFN,
+			"num_hidden_layers": LAYERS, "num_attention_heads": HEADS, "num_key_value_heads": HEADS,
+			"q_lora_rank": Q_RANK, "kv_lora_rank": KV_RANK, "qk_nope_head_dim": NOPE_DIM,
+			"qk_rope_head_dim": ROPE_DIM, "v_head_dim": value_dim(family),
+			"n_routed_experts": EXPERTS, "n_shared_experts": shared_experts(family),
+			"moe_intermediate_size": EXPERT_FFN, "num_experts_per_tok": 2,
+			"first_k_dense_replace": 1, "n_group": 2, "topk_group": 1,
+			"routed_scaling_factor": 2.5, "norm_topk_prob": true, "rope_interleave": true,
+			"max_position_embeddings": POSITIONS, "rms_norm_eps": 1e-6, "rope_theta": 10000.0,
+			"rope_scaling": {"type": "yarn", "factor": 4.0, "original_max_position_embeddings": 16,
+				"beta_fast": 32, "beta_slow": 1, "mscale": 0.707, "mscale_all_dim": 1.0},
+			"hidden_act": "silu", "attention_bias": false, "tie_word_embeddings": false,
+			"bos_token_id": null, "eos_token_id": 1,
 		}),
 		other => panic!("no test config for {other}"),
 	}
@@ -190,6 +259,49 @@ fn layout(family: &str) -> Vec<(String, Vec<usize>, Init)> {
 			}
 			add("transformer.encoder.final_layernorm.weight".into(), &[h], Norm);
 			add("transformer.output_layer.weight".into(), &[v, h], Weight);
+		},
+		"deepseek_v2" | "deepseek_v3" => {
+			let heads_width = |per_head: usize| HEADS * per_head;
+			let (query, value) = (heads_width(NOPE_DIM + ROPE_DIM), heads_width(value_dim(family)));
+			let shared = EXPERT_FFN * shared_experts(family);
+			add("model.embed_tokens.weight".into(), &[v, h], Weight);
+			for i in 0..LAYERS {
+				let l = format!("model.layers.{i}");
+				let a = format!("{l}.self_attn");
+				add(format!("{l}.input_layernorm.weight"), &[h], Norm);
+				if family == "deepseek_v2" {
+					add(format!("{a}.q_proj.weight"), &[query, h], Weight);
+				} else {
+					add(format!("{a}.q_a_proj.weight"), &[Q_RANK, h], Weight);
+					add(format!("{a}.q_a_layernorm.weight"), &[Q_RANK], Norm);
+					add(format!("{a}.q_b_proj.weight"), &[query, Q_RANK], Weight);
+				}
+				add(format!("{a}.kv_a_proj_with_mqa.weight"), &[KV_RANK + ROPE_DIM, h], Weight);
+				add(format!("{a}.kv_a_layernorm.weight"), &[KV_RANK], Norm);
+				let kv = heads_width(NOPE_DIM + value_dim(family));
+				add(format!("{a}.kv_b_proj.weight"), &[kv, KV_RANK], Weight);
+				add(format!("{a}.o_proj.weight"), &[h, value], Weight);
+				add(format!("{l}.post_attention_layernorm.weight"), &[h], Norm);
+				let mut mlp = |path: String, width: usize| {
+					add(format!("{path}.gate_proj.weight"), &[width, h], Weight);
+					add(format!("{path}.up_proj.weight"), &[width, h], Weight);
+					add(format!("{path}.down_proj.weight"), &[h, width], Weight);
+				};
+				if i == 0 {
+					mlp(format!("{l}.mlp"), f);
+					continue;
+				}
+				for e in 0..EXPERTS {
+					mlp(format!("{l}.mlp.experts.{e}"), EXPERT_FFN);
+				}
+				mlp(format!("{l}.mlp.shared_experts"), shared);
+				add(format!("{l}.mlp.gate.weight"), &[EXPERTS, h], Weight);
+				if family == "deepseek_v3" {
+					add(format!("{l}.mlp.gate.e_score_correction_bias"), &[EXPERTS], Bias);
+				}
+			}
+			add("model.norm.weight".into(), &[h], Norm);
+			add("lm_head.weight".into(), &[v, h], Weight);
 		},
 		other => panic!("no layout for {other}"),
 	}

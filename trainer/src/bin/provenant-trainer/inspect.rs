@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use clap::Args;
-use provenant_trainer::{adapter, loader};
+use provenant_trainer::{adapter, config::Routing, loader};
 use std::path::PathBuf;
 
 /// Summarise a model directory, GGUF file or adapter directory.
@@ -28,13 +28,32 @@ impl Command {
 			cfg.hidden_size, cfg.num_heads, cfg.head_dim, cfg.num_kv_heads
 		);
 		println!("ffn         {}", cfg.intermediate_size);
+		if let Some(l) = cfg.latent_attention {
+			let query = l.q_rank.map_or("not compressed".to_string(), |r| format!("rank {r}"));
+			println!(
+				"attention   latent: keys and values rank {}, queries {query}, per head {} + {} \
+				 rotary, values {}",
+				l.kv_rank, l.nope_dim, l.rope_dim, l.value_dim
+			);
+		}
+		if let Some(e) = cfg.experts {
+			let routing = match e.routing {
+				Routing::Softmax { group_limited: false } => "softmax",
+				Routing::Softmax { group_limited: true } => "softmax, group-limited",
+				Routing::Sigmoid { .. } => "sigmoid, group-limited, bias-corrected",
+			};
+			println!(
+				"experts     {} routed ({} a token, {routing}), {} shared, width {}, from layer {}",
+				e.routed, e.per_token, e.shared, e.width, e.first_layer
+			);
+		}
 		println!(
 			"vocabulary  {} (tokenizer {})",
 			cfg.vocab_size,
 			checkpoint.tokenizer.get_vocab_size(true)
 		);
 		println!("positions   {}", cfg.max_positions);
-		println!("targets     {}", cfg.family.linear_modules().join(", "));
+		println!("targets     {}", cfg.linear_modules().join(", "));
 		for file in &checkpoint.files {
 			println!("file        {} sha256 {}", file.display(), adapter::sha256_file(file)?);
 		}
