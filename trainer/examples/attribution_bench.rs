@@ -317,7 +317,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 	println!("{} tokens in {} blocks of {}", stream.ids.len(), blocks.len(), config.cutoff_len);
 
 	let device = candle_core::Device::Cpu;
-	let build = BuildOptions { lora: Some(settings.clone()), quant: None, seed: options.seed };
+	let build = BuildOptions {
+		lora: Some(settings.clone()),
+		seed: options.seed,
+		..BuildOptions::default()
+	};
 	let plain_model = Model::load(cfg, checkpoint.weights.as_ref(), &device, &build)?;
 	let model = Model::load(cfg, checkpoint.weights.as_ref(), &device, &build)?;
 	let work = tempfile::tempdir()?;

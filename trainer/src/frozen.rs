@@ -11,7 +11,7 @@ use std::sync::Arc;
 /// A frozen weight matrix `[out, in]`.
 #[derive(Clone, Debug)]
 pub enum FrozenWeight {
-	/// Full precision, on the model's device.
+	/// Unquantised, on the model's device: `f32`, or bf16 for bf16 compute.
 	Dense(Tensor),
 	/// Block-quantised, with its `[out, in]` shape.
 	Quantized(Arc<QuantizedMatrix>, (usize, usize)),
@@ -24,13 +24,22 @@ impl FrozenWeight {
 	/// The weight as a dense `f32` `[out, in]` tensor on `device`.
 	pub fn dense(&self, device: &candle_core::Device) -> Result<Tensor> {
 		Ok(match self {
-			FrozenWeight::Dense(w) => w.clone(),
+			FrozenWeight::Dense(w) if w.dtype() == DType::F32 => w.clone(),
+			FrozenWeight::Dense(w) => w.to_dtype(DType::F32)?,
 			FrozenWeight::Quantized(q, shape) => Tensor::from_vec(q.dequantize(), *shape, device)?,
 			FrozenWeight::Stacked(parts) => {
 				let parts = parts.iter().map(|p| p.dense(device)).collect::<Result<Vec<_>>>()?;
 				Tensor::cat(&parts, 0)?
 			},
 		})
+	}
+
+	/// The weight as stored where it is one tensor (`f32` or bf16), else [`FrozenWeight::dense`].
+	pub fn stored(&self, device: &candle_core::Device) -> Result<Tensor> {
+		match self {
+			FrozenWeight::Dense(w) => Ok(w.clone()),
+			other => other.dense(device),
+		}
 	}
 
 	/// The weight's `f32` values, row-major, dequantised where stored quantised.

@@ -171,6 +171,9 @@ pub struct ForwardMode<'a> {
 	/// The batch rows the input's rows were gathered from (a routed expert's tokens), so
 	/// per-document gradients ([`crate::cpu::segments`]) know each row's document.
 	pub source_rows: Option<&'a [u32]>,
+	/// Products with a quantised base run in bf16 ([`crate::cpu::gemm`]); a bf16 base's
+	/// always do. The model sets it from its build options.
+	pub bf16: bool,
 }
 
 /// Each mixture-of-experts layer's choice, in the order they ran: for every row of its
@@ -187,6 +190,7 @@ impl ForwardMode<'_> {
 		rows: None,
 		routing_log: None,
 		source_rows: None,
+		bf16: false,
 	};
 
 	/// The row adapters, when one of them adapts layer `index`: the others take the plain path.
@@ -356,7 +360,8 @@ impl Linear {
 			self.scale(),
 			branch.into_iter().collect(),
 		)
-		.reading_codes(!mode.gradients);
+		.reading_codes(!mode.gradients)
+		.in_bf16(mode.bf16);
 		Ok(match activation {
 			Some(activation) => op.after(activation),
 			None => op,
@@ -593,7 +598,7 @@ impl LinearGroup {
 			},
 			None => {
 				let dense =
-					members.iter().map(|m| m.weight.dense(device)).collect::<Result<Vec<_>>>()?;
+					members.iter().map(|m| m.weight.stored(device)).collect::<Result<Vec<_>>>()?;
 				let stacked = Tensor::cat(&dense, 0)?;
 				// Each member keeps a view of its rows, so the weights are stored once.
 				let mut first = 0;
@@ -656,7 +661,8 @@ impl LinearGroup {
 			first_column += member.weight.shape()?.0;
 		}
 		let op = FusedLinear::new(self.weight.clone(), self.bias.clone(), scale, branches)
-			.reading_codes(!mode.gradients);
+			.reading_codes(!mode.gradients)
+			.in_bf16(mode.bf16);
 		let x = x.contiguous()?;
 		Ok(if a.is_empty() {
 			x.apply_op1(op)?

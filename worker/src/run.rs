@@ -644,7 +644,12 @@ pub fn train_job(
 	let sources = plan.sources.clone();
 	let plan = (probe_count > 0).then_some(plan);
 	let device = candle_core::Device::Cpu;
-	let options = BuildOptions { lora: Some(settings.clone()), quant, seed: config.seed };
+	let options = BuildOptions {
+		lora: Some(settings.clone()),
+		quant,
+		seed: config.seed,
+		..BuildOptions::default()
+	};
 	let model = Model::load(&checkpoint.config, checkpoint.weights.as_ref(), &device, &options)?;
 	checkpoint.release_weights();
 	let peft = PeftConfig::new(&settings, checkpoint.config.family, &checkpoint.name);

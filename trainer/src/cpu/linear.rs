@@ -24,7 +24,7 @@ use super::{
 	mlp::Activation,
 	read, segments, Saved,
 };
-use super::{int8, spin, vector};
+use super::{gemm, int8, spin, vector};
 use crate::{
 	frozen::FrozenWeight,
 	quant::{QuantKind, QuantizedMatrix, BLOCK},
@@ -54,6 +54,8 @@ pub struct FusedLinear {
 	/// Read a quantised `W` straight from its codes ([`quantized_product`]) rather than
 	/// dequantising it for BLAS: for inference, where no gradient follows.
 	read_codes: bool,
+	/// Dequantise a quantised `W` to bf16 and multiply in bf16 ([`super::gemm`]).
+	bf16: bool,
 }
 
 /// One adapter of a [`FusedLinear`]: it adds to output columns `first_column..first_column +
@@ -89,6 +91,40 @@ impl FusedLinear {
 			adapter_activations: Saved::default(),
 			activation: None,
 			read_codes: false,
+			bf16: false,
+		}
+	}
+
+	/// Whether a quantised `W` is dequantised to bf16 for the bf16 kernel (where the CPU has
+	/// it) rather than to `f32`. A bf16 `W` always takes the bf16 kernel.
+	pub fn in_bf16(self, bf16: bool) -> Self {
+		Self { bf16: bf16 && super::gemm::bf16_supported(), ..self }
+	}
+
+	/// Runs `f` on `W` as bf16 bits when its products run in bf16, else returns `None`.
+	fn with_bf16_weight<R>(&self, f: impl FnOnce(&[u16]) -> Result<R>) -> Result<Option<R>> {
+		match &self.weight {
+			FrozenWeight::Dense(w) if w.dtype() == candle_core::DType::BF16 => {
+				let w = w.contiguous()?;
+				let (storage, layout) = w.storage_and_layout();
+				let candle_core::Storage::Cpu(cpu) = &*storage else {
+					candle_core::bail!("fused-linear: a bf16 weight off the CPU")
+				};
+				let Some((start, end)) = layout.contiguous_offsets() else {
+					candle_core::bail!("fused-linear: the weight must be contiguous")
+				};
+				let values = &cpu.as_slice::<half::bf16>()?[start..end];
+				// SAFETY: `bf16` is a transparent `u16`.
+				let bits =
+					unsafe { std::slice::from_raw_parts(values.as_ptr().cast(), values.len()) };
+				f(bits).map(Some)
+			},
+			FrozenWeight::Dense(_) => Ok(None),
+			quantized if self.bf16 => {
+				let values = quantized.dequantized_values().map_err(candle_core::Error::wrap)?;
+				f(&values.into_iter().map(super::gemm::round).collect::<Vec<_>>()).map(Some)
+			},
+			_ => Ok(None),
 		}
 	}
 
@@ -120,7 +156,7 @@ impl FusedLinear {
 
 	fn with_weight<R>(&self, f: impl FnOnce(&[f32]) -> Result<R>) -> Result<R> {
 		match &self.weight {
-			FrozenWeight::Dense(w) => read(w, f),
+			FrozenWeight::Dense(w) if w.dtype() == candle_core::DType::F32 => read(w, f),
 			quantized => f(&quantized.dequantized_values().map_err(candle_core::Error::wrap)?),
 		}
 	}
@@ -170,35 +206,21 @@ impl FusedLinear {
 	) -> Result<Vec<f32>> {
 		let direct =
 			if self.read_codes { quantized_product(&self.weight, x, rows, in_dim) } else { None };
-		let x = Operand::plain(x, in_dim);
 		let mut y = match (residual, direct) {
 			(Some(residual), Some(mut y)) => {
 				y.iter_mut().zip(residual).for_each(|(y, r)| *y += r);
 				y
 			},
 			(None, Some(y)) => y,
-			(residual, None) => match residual {
-				Some(residual) => {
-					let mut y = residual.to_vec();
-					self.with_weight(|w| {
-						sgemm(
-							rows,
-							out_dim,
-							in_dim,
-							1.0,
-							x,
-							Operand::transposed(w, in_dim),
-							1.0,
-							&mut y,
-							out_dim,
-						);
-						Ok(())
-					})?;
-					y
-				},
-				None => self.with_weight(|w| {
-					Ok(sgemm_new(rows, out_dim, in_dim, 1.0, x, Operand::transposed(w, in_dim)))
-				})?,
+			(Some(residual), None) => {
+				let mut y = residual.to_vec();
+				self.weight_product(x, rows, true, &mut y, true)?;
+				y
+			},
+			(None, None) => {
+				let mut y = vec![0.0; rows * out_dim];
+				self.weight_product(x, rows, true, &mut y, false)?;
+				y
 			},
 		};
 		if let Some(bias) = &self.bias {
@@ -217,17 +239,46 @@ impl FusedLinear {
 		g: &[f32],
 		rows: usize,
 		in_dim: usize,
-		out_dim: usize,
+		_out_dim: usize,
 	) -> Result<Vec<f32>> {
+		let mut dx = vec![0.0; rows * in_dim];
+		self.weight_product(g, rows, false, &mut dx, false)?;
+		Ok(dx)
+	}
+
+	/// `c = a Wᵀ` (`transposed`, the forward product) or `c = a W` (the input's gradient), or
+	/// `c +=` when `accumulate`: in bf16 for a bf16 base ([`FusedLinear::in_bf16`]), else in
+	/// f32 on this crate's AVX-512 kernel where the CPU has it, else on BLAS.
+	fn weight_product(
+		&self,
+		a: &[f32],
+		rows: usize,
+		transposed: bool,
+		c: &mut [f32],
+		accumulate: bool,
+	) -> Result<()> {
+		let (out_dim, in_dim) = self.weight.shape().map_err(candle_core::Error::wrap)?;
+		let in_bf16 = self.with_bf16_weight(|w| {
+			let w = gemm::Weight::new(w, out_dim, in_dim, transposed);
+			gemm::product_bf16(a, rows, w, c, accumulate);
+			Ok(())
+		})?;
+		if in_bf16.is_some() {
+			return Ok(());
+		}
 		self.with_weight(|w| {
-			Ok(sgemm_new(
-				rows,
-				in_dim,
-				out_dim,
-				1.0,
-				Operand::plain(g, out_dim),
-				Operand::plain(w, in_dim),
-			))
+			if gemm::f32_supported() {
+				let w = gemm::Weight::new(w, out_dim, in_dim, transposed);
+				gemm::product_f32(a, rows, w, c, accumulate);
+			} else {
+				let (n, k, b) = match transposed {
+					true => (out_dim, in_dim, Operand::transposed(w, in_dim)),
+					false => (in_dim, out_dim, Operand::plain(w, in_dim)),
+				};
+				let beta = if accumulate { 1.0 } else { 0.0 };
+				sgemm(rows, n, k, 1.0, Operand::plain(a, k), b, beta, c, n);
+			}
+			Ok(())
 		})
 	}
 

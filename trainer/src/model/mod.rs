@@ -57,6 +57,28 @@ pub struct BuildOptions {
 	pub quant: Option<QuantKind>,
 	/// Seed for the adapters' initial `A`.
 	pub seed: u64,
+	/// What the frozen base's products compute in.
+	pub compute: ComputeDtype,
+}
+
+/// What the frozen base's linear products compute in. Adapters, their gradients and the
+/// optimiser are `f32` either way.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ComputeDtype {
+	/// `f32` throughout.
+	#[default]
+	F32,
+	/// Base weights held in bf16 (QLoRA's dequantised to bf16) and multiplied on the CPU's
+	/// AVX-512 BF16 instructions, as LLaMA-Factory and QLoRA train. Where the CPU lacks them
+	/// the base stays `f32`.
+	Bf16,
+}
+
+impl ComputeDtype {
+	/// Whether bf16 products run: asked for, and the CPU has the kernel.
+	pub fn bf16_active(self) -> bool {
+		self == ComputeDtype::Bf16 && crate::cpu::gemm::bf16_supported()
+	}
 }
 
 struct Loader<'a> {
@@ -224,7 +246,12 @@ impl Loader<'_> {
 			self.get(&format!("{path}.weight"), &[out_dim, in_dim])?
 		};
 		let bias = if bias { Some(self.get(&format!("{path}.bias"), &[out_dim])?) } else { None };
-		let weight = FrozenWeight::Dense(weight);
+		// A quantised base is dequantised to bf16 per product instead.
+		let weight = if self.options.compute.bf16_active() && self.options.quant.is_none() {
+			FrozenWeight::Dense(weight.to_dtype(candle_core::DType::BF16)?)
+		} else {
+			FrozenWeight::Dense(weight)
+		};
 		let index = self.next_index;
 		self.next_index += 1;
 		let module = path.rsplit('.').next().unwrap_or(path);
@@ -432,6 +459,8 @@ pub struct Model {
 	final_norm: NormLayer,
 	lm_head: Linear,
 	heads: Heads,
+	/// Whether the base's products run in bf16.
+	bf16: bool,
 }
 
 /// Inverse frequencies of the rotary embedding, LLaMA 3's or YaRN's scaling applied.
@@ -636,6 +665,7 @@ impl Model {
 			final_norm,
 			lm_head,
 			heads,
+			bf16: options.compute.bf16_active() && device.is_cpu(),
 		};
 		// As PEFT: a target a model lacks is fine (DeepSeek's query is `q_proj` in some
 		// models, `q_a_proj` and `q_b_proj` in others), targets that adapt nothing are not.
@@ -854,6 +884,7 @@ impl Model {
 		mode: ForwardMode,
 	) -> Result<Tensor> {
 		let (_batch, seq) = ids.dims2()?;
+		let mode = ForwardMode { bf16: self.bf16, ..mode };
 		let offset = cache.as_ref().map(|c| c.len()).unwrap_or(0);
 		if offset + seq > self.cfg.max_positions {
 			return Err(Error::hyper(

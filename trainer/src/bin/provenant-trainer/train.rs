@@ -7,7 +7,7 @@ use provenant_trainer::{
 	adapter::{LoraSettings, PeftConfig},
 	attribution::influence::{self, AttributionPlan, Projection},
 	data, job,
-	model::{BuildOptions, Model},
+	model::{BuildOptions, ComputeDtype, Model},
 	quant::QuantKind,
 	train::{self, Evaluation, Run, Schedule, TrainConfig},
 };
@@ -19,6 +19,12 @@ enum Method {
 	Lora,
 	/// Base quantised to NF4 (4 bits) or int8 (--bits 8).
 	Qlora,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ComputeArg {
+	F32,
+	Bf16,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -72,6 +78,11 @@ pub(crate) struct Command {
 	/// QLoRA's base precision: 4 (NF4) or 8 (int8).
 	#[arg(long, default_value_t = 4)]
 	bits: u8,
+	/// What the frozen base's products compute in: bf16 holds the base (or QLoRA's dequantised
+	/// base) in bf16 on the CPU's AVX-512 BF16 instructions; adapters and the optimiser stay
+	/// f32. Where the CPU lacks them, the base stays f32.
+	#[arg(long, value_enum, default_value_t = ComputeArg::F32)]
+	compute_dtype: ComputeArg,
 	/// Adapter rank r.
 	#[arg(long, default_value_t = 8)]
 	rank: usize,
@@ -200,7 +211,16 @@ impl Command {
 			None
 		};
 		let device = self.model.device()?;
-		let options = BuildOptions { lora: Some(settings.clone()), quant, seed: self.seed };
+		let compute = match self.compute_dtype {
+			ComputeArg::F32 => ComputeDtype::F32,
+			ComputeArg::Bf16 if ComputeDtype::Bf16.bf16_active() => ComputeDtype::Bf16,
+			ComputeArg::Bf16 => {
+				eprintln!("note: this CPU has no AVX-512 BF16; the base computes in f32");
+				ComputeDtype::F32
+			},
+		};
+		let options =
+			BuildOptions { lora: Some(settings.clone()), quant, seed: self.seed, compute };
 		let model =
 			Model::load(&checkpoint.config, checkpoint.weights.as_ref(), &device, &options)?;
 		checkpoint.release_weights();
@@ -213,10 +233,13 @@ impl Command {
 			checkpoint.config.num_layers,
 			checkpoint.config.parameter_count() as f64 / 1e6,
 			model.frozen_linear_bytes() / (1 << 20),
-			match quant {
-				Some(QuantKind::Nf4) => ", NF4",
-				Some(QuantKind::Int8) => ", int8",
-				None => "",
+			match (quant, compute) {
+				(Some(QuantKind::Nf4), ComputeDtype::F32) => ", NF4",
+				(Some(QuantKind::Int8), ComputeDtype::F32) => ", int8",
+				(Some(QuantKind::Nf4), ComputeDtype::Bf16) => ", NF4, computed in bf16",
+				(Some(QuantKind::Int8), ComputeDtype::Bf16) => ", int8, computed in bf16",
+				(None, ComputeDtype::Bf16) => ", bf16",
+				(None, ComputeDtype::F32) => "",
 			},
 			trainable
 		);
