@@ -1,6 +1,7 @@
 """Helper of scripts/bench-trainer.sh; runs inside its throwaway venv.
 
   bench_trainer.py make  CONFIG DIR STEPS   random HF checkpoint, word-level tokenizer and data
+  bench_trainer.py targets CONFIG           the LoRA targets, comma-separated
   bench_trainer.py torch CONFIG DIR STEPS   the same LoRA training with PyTorch + PEFT
   bench_trainer.py peft-check BASE ADAPTER MERGED
       loads the trainer's adapter with peft.PeftModel and its `merge` output with transformers,
@@ -18,15 +19,23 @@ CONFIGS = {
     "gpt2-small": dict(kind="gpt2", hidden=768, layers=12, heads=12, ffn=3072, vocab=50257),
     "llama-100m": dict(kind="llama", hidden=768, layers=12, heads=12, kv=4, ffn=2048, vocab=16000),
     "smollm2": dict(kind="gguf"),
+    # DeepSeek-V2-Lite's shape scaled down: latent attention without query compression, one
+    # dense block, then 8 routed experts (2 a token) beside 2 shared ones.
+    "deepseek-v2": dict(kind="deepseek_v2", hidden=256, layers=4, heads=4, ffn=768, vocab=1000,
+                        kv_rank=64, nope=32, rope=16, value=32, experts=8, per_token=2,
+                        shared=2, expert_ffn=192),
 }
 WORDS = ("the of and to in is was for on with as by at from that this it are be or an which "
          "river city north south field stone light water garden winter market bridge valley").split()
 BATCH, SEQ = 8, 128
+# LoRA on the queries and values: GPT-2's fused c_attn; DeepSeek's values come out of kv_b_proj.
+TARGETS = {"gpt2": ["c_attn"], "deepseek_v2": ["q_proj", "kv_b_proj"]}
 
 
 def make(name, out, steps):
     import torch
-    from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+    from transformers import (DeepseekV2Config, DeepseekV2ForCausalLM, GPT2Config,
+                              GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM)
     c = CONFIGS[name]
     os.makedirs(out, exist_ok=True)
     if c["kind"] == "gguf":
@@ -42,6 +51,16 @@ def make(name, out, steps):
             vocab_size=c["vocab"], hidden_size=c["hidden"], intermediate_size=c["ffn"],
             num_hidden_layers=c["layers"], num_attention_heads=c["heads"],
             num_key_value_heads=c["kv"], max_position_embeddings=512, tie_word_embeddings=False))
+    elif c["kind"] == "deepseek_v2":
+        model = DeepseekV2ForCausalLM(DeepseekV2Config(
+            vocab_size=c["vocab"], hidden_size=c["hidden"], intermediate_size=c["ffn"],
+            num_hidden_layers=c["layers"], num_attention_heads=c["heads"],
+            num_key_value_heads=c["heads"], q_lora_rank=None, kv_lora_rank=c["kv_rank"],
+            qk_nope_head_dim=c["nope"], qk_rope_head_dim=c["rope"], v_head_dim=c["value"],
+            n_routed_experts=c["experts"], num_experts_per_tok=c["per_token"],
+            n_shared_experts=c["shared"], moe_intermediate_size=c["expert_ffn"],
+            first_k_dense_replace=1, topk_method="greedy", max_position_embeddings=512,
+            tie_word_embeddings=False))
     else:
         model = GPT2LMHeadModel(GPT2Config(
             vocab_size=c["vocab"], n_embd=c["hidden"], n_layer=c["layers"], n_head=c["heads"],
@@ -78,7 +97,7 @@ def bench_torch(name, out, steps, compute="f32"):
     else:
         model = AutoModelForCausalLM.from_pretrained(out)
     vocab = model.config.vocab_size
-    targets = ["c_attn"] if c["kind"] == "gpt2" else ["q_proj", "v_proj"]
+    targets = TARGETS.get(c["kind"], ["q_proj", "v_proj"])
     model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0,
                                              target_modules=targets, task_type="CAUSAL_LM"))
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
@@ -125,6 +144,9 @@ def peft_check(base, adapter, merged):
 if __name__ == "__main__":
     if sys.argv[1] == "peft-check":
         peft_check(*sys.argv[2:5])
+        sys.exit()
+    if sys.argv[1] == "targets":
+        print(",".join(TARGETS.get(CONFIGS[sys.argv[2]].get("kind"), ["q_proj", "v_proj"])))
         sys.exit()
     command, name, out, steps = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     if command == "torch":

@@ -1,5 +1,10 @@
 //! Single-precision GEMM for the CPU kernels.
 //!
+//! On a CPU with AVX-512 every product runs on this crate's own kernel ([`super::gemm`]):
+//! Debian's OpenBLAS 0.3.21 picks its kernels by CPU model and runs its SSE3 ones on models it
+//! does not know (a fourth of the AVX-512 kernel's rate on this Xeon), or its AVX2 ones where
+//! `OPENBLAS_CORETYPE=Haswell` pins them. Elsewhere:
+//!
 //! Products run on OpenBLAS (Debian's `libopenblas-dev`, installed by `scripts/setup.sh`) when
 //! the `openblas` feature is on, as it is by default: it ran at 283–321 GFLOP/s here on 2
 //! threads against 143–192 for candle's built-in gemm. Without the feature they fall back to the
@@ -181,6 +186,21 @@ unsafe fn serial(
 	c: *mut f32,
 	c_stride: usize,
 ) {
+	// Products with few rows or columns (an adapter's rank) stay on BLAS: the kernel's panels
+	// are 48 columns wide, and packing the right operand into them pays off over many rows.
+	if super::gemm::f32_supported() && n >= super::gemm::PANEL && m >= super::gemm::PANEL {
+		fn operand(o: Operand<'_>) -> super::gemm::Operand<'_> {
+			super::gemm::Operand {
+				values: o.values,
+				row_stride: o.row_stride,
+				transposed: o.transposed,
+			}
+		}
+		// SAFETY: the caller's promise, as for the other backends.
+		return unsafe {
+			super::gemm::sgemm_serial(m, n, k, alpha, operand(a), operand(b), beta, c, c_stride)
+		};
+	}
 	#[cfg(feature = "openblas")]
 	{
 		openblas::sgemm(m, n, k, alpha, a, b, beta, c, c_stride)

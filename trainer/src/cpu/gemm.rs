@@ -22,6 +22,8 @@ use std::sync::OnceLock;
 
 /// Output columns of a panel: three 16-lane vectors.
 const NR: usize = 48;
+/// [`NR`], for callers choosing between this module and BLAS.
+pub(crate) const PANEL: usize = NR;
 /// Input rows of one kernel call.
 const MR: usize = 8;
 /// Input rows a task takes.
@@ -172,18 +174,6 @@ pub fn product_bf16(a: &[f32], m: usize, weight: Weight<u16>, c: &mut [f32], acc
 	);
 }
 
-/// [`product_bf16`] for an f32 weight, on FMA. Needs [`f32_supported`].
-pub fn product_f32(a: &[f32], m: usize, weight: Weight<f32>, c: &mut [f32], accumulate: bool) {
-	assert!(f32_supported(), "these products need AVX-512");
-	let (k, _) = weight.dims();
-	let panels = weight.pack(k, |w, kk, j| w.at(kk, j));
-	#[cfg(target_arch = "x86_64")]
-	drive(m, weight.dims(), a, k, &panels, c, accumulate, |a, rows, b, c, ldc, cols, acc| {
-		// SAFETY: `f32_supported` was checked above; `drive` passes in-bounds slices.
-		unsafe { kernel_f32(a, k, rows, b, c, ldc, cols, acc) }
-	});
-}
-
 /// Runs `kernel` over every [`MR`]-row block and panel, row chunks in parallel. `a` holds `m`
 /// rows of `depth` values, `panels` `[n / NR][depth][NR]`. The kernel takes `(a's rows from
 /// the block's first, rows, panel, c from the block's first cell, c's row stride, columns,
@@ -301,7 +291,8 @@ unsafe fn kernel_bf16(
 	unsafe { store(&acc, rows, c, c_stride, cols, accumulate) }
 }
 
-/// `MR` (or `rows`) rows of `c` from `a`'s rows (`k` values each) and one panel.
+/// `MR` (or `rows`) rows of `c = alpha · a · panel + beta · c`, from packed rows `a`
+/// `[k][MR]` and one panel `[k][NR]`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
@@ -310,30 +301,187 @@ unsafe fn kernel_f32(
 	k: usize,
 	rows: usize,
 	b: &[f32],
-	c: &mut [f32],
+	c: *mut f32,
 	c_stride: usize,
 	cols: usize,
-	accumulate: bool,
+	(alpha, beta): (f32, f32),
 ) {
 	use std::arch::x86_64::*;
-	assert!(a.len() >= (rows - 1) * k + k && b.len() >= k * NR);
+	assert!(a.len() >= k * MR && b.len() >= k * NR && rows <= MR);
 	let mut acc = [[_mm512_setzero_ps(); 3]; MR];
-	let row: [&[f32]; MR] = std::array::from_fn(|r| &a[r.min(rows - 1) * k..]);
-	for kk in 0..k {
-		// SAFETY: `b` holds `k` rows of `NR` values, asserted above.
-		let (b0, b1, b2) = unsafe {
-			let at = b.as_ptr().add(kk * NR);
-			(_mm512_loadu_ps(at), _mm512_loadu_ps(at.add(16)), _mm512_loadu_ps(at.add(32)))
-		};
-		for r in 0..MR {
-			let value = _mm512_set1_ps(row[r][kk]);
-			acc[r][0] = _mm512_fmadd_ps(value, b0, acc[r][0]);
-			acc[r][1] = _mm512_fmadd_ps(value, b1, acc[r][1]);
-			acc[r][2] = _mm512_fmadd_ps(value, b2, acc[r][2]);
+	let (mut a_at, mut b_at) = (a.as_ptr(), b.as_ptr());
+	for _ in 0..k {
+		// SAFETY: `a` holds `k` steps of `MR` values and `b` of `NR`, asserted above.
+		unsafe {
+			let (b0, b1, b2) = (
+				_mm512_loadu_ps(b_at),
+				_mm512_loadu_ps(b_at.add(16)),
+				_mm512_loadu_ps(b_at.add(32)),
+			);
+			for r in 0..MR {
+				let value = _mm512_set1_ps(*a_at.add(r));
+				acc[r][0] = _mm512_fmadd_ps(value, b0, acc[r][0]);
+				acc[r][1] = _mm512_fmadd_ps(value, b1, acc[r][1]);
+				acc[r][2] = _mm512_fmadd_ps(value, b2, acc[r][2]);
+			}
+			a_at = a_at.add(MR);
+			b_at = b_at.add(NR);
 		}
 	}
-	// SAFETY: the caller's `c` holds `rows` rows of `cols` columns at `c_stride`.
-	unsafe { store(&acc, rows, c, c_stride, cols, accumulate) }
+	let (alpha_v, beta_v) = (_mm512_set1_ps(alpha), _mm512_set1_ps(beta));
+	for (r, acc) in acc.iter().enumerate().take(rows) {
+		for (v, sum) in acc.iter().enumerate() {
+			let first = v * 16;
+			if first >= cols {
+				break;
+			}
+			let mask: __mmask16 =
+				if cols - first >= 16 { 0xffff } else { (1 << (cols - first)) - 1 };
+			// SAFETY: the caller's `c` spans `rows` rows of `cols` columns at `c_stride`; with
+			// `beta` 0 it is written without being read (it may be uninitialised).
+			unsafe {
+				let dst = c.add(r * c_stride + first);
+				let mut value = _mm512_mul_ps(*sum, alpha_v);
+				if beta != 0.0 {
+					value = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, dst), beta_v, value);
+				}
+				_mm512_mask_storeu_ps(dst, mask, value);
+			}
+		}
+	}
+}
+
+/// A row-major f32 operand as [`super::blas`] describes it: values, row stride, transposed.
+pub(crate) struct Operand<'a> {
+	pub values: &'a [f32],
+	pub row_stride: usize,
+	pub transposed: bool,
+}
+
+/// Below this many values of `B`, every panel is packed up front and rows go in blocks of
+/// [`MC`]; above (the output layer's vocabulary), one panel at a time meets every row.
+const PACK_ALL: usize = 1 << 22;
+
+thread_local! {
+	/// Packing buffers, kept between calls: `B`'s panels and `A`'s rows.
+	static BUFFERS: std::cell::RefCell<(Vec<f32>, Vec<f32>)> = const {
+		std::cell::RefCell::new((Vec::new(), Vec::new()))
+	};
+}
+
+/// Rows `first..first + rows` of `a` (`[m, k]` as `Operand` reads it) into `out`, as blocks
+/// `[rows / MR][k][MR]`, the last block's missing rows zero.
+fn pack_rows(a: &Operand, k: usize, first: usize, rows: usize, out: &mut Vec<f32>) {
+	let blocks = rows.div_ceil(MR);
+	out.clear();
+	out.resize(blocks * k * MR, 0.0);
+	for block in 0..blocks {
+		let out = &mut out[block * k * MR..(block + 1) * k * MR];
+		for r in 0..MR.min(rows - block * MR) {
+			let i = first + block * MR + r;
+			if a.transposed {
+				for (kk, cell) in out.chunks_exact_mut(MR).enumerate() {
+					cell[r] = a.values[kk * a.row_stride + i];
+				}
+			} else {
+				let row = &a.values[i * a.row_stride..][..k];
+				for (cell, &value) in out.chunks_exact_mut(MR).zip(row) {
+					cell[r] = value;
+				}
+			}
+		}
+	}
+}
+
+/// Panel `panel` of `b` (`[k, n]` as `Operand` reads it) into `out` `[k][NR]`, missing columns
+/// zero.
+fn pack_panel(b: &Operand, k: usize, n: usize, panel: usize, out: &mut [f32]) {
+	let first = panel * NR;
+	let cols = NR.min(n - first);
+	if cols < NR {
+		out.fill(0.0);
+	}
+	if b.transposed {
+		for jj in 0..cols {
+			let column = &b.values[(first + jj) * b.row_stride..][..k];
+			for (kk, &value) in column.iter().enumerate() {
+				out[kk * NR + jj] = value;
+			}
+		}
+	} else {
+		for kk in 0..k {
+			out[kk * NR..kk * NR + cols]
+				.copy_from_slice(&b.values[kk * b.row_stride + first..][..cols]);
+		}
+	}
+}
+
+/// `c = alpha · a · b + beta · c`, `a` `[m, k]`, `b` `[k, n]`, `c` `[m, n]` with rows
+/// `c_stride` apart, on the calling thread: BLAS's `sgemm` on this module's f32 kernel.
+/// Needs [`f32_supported`].
+///
+/// # Safety
+/// `c` must span `[m, n]` at `c_stride` and nothing else may touch it during the call; with
+/// `beta` 0 it is only written. The operands must span the product.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn sgemm_serial(
+	m: usize,
+	n: usize,
+	k: usize,
+	alpha: f32,
+	a: Operand,
+	b: Operand,
+	beta: f32,
+	c: *mut f32,
+	c_stride: usize,
+) {
+	if m == 0 || n == 0 {
+		return;
+	}
+	let run = |first_row: usize, rows: usize, packed_rows: &[f32], panel: usize, packed: &[f32]| {
+		let cols = NR.min(n - panel * NR);
+		for (block, a) in packed_rows.chunks_exact(k * MR).enumerate() {
+			let first = first_row + block * MR;
+			#[cfg(target_arch = "x86_64")]
+			// SAFETY: `f32_supported` is the caller's promise; the rows and columns lie in `c`.
+			unsafe {
+				kernel_f32(
+					a,
+					k,
+					MR.min(first_row + rows - first),
+					packed,
+					c.add(first * c_stride + panel * NR),
+					c_stride,
+					cols,
+					(alpha, beta),
+				)
+			};
+		}
+	};
+	let panels = n.div_ceil(NR);
+	BUFFERS.with(|buffers| {
+		let (packed, packed_rows) = &mut *buffers.borrow_mut();
+		if n * k <= PACK_ALL {
+			packed.resize(panels * k * NR, 0.0);
+			for (panel, out) in packed.chunks_mut(k * NR).enumerate() {
+				pack_panel(&b, k, n, panel, out);
+			}
+			for first_row in (0..m).step_by(MC) {
+				let rows = MC.min(m - first_row);
+				pack_rows(&a, k, first_row, rows, packed_rows);
+				for (panel, packed) in packed.chunks(k * NR).enumerate() {
+					run(first_row, rows, packed_rows, panel, packed);
+				}
+			}
+		} else {
+			packed.resize(k * NR, 0.0);
+			pack_rows(&a, k, 0, m, packed_rows);
+			for panel in 0..panels {
+				pack_panel(&b, k, n, panel, packed);
+				run(0, m, packed_rows, panel, packed);
+			}
+		}
+	});
 }
 
 #[cfg(test)]
@@ -355,8 +503,8 @@ mod tests {
 	}
 
 	/// Every edge: rows not a multiple of the kernel's, columns not of a panel's, an odd shared
-	/// dimension, several row chunks; both operand layouts; writing and accumulating; against
-	/// the product in f64 of the operands as each kernel reads them (bf16: rounded).
+	/// dimension, several row chunks; both layouts of each operand; writing and accumulating;
+	/// against the product in f64 of the operands as each kernel reads them (bf16: rounded).
 	#[test]
 	fn products_match_f64_on_every_edge() {
 		let mut rng = Rng::new(3);
@@ -383,23 +531,28 @@ mod tests {
 						(0..n).map(move |j| (0..k).map(|kk| read(a[i * k + kk]) * b(kk, j)).sum())
 					})
 					.collect();
-				let run = |c: &mut [f32], accumulate: bool| match (in_bf16, transposed) {
-					(true, true) => product_bf16(
-						&a[..m * k],
-						m,
-						Weight::Transposed(&w16, out, inp),
-						c,
-						accumulate,
-					),
-					(true, false) => {
-						product_bf16(&a[..m * k], m, Weight::Plain(&w16, out, inp), c, accumulate)
-					},
-					(false, true) => {
-						product_f32(&a[..m * k], m, Weight::Transposed(&w, out, inp), c, accumulate)
-					},
-					(false, false) => {
-						product_f32(&a[..m * k], m, Weight::Plain(&w, out, inp), c, accumulate)
-					},
+				let run = |c: &mut [f32], accumulate: bool| {
+					if in_bf16 {
+						let w = Weight::new(&w16[..], out, inp, transposed);
+						product_bf16(&a[..m * k], m, w, c, accumulate)
+					} else {
+						// The left operand transposed too when the weight is: `aᵀ` stored.
+						let stored: Vec<f32> = match transposed {
+							true => (0..k)
+								.flat_map(|kk| (0..m).map(move |i| (kk, i)))
+								.map(|(kk, i)| a[i * k + kk])
+								.collect(),
+							false => a[..m * k].to_vec(),
+						};
+						let a = match transposed {
+							true => Operand { values: &stored, row_stride: m, transposed: true },
+							false => Operand { values: &stored, row_stride: k, transposed: false },
+						};
+						let b = Operand { values: &w, row_stride: inp, transposed };
+						let beta = if accumulate { 1.0 } else { 0.0 };
+						// SAFETY: `c` is `[m, n]` and the operands span the product.
+						unsafe { sgemm_serial(m, n, k, 1.0, a, b, beta, c.as_mut_ptr(), n) }
+					}
 				};
 				let mut c = vec![f32::NAN; m * n];
 				run(&mut c, false);

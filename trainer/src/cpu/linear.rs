@@ -213,15 +213,9 @@ impl FusedLinear {
 			},
 			(None, Some(y)) => y,
 			(Some(residual), None) => {
-				let mut y = residual.to_vec();
-				self.weight_product(x, rows, true, &mut y, true)?;
-				y
+				self.weight_product(x, rows, true, Some(&mut residual.to_vec()))?
 			},
-			(None, None) => {
-				let mut y = vec![0.0; rows * out_dim];
-				self.weight_product(x, rows, true, &mut y, false)?;
-				y
-			},
+			(None, None) => self.weight_product(x, rows, true, None)?,
 		};
 		if let Some(bias) = &self.bias {
 			read(bias, |bias| {
@@ -234,51 +228,50 @@ impl FusedLinear {
 	}
 
 	/// `g W`, `[rows, in]`.
-	fn input_gradient(
-		&self,
-		g: &[f32],
-		rows: usize,
-		in_dim: usize,
-		_out_dim: usize,
-	) -> Result<Vec<f32>> {
-		let mut dx = vec![0.0; rows * in_dim];
-		self.weight_product(g, rows, false, &mut dx, false)?;
-		Ok(dx)
+	fn input_gradient(&self, g: &[f32], rows: usize) -> Result<Vec<f32>> {
+		self.weight_product(g, rows, false, None)
 	}
 
-	/// `c = a Wᵀ` (`transposed`, the forward product) or `c = a W` (the input's gradient), or
-	/// `c +=` when `accumulate`: in bf16 for a bf16 base ([`FusedLinear::in_bf16`]), else in
-	/// f32 on this crate's AVX-512 kernel where the CPU has it, else on BLAS.
+	/// `a Wᵀ` (`transposed`, the forward product) or `a W` (the input's gradient): added onto
+	/// `onto` (returned), or in fresh memory. In bf16 for a bf16 base
+	/// ([`FusedLinear::in_bf16`]), else in f32 ([`sgemm`]).
 	fn weight_product(
 		&self,
 		a: &[f32],
 		rows: usize,
 		transposed: bool,
-		c: &mut [f32],
-		accumulate: bool,
-	) -> Result<()> {
+		onto: Option<&mut Vec<f32>>,
+	) -> Result<Vec<f32>> {
 		let (out_dim, in_dim) = self.weight.shape().map_err(candle_core::Error::wrap)?;
+		let (n, k) = if transposed { (out_dim, in_dim) } else { (in_dim, out_dim) };
+		let accumulate = onto.is_some();
+		let mut c = onto.map(std::mem::take);
 		let in_bf16 = self.with_bf16_weight(|w| {
-			let w = gemm::Weight::new(w, out_dim, in_dim, transposed);
-			gemm::product_bf16(a, rows, w, c, accumulate);
-			Ok(())
+			let mut c = c.take().unwrap_or_else(|| vec![0.0; rows * n]);
+			gemm::product_bf16(
+				a,
+				rows,
+				gemm::Weight::new(w, out_dim, in_dim, transposed),
+				&mut c,
+				accumulate,
+			);
+			Ok(c)
 		})?;
-		if in_bf16.is_some() {
-			return Ok(());
+		if let Some(c) = in_bf16 {
+			return Ok(c);
 		}
 		self.with_weight(|w| {
-			if gemm::f32_supported() {
-				let w = gemm::Weight::new(w, out_dim, in_dim, transposed);
-				gemm::product_f32(a, rows, w, c, accumulate);
-			} else {
-				let (n, k, b) = match transposed {
-					true => (out_dim, in_dim, Operand::transposed(w, in_dim)),
-					false => (in_dim, out_dim, Operand::plain(w, in_dim)),
-				};
-				let beta = if accumulate { 1.0 } else { 0.0 };
-				sgemm(rows, n, k, 1.0, Operand::plain(a, k), b, beta, c, n);
-			}
-			Ok(())
+			let b = match transposed {
+				true => Operand::transposed(w, in_dim),
+				false => Operand::plain(w, in_dim),
+			};
+			Ok(match c {
+				Some(mut c) => {
+					sgemm(rows, n, k, 1.0, Operand::plain(a, k), b, 1.0, &mut c, n);
+					c
+				},
+				None => sgemm_new(rows, n, k, 1.0, Operand::plain(a, k), b),
+			})
 		})
 	}
 
@@ -287,8 +280,8 @@ impl FusedLinear {
 		if !x.track_op() {
 			return Ok(None);
 		}
-		let (rows, in_dim, out_dim) = self.dims(x.shape())?;
-		let d_input = read(grad, |g| self.input_gradient(g, rows, in_dim, out_dim))?;
+		let (rows, in_dim, _) = self.dims(x.shape())?;
+		let d_input = read(grad, |g| self.input_gradient(g, rows))?;
 		let dx = read(x, |x| Ok(self.through_activation(x, d_input, in_dim)))?;
 		gradient(x, dx)
 	}
@@ -597,11 +590,8 @@ impl CustomOp3 for FusedLinear {
 							);
 						}
 						let mut da = vec![0f32; width * in_dim];
-						let mut dx = if want_dx {
-							Some(self.input_gradient(g, rows, in_dim, out_dim)?)
-						} else {
-							None
-						};
+						let mut dx =
+							if want_dx { Some(self.input_gradient(g, rows)?) } else { None };
 						if !self.any_dropout() {
 							sgemm(
 								width,
