@@ -214,19 +214,23 @@ fn drive<A: Sync, P: Sync>(
 	});
 }
 
-/// Stores (or adds) `rows` rows of `cols` columns of the sums into `c`.
+/// `c = alpha · sums + beta · c` on `rows` rows of `cols` columns.
+///
+/// # Safety
+/// `c` must span `rows` rows of `cols` columns at `c_stride`; with `beta` 0 it is written
+/// without being read (it may be uninitialised).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn store(
 	acc: &[[std::arch::x86_64::__m512; 3]; MR],
 	rows: usize,
-	c: &mut [f32],
+	c: *mut f32,
 	c_stride: usize,
 	cols: usize,
-	accumulate: bool,
+	(alpha, beta): (f32, f32),
 ) {
 	use std::arch::x86_64::*;
-	assert!(c.len() >= (rows - 1) * c_stride + cols);
+	let (alpha_v, beta_v) = (_mm512_set1_ps(alpha), _mm512_set1_ps(beta));
 	for (r, acc) in acc.iter().enumerate().take(rows) {
 		for (v, sum) in acc.iter().enumerate() {
 			let first = v * 16;
@@ -235,14 +239,13 @@ unsafe fn store(
 			}
 			let mask: __mmask16 =
 				if cols - first >= 16 { 0xffff } else { (1 << (cols - first)) - 1 };
-			// SAFETY: the masked lanes lie within row `r`'s `cols` columns, asserted above.
+			// SAFETY: the masked lanes lie within row `r`'s `cols` columns, the caller's promise.
 			unsafe {
-				let dst = c.as_mut_ptr().add(r * c_stride + first);
-				let value = if accumulate {
-					_mm512_add_ps(*sum, _mm512_maskz_loadu_ps(mask, dst))
-				} else {
-					*sum
-				};
+				let dst = c.add(r * c_stride + first);
+				let mut value = _mm512_mul_ps(*sum, alpha_v);
+				if beta != 0.0 {
+					value = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, dst), beta_v, value);
+				}
 				_mm512_mask_storeu_ps(dst, mask, value);
 			}
 		}
@@ -288,7 +291,10 @@ unsafe fn kernel_bf16(
 		}
 	}
 	// SAFETY: the caller's `c` holds `rows` rows of `cols` columns at `c_stride`.
-	unsafe { store(&acc, rows, c, c_stride, cols, accumulate) }
+	assert!(c.len() >= (rows - 1) * c_stride + cols);
+	let beta = if accumulate { 1.0 } else { 0.0 };
+	// SAFETY: `c` spans the rows and columns, asserted above.
+	unsafe { store(&acc, rows, c.as_mut_ptr(), c_stride, cols, (1.0, beta)) }
 }
 
 /// `MR` (or `rows`) rows of `c = alpha · a · panel + beta · c`, from packed rows `a`
@@ -328,27 +334,8 @@ unsafe fn kernel_f32(
 			b_at = b_at.add(NR);
 		}
 	}
-	let (alpha_v, beta_v) = (_mm512_set1_ps(alpha), _mm512_set1_ps(beta));
-	for (r, acc) in acc.iter().enumerate().take(rows) {
-		for (v, sum) in acc.iter().enumerate() {
-			let first = v * 16;
-			if first >= cols {
-				break;
-			}
-			let mask: __mmask16 =
-				if cols - first >= 16 { 0xffff } else { (1 << (cols - first)) - 1 };
-			// SAFETY: the caller's `c` spans `rows` rows of `cols` columns at `c_stride`; with
-			// `beta` 0 it is written without being read (it may be uninitialised).
-			unsafe {
-				let dst = c.add(r * c_stride + first);
-				let mut value = _mm512_mul_ps(*sum, alpha_v);
-				if beta != 0.0 {
-					value = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, dst), beta_v, value);
-				}
-				_mm512_mask_storeu_ps(dst, mask, value);
-			}
-		}
-	}
+	// SAFETY: the caller's `c` spans `rows` rows of `cols` columns at `c_stride`.
+	unsafe { store(&acc, rows, c, c_stride, cols, (alpha, beta)) }
 }
 
 /// A row-major f32 operand as [`super::blas`] describes it: values, row stride, transposed.
