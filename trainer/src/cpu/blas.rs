@@ -186,9 +186,10 @@ unsafe fn serial(
 	c: *mut f32,
 	c_stride: usize,
 ) {
-	// Products with few rows or columns (an adapter's rank) stay on BLAS: the kernel's panels
-	// are 48 columns wide, and packing the right operand into them pays off over many rows.
-	if super::gemm::f32_supported() && n >= super::gemm::PANEL && m >= super::gemm::PANEL {
+	// Products narrower than a vector (an adapter's rank) or with fewer rows than one kernel
+	// call (generation's single tokens) stay on BLAS: packing the right operand into 48-column
+	// panels pays off only over a few rows and a vector's columns.
+	if super::gemm::f32_supported() && n >= super::gemm::MIN_COLUMNS && m >= super::gemm::MIN_ROWS {
 		fn operand(o: Operand<'_>) -> super::gemm::Operand<'_> {
 			super::gemm::Operand {
 				values: o.values,

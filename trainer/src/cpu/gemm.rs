@@ -6,8 +6,9 @@
 //! `vdpbf16ps` multiplies 16 lanes of bf16 pairs into f32 sums. Adapters, their gradients and
 //! the optimiser stay f32.
 //!
-//! **f32**: the same blocking with FMA, used for an f32 base wherever the CPU has AVX-512.
-//! Debian's OpenBLAS 0.3.21 picks its kernels by CPU model and falls back to old ones on
+//! **f32**: the same kernel shape with FMA, for every f32 product of the CPU kernels wherever
+//! the CPU has AVX-512 (BLAS's `sgemm`, blocked over all three dimensions, see
+//! [`sgemm_serial`]). Debian's OpenBLAS 0.3.21 picks its kernels by CPU model and falls back to old ones on
 //! models it does not know (SSE3 "Prescott" on this Xeon, 36 GFLOP/s a core against this
 //! kernel's 100+), and a machine may pin it to its AVX2 ones (`OPENBLAS_CORETYPE=Haswell`).
 //!
@@ -15,17 +16,21 @@
 //! order along the shared dimension (bf16: in consecutive pairs), so the kernel reads a panel
 //! row as three vectors and broadcasts one value (or pair) of each of [`MR`] input rows against
 //! them. Packing reads the weight once per product, a small share of its work at training's
-//! row counts. Rows are split over rayon's threads in chunks of [`MC`].
+//! row counts. The bf16 product splits rows over rayon's threads in chunks of [`MC`].
 
 use rayon::prelude::*;
 use std::sync::OnceLock;
 
 /// Output columns of a panel: three 16-lane vectors.
 const NR: usize = 48;
-/// [`NR`], for callers choosing between this module and BLAS.
-pub(crate) const PANEL: usize = NR;
 /// Input rows of one kernel call.
 const MR: usize = 8;
+/// The fewest columns and rows of an f32 product worth packing for the kernel. Measured
+/// against OpenBLAS on one core here: attention's 32-row products ran twice as fast on the
+/// kernel, an adapter's 8-column ones and single rows slower.
+pub(crate) const MIN_COLUMNS: usize = 16;
+/// See [`MIN_COLUMNS`].
+pub(crate) const MIN_ROWS: usize = MR;
 /// Input rows a task takes.
 const MC: usize = 64;
 
@@ -345,9 +350,13 @@ pub(crate) struct Operand<'a> {
 	pub transposed: bool,
 }
 
-/// Below this many values of `B`, every panel is packed up front and rows go in blocks of
-/// [`MC`]; above (the output layer's vocabulary), one panel at a time meets every row.
-const PACK_ALL: usize = 1 << 22;
+/// Shared-dimension steps of one block. A panel's block (`KC · NR` values) is read by every
+/// row block of the [`F32_ROWS`] rows in turn; 384 ran best of 128–768 here.
+const KC: usize = 384;
+/// Rows packed at a time: their `KC`-step block (288 KiB) stays in L2.
+const F32_ROWS: usize = 192;
+/// Columns packed at a time: their `KC`-step block (1.1 MiB) stays in L2 beside the rows'.
+const NC: usize = NR * 16;
 
 thread_local! {
 	/// Packing buffers, kept between calls: `B`'s panels and `A`'s rows.
@@ -356,22 +365,29 @@ thread_local! {
 	};
 }
 
-/// Rows `first..first + rows` of `a` (`[m, k]` as `Operand` reads it) into `out`, as blocks
-/// `[rows / MR][k][MR]`, the last block's missing rows zero.
-fn pack_rows(a: &Operand, k: usize, first: usize, rows: usize, out: &mut Vec<f32>) {
+/// Rows `first..first + rows`, steps `step..step + depth` of `a` (`[m, k]` as `Operand` reads
+/// it) into `out`, as blocks `[rows / MR][depth][MR]`, the last block's missing rows zero.
+fn pack_rows(
+	a: &Operand,
+	(first, rows): (usize, usize),
+	(step, depth): (usize, usize),
+	out: &mut Vec<f32>,
+) {
 	let blocks = rows.div_ceil(MR);
 	out.clear();
-	out.resize(blocks * k * MR, 0.0);
-	for block in 0..blocks {
-		let out = &mut out[block * k * MR..(block + 1) * k * MR];
-		for r in 0..MR.min(rows - block * MR) {
-			let i = first + block * MR + r;
-			if a.transposed {
-				for (kk, cell) in out.chunks_exact_mut(MR).enumerate() {
-					cell[r] = a.values[kk * a.row_stride + i];
-				}
-			} else {
-				let row = &a.values[i * a.row_stride..][..k];
+	out.resize(blocks * depth * MR, 0.0);
+	for (block, out) in out.chunks_exact_mut(depth * MR).enumerate() {
+		let first = first + block * MR;
+		let count = MR.min(rows - block * MR);
+		if a.transposed {
+			// Step `kk`'s values of the block's rows lie side by side.
+			for (kk, cell) in out.chunks_exact_mut(MR).enumerate() {
+				let stored = &a.values[(step + kk) * a.row_stride + first..][..count];
+				cell[..count].copy_from_slice(stored);
+			}
+		} else {
+			for r in 0..count {
+				let row = &a.values[(first + r) * a.row_stride + step..][..depth];
 				for (cell, &value) in out.chunks_exact_mut(MR).zip(row) {
 					cell[r] = value;
 				}
@@ -380,25 +396,32 @@ fn pack_rows(a: &Operand, k: usize, first: usize, rows: usize, out: &mut Vec<f32
 	}
 }
 
-/// Panel `panel` of `b` (`[k, n]` as `Operand` reads it) into `out` `[k][NR]`, missing columns
-/// zero.
-fn pack_panel(b: &Operand, k: usize, n: usize, panel: usize, out: &mut [f32]) {
-	let first = panel * NR;
-	let cols = NR.min(n - first);
-	if cols < NR {
-		out.fill(0.0);
-	}
-	if b.transposed {
-		for jj in 0..cols {
-			let column = &b.values[(first + jj) * b.row_stride..][..k];
-			for (kk, &value) in column.iter().enumerate() {
-				out[kk * NR + jj] = value;
+/// Columns `first..first + cols` (whole panels but the last), steps `step..step + depth` of `b`
+/// (`[k, n]` as `Operand` reads it) into `out`, as panels `[cols / NR][depth][NR]`, missing
+/// columns zero.
+fn pack_panels(
+	b: &Operand,
+	(first, cols): (usize, usize),
+	(step, depth): (usize, usize),
+	out: &mut Vec<f32>,
+) {
+	out.clear();
+	out.resize(cols.div_ceil(NR) * depth * NR, 0.0);
+	for (panel, out) in out.chunks_exact_mut(depth * NR).enumerate() {
+		let first = first + panel * NR;
+		let count = NR.min(cols - panel * NR);
+		if b.transposed {
+			for jj in 0..count {
+				let column = &b.values[(first + jj) * b.row_stride + step..][..depth];
+				for (kk, &value) in column.iter().enumerate() {
+					out[kk * NR + jj] = value;
+				}
 			}
-		}
-	} else {
-		for kk in 0..k {
-			out[kk * NR..kk * NR + cols]
-				.copy_from_slice(&b.values[kk * b.row_stride + first..][..cols]);
+		} else {
+			for (kk, out) in out.chunks_exact_mut(NR).enumerate() {
+				out[..count]
+					.copy_from_slice(&b.values[(step + kk) * b.row_stride + first..][..count]);
+			}
 		}
 	}
 }
@@ -406,6 +429,11 @@ fn pack_panel(b: &Operand, k: usize, n: usize, panel: usize, out: &mut [f32]) {
 /// `c = alpha · a · b + beta · c`, `a` `[m, k]`, `b` `[k, n]`, `c` `[m, n]` with rows
 /// `c_stride` apart, on the calling thread: BLAS's `sgemm` on this module's f32 kernel.
 /// Needs [`f32_supported`].
+///
+/// Blocked as GotoBLAS does: [`NC`] columns and [`KC`] steps of `b` packed (L2), then
+/// [`F32_ROWS`] rows of `a` over the same steps (L2), then each [`NR`]-column panel's block
+/// (L1) against every [`MR`]-row block. Every block after the first of the shared dimension
+/// adds onto `c`.
 ///
 /// # Safety
 /// `c` must span `[m, n]` at `c_stride` and nothing else may touch it during the call; with
@@ -425,47 +453,47 @@ pub(crate) unsafe fn sgemm_serial(
 	if m == 0 || n == 0 {
 		return;
 	}
-	let run = |first_row: usize, rows: usize, packed_rows: &[f32], panel: usize, packed: &[f32]| {
-		let cols = NR.min(n - panel * NR);
-		for (block, a) in packed_rows.chunks_exact(k * MR).enumerate() {
-			let first = first_row + block * MR;
-			#[cfg(target_arch = "x86_64")]
-			// SAFETY: `f32_supported` is the caller's promise; the rows and columns lie in `c`.
-			unsafe {
-				kernel_f32(
-					a,
-					k,
-					MR.min(first_row + rows - first),
-					packed,
-					c.add(first * c_stride + panel * NR),
-					c_stride,
-					cols,
-					(alpha, beta),
-				)
-			};
+	if k == 0 {
+		for row in 0..m {
+			// SAFETY: row `row` of `c` spans `n` values, the caller's promise.
+			let row = unsafe { std::slice::from_raw_parts_mut(c.add(row * c_stride), n) };
+			row.iter_mut().for_each(|value| *value = if beta == 0.0 { 0.0 } else { beta * *value });
 		}
-	};
-	let panels = n.div_ceil(NR);
+		return;
+	}
 	BUFFERS.with(|buffers| {
 		let (packed, packed_rows) = &mut *buffers.borrow_mut();
-		if n * k <= PACK_ALL {
-			packed.resize(panels * k * NR, 0.0);
-			for (panel, out) in packed.chunks_mut(k * NR).enumerate() {
-				pack_panel(&b, k, n, panel, out);
-			}
-			for first_row in (0..m).step_by(MC) {
-				let rows = MC.min(m - first_row);
-				pack_rows(&a, k, first_row, rows, packed_rows);
-				for (panel, packed) in packed.chunks(k * NR).enumerate() {
-					run(first_row, rows, packed_rows, panel, packed);
+		for first_col in (0..n).step_by(NC) {
+			let cols = NC.min(n - first_col);
+			for step in (0..k).step_by(KC) {
+				let depth = KC.min(k - step);
+				let beta = if step == 0 { beta } else { 1.0 };
+				pack_panels(&b, (first_col, cols), (step, depth), packed);
+				for first_row in (0..m).step_by(F32_ROWS) {
+					let rows = F32_ROWS.min(m - first_row);
+					pack_rows(&a, (first_row, rows), (step, depth), packed_rows);
+					for (panel, b) in packed.chunks_exact(depth * NR).enumerate() {
+						let col = first_col + panel * NR;
+						for (block, a) in packed_rows.chunks_exact(depth * MR).enumerate() {
+							let row = first_row + block * MR;
+							#[cfg(target_arch = "x86_64")]
+							// SAFETY: `f32_supported` is the caller's promise; the rows and
+							// columns lie in `c`.
+							unsafe {
+								kernel_f32(
+									a,
+									depth,
+									MR.min(m - row),
+									b,
+									c.add(row * c_stride + col),
+									c_stride,
+									NR.min(n - col),
+									(alpha, beta),
+								)
+							};
+						}
+					}
 				}
-			}
-		} else {
-			packed.resize(k * NR, 0.0);
-			pack_rows(&a, k, 0, m, packed_rows);
-			for panel in 0..panels {
-				pack_panel(&b, k, n, panel, packed);
-				run(0, m, packed_rows, panel, packed);
 			}
 		}
 	});
@@ -495,7 +523,10 @@ mod tests {
 	#[test]
 	fn products_match_f64_on_every_edge() {
 		let mut rng = Rng::new(3);
-		for (m, out, inp) in [(1, 1, 1), (7, 50, 33), (9, 48, 64), (130, 97, 71), (64, 16, 2)] {
+		// The last spans several blocks of every dimension of the f32 kernel's blocking.
+		let shapes =
+			[(1, 1, 1), (7, 50, 33), (9, 48, 64), (130, 97, 71), (64, 16, 2), (200, 800, 400)];
+		for (m, out, inp) in shapes {
 			let a = rng.uniform_vec(m * out.max(inp), 1.0);
 			let w = rng.uniform_vec(out * inp, 1.0);
 			let w16: Vec<u16> = w.iter().copied().map(round).collect();
