@@ -223,9 +223,11 @@ fn drive<A: Sync, P: Sync>(
 ///
 /// # Safety
 /// `c` must span `rows` rows of `cols` columns at `c_stride`; with `beta` 0 it is written
-/// without being read (it may be uninitialised).
+/// without being read (it may be uninitialised). Needs AVX-512: always inlined into the
+/// kernels, which enable it, so that the sums stay in registers (a call sent them through the
+/// stack).
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
+#[inline(always)]
 unsafe fn store(
 	acc: &[[std::arch::x86_64::__m512; 3]; MR],
 	rows: usize,
@@ -236,24 +238,47 @@ unsafe fn store(
 ) {
 	use std::arch::x86_64::*;
 	let (alpha_v, beta_v) = (_mm512_set1_ps(alpha), _mm512_set1_ps(beta));
-	for (r, acc) in acc.iter().enumerate().take(rows) {
-		for (v, sum) in acc.iter().enumerate() {
-			let first = v * 16;
-			if first >= cols {
-				break;
-			}
-			let mask: __mmask16 =
-				if cols - first >= 16 { 0xffff } else { (1 << (cols - first)) - 1 };
+	// Lanes past `cols` are masked off; a store with no lanes set touches no memory.
+	let masks: [__mmask16; 3] = std::array::from_fn(|v| {
+		let lanes = cols.saturating_sub(v * 16).min(16);
+		((1u32 << lanes) - 1) as __mmask16
+	});
+	let row = |r: usize, sums: &[__m512; 3]| {
+		for (v, sum) in sums.iter().enumerate() {
 			// SAFETY: the masked lanes lie within row `r`'s `cols` columns, the caller's promise.
 			unsafe {
-				let dst = c.add(r * c_stride + first);
+				let dst = c.add(r * c_stride + v * 16);
 				let mut value = _mm512_mul_ps(*sum, alpha_v);
 				if beta != 0.0 {
-					value = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, dst), beta_v, value);
+					value = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(masks[v], dst), beta_v, value);
 				}
-				_mm512_mask_storeu_ps(dst, mask, value);
+				_mm512_mask_storeu_ps(dst, masks[v], value);
 			}
 		}
+	};
+	// Spelled out row by row: constant indices keep the sums in registers.
+	const _: () = assert!(MR == 8);
+	row(0, &acc[0]);
+	if rows > 1 {
+		row(1, &acc[1]);
+	}
+	if rows > 2 {
+		row(2, &acc[2]);
+	}
+	if rows > 3 {
+		row(3, &acc[3]);
+	}
+	if rows > 4 {
+		row(4, &acc[4]);
+	}
+	if rows > 5 {
+		row(5, &acc[5]);
+	}
+	if rows > 6 {
+		row(6, &acc[6]);
+	}
+	if rows > 7 {
+		row(7, &acc[7]);
 	}
 }
 
@@ -365,17 +390,108 @@ thread_local! {
 	};
 }
 
+/// `out[..len]`, grown if need be. What it held before is left: packing overwrites every
+/// value the kernel stores, and the rows and columns past a product's edge (garbage) land only
+/// in sums that are never stored.
+fn packing_buffer(out: &mut Vec<f32>, len: usize) -> &mut [f32] {
+	if out.len() < len {
+		out.resize(len, 0.0);
+	}
+	&mut out[..len]
+}
+
+/// `dst[j · dst_stride + i] = src[i · src_stride + j]` for an 8 × 8 tile.
+///
+/// # Safety
+/// Both tiles must lie in their buffers; needs AVX (implied by AVX-512).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+#[inline]
+unsafe fn transpose_tile(src: *const f32, src_stride: usize, dst: *mut f32, dst_stride: usize) {
+	use std::arch::x86_64::*;
+	// SAFETY: the caller's promise; the shuffles are the textbook 8 × 8 transpose.
+	unsafe {
+		let r: [__m256; 8] = std::array::from_fn(|i| _mm256_loadu_ps(src.add(i * src_stride)));
+		let t = [
+			_mm256_unpacklo_ps(r[0], r[1]),
+			_mm256_unpackhi_ps(r[0], r[1]),
+			_mm256_unpacklo_ps(r[2], r[3]),
+			_mm256_unpackhi_ps(r[2], r[3]),
+			_mm256_unpacklo_ps(r[4], r[5]),
+			_mm256_unpackhi_ps(r[4], r[5]),
+			_mm256_unpacklo_ps(r[6], r[7]),
+			_mm256_unpackhi_ps(r[6], r[7]),
+		];
+		let u = [
+			_mm256_shuffle_ps::<0x44>(t[0], t[2]),
+			_mm256_shuffle_ps::<0xee>(t[0], t[2]),
+			_mm256_shuffle_ps::<0x44>(t[1], t[3]),
+			_mm256_shuffle_ps::<0xee>(t[1], t[3]),
+			_mm256_shuffle_ps::<0x44>(t[4], t[6]),
+			_mm256_shuffle_ps::<0xee>(t[4], t[6]),
+			_mm256_shuffle_ps::<0x44>(t[5], t[7]),
+			_mm256_shuffle_ps::<0xee>(t[5], t[7]),
+		];
+		for i in 0..4 {
+			_mm256_storeu_ps(
+				dst.add(i * dst_stride),
+				_mm256_permute2f128_ps::<0x20>(u[i], u[i + 4]),
+			);
+			_mm256_storeu_ps(
+				dst.add((i + 4) * dst_stride),
+				_mm256_permute2f128_ps::<0x31>(u[i], u[i + 4]),
+			);
+		}
+	}
+}
+
+/// `lines` stored lines of `depth` values each (`src`, `src_stride` apart) into `out` as
+/// `[depth][width]` from column 0, line `i` in column `i`: the transposing half of packing.
+/// Whole 8 × 8 tiles go through [`transpose_tile`], the edges value by value.
+fn transpose_into(
+	src: &[f32],
+	src_stride: usize,
+	(lines, depth): (usize, usize),
+	out: &mut [f32],
+	width: usize,
+) {
+	assert!(lines <= width && out.len() >= depth * width);
+	assert!(lines == 0 || depth == 0 || src.len() >= (lines - 1) * src_stride + depth);
+	let (whole_lines, whole_depth) = (lines / 8 * 8, depth / 8 * 8);
+	#[cfg(target_arch = "x86_64")]
+	if f32_supported() {
+		for line in (0..whole_lines).step_by(8) {
+			for kk in (0..whole_depth).step_by(8) {
+				// SAFETY: the tile's 8 lines of 8 values lie in `src`, its 8 steps of 8 columns
+				// in `out`, asserted above; AVX-512 implies AVX.
+				unsafe {
+					transpose_tile(
+						src.as_ptr().add(line * src_stride + kk),
+						src_stride,
+						out.as_mut_ptr().add(kk * width + line),
+						width,
+					)
+				}
+			}
+		}
+	}
+	let tiled = if cfg!(target_arch = "x86_64") && f32_supported() { whole_depth } else { 0 };
+	for line in 0..lines {
+		let from = if line < whole_lines { tiled } else { 0 };
+		for kk in from..depth {
+			out[kk * width + line] = src[line * src_stride + kk];
+		}
+	}
+}
+
 /// Rows `first..first + rows`, steps `step..step + depth` of `a` (`[m, k]` as `Operand` reads
-/// it) into `out`, as blocks `[rows / MR][depth][MR]`, the last block's missing rows zero.
+/// it) into `out`, as blocks `[rows / MR][depth][MR]`.
 fn pack_rows(
 	a: &Operand,
 	(first, rows): (usize, usize),
 	(step, depth): (usize, usize),
-	out: &mut Vec<f32>,
+	out: &mut [f32],
 ) {
-	let blocks = rows.div_ceil(MR);
-	out.clear();
-	out.resize(blocks * depth * MR, 0.0);
 	for (block, out) in out.chunks_exact_mut(depth * MR).enumerate() {
 		let first = first + block * MR;
 		let count = MR.min(rows - block * MR);
@@ -386,37 +502,26 @@ fn pack_rows(
 				cell[..count].copy_from_slice(stored);
 			}
 		} else {
-			for r in 0..count {
-				let row = &a.values[(first + r) * a.row_stride + step..][..depth];
-				for (cell, &value) in out.chunks_exact_mut(MR).zip(row) {
-					cell[r] = value;
-				}
-			}
+			let rows = &a.values[first * a.row_stride + step..];
+			transpose_into(rows, a.row_stride, (count, depth), out, MR);
 		}
 	}
 }
 
-/// Columns `first..first + cols` (whole panels but the last), steps `step..step + depth` of `b`
-/// (`[k, n]` as `Operand` reads it) into `out`, as panels `[cols / NR][depth][NR]`, missing
-/// columns zero.
+/// Columns `first..first + cols`, steps `step..step + depth` of `b` (`[k, n]` as `Operand`
+/// reads it) into `out`, as panels `[cols / NR][depth][NR]`.
 fn pack_panels(
 	b: &Operand,
 	(first, cols): (usize, usize),
 	(step, depth): (usize, usize),
-	out: &mut Vec<f32>,
+	out: &mut [f32],
 ) {
-	out.clear();
-	out.resize(cols.div_ceil(NR) * depth * NR, 0.0);
 	for (panel, out) in out.chunks_exact_mut(depth * NR).enumerate() {
 		let first = first + panel * NR;
 		let count = NR.min(cols - panel * NR);
 		if b.transposed {
-			for jj in 0..count {
-				let column = &b.values[(first + jj) * b.row_stride + step..][..depth];
-				for (kk, &value) in column.iter().enumerate() {
-					out[kk * NR + jj] = value;
-				}
-			}
+			let columns = &b.values[first * b.row_stride + step..];
+			transpose_into(columns, b.row_stride, (count, depth), out, NR);
 		} else {
 			for (kk, out) in out.chunks_exact_mut(NR).enumerate() {
 				out[..count]
@@ -468,9 +573,11 @@ pub(crate) unsafe fn sgemm_serial(
 			for step in (0..k).step_by(KC) {
 				let depth = KC.min(k - step);
 				let beta = if step == 0 { beta } else { 1.0 };
+				let packed = packing_buffer(packed, cols.div_ceil(NR) * depth * NR);
 				pack_panels(&b, (first_col, cols), (step, depth), packed);
 				for first_row in (0..m).step_by(F32_ROWS) {
 					let rows = F32_ROWS.min(m - first_row);
+					let packed_rows = packing_buffer(packed_rows, rows.div_ceil(MR) * depth * MR);
 					pack_rows(&a, (first_row, rows), (step, depth), packed_rows);
 					for (panel, b) in packed.chunks_exact(depth * NR).enumerate() {
 						let col = first_col + panel * NR;
