@@ -171,9 +171,9 @@ pub struct ForwardMode<'a> {
 	/// The batch rows the input's rows were gathered from (a routed expert's tokens), so
 	/// per-document gradients ([`crate::cpu::segments`]) know each row's document.
 	pub source_rows: Option<&'a [u32]>,
-	/// Products with a quantised base run in bf16 ([`crate::cpu::gemm`]); a bf16 base's
-	/// always do. The model sets it from its build options.
-	pub bf16: bool,
+	/// The 16-bit kernel products with a quantised base run on ([`crate::cpu::gemm`]); a bf16
+	/// or f16 base's always run on its own. The model sets it from its build options.
+	pub half: Option<crate::cpu::gemm::Half>,
 }
 
 /// Each mixture-of-experts layer's choice, in the order they ran: for every row of its
@@ -190,7 +190,7 @@ impl ForwardMode<'_> {
 		rows: None,
 		routing_log: None,
 		source_rows: None,
-		bf16: false,
+		half: None,
 	};
 
 	/// The row adapters, when one of them adapts layer `index`: the others take the plain path.
@@ -361,7 +361,7 @@ impl Linear {
 			branch.into_iter().collect(),
 		)
 		.reading_codes(!mode.gradients)
-		.in_bf16(mode.bf16);
+		.in_half(mode.half);
 		Ok(match activation {
 			Some(activation) => op.after(activation),
 			None => op,
@@ -662,7 +662,7 @@ impl LinearGroup {
 		}
 		let op = FusedLinear::new(self.weight.clone(), self.bias.clone(), scale, branches)
 			.reading_codes(!mode.gradients)
-			.in_bf16(mode.bf16);
+			.in_half(mode.half);
 		let x = x.contiguous()?;
 		Ok(if a.is_empty() {
 			x.apply_op1(op)?

@@ -940,17 +940,25 @@ fn a_mixed_batch_gives_each_sequence_its_own_adapters_logits() {
 	}
 }
 
-/// `--compute-dtype bf16`: the base held in bf16 (QLoRA's dequantised to bf16), adapters and
-/// optimiser in f32. On the same data and seed its loss curve follows the f32 run's within 3%
-/// at every step (DeepSeek's routing can flip on a rounding: 1.9% here), the base stays byte-identical, and the adapter it trains does in an f32
-/// model what it did in training (the PEFT check: merged weights give the adapted logits).
+/// `--compute-dtype bf16` and `f16`: the base held in 16 bits (QLoRA's dequantised to them),
+/// adapters and optimiser in f32. On the same data and seed each loss curve follows the f32
+/// run's within 3% at every step (DeepSeek's routing can flip on a rounding: 1.9% in bf16
+/// here), the base stays byte-identical, and the adapter it trains does in an f32 model what
+/// it did in training (the PEFT check: merged weights give the adapted logits).
 #[test]
-fn bf16_training_follows_the_f32_loss_curve() {
+fn half_precision_training_follows_the_f32_loss_curve() {
 	use provenant_trainer::model::ComputeDtype;
-	if !ComputeDtype::Bf16.bf16_active() {
-		eprintln!("skipped: this CPU has no AVX-512 BF16, so bf16 compute falls back to f32");
-		return;
-	}
+	let halves: Vec<ComputeDtype> =
+		[ComputeDtype::Bf16, ComputeDtype::F16]
+			.into_iter()
+			.filter(|half| {
+				let supported = half.half().is_some();
+				if !supported {
+					eprintln!("skipped {half:?}: this CPU lacks its instructions, so it falls back to f32");
+				}
+				supported
+			})
+			.collect();
 	for (family, quant) in [("llama", None), ("deepseek_v2", None), ("gpt2", Some(QuantKind::Nf4))]
 	{
 		let dir = tempfile::tempdir().unwrap();
@@ -977,48 +985,52 @@ fn bf16_training_follows_the_f32_loss_curve() {
 			(model, losses)
 		};
 		let (f32_model, f32_losses) = train(ComputeDtype::F32);
-		let (bf16_model, bf16_losses) = train(ComputeDtype::Bf16);
-		if quant.is_none() {
-			let (f32_bytes, bf16_bytes) =
-				(f32_model.frozen_linear_bytes(), bf16_model.frozen_linear_bytes());
-			assert_eq!(bf16_bytes * 2, f32_bytes, "{family}: the base is held in bf16");
-		}
-		let worst =
-			f32_losses.iter().zip(&bf16_losses).fold(0f32, |m, (a, b)| m.max((a - b).abs() / a));
-		eprintln!("{family} {quant:?}: bf16 loss within {:.3}% of f32's", 100.0 * worst);
-		for (step, (a, b)) in f32_losses.iter().zip(&bf16_losses).enumerate() {
+		for &half in &halves {
+			let (half_model, half_losses) = train(half);
+			if quant.is_none() {
+				let (f32_bytes, half_bytes) =
+					(f32_model.frozen_linear_bytes(), half_model.frozen_linear_bytes());
+				assert_eq!(half_bytes * 2, f32_bytes, "{family}: the base is held in {half:?}");
+			}
+			let worst = f32_losses
+				.iter()
+				.zip(&half_losses)
+				.fold(0f32, |m, (a, b)| m.max((a - b).abs() / a));
+			eprintln!("{family} {quant:?}: {half:?} loss within {:.3}% of f32's", 100.0 * worst);
+			for (step, (a, b)) in f32_losses.iter().zip(&half_losses).enumerate() {
+				assert!(
+					(a - b).abs() <= 0.03 * a,
+					"{family} {quant:?}: step {step} loss {b} in {half:?} against {a} in f32"
+				);
+			}
+			let (first, last) = (half_losses[0], half_losses[24]);
 			assert!(
-				(a - b).abs() <= 0.03 * a,
-				"{family} {quant:?}: step {step} loss {b} in bf16 against {a} in f32"
+				last < 0.7 * first,
+				"{family} {quant:?}: {half:?} loss fell only from {first} to {last}"
+			);
+
+			// The adapter trained in 16 bits, merged into the f32 checkpoint.
+			let merged: std::collections::HashMap<_, _> = half_model
+				.merged_checkpoint(checkpoint.weights.as_ref())
+				.unwrap()
+				.into_iter()
+				.collect();
+			let plain = Model::load(
+				&checkpoint.config,
+				&MemoryWeights(merged),
+				&Device::Cpu,
+				&BuildOptions::default(),
+			)
+			.unwrap();
+			let ids = sample_ids(10);
+			let (adapted, merged) = (last_logits(&half_model, &ids), last_logits(&plain, &ids));
+			let base = last_logits(&open(dir.path(), &BuildOptions::default()), &ids);
+			let spread = base.iter().fold(0f32, |m, x| m.max(x.abs()));
+			let (effect, drift) = (max_abs_diff(&adapted, &base), max_abs_diff(&adapted, &merged));
+			assert!(
+				drift < 0.03 * spread && drift * 5.0 < effect,
+				"{family} {quant:?} {half:?}: merged logits {drift} from the trained model's (spread {spread}, adapter effect {effect})"
 			);
 		}
-		let (first, last) = (bf16_losses[0], bf16_losses[24]);
-		assert!(
-			last < 0.7 * first,
-			"{family} {quant:?}: bf16 loss fell only from {first} to {last}"
-		);
-
-		// The adapter trained in bf16, merged into the f32 checkpoint.
-		let merged: std::collections::HashMap<_, _> = bf16_model
-			.merged_checkpoint(checkpoint.weights.as_ref())
-			.unwrap()
-			.into_iter()
-			.collect();
-		let plain = Model::load(
-			&checkpoint.config,
-			&MemoryWeights(merged),
-			&Device::Cpu,
-			&BuildOptions::default(),
-		)
-		.unwrap();
-		let ids = sample_ids(10);
-		let (adapted, merged) = (last_logits(&bf16_model, &ids), last_logits(&plain, &ids));
-		let base = last_logits(&open(dir.path(), &BuildOptions::default()), &ids);
-		let spread = base.iter().fold(0f32, |m, x| m.max(x.abs()));
-		let (effect, drift) = (max_abs_diff(&adapted, &base), max_abs_diff(&adapted, &merged));
-		assert!(
-			drift < 0.03 * spread && drift * 5.0 < effect,
-			"{family} {quant:?}: merged logits {drift} from the bf16 model's (spread {spread}, adapter effect {effect})"
-		);
 	}
 }

@@ -38,6 +38,11 @@ const MC: usize = 64;
 fn detect(feature: &str) -> bool {
 	match feature {
 		"avx512f" => std::arch::is_x86_feature_detected!("avx512f"),
+		"avx512fp16" => {
+			std::arch::is_x86_feature_detected!("avx512f")
+				&& std::arch::is_x86_feature_detected!("avx512bw")
+				&& std::arch::is_x86_feature_detected!("avx512fp16")
+		},
 		"avx512bf16" => {
 			std::arch::is_x86_feature_detected!("avx512f")
 				&& std::arch::is_x86_feature_detected!("avx512bf16")
@@ -116,35 +121,61 @@ impl<T: Copy + Default + Sync> Weight<'_, T> {
 		}
 	}
 
-	/// Panels `[n / NR][depth][NR]` of `cell(self, step, column)`, zero-padded to whole panels.
-	fn pack<P: Copy + Default + Send>(
+	/// Panels `[n / W][depth][W]` of `cell(self, step, column)`, zero-padded to whole panels.
+	fn pack<const W: usize, P: Copy + Default + Send>(
 		&self,
 		depth: usize,
 		cell: impl Fn(&Self, usize, usize) -> P + Sync,
 	) -> Vec<P> {
 		let n = self.dims().1;
-		let mut out = vec![P::default(); n.div_ceil(NR) * depth * NR];
-		out.par_chunks_mut(depth * NR).enumerate().for_each(|(panel, out)| {
-			let first = panel * NR;
+		let mut out = vec![P::default(); n.div_ceil(W) * depth * W];
+		out.par_chunks_mut(depth * W).enumerate().for_each(|(panel, out)| {
+			let first = panel * W;
 			// Row by row of the stored weight, so reads run along memory.
 			match self {
 				Weight::Transposed(..) => {
-					for jj in 0..NR.min(n - first) {
+					for jj in 0..W.min(n - first) {
 						for step in 0..depth {
-							out[step * NR + jj] = cell(self, step, first + jj);
+							out[step * W + jj] = cell(self, step, first + jj);
 						}
 					}
 				},
 				Weight::Plain(..) => {
 					for step in 0..depth {
-						for jj in 0..NR.min(n - first) {
-							out[step * NR + jj] = cell(self, step, first + jj);
+						for jj in 0..W.min(n - first) {
+							out[step * W + jj] = cell(self, step, first + jj);
 						}
 					}
 				},
 			}
 		});
 		out
+	}
+}
+
+impl Weight<'_, u16> {
+	/// Columns `first..first + cols`, steps `step..step + depth` into `out` as panels
+	/// `[cols / NR_F16][depth][NR_F16]`, for [`blocked`].
+	fn pack_panels(
+		&self,
+		(first, cols): (usize, usize),
+		(step, depth): (usize, usize),
+		out: &mut [u16],
+	) {
+		for (panel, out) in out.chunks_exact_mut(depth * NR_F16).enumerate() {
+			let first = first + panel * NR_F16;
+			let count = NR_F16.min(cols - panel * NR_F16);
+			match *self {
+				Weight::Transposed(w, _, inp) => {
+					transpose_into(&w[first * inp + step..], inp, (count, depth), out, NR_F16)
+				},
+				Weight::Plain(w, _, inp) => {
+					for (kk, out) in out.chunks_exact_mut(NR_F16).enumerate() {
+						out[..count].copy_from_slice(&w[(step + kk) * inp + first..][..count]);
+					}
+				},
+			}
+		}
 	}
 }
 
@@ -162,9 +193,9 @@ pub fn product_bf16(a: &[f32], m: usize, weight: Weight<u16>, c: &mut [f32], acc
 			*word = pair(round(row[2 * p]), row.get(2 * p + 1).copied().map_or(0, round));
 		}
 	});
-	let panels = weight.pack(pairs, |w, p, j| pair(w.at(2 * p, j), w.at(2 * p + 1, j)));
+	let panels = weight.pack::<NR, _>(pairs, |w, p, j| pair(w.at(2 * p, j), w.at(2 * p + 1, j)));
 	#[cfg(target_arch = "x86_64")]
-	drive(
+	drive::<NR, _, _>(
 		m,
 		weight.dims(),
 		&a_pairs,
@@ -172,19 +203,185 @@ pub fn product_bf16(a: &[f32], m: usize, weight: Weight<u16>, c: &mut [f32], acc
 		&panels,
 		c,
 		accumulate,
-		|a, rows, b, c, ldc, cols, acc| {
+		|_, a, rows, b, c, ldc, cols, acc| {
 			// SAFETY: `bf16_supported` was checked above; `drive` passes in-bounds slices.
 			unsafe { kernel_bf16(a, pairs, rows, b, c, ldc, cols, acc) }
 		},
 	);
 }
 
-/// Runs `kernel` over every [`MR`]-row block and panel, row chunks in parallel. `a` holds `m`
-/// rows of `depth` values, `panels` `[n / NR][depth][NR]`. The kernel takes `(a's rows from
+/// Columns of an f16 panel: three vectors of 32 halves.
+const NR_F16: usize = 96;
+/// Steps summed in f16 before the sums move to f32.
+const F16_SPAN: usize = 32;
+/// The largest weight magnitude an f16 base may hold: a span's partial sum, at most
+/// `F16_SPAN · 2 · MAX_F16_WEIGHT` with every row scaled below 2, then stays under f16's
+/// 65,504 with room to spare.
+pub const MAX_F16_WEIGHT: f32 = 256.0;
+
+/// A 16-bit format the frozen base's products can run in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Half {
+	/// bf16 on `vdpbf16ps` ([`product_bf16`]).
+	Bf16,
+	/// f16 on `vfmadd231ph` ([`product_f16`]).
+	F16,
+}
+
+impl Half {
+	/// Whether this CPU has the format's kernel.
+	pub fn supported(self) -> bool {
+		match self {
+			Half::Bf16 => bf16_supported(),
+			Half::F16 => f16_supported(),
+		}
+	}
+
+	/// `x` rounded to the format, as its bits.
+	pub fn round(self, x: f32) -> u16 {
+		match self {
+			Half::Bf16 => round(x),
+			Half::F16 => round_f16(x),
+		}
+	}
+
+	/// `c = a · B` (or `c += a · B`) on the format's kernel. Needs [`Half::supported`].
+	pub fn product(
+		self,
+		a: &[f32],
+		m: usize,
+		weight: Weight<u16>,
+		c: &mut [f32],
+		accumulate: bool,
+	) {
+		match self {
+			Half::Bf16 => product_bf16(a, m, weight, c, accumulate),
+			Half::F16 => product_f16(a, m, weight, c, accumulate),
+		}
+	}
+}
+
+/// Whether this CPU has AVX-512 FP16, checked once.
+pub fn f16_supported() -> bool {
+	static SUPPORTED: OnceLock<bool> = OnceLock::new();
+	*SUPPORTED.get_or_init(|| detect("avx512fp16"))
+}
+
+/// `x` rounded to the nearest f16, as its bits.
+#[inline]
+pub fn round_f16(x: f32) -> u16 {
+	half::f16::from_f32(x).to_bits()
+}
+
+/// `c = a · B`, or `c += a · B` when `accumulate`, for `a` `[m, k]` and `c` `[m, n]`, both
+/// row-major, `B` an f16 weight (every magnitude at most [`MAX_F16_WEIGHT`]), on
+/// `vfmadd231ph`. Needs [`f16_supported`].
+///
+/// f16 has 11 bits of precision (bf16 8) but a narrow range, so each row of `a` is first
+/// scaled by the power of two that puts its largest magnitude in [1, 2) (undone exactly on the
+/// output): gradients of 1e-9 and activations in the thousands keep all their bits. Sums run
+/// in f16 for [`F16_SPAN`] steps, then add into f32, so rounding grows with 32 steps, not `k`.
+pub fn product_f16(a: &[f32], m: usize, weight: Weight<u16>, c: &mut [f32], accumulate: bool) {
+	assert!(f16_supported(), "f16 products need AVX-512 FP16");
+	let (k, n) = weight.dims();
+	assert!(a.len() >= m * k && c.len() >= m * n, "product: operands too short");
+	if m == 0 || n == 0 {
+		return;
+	}
+	if k == 0 {
+		if !accumulate {
+			c[..m * n].fill(0.0);
+		}
+		return;
+	}
+	let mut a_halves = vec![0u16; m * k];
+	let mut unscale = vec![1f32; m.div_ceil(MR) * MR];
+	a_halves.par_chunks_mut(k.max(1)).zip(unscale.par_iter_mut()).enumerate().for_each(
+		|(row, (out, unscale))| {
+			let row = &a[row * k..][..k];
+			let largest = row.iter().fold(0f32, |m, x| m.max(x.abs()));
+			let exponent = if largest > 0.0 && largest.is_finite() {
+				largest.log2().floor().clamp(-100.0, 100.0) as i32
+			} else {
+				0
+			};
+			*unscale = 2f32.powi(exponent);
+			// SAFETY: `f16_supported` was checked above.
+			unsafe { to_f16(row, 2f32.powi(-exponent), out) };
+		},
+	);
+	// Rows split over the threads, each part blocked as `sgemm_serial` is.
+	let part = m.div_ceil(rayon::current_num_threads()).next_multiple_of(MR);
+	c[..m * n].par_chunks_mut(part * n).enumerate().for_each(|(index, c)| {
+		let (first, rows) = (index * part, c.len() / n);
+		let a = &a_halves[first * k..];
+		let c = c.as_mut_ptr();
+		HALF_BUFFERS.with(|buffers| {
+			blocked::<u16, NR_F16>(
+				(rows, n, k),
+				&mut buffers.borrow_mut(),
+				|cols, steps, out| weight.pack_panels(cols, steps, out),
+				|(first, rows), (step, depth), out| {
+					for (block, out) in out.chunks_exact_mut(depth * MR).enumerate() {
+						let lines = MR.min(rows - block * MR);
+						let src = &a[(first + block * MR) * k + step..];
+						transpose_into(src, k, (lines, depth), out, MR);
+					}
+				},
+				|block, depth, (row, rows), panel, (col, cols), first_step| {
+					let beta = if accumulate || !first_step { 1.0 } else { 0.0 };
+					let unscale = std::array::from_fn(|r| unscale[first + row + r]);
+					#[cfg(target_arch = "x86_64")]
+					// SAFETY: `f16_supported` was checked above; the rows and columns lie in
+					// this part's `c`.
+					unsafe {
+						kernel_f16(
+							block,
+							depth,
+							rows,
+							panel,
+							c.add(row * n + col),
+							n,
+							cols,
+							unscale,
+							beta,
+						)
+					}
+				},
+			)
+		})
+	});
+}
+
+/// `row · scale` rounded to f16 into `out`.
+///
+/// # Safety
+/// Needs AVX-512.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn to_f16(row: &[f32], scale: f32, out: &mut [u16]) {
+	use std::arch::x86_64::*;
+	let scale_v = _mm512_set1_ps(scale);
+	let whole = row.len() / 16 * 16;
+	for (from, to) in row[..whole].chunks_exact(16).zip(out.chunks_exact_mut(16)) {
+		// SAFETY: 16 values each way.
+		unsafe {
+			let x = _mm512_mul_ps(_mm512_loadu_ps(from.as_ptr()), scale_v);
+			let halves = _mm512_cvtps_ph::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(x);
+			_mm256_storeu_si256(to.as_mut_ptr().cast(), halves);
+		}
+	}
+	for (x, half) in row[whole..].iter().zip(&mut out[whole..]) {
+		*half = round_f16(x * scale);
+	}
+}
+
+/// Runs `kernel` over every [`MR`]-row block and `W`-column panel, row chunks in parallel. `a`
+/// holds `m` rows of `depth` values, `panels` `[n / W][depth][W]`. The kernel takes `(the block's first row, a's rows from
 /// the block's first, rows, panel, c from the block's first cell, c's row stride, columns,
 /// accumulate)`.
 #[allow(clippy::too_many_arguments)]
-fn drive<A: Sync, P: Sync>(
+fn drive<const W: usize, A: Sync, P: Sync>(
 	m: usize,
 	(k, n): (usize, usize),
 	a: &[A],
@@ -192,7 +389,7 @@ fn drive<A: Sync, P: Sync>(
 	panels: &[P],
 	c: &mut [f32],
 	accumulate: bool,
-	kernel: impl Fn(&[A], usize, &[P], &mut [f32], usize, usize, bool) + Sync,
+	kernel: impl Fn(usize, &[A], usize, &[P], &mut [f32], usize, usize, bool) + Sync,
 ) {
 	assert!(a.len() >= m * depth && c.len() >= m * n, "product: operands too short");
 	if m == 0 || n == 0 {
@@ -207,19 +404,21 @@ fn drive<A: Sync, P: Sync>(
 	c[..m * n].par_chunks_mut(MC * n).enumerate().for_each(|(chunk, c)| {
 		let rows = c.len() / n;
 		let a = &a[chunk * MC * depth..];
-		for panel in 0..n.div_ceil(NR) {
-			let b = &panels[panel * depth * NR..(panel + 1) * depth * NR];
-			let cols = NR.min(n - panel * NR);
+		for panel in 0..n.div_ceil(W) {
+			let b = &panels[panel * depth * W..(panel + 1) * depth * W];
+			let cols = W.min(n - panel * W);
 			for first in (0..rows).step_by(MR) {
 				let count = MR.min(rows - first);
-				let c = &mut c[first * n + panel * NR..];
-				kernel(&a[first * depth..], count, b, c, n, cols, accumulate);
+				let c = &mut c[first * n + panel * W..];
+				let row = chunk * MC + first;
+				kernel(row, &a[first * depth..], count, b, c, n, cols, accumulate);
 			}
 		}
 	});
 }
 
-/// `c = alpha · sums + beta · c` on `rows` rows of `cols` columns.
+/// `c = alpha · sums + beta · c` on `rows` rows of `cols` columns, row `r` scaled by
+/// `alpha[r]`.
 ///
 /// # Safety
 /// `c` must span `rows` rows of `cols` columns at `c_stride`; with `beta` 0 it is written
@@ -228,22 +427,23 @@ fn drive<A: Sync, P: Sync>(
 /// stack).
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
-unsafe fn store(
-	acc: &[[std::arch::x86_64::__m512; 3]; MR],
+unsafe fn store<const V: usize>(
+	acc: &[[std::arch::x86_64::__m512; V]; MR],
 	rows: usize,
 	c: *mut f32,
 	c_stride: usize,
 	cols: usize,
-	(alpha, beta): (f32, f32),
+	(alpha, beta): ([f32; MR], f32),
 ) {
 	use std::arch::x86_64::*;
-	let (alpha_v, beta_v) = (_mm512_set1_ps(alpha), _mm512_set1_ps(beta));
+	let beta_v = _mm512_set1_ps(beta);
 	// Lanes past `cols` are masked off; a store with no lanes set touches no memory.
-	let masks: [__mmask16; 3] = std::array::from_fn(|v| {
+	let masks: [__mmask16; V] = std::array::from_fn(|v| {
 		let lanes = cols.saturating_sub(v * 16).min(16);
 		((1u32 << lanes) - 1) as __mmask16
 	});
-	let row = |r: usize, sums: &[__m512; 3]| {
+	let row = |r: usize, sums: &[__m512; V]| {
+		let alpha_v = _mm512_set1_ps(alpha[r]);
 		for (v, sum) in sums.iter().enumerate() {
 			// SAFETY: the masked lanes lie within row `r`'s `cols` columns, the caller's promise.
 			unsafe {
@@ -324,7 +524,80 @@ unsafe fn kernel_bf16(
 	assert!(c.len() >= (rows - 1) * c_stride + cols);
 	let beta = if accumulate { 1.0 } else { 0.0 };
 	// SAFETY: `c` spans the rows and columns, asserted above.
-	unsafe { store(&acc, rows, c.as_mut_ptr(), c_stride, cols, (1.0, beta)) }
+	unsafe { store(&acc, rows, c.as_mut_ptr(), c_stride, cols, ([1.0; MR], beta)) }
+}
+
+/// `steps` steps of one f16 row block `a` `[steps][MR]` against one f16 panel `b`
+/// `[steps][NR_F16]`, summed in f16. Apart from [`kernel_f16`], so that its 24 sums get the
+/// registers to themselves.
+///
+/// # Safety
+/// `a` and `b` must hold `steps` steps; needs AVX-512 FP16.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512fp16")]
+#[inline(never)]
+#[allow(clippy::needless_range_loop)]
+unsafe fn span_f16(
+	a: *const u16,
+	b: *const u16,
+	steps: usize,
+) -> [[std::arch::x86_64::__m512h; 3]; MR] {
+	use std::arch::x86_64::*;
+	let mut acc = [[_mm512_setzero_ph(); 3]; MR];
+	for p in 0..steps {
+		// SAFETY: the caller's promise.
+		unsafe {
+			let at = b.add(p * NR_F16);
+			let load = |at: *const u16| _mm512_castsi512_ph(_mm512_loadu_si512(at.cast()));
+			let (b0, b1, b2) = (load(at), load(at.add(32)), load(at.add(64)));
+			let a = a.add(p * MR);
+			for r in 0..MR {
+				let x = _mm512_castsi512_ph(_mm512_set1_epi16(*a.add(r) as i16));
+				acc[r][0] = _mm512_fmadd_ph(x, b0, acc[r][0]);
+				acc[r][1] = _mm512_fmadd_ph(x, b1, acc[r][1]);
+				acc[r][2] = _mm512_fmadd_ph(x, b2, acc[r][2]);
+			}
+		}
+	}
+	acc
+}
+
+/// `MR` (or `rows`) rows of `c = unscale · a · panel + beta · c`, from an f16 row block `a`
+/// `[k][MR]` (row `r`'s sums scaled by `unscale[r]`) and one f16 panel `[k][NR_F16]`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512fp16")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn kernel_f16(
+	a: &[u16],
+	k: usize,
+	rows: usize,
+	b: &[u16],
+	c: *mut f32,
+	c_stride: usize,
+	cols: usize,
+	unscale: [f32; MR],
+	beta: f32,
+) {
+	use std::arch::x86_64::*;
+	assert!(a.len() >= k * MR && b.len() >= k * NR_F16 && rows <= MR);
+	let mut sums = [[_mm512_setzero_ps(); 6]; MR];
+	for start in (0..k).step_by(F16_SPAN) {
+		let steps = F16_SPAN.min(k - start);
+		// SAFETY: `a` and `b` hold `k` steps, asserted above.
+		let acc =
+			unsafe { span_f16(a[start * MR..].as_ptr(), b[start * NR_F16..].as_ptr(), steps) };
+		for (sums, acc) in sums.iter_mut().zip(&acc) {
+			for (v, acc) in acc.iter().enumerate() {
+				let bits = _mm512_castph_si512(*acc);
+				let low = _mm512_cvtph_ps(_mm512_castsi512_si256(bits));
+				let high = _mm512_cvtph_ps(_mm512_extracti64x4_epi64::<1>(bits));
+				sums[2 * v] = _mm512_add_ps(sums[2 * v], low);
+				sums[2 * v + 1] = _mm512_add_ps(sums[2 * v + 1], high);
+			}
+		}
+	}
+	// SAFETY: the caller's `c` spans `rows` rows of `cols` columns at `c_stride`.
+	unsafe { store(&sums, rows, c, c_stride, cols, (unscale, beta)) }
 }
 
 /// `MR` (or `rows`) rows of `c = alpha · a · panel + beta · c`, from packed rows `a`
@@ -365,7 +638,7 @@ unsafe fn kernel_f32(
 		}
 	}
 	// SAFETY: the caller's `c` spans `rows` rows of `cols` columns at `c_stride`.
-	unsafe { store(&acc, rows, c, c_stride, cols, (alpha, beta)) }
+	unsafe { store(&acc, rows, c, c_stride, cols, ([alpha; MR], beta)) }
 }
 
 /// A row-major f32 operand as [`super::blas`] describes it: values, row stride, transposed.
@@ -388,14 +661,18 @@ thread_local! {
 	static BUFFERS: std::cell::RefCell<(Vec<f32>, Vec<f32>)> = const {
 		std::cell::RefCell::new((Vec::new(), Vec::new()))
 	};
+	/// The same for f16 products.
+	static HALF_BUFFERS: std::cell::RefCell<(Vec<u16>, Vec<u16>)> = const {
+		std::cell::RefCell::new((Vec::new(), Vec::new()))
+	};
 }
 
 /// `out[..len]`, grown if need be. What it held before is left: packing overwrites every
 /// value the kernel stores, and the rows and columns past a product's edge (garbage) land only
 /// in sums that are never stored.
-fn packing_buffer(out: &mut Vec<f32>, len: usize) -> &mut [f32] {
+fn packing_buffer<T: Copy + Default>(out: &mut Vec<T>, len: usize) -> &mut [T] {
 	if out.len() < len {
-		out.resize(len, 0.0);
+		out.resize(len, T::default());
 	}
 	&mut out[..len]
 }
@@ -445,39 +722,108 @@ unsafe fn transpose_tile(src: *const f32, src_stride: usize, dst: *mut f32, dst_
 	}
 }
 
+/// `dst[j · dst_stride + i] = src[i · src_stride + j]` for an 8 × 8 tile of 16-bit values.
+///
+/// # Safety
+/// Both tiles must lie in their buffers; needs SSE2 (implied by AVX-512).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse2")]
+#[inline]
+unsafe fn transpose_tile_u16(src: *const u16, src_stride: usize, dst: *mut u16, dst_stride: usize) {
+	use std::arch::x86_64::*;
+	// SAFETY: the caller's promise; pairs, then quads, then octets interleaved.
+	unsafe {
+		let r: [__m128i; 8] =
+			std::array::from_fn(|i| _mm_loadu_si128(src.add(i * src_stride).cast()));
+		let a: [__m128i; 8] = std::array::from_fn(|i| {
+			let (x, y) = (r[i / 2 * 2], r[i / 2 * 2 + 1]);
+			if i % 2 == 0 {
+				_mm_unpacklo_epi16(x, y)
+			} else {
+				_mm_unpackhi_epi16(x, y)
+			}
+		});
+		// b[0..4]: columns 0–1, 2–3, 4–5, 6–7 of rows 0–3; b[4..8] of rows 4–7.
+		let b: [__m128i; 8] = std::array::from_fn(|i| {
+			let (x, y) = if i < 4 {
+				(a[i / 2], a[i / 2 + 2])
+			} else {
+				(a[4 + (i - 4) / 2], a[6 + (i - 4) / 2])
+			};
+			if i % 2 == 0 {
+				_mm_unpacklo_epi32(x, y)
+			} else {
+				_mm_unpackhi_epi32(x, y)
+			}
+		});
+		for column in 0..8 {
+			let (x, y) = (b[column / 2], b[4 + column / 2]);
+			let line =
+				if column % 2 == 0 { _mm_unpacklo_epi64(x, y) } else { _mm_unpackhi_epi64(x, y) };
+			_mm_storeu_si128(dst.add(column * dst_stride).cast(), line);
+		}
+	}
+}
+
+/// A value packing moves in 8 × 8 tiles where the CPU has AVX-512.
+trait Tiled: Copy {
+	/// [`transpose_tile`] for this type.
+	///
+	/// # Safety
+	/// As for [`transpose_tile`], on a CPU with AVX-512.
+	unsafe fn tile(src: *const Self, src_stride: usize, dst: *mut Self, dst_stride: usize);
+}
+
+impl Tiled for f32 {
+	unsafe fn tile(src: *const f32, src_stride: usize, dst: *mut f32, dst_stride: usize) {
+		#[cfg(target_arch = "x86_64")]
+		// SAFETY: the caller's promise.
+		unsafe {
+			transpose_tile(src, src_stride, dst, dst_stride)
+		}
+	}
+}
+
+impl Tiled for u16 {
+	unsafe fn tile(src: *const u16, src_stride: usize, dst: *mut u16, dst_stride: usize) {
+		#[cfg(target_arch = "x86_64")]
+		// SAFETY: the caller's promise.
+		unsafe {
+			transpose_tile_u16(src, src_stride, dst, dst_stride)
+		}
+	}
+}
+
 /// `lines` stored lines of `depth` values each (`src`, `src_stride` apart) into `out` as
 /// `[depth][width]` from column 0, line `i` in column `i`: the transposing half of packing.
-/// Whole 8 × 8 tiles go through [`transpose_tile`], the edges value by value.
-fn transpose_into(
-	src: &[f32],
+/// Whole 8 × 8 tiles go through [`Tiled::tile`], the edges value by value.
+fn transpose_into<T: Tiled>(
+	src: &[T],
 	src_stride: usize,
 	(lines, depth): (usize, usize),
-	out: &mut [f32],
+	out: &mut [T],
 	width: usize,
 ) {
 	assert!(lines <= width && out.len() >= depth * width);
 	assert!(lines == 0 || depth == 0 || src.len() >= (lines - 1) * src_stride + depth);
-	let (whole_lines, whole_depth) = (lines / 8 * 8, depth / 8 * 8);
-	#[cfg(target_arch = "x86_64")]
-	if f32_supported() {
-		for line in (0..whole_lines).step_by(8) {
-			for kk in (0..whole_depth).step_by(8) {
-				// SAFETY: the tile's 8 lines of 8 values lie in `src`, its 8 steps of 8 columns
-				// in `out`, asserted above; AVX-512 implies AVX.
-				unsafe {
-					transpose_tile(
-						src.as_ptr().add(line * src_stride + kk),
-						src_stride,
-						out.as_mut_ptr().add(kk * width + line),
-						width,
-					)
-				}
+	let tiles = cfg!(target_arch = "x86_64") && f32_supported();
+	let (whole_lines, whole_depth) = if tiles { (lines / 8 * 8, depth / 8 * 8) } else { (0, 0) };
+	for line in (0..whole_lines).step_by(8) {
+		for kk in (0..whole_depth).step_by(8) {
+			// SAFETY: the tile's 8 lines of 8 values lie in `src`, its 8 steps of 8 columns in
+			// `out`, asserted above; the CPU has AVX-512.
+			unsafe {
+				T::tile(
+					src.as_ptr().add(line * src_stride + kk),
+					src_stride,
+					out.as_mut_ptr().add(kk * width + line),
+					width,
+				)
 			}
 		}
 	}
-	let tiled = if cfg!(target_arch = "x86_64") && f32_supported() { whole_depth } else { 0 };
 	for line in 0..lines {
-		let from = if line < whole_lines { tiled } else { 0 };
+		let from = if line < whole_lines { whole_depth } else { 0 };
 		for kk in from..depth {
 			out[kk * width + line] = src[line * src_stride + kk];
 		}
@@ -567,43 +913,74 @@ pub(crate) unsafe fn sgemm_serial(
 		return;
 	}
 	BUFFERS.with(|buffers| {
-		let (packed, packed_rows) = &mut *buffers.borrow_mut();
-		for first_col in (0..n).step_by(NC) {
-			let cols = NC.min(n - first_col);
-			for step in (0..k).step_by(KC) {
-				let depth = KC.min(k - step);
-				let beta = if step == 0 { beta } else { 1.0 };
-				let packed = packing_buffer(packed, cols.div_ceil(NR) * depth * NR);
-				pack_panels(&b, (first_col, cols), (step, depth), packed);
-				for first_row in (0..m).step_by(F32_ROWS) {
-					let rows = F32_ROWS.min(m - first_row);
-					let packed_rows = packing_buffer(packed_rows, rows.div_ceil(MR) * depth * MR);
-					pack_rows(&a, (first_row, rows), (step, depth), packed_rows);
-					for (panel, b) in packed.chunks_exact(depth * NR).enumerate() {
-						let col = first_col + panel * NR;
-						for (block, a) in packed_rows.chunks_exact(depth * MR).enumerate() {
-							let row = first_row + block * MR;
-							#[cfg(target_arch = "x86_64")]
-							// SAFETY: `f32_supported` is the caller's promise; the rows and
-							// columns lie in `c`.
-							unsafe {
-								kernel_f32(
-									a,
-									depth,
-									MR.min(m - row),
-									b,
-									c.add(row * c_stride + col),
-									c_stride,
-									NR.min(n - col),
-									(alpha, beta),
-								)
-							};
-						}
+		blocked::<f32, NR>(
+			(m, n, k),
+			&mut buffers.borrow_mut(),
+			|cols, steps, out| pack_panels(&b, cols, steps, out),
+			|rows, steps, out| pack_rows(&a, rows, steps, out),
+			|block, depth, (row, rows), panel, (col, cols), first_step| {
+				let beta = if first_step { beta } else { 1.0 };
+				#[cfg(target_arch = "x86_64")]
+				// SAFETY: `f32_supported` is the caller's promise; the rows and columns lie in
+				// `c`.
+				unsafe {
+					kernel_f32(
+						block,
+						depth,
+						rows,
+						panel,
+						c.add(row * c_stride + col),
+						c_stride,
+						cols,
+						(alpha, beta),
+					)
+				}
+			},
+		)
+	});
+}
+
+/// GotoBLAS's loops over an `[m, k]` by `[k, n]` product with `W`-column panels: [`NC`]
+/// columns and [`KC`] steps of `b` packed by `pack_panels(columns, steps, out)` (L2), then
+/// [`F32_ROWS`] rows of `a` over the same steps by `pack_rows(rows, steps, out)` (L2), then
+/// each panel's block (L1) against every [`MR`]-row block: `kernel(rows' block, steps, (first
+/// row, rows), panel, (first column, columns), whether these are the first steps)`. Ranges
+/// are `(first, count)`; `k` is at least 1.
+fn blocked<T: Copy + Default, const W: usize>(
+	(m, n, k): (usize, usize, usize),
+	(packed, packed_rows): &mut (Vec<T>, Vec<T>),
+	pack_panels: impl Fn((usize, usize), (usize, usize), &mut [T]),
+	pack_rows: impl Fn((usize, usize), (usize, usize), &mut [T]),
+	kernel: impl Fn(&[T], usize, (usize, usize), &[T], (usize, usize), bool),
+) {
+	const { assert!(NC.is_multiple_of(W)) };
+	for first_col in (0..n).step_by(NC) {
+		let cols = NC.min(n - first_col);
+		for step in (0..k).step_by(KC) {
+			let depth = KC.min(k - step);
+			let packed = packing_buffer(packed, cols.div_ceil(W) * depth * W);
+			pack_panels((first_col, cols), (step, depth), packed);
+			for first_row in (0..m).step_by(F32_ROWS) {
+				let rows = F32_ROWS.min(m - first_row);
+				let packed_rows = packing_buffer(packed_rows, rows.div_ceil(MR) * depth * MR);
+				pack_rows((first_row, rows), (step, depth), packed_rows);
+				for (panel, b) in packed.chunks_exact(depth * W).enumerate() {
+					let col = first_col + panel * W;
+					for (block, a) in packed_rows.chunks_exact(depth * MR).enumerate() {
+						let row = first_row + block * MR;
+						kernel(
+							a,
+							depth,
+							(row, MR.min(m - row)),
+							b,
+							(col, W.min(n - col)),
+							step == 0,
+						);
 					}
 				}
 			}
 		}
-	});
+	}
 }
 
 #[cfg(test)]
@@ -626,7 +1003,8 @@ mod tests {
 
 	/// Every edge: rows not a multiple of the kernel's, columns not of a panel's, an odd shared
 	/// dimension, several row chunks; both layouts of each operand; writing and accumulating;
-	/// against the product in f64 of the operands as each kernel reads them (bf16: rounded).
+	/// rows of large and tiny values; against the product in f64 of the operands as each kernel
+	/// reads them (bf16 and f16: rounded).
 	#[test]
 	fn products_match_f64_on_every_edge() {
 		let mut rng = Rng::new(3);
@@ -636,30 +1014,50 @@ mod tests {
 		for (m, out, inp) in shapes {
 			let a = rng.uniform_vec(m * out.max(inp), 1.0);
 			let w = rng.uniform_vec(out * inp, 1.0);
-			let w16: Vec<u16> = w.iter().copied().map(round).collect();
-			for (transposed, in_bf16) in
-				[(true, false), (false, false), (true, true), (false, true)]
+			for (transposed, kind) in [true, false]
+				.into_iter()
+				.flat_map(|t| [None, Some(Half::Bf16), Some(Half::F16)].map(move |h| (t, h)))
 			{
-				let supported = if in_bf16 { bf16_supported() } else { f32_supported() };
+				let supported = kind.map_or(f32_supported(), Half::supported);
 				if !supported {
-					eprintln!("skipped: this CPU lacks the kernel (bf16 {in_bf16})");
+					eprintln!("skipped: this CPU lacks the kernel ({kind:?})");
 					continue;
 				}
 				let (k, n) = if transposed { (inp, out) } else { (out, inp) };
-				let read = |x: f32| if in_bf16 { widen(round(x)) as f64 } else { x as f64 };
+				// Rows far from 1, for the f16 kernel's scaling: one of thousands, one of
+				// millionths.
+				let mut a = a.clone();
+				a.iter_mut().take(k).for_each(|x| *x *= 3000.0);
+				a.iter_mut().skip(k).take(k).for_each(|x| *x *= 1e-6);
+				let read = |x: f32| match kind {
+					None => x as f64,
+					Some(Half::Bf16) => widen(round(x)) as f64,
+					Some(Half::F16) => half::f16::from_bits(round_f16(x)).to_f64(),
+				};
+				// The f16 kernel rounds each row of `a` at its own scale: in the tolerance.
+				let read_a = |x: f32| if kind == Some(Half::F16) { x as f64 } else { read(x) };
+				let w16: Vec<u16> = w.iter().map(|&x| kind.map_or(0, |h| h.round(x))).collect();
 				let b = |kk: usize, j: usize| {
 					read(if transposed { w[j * inp + kk] } else { w[kk * inp + j] })
 				};
-				let expected: Vec<f64> = (0..m)
+				// Each cell's sum, and the sum of its terms' magnitudes (f16 rounds its partial
+				// sums, so its error scales with those).
+				let expected: Vec<(f64, f64)> = (0..m)
 					.flat_map(|i| {
 						let a = &a;
-						(0..n).map(move |j| (0..k).map(|kk| read(a[i * k + kk]) * b(kk, j)).sum())
+						(0..n).map(move |j| {
+							(0..k)
+								.map(|kk| read_a(a[i * k + kk]) * b(kk, j))
+								.fold((0.0, 0.0), |(sum, magnitude), term| {
+									(sum + term, magnitude + term.abs())
+								})
+						})
 					})
 					.collect();
 				let run = |c: &mut [f32], accumulate: bool| {
-					if in_bf16 {
+					if let Some(half) = kind {
 						let w = Weight::new(&w16[..], out, inp, transposed);
-						product_bf16(&a[..m * k], m, w, c, accumulate)
+						half.product(&a[..m * k], m, w, c, accumulate)
 					} else {
 						// The left operand transposed too when the weight is: `aᵀ` stored.
 						let stored: Vec<f32> = match transposed {
@@ -683,10 +1081,19 @@ mod tests {
 				run(&mut c, false);
 				let mut onto = vec![1.0; m * n];
 				run(&mut onto, true);
-				for (i, ((c, onto), e)) in c.iter().zip(&onto).zip(&expected).enumerate() {
-					let tolerance = 1e-5 * (k as f64).sqrt() * e.abs().max(1.0);
-					let case =
-						format!("{m}×{k}×{n}, transposed {transposed}, bf16 {in_bf16}: [{i}]");
+				for (i, ((c, onto), &(e, magnitude))) in
+					c.iter().zip(&onto).zip(&expected).enumerate()
+				{
+					let tolerance = match kind {
+						// The input's rounding (2⁻¹¹ of each term) and the f16 partial sums'
+						// (measured under 1.1e-3 of the magnitudes' sum on these shapes).
+						Some(Half::F16) => 2f64.powi(-9) * magnitude + 1e-6 * (1.0 + e.abs()),
+						// f32 sums: a few roundings of 2⁻²⁴ a step, growing as √k.
+						_ => {
+							2f64.powi(-20) * (k as f64).sqrt() * magnitude + 1e-6 * (1.0 + e.abs())
+						},
+					};
+					let case = format!("{m}×{k}×{n}, transposed {transposed}, {kind:?}: [{i}]");
 					assert!((*c as f64 - e).abs() <= tolerance, "{case} {c} vs {e}");
 					assert!((*onto as f64 - 1.0 - e).abs() <= tolerance, "{case} accumulated");
 				}

@@ -24,7 +24,10 @@ use super::{
 	mlp::Activation,
 	read, segments, Saved,
 };
-use super::{gemm, int8, spin, vector};
+use super::{
+	gemm::{self, Half},
+	int8, spin, vector,
+};
 use crate::{
 	frozen::FrozenWeight,
 	quant::{QuantKind, QuantizedMatrix, BLOCK},
@@ -54,8 +57,8 @@ pub struct FusedLinear {
 	/// Read a quantised `W` straight from its codes ([`quantized_product`]) rather than
 	/// dequantising it for BLAS: for inference, where no gradient follows.
 	read_codes: bool,
-	/// Dequantise a quantised `W` to bf16 and multiply in bf16 ([`super::gemm`]).
-	bf16: bool,
+	/// Dequantise a quantised `W` to this 16-bit format and multiply in it ([`super::gemm`]).
+	half: Option<Half>,
 }
 
 /// One adapter of a [`FusedLinear`]: it adds to output columns `first_column..first_column +
@@ -91,20 +94,32 @@ impl FusedLinear {
 			adapter_activations: Saved::default(),
 			activation: None,
 			read_codes: false,
-			bf16: false,
+			half: None,
 		}
 	}
 
-	/// Whether a quantised `W` is dequantised to bf16 for the bf16 kernel (where the CPU has
-	/// it) rather than to `f32`. A bf16 `W` always takes the bf16 kernel.
-	pub fn in_bf16(self, bf16: bool) -> Self {
-		Self { bf16: bf16 && super::gemm::bf16_supported(), ..self }
+	/// The 16-bit format a quantised `W` is dequantised to for its kernel (where the CPU has
+	/// it) rather than to `f32`. A bf16 or f16 `W` always takes its own kernel.
+	pub fn in_half(self, half: Option<Half>) -> Self {
+		Self { half: half.filter(|h| h.supported()), ..self }
 	}
 
-	/// Runs `f` on `W` as bf16 bits when its products run in bf16, else returns `None`.
-	fn with_bf16_weight<R>(&self, f: impl FnOnce(&[u16]) -> Result<R>) -> Result<Option<R>> {
+	/// Runs `f` on `W` as 16-bit values and their format when its products run in 16 bits, else
+	/// returns `None`.
+	fn with_half_weight<R>(&self, f: impl FnOnce(&[u16], Half) -> Result<R>) -> Result<Option<R>> {
+		let half = match &self.weight {
+			FrozenWeight::Dense(w) => match w.dtype() {
+				candle_core::DType::BF16 => Half::Bf16,
+				candle_core::DType::F16 => Half::F16,
+				_ => return Ok(None),
+			},
+			_ => match self.half {
+				Some(half) => half,
+				None => return Ok(None),
+			},
+		};
 		match &self.weight {
-			FrozenWeight::Dense(w) if w.dtype() == candle_core::DType::BF16 => {
+			FrozenWeight::Dense(w) => {
 				let w = w.contiguous()?;
 				let (storage, layout) = w.storage_and_layout();
 				let candle_core::Storage::Cpu(cpu) = &*storage else {
@@ -113,18 +128,22 @@ impl FusedLinear {
 				let Some((start, end)) = layout.contiguous_offsets() else {
 					candle_core::bail!("fused-linear: the weight must be contiguous")
 				};
-				let values = &cpu.as_slice::<half::bf16>()?[start..end];
-				// SAFETY: `bf16` is a transparent `u16`.
-				let bits =
-					unsafe { std::slice::from_raw_parts(values.as_ptr().cast(), values.len()) };
-				f(bits).map(Some)
+				let bits: &[u16] = match half {
+					Half::Bf16 => half_bits(&cpu.as_slice::<half::bf16>()?[start..end]),
+					Half::F16 => half_bits(&cpu.as_slice::<half::f16>()?[start..end]),
+				};
+				f(bits, half).map(Some)
 			},
-			FrozenWeight::Dense(_) => Ok(None),
-			quantized if self.bf16 => {
+			quantized => {
 				let values = quantized.dequantized_values().map_err(candle_core::Error::wrap)?;
-				f(&values.into_iter().map(super::gemm::round).collect::<Vec<_>>()).map(Some)
+				// Beyond f16's safe range the product stays in f32 (see `MAX_F16_WEIGHT`).
+				if half == Half::F16 && values.iter().any(|v| v.abs() > super::gemm::MAX_F16_WEIGHT)
+				{
+					return Ok(None);
+				}
+				let bits: Vec<u16> = values.into_iter().map(|v| half.round(v)).collect();
+				f(&bits, half).map(Some)
 			},
-			_ => Ok(None),
 		}
 	}
 
@@ -233,8 +252,8 @@ impl FusedLinear {
 	}
 
 	/// `a Wᵀ` (`transposed`, the forward product) or `a W` (the input's gradient): added onto
-	/// `onto` (returned), or in fresh memory. In bf16 for a bf16 base
-	/// ([`FusedLinear::in_bf16`]), else in f32 ([`sgemm`]).
+	/// `onto` (returned), or in fresh memory. In 16 bits for a bf16 or f16 base
+	/// ([`FusedLinear::in_half`]), else in f32 ([`sgemm`]).
 	fn weight_product(
 		&self,
 		a: &[f32],
@@ -246,9 +265,9 @@ impl FusedLinear {
 		let (n, k) = if transposed { (out_dim, in_dim) } else { (in_dim, out_dim) };
 		let accumulate = onto.is_some();
 		let mut c = onto.map(std::mem::take);
-		let in_bf16 = self.with_bf16_weight(|w| {
+		let in_half = self.with_half_weight(|w, half| {
 			let mut c = c.take().unwrap_or_else(|| vec![0.0; rows * n]);
-			gemm::product_bf16(
+			half.product(
 				a,
 				rows,
 				gemm::Weight::new(w, out_dim, in_dim, transposed),
@@ -257,7 +276,7 @@ impl FusedLinear {
 			);
 			Ok(c)
 		})?;
-		if let Some(c) = in_bf16 {
+		if let Some(c) = in_half {
 			return Ok(c);
 		}
 		self.with_weight(|w| {
@@ -684,4 +703,11 @@ impl CustomOp3 for FusedLinear {
 		};
 		Ok((dx, gradient(a, da)?, gradient(b, db)?))
 	}
+}
+
+/// 16-bit floats as their bits.
+fn half_bits<T: Copy>(values: &[T]) -> &[u16] {
+	assert_eq!(std::mem::size_of::<T>(), 2);
+	// SAFETY: only called on `half::bf16` and `half::f16`, transparent `u16`s.
+	unsafe { std::slice::from_raw_parts(values.as_ptr().cast(), values.len()) }
 }

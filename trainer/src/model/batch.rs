@@ -9,6 +9,7 @@
 
 use super::{KvCache, Model};
 use crate::{
+	cpu::gemm::Half,
 	linear::{DetachedAdapter, ForwardMode, RowAdapters},
 	Error, Result,
 };
@@ -47,9 +48,9 @@ fn groups<'a>(
 	rows
 }
 
-/// Inference over rows with these adapters, the base's products in bf16 if `bf16`.
-fn with_rows<'a>(rows: &'a RowAdapters<'a>, bf16: bool) -> ForwardMode<'a> {
-	ForwardMode { rows: (!rows.groups.is_empty()).then_some(rows), bf16, ..ForwardMode::EVAL }
+/// Inference over rows with these adapters, the base's products on `half`'s kernel if set.
+fn with_rows<'a>(rows: &'a RowAdapters<'a>, half: Option<Half>) -> ForwardMode<'a> {
+	ForwardMode { rows: (!rows.groups.is_empty()).then_some(rows), half, ..ForwardMode::EVAL }
 }
 
 impl Model {
@@ -122,7 +123,7 @@ impl Model {
 		let adapters = || sequences.iter().map(|s| s.adapter);
 		let all_rows = groups(adapters(), parts.iter().map(|p| p.1));
 		let last_rows = groups(adapters(), parts.iter().map(|_| 1));
-		let (mode, last_mode) = (with_rows(&all_rows, self.bf16), with_rows(&last_rows, self.bf16));
+		let (mode, last_mode) = (with_rows(&all_rows, self.half), with_rows(&last_rows, self.half));
 		for sequence in sequences.iter_mut() {
 			sequence.cache.layers.resize(self.blocks.len(), None);
 		}

@@ -24,7 +24,12 @@ use crate::{
 		Experts, LatentAttention as LatentConfig, Mlp, ModelConfig, Norm, Positions, QkvLayout,
 		RopeScaling,
 	},
-	cpu::{heads::RopeTables, loss::LinearCrossEntropy, mlp::Activation},
+	cpu::{
+		gemm::{Half, MAX_F16_WEIGHT},
+		heads::RopeTables,
+		loss::LinearCrossEntropy,
+		mlp::Activation,
+	},
 	frozen::FrozenWeight,
 	linear::{ForwardMode, Linear, LinearGroup, Lora, RoutingLog},
 	quant::QuantKind,
@@ -72,12 +77,22 @@ pub enum ComputeDtype {
 	/// AVX-512 BF16 instructions, as LLaMA-Factory and QLoRA train. Where the CPU lacks them
 	/// the base stays `f32`.
 	Bf16,
+	/// Base weights held in f16 (QLoRA's dequantised to f16) and multiplied on the CPU's
+	/// AVX-512 FP16 instructions, each input row scaled into f16's range
+	/// ([`crate::cpu::gemm::product_f16`]). Where the CPU lacks them, or a weight is beyond
+	/// [`crate::cpu::gemm::MAX_F16_WEIGHT`], that weight stays `f32`.
+	F16,
 }
 
 impl ComputeDtype {
-	/// Whether bf16 products run: asked for, and the CPU has the kernel.
-	pub fn bf16_active(self) -> bool {
-		self == ComputeDtype::Bf16 && crate::cpu::gemm::bf16_supported()
+	/// The 16-bit kernel the base's products run on: asked for, and the CPU has it.
+	pub fn half(self) -> Option<Half> {
+		let half = match self {
+			ComputeDtype::F32 => return None,
+			ComputeDtype::Bf16 => Half::Bf16,
+			ComputeDtype::F16 => Half::F16,
+		};
+		half.supported().then_some(half)
 	}
 }
 
@@ -246,11 +261,14 @@ impl Loader<'_> {
 			self.get(&format!("{path}.weight"), &[out_dim, in_dim])?
 		};
 		let bias = if bias { Some(self.get(&format!("{path}.bias"), &[out_dim])?) } else { None };
-		// A quantised base is dequantised to bf16 per product instead.
-		let weight = if self.options.compute.bf16_active() && self.options.quant.is_none() {
-			FrozenWeight::Dense(weight.to_dtype(candle_core::DType::BF16)?)
-		} else {
-			FrozenWeight::Dense(weight)
+		// A quantised base is dequantised to 16 bits per product instead.
+		let weight = match self.options.compute.half() {
+			_ if self.options.quant.is_some() => FrozenWeight::Dense(weight),
+			Some(Half::Bf16) => FrozenWeight::Dense(weight.to_dtype(candle_core::DType::BF16)?),
+			Some(Half::F16) if weight.abs()?.max_all()?.to_scalar::<f32>()? <= MAX_F16_WEIGHT => {
+				FrozenWeight::Dense(weight.to_dtype(candle_core::DType::F16)?)
+			},
+			_ => FrozenWeight::Dense(weight),
 		};
 		let index = self.next_index;
 		self.next_index += 1;
@@ -459,8 +477,8 @@ pub struct Model {
 	final_norm: NormLayer,
 	lm_head: Linear,
 	heads: Heads,
-	/// Whether the base's products run in bf16.
-	bf16: bool,
+	/// The 16-bit kernel the base's products run on, if any.
+	half: Option<Half>,
 }
 
 /// Inverse frequencies of the rotary embedding, LLaMA 3's or YaRN's scaling applied.
@@ -665,7 +683,7 @@ impl Model {
 			final_norm,
 			lm_head,
 			heads,
-			bf16: options.compute.bf16_active() && device.is_cpu(),
+			half: options.compute.half().filter(|_| device.is_cpu()),
 		};
 		// As PEFT: a target a model lacks is fine (DeepSeek's query is `q_proj` in some
 		// models, `q_a_proj` and `q_b_proj` in others), targets that adapt nothing are not.
@@ -884,7 +902,7 @@ impl Model {
 		mode: ForwardMode,
 	) -> Result<Tensor> {
 		let (_batch, seq) = ids.dims2()?;
-		let mode = ForwardMode { bf16: self.bf16, ..mode };
+		let mode = ForwardMode { half: self.half, ..mode };
 		let offset = cache.as_ref().map(|c| c.len()).unwrap_or(0);
 		if offset + seq > self.cfg.max_positions {
 			return Err(Error::hyper(

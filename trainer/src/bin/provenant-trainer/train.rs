@@ -25,6 +25,7 @@ enum Method {
 enum ComputeArg {
 	F32,
 	Bf16,
+	F16,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -78,9 +79,9 @@ pub(crate) struct Command {
 	/// QLoRA's base precision: 4 (NF4) or 8 (int8).
 	#[arg(long, default_value_t = 4)]
 	bits: u8,
-	/// What the frozen base's products compute in: bf16 holds the base (or QLoRA's dequantised
-	/// base) in bf16 on the CPU's AVX-512 BF16 instructions; adapters and the optimiser stay
-	/// f32. Where the CPU lacks them, the base stays f32.
+	/// What the frozen base's products compute in: bf16 (or f16) holds the base (or QLoRA's
+	/// dequantised base) in bf16 (f16) on the CPU's AVX-512 BF16 (FP16) instructions; adapters
+	/// and the optimiser stay f32. Where the CPU lacks them, the base stays f32.
 	#[arg(long, value_enum, default_value_t = ComputeArg::F32)]
 	compute_dtype: ComputeArg,
 	/// Adapter rank r.
@@ -211,13 +212,16 @@ impl Command {
 			None
 		};
 		let device = self.model.device()?;
-		let compute = match self.compute_dtype {
-			ComputeArg::F32 => ComputeDtype::F32,
-			ComputeArg::Bf16 if ComputeDtype::Bf16.bf16_active() => ComputeDtype::Bf16,
-			ComputeArg::Bf16 => {
-				eprintln!("note: this CPU has no AVX-512 BF16; the base computes in f32");
-				ComputeDtype::F32
-			},
+		let (compute, instructions) = match self.compute_dtype {
+			ComputeArg::F32 => (ComputeDtype::F32, ""),
+			ComputeArg::Bf16 => (ComputeDtype::Bf16, "AVX-512 BF16"),
+			ComputeArg::F16 => (ComputeDtype::F16, "AVX-512 FP16"),
+		};
+		let compute = if compute != ComputeDtype::F32 && compute.half().is_none() {
+			eprintln!("note: this CPU has no {instructions}; the base computes in f32");
+			ComputeDtype::F32
+		} else {
+			compute
 		};
 		let options =
 			BuildOptions { lora: Some(settings.clone()), quant, seed: self.seed, compute };
@@ -238,7 +242,10 @@ impl Command {
 				(Some(QuantKind::Int8), ComputeDtype::F32) => ", int8",
 				(Some(QuantKind::Nf4), ComputeDtype::Bf16) => ", NF4, computed in bf16",
 				(Some(QuantKind::Int8), ComputeDtype::Bf16) => ", int8, computed in bf16",
+				(Some(QuantKind::Nf4), ComputeDtype::F16) => ", NF4, computed in f16",
+				(Some(QuantKind::Int8), ComputeDtype::F16) => ", int8, computed in f16",
 				(None, ComputeDtype::Bf16) => ", bf16",
+				(None, ComputeDtype::F16) => ", f16",
 				(None, ComputeDtype::F32) => "",
 			},
 			trainable
