@@ -6,10 +6,10 @@
 #   scripts/bench-trainer.sh [--steps N] [CONFIG ...]
 #   configs: llama-4l gpt2-small llama-100m smollm2 deepseek-v2
 #
-# Each implementation runs twice: PyTorch in f32 and with its forward pass under CPU bf16
-# autocast (weights, adapters and optimiser state in f32), as LLaMA-Factory trains on bf16
-# hardware; the trainer in f32 and with `--compute-dtype bf16`. The last line of each config
-# is the trainer's faster rate over PyTorch's faster one.
+# Each implementation runs three times: PyTorch in f32 and with its forward pass under CPU bf16
+# and f16 autocast (weights, adapters and optimiser state in f32), as LLaMA-Factory trains on
+# 16-bit hardware; the trainer in f32 and with `--compute-dtype bf16` and `f16`. The last line
+# of each config is the trainer's fastest rate over PyTorch's fastest.
 # Also runs the trainer with a QLoRA (NF4) base; PyTorch has no CPU 4-bit path to compare with.
 # PROVENANT_TORCH_VENV names a venv with torch, transformers and peft to use instead.
 # Each LoRA adapter of an HF-directory config is loaded back with PEFT (`peft-check`), and the
@@ -51,7 +51,7 @@ for config in "${configs[@]}"; do
 	model="$dir"
 	[[ "$config" == smollm2 ]] && model="$PROVENANT_SMOLLM2_GGUF"
 	ours=0
-	for run in lora:f32 lora:bf16 qlora:f32; do
+	for run in lora:f32 lora:bf16 lora:f16 qlora:f32; do
 		method=${run%:*} compute=${run#*:}
 		out="$work/out-$config-$method-$compute"
 		/usr/bin/time -v -o "$work/time" "$trainer" train --model "$model" --data "$dir/data.jsonl" \
@@ -74,7 +74,7 @@ for config in "${configs[@]}"; do
 		fi
 	done
 	theirs=0
-	for compute in f32 bf16; do
+	for compute in f32 bf16 f16; do
 		/usr/bin/time -v -o "$work/time" "$py" scripts/bench_trainer.py torch "$config" "$dir" "$steps" "$compute" > "$work/torch.json"
 		rate=$("$py" -c 'import json, sys; print(round(json.load(open(sys.argv[1]))["tokens_per_s"]))' "$work/torch.json")
 		printf '%-12s %-22s %12s %14s\n' "$config" "pytorch+peft lora $compute" "$rate" "$(peak_rss_mib "$work/time")"

@@ -82,8 +82,9 @@ def make(name, out, steps):
 
 
 def bench_torch(name, out, steps, compute="f32"):
-    """PyTorch + PEFT LoRA; with `compute="bf16"`, the forward pass under CPU bf16 autocast (the
-    products in bf16, the weights, adapters and AdamW state in f32), as LLaMA-Factory trains."""
+    """PyTorch + PEFT LoRA; with `compute="bf16"` (or `"f16"`), the forward pass under CPU bf16
+    (f16) autocast (the products in 16 bits, the weights, adapters and AdamW state in f32), as
+    LLaMA-Factory trains."""
     import contextlib
     import torch
     from peft import LoraConfig, get_peft_model
@@ -104,7 +105,8 @@ def bench_torch(name, out, steps, compute="f32"):
     gen = torch.Generator().manual_seed(0)
     def step():
         ids = torch.randint(0, vocab - 1, (BATCH, SEQ), generator=gen)
-        autocast = (torch.autocast("cpu", dtype=torch.bfloat16) if compute == "bf16"
+        half = {"bf16": torch.bfloat16, "f16": torch.float16}.get(compute)
+        autocast = (torch.autocast("cpu", dtype=half) if half is not None
                     else contextlib.nullcontext())
         with autocast:
             loss = model(input_ids=ids, labels=ids).loss
