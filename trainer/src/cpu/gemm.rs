@@ -75,9 +75,10 @@ pub fn round(x: f32) -> u16 {
 	((bits + 0x7fff + ((bits >> 16) & 1)) >> 16) as u16
 }
 
-/// Two bf16 values as one word, the first in the low half: what `vdpbf16ps` pairs up.
+/// Two 16-bit values as one word, the first in the low half: what `vdpbf16ps` pairs up, and
+/// what the f16 kernel broadcasts.
 #[inline]
-fn pair(low: u16, high: u16) -> u32 {
+fn pair_of(low: u16, high: u16) -> u32 {
 	low as u32 | (high as u32) << 16
 }
 
@@ -154,24 +155,45 @@ impl<T: Copy + Default + Sync> Weight<'_, T> {
 }
 
 impl Weight<'_, u16> {
-	/// Columns `first..first + cols`, steps `step..step + depth` into `out` as panels
-	/// `[cols / NR_F16][depth][NR_F16]`, for [`blocked`].
-	fn pack_panels(
+	/// Columns `first..first + cols`, step pairs `pair..pair + pairs` into `out` as panels
+	/// `[cols / NR][pairs][NR]` of f16 pairs, for [`blocked`]: each word holds steps `2p` and
+	/// `2p + 1` of one column, zero past the last step.
+	fn pack_pairs(
 		&self,
 		(first, cols): (usize, usize),
-		(step, depth): (usize, usize),
-		out: &mut [u16],
+		(pair, pairs): (usize, usize),
+		out: &mut [u32],
 	) {
-		for (panel, out) in out.chunks_exact_mut(depth * NR_F16).enumerate() {
-			let first = first + panel * NR_F16;
-			let count = NR_F16.min(cols - panel * NR_F16);
+		let (k, _) = self.dims();
+		let step = 2 * pair;
+		let steps = (2 * pairs).min(k - step);
+		for (panel, out) in out.chunks_exact_mut(pairs * NR).enumerate() {
+			let first = first + panel * NR;
+			let count = NR.min(cols - panel * NR);
 			match *self {
 				Weight::Transposed(w, _, inp) => {
-					transpose_into(&w[first * inp + step..], inp, (count, depth), out, NR_F16)
+					// Eight columns at a time as pair rows, then transposed in 8 × 8 tiles.
+					let mut lines = [0u32; 8 * KC];
+					for group in (0..count).step_by(8) {
+						let width = 8.min(count - group);
+						for line in 0..width {
+							let column = &w[(first + group + line) * inp + step..][..steps];
+							let words = &mut lines[line * pairs..][..pairs];
+							for (word, two) in words.iter_mut().zip(column.chunks(2)) {
+								*word = pair_of(two[0], two.get(1).copied().unwrap_or(0));
+							}
+						}
+						transpose_into(&lines, pairs, (width, pairs), &mut out[group..], NR);
+					}
 				},
 				Weight::Plain(w, _, inp) => {
-					for (kk, out) in out.chunks_exact_mut(NR_F16).enumerate() {
-						out[..count].copy_from_slice(&w[(step + kk) * inp + first..][..count]);
+					for (p, out) in out.chunks_exact_mut(NR).enumerate() {
+						let even = &w[(step + 2 * p) * inp + first..][..count];
+						let odd = (2 * p + 1 < steps)
+							.then(|| &w[(step + 2 * p + 1) * inp + first..][..count]);
+						for (jj, word) in out[..count].iter_mut().enumerate() {
+							*word = pair_of(even[jj], odd.map_or(0, |odd| odd[jj]));
+						}
 					}
 				},
 			}
@@ -190,10 +212,10 @@ pub fn product_bf16(a: &[f32], m: usize, weight: Weight<u16>, c: &mut [f32], acc
 	a_pairs.par_chunks_mut(pairs.max(1)).enumerate().for_each(|(row, out)| {
 		let row = &a[row * k..(row + 1) * k];
 		for (p, word) in out.iter_mut().enumerate() {
-			*word = pair(round(row[2 * p]), row.get(2 * p + 1).copied().map_or(0, round));
+			*word = pair_of(round(row[2 * p]), row.get(2 * p + 1).copied().map_or(0, round));
 		}
 	});
-	let panels = weight.pack::<NR, _>(pairs, |w, p, j| pair(w.at(2 * p, j), w.at(2 * p + 1, j)));
+	let panels = weight.pack::<NR, _>(pairs, |w, p, j| pair_of(w.at(2 * p, j), w.at(2 * p + 1, j)));
 	#[cfg(target_arch = "x86_64")]
 	drive::<NR, _, _>(
 		m,
@@ -210,12 +232,10 @@ pub fn product_bf16(a: &[f32], m: usize, weight: Weight<u16>, c: &mut [f32], acc
 	);
 }
 
-/// Columns of an f16 panel: three vectors of 32 halves.
-const NR_F16: usize = 96;
-/// Steps summed in f16 before the sums move to f32.
-const F16_SPAN: usize = 32;
+/// Step pairs summed in f16 before the sums move to f32: each lane adds 16 products.
+const F16_SPAN: usize = 16;
 /// The largest weight magnitude an f16 base may hold: a span's partial sum, at most
-/// `F16_SPAN · 2 · MAX_F16_WEIGHT` with every row scaled below 2, then stays under f16's
+/// `F16_SPAN · 2 · MAX_F16_WEIGHT` with every row scaled below 2, stays under f16's
 /// 65,504 with room to spare.
 pub const MAX_F16_WEIGHT: f32 = 256.0;
 
@@ -280,7 +300,8 @@ pub fn round_f16(x: f32) -> u16 {
 /// f16 has 11 bits of precision (bf16 8) but a narrow range, so each row of `a` is first
 /// scaled by the power of two that puts its largest magnitude in [1, 2) (undone exactly on the
 /// output): gradients of 1e-9 and activations in the thousands keep all their bits. Sums run
-/// in f16 for [`F16_SPAN`] steps, then add into f32, so rounding grows with 32 steps, not `k`.
+/// in f16 for 2 · [`F16_SPAN`] steps (each lane of a sum takes every other step), then add
+/// into f32, so rounding grows with 16 products, not `k`.
 pub fn product_f16(a: &[f32], m: usize, weight: Weight<u16>, c: &mut [f32], accumulate: bool) {
 	assert!(f16_supported(), "f16 products need AVX-512 FP16");
 	let (k, n) = weight.dims();
@@ -294,9 +315,11 @@ pub fn product_f16(a: &[f32], m: usize, weight: Weight<u16>, c: &mut [f32], accu
 		}
 		return;
 	}
-	let mut a_halves = vec![0u16; m * k];
+	// Each row as f16 pairs, an odd width padded with a zero.
+	let pairs = k.div_ceil(2);
+	let mut a_pairs = vec![0u32; m * pairs];
 	let mut unscale = vec![1f32; m.div_ceil(MR) * MR];
-	a_halves.par_chunks_mut(k.max(1)).zip(unscale.par_iter_mut()).enumerate().for_each(
+	a_pairs.par_chunks_mut(pairs).zip(unscale.par_iter_mut()).enumerate().for_each(
 		|(row, (out, unscale))| {
 			let row = &a[row * k..][..k];
 			let largest = row.iter().fold(0f32, |m, x| m.max(x.abs()));
@@ -306,26 +329,28 @@ pub fn product_f16(a: &[f32], m: usize, weight: Weight<u16>, c: &mut [f32], accu
 				0
 			};
 			*unscale = 2f32.powi(exponent);
+			// SAFETY: a word is two halves, the first in its low bytes (little-endian x86).
+			let halves = unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr().cast(), k) };
 			// SAFETY: `f16_supported` was checked above.
-			unsafe { to_f16(row, 2f32.powi(-exponent), out) };
+			unsafe { to_f16(row, 2f32.powi(-exponent), halves) };
 		},
 	);
 	// Rows split over the threads, each part blocked as `sgemm_serial` is.
 	let part = m.div_ceil(rayon::current_num_threads()).next_multiple_of(MR);
 	c[..m * n].par_chunks_mut(part * n).enumerate().for_each(|(index, c)| {
 		let (first, rows) = (index * part, c.len() / n);
-		let a = &a_halves[first * k..];
+		let a = &a_pairs[first * pairs..];
 		let c = c.as_mut_ptr();
 		HALF_BUFFERS.with(|buffers| {
-			blocked::<u16, NR_F16>(
-				(rows, n, k),
+			blocked::<u32, NR>(
+				(rows, n, pairs),
 				&mut buffers.borrow_mut(),
-				|cols, steps, out| weight.pack_panels(cols, steps, out),
+				|cols, steps, out| weight.pack_pairs(cols, steps, out),
 				|(first, rows), (step, depth), out| {
 					for (block, out) in out.chunks_exact_mut(depth * MR).enumerate() {
 						let lines = MR.min(rows - block * MR);
-						let src = &a[(first + block * MR) * k + step..];
-						transpose_into(src, k, (lines, depth), out, MR);
+						let src = &a[(first + block * MR) * pairs + step..];
+						transpose_into(src, pairs, (lines, depth), out, MR);
 					}
 				},
 				|block, depth, (row, rows), panel, (col, cols), first_step| {
@@ -527,32 +552,35 @@ unsafe fn kernel_bf16(
 	unsafe { store(&acc, rows, c.as_mut_ptr(), c_stride, cols, ([1.0; MR], beta)) }
 }
 
-/// `steps` steps of one f16 row block `a` `[steps][MR]` against one f16 panel `b`
-/// `[steps][NR_F16]`, summed in f16. Apart from [`kernel_f16`], so that its 24 sums get the
-/// registers to themselves.
+/// `pairs` step pairs of one f16 row block `a` `[pairs][MR]` against one f16 pair panel `b`
+/// `[pairs][NR]`, summed in f16: lanes `2j` and `2j + 1` of a sum hold column `j`'s even and
+/// odd steps. Apart from [`kernel_f16`], so that its 24 sums get the registers to themselves.
+///
+/// A pair broadcasts as one 32-bit word, on the load ports alone; a 16-bit broadcast takes a
+/// shuffle on a port the FMAs need.
 ///
 /// # Safety
-/// `a` and `b` must hold `steps` steps; needs AVX-512 FP16.
+/// `a` and `b` must hold `pairs` pairs; needs AVX-512 FP16.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512fp16")]
 #[inline(never)]
 #[allow(clippy::needless_range_loop)]
 unsafe fn span_f16(
-	a: *const u16,
-	b: *const u16,
-	steps: usize,
+	a: *const u32,
+	b: *const u32,
+	pairs: usize,
 ) -> [[std::arch::x86_64::__m512h; 3]; MR] {
 	use std::arch::x86_64::*;
 	let mut acc = [[_mm512_setzero_ph(); 3]; MR];
-	for p in 0..steps {
+	for p in 0..pairs {
 		// SAFETY: the caller's promise.
 		unsafe {
-			let at = b.add(p * NR_F16);
-			let load = |at: *const u16| _mm512_castsi512_ph(_mm512_loadu_si512(at.cast()));
-			let (b0, b1, b2) = (load(at), load(at.add(32)), load(at.add(64)));
+			let at = b.add(p * NR);
+			let load = |at: *const u32| _mm512_castsi512_ph(_mm512_loadu_si512(at.cast()));
+			let (b0, b1, b2) = (load(at), load(at.add(16)), load(at.add(32)));
 			let a = a.add(p * MR);
 			for r in 0..MR {
-				let x = _mm512_castsi512_ph(_mm512_set1_epi16(*a.add(r) as i16));
+				let x = _mm512_castsi512_ph(_mm512_set1_epi32(*a.add(r) as i32));
 				acc[r][0] = _mm512_fmadd_ph(x, b0, acc[r][0]);
 				acc[r][1] = _mm512_fmadd_ph(x, b1, acc[r][1]);
 				acc[r][2] = _mm512_fmadd_ph(x, b2, acc[r][2]);
@@ -562,16 +590,16 @@ unsafe fn span_f16(
 	acc
 }
 
-/// `MR` (or `rows`) rows of `c = unscale · a · panel + beta · c`, from an f16 row block `a`
-/// `[k][MR]` (row `r`'s sums scaled by `unscale[r]`) and one f16 panel `[k][NR_F16]`.
+/// `MR` (or `rows`) rows of `c = unscale · a · panel + beta · c`, from an f16 pair block `a`
+/// `[pairs][MR]` (row `r`'s sums scaled by `unscale[r]`) and one f16 pair panel `[pairs][NR]`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512fp16")]
 #[allow(clippy::too_many_arguments)]
 unsafe fn kernel_f16(
-	a: &[u16],
-	k: usize,
+	a: &[u32],
+	pairs: usize,
 	rows: usize,
-	b: &[u16],
+	b: &[u32],
 	c: *mut f32,
 	c_stride: usize,
 	cols: usize,
@@ -579,13 +607,13 @@ unsafe fn kernel_f16(
 	beta: f32,
 ) {
 	use std::arch::x86_64::*;
-	assert!(a.len() >= k * MR && b.len() >= k * NR_F16 && rows <= MR);
+	assert!(a.len() >= pairs * MR && b.len() >= pairs * NR && rows <= MR);
+	// Sums in f32, still split by step parity: `[column, parity]` across six vectors.
 	let mut sums = [[_mm512_setzero_ps(); 6]; MR];
-	for start in (0..k).step_by(F16_SPAN) {
-		let steps = F16_SPAN.min(k - start);
-		// SAFETY: `a` and `b` hold `k` steps, asserted above.
-		let acc =
-			unsafe { span_f16(a[start * MR..].as_ptr(), b[start * NR_F16..].as_ptr(), steps) };
+	for start in (0..pairs).step_by(F16_SPAN) {
+		let span = F16_SPAN.min(pairs - start);
+		// SAFETY: `a` and `b` hold `pairs` pairs, asserted above.
+		let acc = unsafe { span_f16(a[start * MR..].as_ptr(), b[start * NR..].as_ptr(), span) };
 		for (sums, acc) in sums.iter_mut().zip(&acc) {
 			for (v, acc) in acc.iter().enumerate() {
 				let bits = _mm512_castph_si512(*acc);
@@ -596,8 +624,20 @@ unsafe fn kernel_f16(
 			}
 		}
 	}
+	// Each column's two parities added: even lanes of both halves, plus their odd lanes.
+	let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+	let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+	let columns: [[__m512; 3]; MR] = std::array::from_fn(|r| {
+		std::array::from_fn(|v| {
+			let (low, high) = (sums[r][2 * v], sums[r][2 * v + 1]);
+			_mm512_add_ps(
+				_mm512_permutex2var_ps(low, even, high),
+				_mm512_permutex2var_ps(low, odd, high),
+			)
+		})
+	});
 	// SAFETY: the caller's `c` spans `rows` rows of `cols` columns at `c_stride`.
-	unsafe { store(&sums, rows, c, c_stride, cols, (unscale, beta)) }
+	unsafe { store(&columns, rows, c, c_stride, cols, (unscale, beta)) }
 }
 
 /// `MR` (or `rows`) rows of `c = alpha · a · panel + beta · c`, from packed rows `a`
@@ -662,7 +702,7 @@ thread_local! {
 		std::cell::RefCell::new((Vec::new(), Vec::new()))
 	};
 	/// The same for f16 products.
-	static HALF_BUFFERS: std::cell::RefCell<(Vec<u16>, Vec<u16>)> = const {
+	static HALF_BUFFERS: std::cell::RefCell<(Vec<u32>, Vec<u32>)> = const {
 		std::cell::RefCell::new((Vec::new(), Vec::new()))
 	};
 }
@@ -722,49 +762,6 @@ unsafe fn transpose_tile(src: *const f32, src_stride: usize, dst: *mut f32, dst_
 	}
 }
 
-/// `dst[j · dst_stride + i] = src[i · src_stride + j]` for an 8 × 8 tile of 16-bit values.
-///
-/// # Safety
-/// Both tiles must lie in their buffers; needs SSE2 (implied by AVX-512).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "sse2")]
-#[inline]
-unsafe fn transpose_tile_u16(src: *const u16, src_stride: usize, dst: *mut u16, dst_stride: usize) {
-	use std::arch::x86_64::*;
-	// SAFETY: the caller's promise; pairs, then quads, then octets interleaved.
-	unsafe {
-		let r: [__m128i; 8] =
-			std::array::from_fn(|i| _mm_loadu_si128(src.add(i * src_stride).cast()));
-		let a: [__m128i; 8] = std::array::from_fn(|i| {
-			let (x, y) = (r[i / 2 * 2], r[i / 2 * 2 + 1]);
-			if i % 2 == 0 {
-				_mm_unpacklo_epi16(x, y)
-			} else {
-				_mm_unpackhi_epi16(x, y)
-			}
-		});
-		// b[0..4]: columns 0–1, 2–3, 4–5, 6–7 of rows 0–3; b[4..8] of rows 4–7.
-		let b: [__m128i; 8] = std::array::from_fn(|i| {
-			let (x, y) = if i < 4 {
-				(a[i / 2], a[i / 2 + 2])
-			} else {
-				(a[4 + (i - 4) / 2], a[6 + (i - 4) / 2])
-			};
-			if i % 2 == 0 {
-				_mm_unpacklo_epi32(x, y)
-			} else {
-				_mm_unpackhi_epi32(x, y)
-			}
-		});
-		for column in 0..8 {
-			let (x, y) = (b[column / 2], b[4 + column / 2]);
-			let line =
-				if column % 2 == 0 { _mm_unpacklo_epi64(x, y) } else { _mm_unpackhi_epi64(x, y) };
-			_mm_storeu_si128(dst.add(column * dst_stride).cast(), line);
-		}
-	}
-}
-
 /// A value packing moves in 8 × 8 tiles where the CPU has AVX-512.
 trait Tiled: Copy {
 	/// [`transpose_tile`] for this type.
@@ -784,12 +781,12 @@ impl Tiled for f32 {
 	}
 }
 
-impl Tiled for u16 {
-	unsafe fn tile(src: *const u16, src_stride: usize, dst: *mut u16, dst_stride: usize) {
+impl Tiled for u32 {
+	unsafe fn tile(src: *const u32, src_stride: usize, dst: *mut u32, dst_stride: usize) {
 		#[cfg(target_arch = "x86_64")]
-		// SAFETY: the caller's promise.
+		// SAFETY: the caller's promise; the shuffles move 32-bit lanes whatever they hold.
 		unsafe {
-			transpose_tile_u16(src, src_stride, dst, dst_stride)
+			transpose_tile(src.cast(), src_stride, dst.cast(), dst_stride)
 		}
 	}
 }
@@ -804,8 +801,11 @@ fn transpose_into<T: Tiled>(
 	out: &mut [T],
 	width: usize,
 ) {
-	assert!(lines <= width && out.len() >= depth * width);
-	assert!(lines == 0 || depth == 0 || src.len() >= (lines - 1) * src_stride + depth);
+	if lines == 0 || depth == 0 {
+		return;
+	}
+	assert!(lines <= width && out.len() >= (depth - 1) * width + lines);
+	assert!(src.len() >= (lines - 1) * src_stride + depth);
 	let tiles = cfg!(target_arch = "x86_64") && f32_supported();
 	let (whole_lines, whole_depth) = if tiles { (lines / 8 * 8, depth / 8 * 8) } else { (0, 0) };
 	for line in (0..whole_lines).step_by(8) {
