@@ -448,8 +448,7 @@ fn drive<const W: usize, A: Sync, P: Sync>(
 /// # Safety
 /// `c` must span `rows` rows of `cols` columns at `c_stride`; with `beta` 0 it is written
 /// without being read (it may be uninitialised). Needs AVX-512: always inlined into the
-/// kernels, which enable it, so that the sums stay in registers (a call sent them through the
-/// stack).
+/// kernels, so that the sums stay in registers (a call sent them through the stack).
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 unsafe fn store<const V: usize>(
@@ -467,43 +466,64 @@ unsafe fn store<const V: usize>(
 		let lanes = cols.saturating_sub(v * 16).min(16);
 		((1u32 << lanes) - 1) as __mmask16
 	});
-	let row = |r: usize, sums: &[__m512; V]| {
-		let alpha_v = _mm512_set1_ps(alpha[r]);
-		for (v, sum) in sums.iter().enumerate() {
-			// SAFETY: the masked lanes lie within row `r`'s `cols` columns, the caller's promise.
-			unsafe {
-				let dst = c.add(r * c_stride + v * 16);
-				let mut value = _mm512_mul_ps(*sum, alpha_v);
-				if beta != 0.0 {
-					value = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(masks[v], dst), beta_v, value);
-				}
-				_mm512_mask_storeu_ps(dst, masks[v], value);
-			}
-		}
-	};
 	// Spelled out row by row: constant indices keep the sums in registers.
 	const _: () = assert!(MR == 8);
-	row(0, &acc[0]);
-	if rows > 1 {
-		row(1, &acc[1]);
+	// SAFETY (each row): the caller's promise.
+	unsafe {
+		let row = |r: usize| (c.add(r * c_stride), alpha[r]);
+		store_row(&acc[0], row(0), &masks, beta, beta_v);
+		if rows > 1 {
+			store_row(&acc[1], row(1), &masks, beta, beta_v);
+		}
+		if rows > 2 {
+			store_row(&acc[2], row(2), &masks, beta, beta_v);
+		}
+		if rows > 3 {
+			store_row(&acc[3], row(3), &masks, beta, beta_v);
+		}
+		if rows > 4 {
+			store_row(&acc[4], row(4), &masks, beta, beta_v);
+		}
+		if rows > 5 {
+			store_row(&acc[5], row(5), &masks, beta, beta_v);
+		}
+		if rows > 6 {
+			store_row(&acc[6], row(6), &masks, beta, beta_v);
+		}
+		if rows > 7 {
+			store_row(&acc[7], row(7), &masks, beta, beta_v);
+		}
 	}
-	if rows > 2 {
-		row(2, &acc[2]);
-	}
-	if rows > 3 {
-		row(3, &acc[3]);
-	}
-	if rows > 4 {
-		row(4, &acc[4]);
-	}
-	if rows > 5 {
-		row(5, &acc[5]);
-	}
-	if rows > 6 {
-		row(6, &acc[6]);
-	}
-	if rows > 7 {
-		row(7, &acc[7]);
+}
+
+/// One row of [`store`]: `dst = alpha · sums + beta · dst` under `masks`. A function with the
+/// feature enabled, so its intrinsics compile inline wherever it lands (a closure in `store`
+/// was left uninlined in the trainer's build, and called each intrinsic as a function).
+///
+/// # Safety
+/// The masked lanes must lie in `dst`'s row; needs AVX-512.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn store_row<const V: usize>(
+	sums: &[std::arch::x86_64::__m512; V],
+	(dst, alpha): (*mut f32, f32),
+	masks: &[std::arch::x86_64::__mmask16; V],
+	beta: f32,
+	beta_v: std::arch::x86_64::__m512,
+) {
+	use std::arch::x86_64::*;
+	let alpha_v = _mm512_set1_ps(alpha);
+	for (v, sum) in sums.iter().enumerate() {
+		// SAFETY: the caller's promise.
+		unsafe {
+			let dst = dst.add(v * 16);
+			let mut value = _mm512_mul_ps(*sum, alpha_v);
+			if beta != 0.0 {
+				value = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(masks[v], dst), beta_v, value);
+			}
+			_mm512_mask_storeu_ps(dst, masks[v], value);
+		}
 	}
 }
 
@@ -627,15 +647,16 @@ unsafe fn kernel_f16(
 	// Each column's two parities added: even lanes of both halves, plus their odd lanes.
 	let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
 	let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-	let columns: [[__m512; 3]; MR] = std::array::from_fn(|r| {
-		std::array::from_fn(|v| {
-			let (low, high) = (sums[r][2 * v], sums[r][2 * v + 1]);
-			_mm512_add_ps(
+	let mut columns = [[_mm512_setzero_ps(); 3]; MR];
+	for (columns, sums) in columns.iter_mut().zip(&sums) {
+		for (v, column) in columns.iter_mut().enumerate() {
+			let (low, high) = (sums[2 * v], sums[2 * v + 1]);
+			*column = _mm512_add_ps(
 				_mm512_permutex2var_ps(low, even, high),
 				_mm512_permutex2var_ps(low, odd, high),
-			)
-		})
-	});
+			);
+		}
+	}
 	// SAFETY: the caller's `c` spans `rows` rows of `cols` columns at `c_stride`.
 	unsafe { store(&columns, rows, c, c_stride, cols, (unscale, beta)) }
 }
