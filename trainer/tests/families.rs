@@ -940,6 +940,48 @@ fn a_mixed_batch_gives_each_sequence_its_own_adapters_logits() {
 	}
 }
 
+/// f16 compute holds a weight beyond ±`MAX_F16_WEIGHT` (where an f16 partial sum could
+/// overflow) in f32 rather than in f16, and the model still computes what the f32 one does.
+#[test]
+fn f16_compute_keeps_a_weight_beyond_its_range_in_f32() {
+	use provenant_trainer::{cpu::gemm::MAX_F16_WEIGHT, model::ComputeDtype};
+	if ComputeDtype::F16.half().is_none() {
+		eprintln!("skipped: this CPU has no AVX-512 FP16, so f16 compute falls back to f32");
+		return;
+	}
+	let dir = tempfile::tempdir().unwrap();
+	write_checkpoint("llama", dir.path(), 5);
+	let mut weights = tensors("llama", 5);
+	// One value of one weight beyond the range (as outlier weights are: a few, large).
+	let name = "model.layers.0.mlp.down_proj.weight";
+	let mut values: Vec<f32> = weights[name].flatten_all().unwrap().to_vec1().unwrap();
+	values[0] = 2.0 * MAX_F16_WEIGHT;
+	let large = Tensor::from_vec(values, weights[name].dims().to_vec(), &Device::Cpu).unwrap();
+	let large_bytes = large.elem_count() * 4;
+	weights.insert(name.to_string(), large);
+	candle_core::safetensors::save(
+		&weights.into_iter().collect(),
+		dir.path().join("model.safetensors"),
+	)
+	.unwrap();
+	let in_f32 = open(dir.path(), &BuildOptions::default());
+	let in_f16 =
+		open(dir.path(), &BuildOptions { compute: ComputeDtype::F16, ..BuildOptions::default() });
+	assert_eq!(
+		in_f16.frozen_linear_bytes(),
+		(in_f32.frozen_linear_bytes() - large_bytes) / 2 + large_bytes,
+		"every weight but the large one is held in f16"
+	);
+	let ids = sample_ids(10);
+	let (reference, logits) = (last_logits(&in_f32, &ids), last_logits(&in_f16, &ids));
+	let spread = reference.iter().fold(0f32, |m, x| m.max(x.abs()));
+	let drift = max_abs_diff(&reference, &logits);
+	assert!(
+		logits.iter().all(|x| x.is_finite()) && drift < 0.01 * spread,
+		"f16 logits {drift} from f32's (spread {spread})"
+	);
+}
+
 /// `--compute-dtype bf16` and `f16`: the base held in 16 bits (QLoRA's dequantised to them),
 /// adapters and optimiser in f32. On the same data and seed each loss curve follows the f32
 /// run's within 3% at every step (DeepSeek's routing can flip on a rounding: 1.9% in bf16
