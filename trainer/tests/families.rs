@@ -37,6 +37,14 @@ fn last_logits(model: &Model, ids: &[u32]) -> Vec<f32> {
 	logits.i((0, ids.len() - 1)).unwrap().to_vec1().unwrap()
 }
 
+/// A plain f32 model of `checkpoint` with `adapted`'s adapters merged into its weights.
+fn merged_model(adapted: &Model, checkpoint: &loader::Checkpoint) -> Model {
+	let merged: std::collections::HashMap<_, _> =
+		adapted.merged_checkpoint(checkpoint.weights.as_ref()).unwrap().into_iter().collect();
+	Model::load(&checkpoint.config, &MemoryWeights(merged), &Device::Cpu, &BuildOptions::default())
+		.unwrap()
+}
+
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
 	assert_eq!(a.len(), b.len());
 	a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
@@ -822,15 +830,7 @@ fn merged_weights_reproduce_base_plus_adapter() {
 			var.set(&Tensor::from_vec(rng.uniform_vec(n, 0.2), var.dims(), &Device::Cpu).unwrap())
 				.unwrap();
 		}
-		let merged: std::collections::HashMap<_, _> =
-			adapted.merged_checkpoint(checkpoint.weights.as_ref()).unwrap().into_iter().collect();
-		let plain = Model::load(
-			&checkpoint.config,
-			&MemoryWeights(merged),
-			&Device::Cpu,
-			&BuildOptions::default(),
-		)
-		.unwrap();
+		let plain = merged_model(&adapted, &checkpoint);
 		let ids = sample_ids(10);
 		let (a, b) = (last_logits(&adapted, &ids), last_logits(&plain, &ids));
 		let base = last_logits(&open(dir.path(), &BuildOptions::default()), &ids);
@@ -1052,18 +1052,7 @@ fn half_precision_training_follows_the_f32_loss_curve() {
 			);
 
 			// The adapter trained in 16 bits, merged into the f32 checkpoint.
-			let merged: std::collections::HashMap<_, _> = half_model
-				.merged_checkpoint(checkpoint.weights.as_ref())
-				.unwrap()
-				.into_iter()
-				.collect();
-			let plain = Model::load(
-				&checkpoint.config,
-				&MemoryWeights(merged),
-				&Device::Cpu,
-				&BuildOptions::default(),
-			)
-			.unwrap();
+			let plain = merged_model(&half_model, &checkpoint);
 			let ids = sample_ids(10);
 			let (adapted, merged) = (last_logits(&half_model, &ids), last_logits(&plain, &ids));
 			let base = last_logits(&open(dir.path(), &BuildOptions::default()), &ids);
