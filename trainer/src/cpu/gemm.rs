@@ -122,29 +122,29 @@ impl<T: Copy + Default + Sync> Weight<'_, T> {
 		}
 	}
 
-	/// Panels `[n / W][depth][W]` of `cell(self, step, column)`, zero-padded to whole panels.
-	fn pack<const W: usize, P: Copy + Default + Send>(
+	/// Panels `[n / NR][depth][NR]` of `cell(self, step, column)`, zero-padded to whole panels.
+	fn pack<P: Copy + Default + Send>(
 		&self,
 		depth: usize,
 		cell: impl Fn(&Self, usize, usize) -> P + Sync,
 	) -> Vec<P> {
 		let n = self.dims().1;
-		let mut out = vec![P::default(); n.div_ceil(W) * depth * W];
-		out.par_chunks_mut(depth * W).enumerate().for_each(|(panel, out)| {
-			let first = panel * W;
+		let mut out = vec![P::default(); n.div_ceil(NR) * depth * NR];
+		out.par_chunks_mut(depth * NR).enumerate().for_each(|(panel, out)| {
+			let first = panel * NR;
 			// Row by row of the stored weight, so reads run along memory.
 			match self {
 				Weight::Transposed(..) => {
-					for jj in 0..W.min(n - first) {
+					for jj in 0..NR.min(n - first) {
 						for step in 0..depth {
-							out[step * W + jj] = cell(self, step, first + jj);
+							out[step * NR + jj] = cell(self, step, first + jj);
 						}
 					}
 				},
 				Weight::Plain(..) => {
 					for step in 0..depth {
-						for jj in 0..W.min(n - first) {
-							out[step * W + jj] = cell(self, step, first + jj);
+						for jj in 0..NR.min(n - first) {
+							out[step * NR + jj] = cell(self, step, first + jj);
 						}
 					}
 				},
@@ -215,9 +215,9 @@ pub fn product_bf16(a: &[f32], m: usize, weight: Weight<u16>, c: &mut [f32], acc
 			*word = pair_of(round(row[2 * p]), row.get(2 * p + 1).copied().map_or(0, round));
 		}
 	});
-	let panels = weight.pack::<NR, _>(pairs, |w, p, j| pair_of(w.at(2 * p, j), w.at(2 * p + 1, j)));
+	let panels = weight.pack(pairs, |w, p, j| pair_of(w.at(2 * p, j), w.at(2 * p + 1, j)));
 	#[cfg(target_arch = "x86_64")]
-	drive::<NR, _, _>(
+	drive(
 		m,
 		weight.dims(),
 		&a_pairs,
@@ -225,7 +225,7 @@ pub fn product_bf16(a: &[f32], m: usize, weight: Weight<u16>, c: &mut [f32], acc
 		&panels,
 		c,
 		accumulate,
-		|_, a, rows, b, c, ldc, cols, acc| {
+		|a, rows, b, c, ldc, cols, acc| {
 			// SAFETY: `bf16_supported` was checked above; `drive` passes in-bounds slices.
 			unsafe { kernel_bf16(a, pairs, rows, b, c, ldc, cols, acc) }
 		},
@@ -342,7 +342,7 @@ pub fn product_f16(a: &[f32], m: usize, weight: Weight<u16>, c: &mut [f32], accu
 		let a = &a_pairs[first * pairs..];
 		let c = c.as_mut_ptr();
 		HALF_BUFFERS.with(|buffers| {
-			blocked::<u32, NR>(
+			blocked::<u32>(
 				(rows, n, pairs),
 				&mut buffers.borrow_mut(),
 				|cols, steps, out| weight.pack_pairs(cols, steps, out),
@@ -401,12 +401,12 @@ unsafe fn to_f16(row: &[f32], scale: f32, out: &mut [u16]) {
 	}
 }
 
-/// Runs `kernel` over every [`MR`]-row block and `W`-column panel, row chunks in parallel. `a`
-/// holds `m` rows of `depth` values, `panels` `[n / W][depth][W]`. The kernel takes `(the block's first row, a's rows from
+/// Runs `kernel` over every [`MR`]-row block and [`NR`]-column panel, row chunks in parallel. `a`
+/// holds `m` rows of `depth` values, `panels` `[n / NR][depth][NR]`. The kernel takes `(a's rows from
 /// the block's first, rows, panel, c from the block's first cell, c's row stride, columns,
 /// accumulate)`.
 #[allow(clippy::too_many_arguments)]
-fn drive<const W: usize, A: Sync, P: Sync>(
+fn drive<A: Sync, P: Sync>(
 	m: usize,
 	(k, n): (usize, usize),
 	a: &[A],
@@ -414,7 +414,7 @@ fn drive<const W: usize, A: Sync, P: Sync>(
 	panels: &[P],
 	c: &mut [f32],
 	accumulate: bool,
-	kernel: impl Fn(usize, &[A], usize, &[P], &mut [f32], usize, usize, bool) + Sync,
+	kernel: impl Fn(&[A], usize, &[P], &mut [f32], usize, usize, bool) + Sync,
 ) {
 	assert!(a.len() >= m * depth && c.len() >= m * n, "product: operands too short");
 	if m == 0 || n == 0 {
@@ -429,14 +429,13 @@ fn drive<const W: usize, A: Sync, P: Sync>(
 	c[..m * n].par_chunks_mut(MC * n).enumerate().for_each(|(chunk, c)| {
 		let rows = c.len() / n;
 		let a = &a[chunk * MC * depth..];
-		for panel in 0..n.div_ceil(W) {
-			let b = &panels[panel * depth * W..(panel + 1) * depth * W];
-			let cols = W.min(n - panel * W);
+		for panel in 0..n.div_ceil(NR) {
+			let b = &panels[panel * depth * NR..(panel + 1) * depth * NR];
+			let cols = NR.min(n - panel * NR);
 			for first in (0..rows).step_by(MR) {
 				let count = MR.min(rows - first);
-				let c = &mut c[first * n + panel * W..];
-				let row = chunk * MC + first;
-				kernel(row, &a[first * depth..], count, b, c, n, cols, accumulate);
+				let c = &mut c[first * n + panel * NR..];
+				kernel(&a[first * depth..], count, b, c, n, cols, accumulate);
 			}
 		}
 	});
@@ -934,7 +933,7 @@ pub(crate) unsafe fn sgemm_serial(
 		return;
 	}
 	BUFFERS.with(|buffers| {
-		blocked::<f32, NR>(
+		blocked::<f32>(
 			(m, n, k),
 			&mut buffers.borrow_mut(),
 			|cols, steps, out| pack_panels(&b, cols, steps, out),
@@ -961,32 +960,31 @@ pub(crate) unsafe fn sgemm_serial(
 	});
 }
 
-/// GotoBLAS's loops over an `[m, k]` by `[k, n]` product with `W`-column panels: [`NC`]
+/// GotoBLAS's loops over an `[m, k]` by `[k, n]` product with [`NR`]-column panels: [`NC`]
 /// columns and [`KC`] steps of `b` packed by `pack_panels(columns, steps, out)` (L2), then
 /// [`F32_ROWS`] rows of `a` over the same steps by `pack_rows(rows, steps, out)` (L2), then
 /// each panel's block (L1) against every [`MR`]-row block: `kernel(rows' block, steps, (first
 /// row, rows), panel, (first column, columns), whether these are the first steps)`. Ranges
 /// are `(first, count)`; `k` is at least 1.
-fn blocked<T: Copy + Default, const W: usize>(
+fn blocked<T: Copy + Default>(
 	(m, n, k): (usize, usize, usize),
 	(packed, packed_rows): &mut (Vec<T>, Vec<T>),
 	pack_panels: impl Fn((usize, usize), (usize, usize), &mut [T]),
 	pack_rows: impl Fn((usize, usize), (usize, usize), &mut [T]),
 	kernel: impl Fn(&[T], usize, (usize, usize), &[T], (usize, usize), bool),
 ) {
-	const { assert!(NC.is_multiple_of(W)) };
 	for first_col in (0..n).step_by(NC) {
 		let cols = NC.min(n - first_col);
 		for step in (0..k).step_by(KC) {
 			let depth = KC.min(k - step);
-			let packed = packing_buffer(packed, cols.div_ceil(W) * depth * W);
+			let packed = packing_buffer(packed, cols.div_ceil(NR) * depth * NR);
 			pack_panels((first_col, cols), (step, depth), packed);
 			for first_row in (0..m).step_by(F32_ROWS) {
 				let rows = F32_ROWS.min(m - first_row);
 				let packed_rows = packing_buffer(packed_rows, rows.div_ceil(MR) * depth * MR);
 				pack_rows((first_row, rows), (step, depth), packed_rows);
-				for (panel, b) in packed.chunks_exact(depth * W).enumerate() {
-					let col = first_col + panel * W;
+				for (panel, b) in packed.chunks_exact(depth * NR).enumerate() {
+					let col = first_col + panel * NR;
 					for (block, a) in packed_rows.chunks_exact(depth * MR).enumerate() {
 						let row = first_row + block * MR;
 						kernel(
@@ -994,7 +992,7 @@ fn blocked<T: Copy + Default, const W: usize>(
 							depth,
 							(row, MR.min(m - row)),
 							b,
-							(col, W.min(n - col)),
+							(col, NR.min(n - col)),
 							step == 0,
 						);
 					}
