@@ -14,6 +14,7 @@
 //! threads, the pool the other kernels use, so the two never compete for the cores. (With
 //! OpenBLAS's own threads beside rayon's, a profile showed a third of the time spent yielding.)
 
+use super::SharedOutput;
 use rayon::prelude::*;
 
 /// A row-major matrix operand: its values, the distance between rows, and whether the
@@ -134,23 +135,6 @@ unsafe fn parallel(
 		// SAFETY: each part writes only its own rows `first..first + count` of `c`.
 		unsafe { serial(count, n, k, alpha, a, b, beta, c.at(first * c_stride), c_stride) };
 	});
-}
-
-/// The start of `c`, shared by the threads that write its disjoint blocks.
-#[derive(Clone, Copy)]
-struct SharedOutput(*mut f32);
-
-// SAFETY: the pointer is only offset and handed to `serial`, which each thread calls on its
-// own columns.
-unsafe impl Send for SharedOutput {}
-unsafe impl Sync for SharedOutput {}
-
-impl SharedOutput {
-	/// The element `offset` values in. A method, so closures capture the wrapper rather than
-	/// the bare pointer.
-	fn at(self, offset: usize) -> *mut f32 {
-		self.0.wrapping_add(offset)
-	}
 }
 
 /// [`sgemm`] on the calling thread only, for kernels that already split their work.

@@ -22,7 +22,7 @@ use super::{
 	blas::{sgemm, sgemm_new, Operand},
 	contiguous, gradient,
 	mlp::Activation,
-	read, segments, Saved,
+	read, read_half, segments, Saved,
 };
 use super::{
 	gemm::{self, Half},
@@ -107,34 +107,10 @@ impl FusedLinear {
 	/// Runs `f` on `W` as 16-bit values and their format when its products run in 16 bits, else
 	/// returns `None`.
 	fn with_half_weight<R>(&self, f: impl FnOnce(&[u16], Half) -> Result<R>) -> Result<Option<R>> {
-		let half = match &self.weight {
-			FrozenWeight::Dense(w) => match w.dtype() {
-				candle_core::DType::BF16 => Half::Bf16,
-				candle_core::DType::F16 => Half::F16,
-				_ => return Ok(None),
-			},
-			_ => match self.half {
-				Some(half) => half,
-				None => return Ok(None),
-			},
-		};
-		match &self.weight {
-			FrozenWeight::Dense(w) => {
-				let w = w.contiguous()?;
-				let (storage, layout) = w.storage_and_layout();
-				let candle_core::Storage::Cpu(cpu) = &*storage else {
-					candle_core::bail!("fused-linear: a bf16 weight off the CPU")
-				};
-				let Some((start, end)) = layout.contiguous_offsets() else {
-					candle_core::bail!("fused-linear: the weight must be contiguous")
-				};
-				let bits: &[u16] = match half {
-					Half::Bf16 => half_bits(&cpu.as_slice::<half::bf16>()?[start..end]),
-					Half::F16 => half_bits(&cpu.as_slice::<half::f16>()?[start..end]),
-				};
-				f(bits, half).map(Some)
-			},
-			quantized => {
+		match (&self.weight, self.half) {
+			(FrozenWeight::Dense(w), _) => read_half(w, f),
+			(_, None) => Ok(None),
+			(quantized, Some(half)) => {
 				let values = quantized.dequantized_values().map_err(candle_core::Error::wrap)?;
 				// Beyond f16's safe range the product stays in f32 (see `MAX_F16_WEIGHT`).
 				if half == Half::F16 && values.iter().any(|v| v.abs() > super::gemm::MAX_F16_WEIGHT)
@@ -703,11 +679,4 @@ impl CustomOp3 for FusedLinear {
 		};
 		Ok((dx, gradient(a, da)?, gradient(b, db)?))
 	}
-}
-
-/// 16-bit floats as their bits.
-fn half_bits<T: Copy>(values: &[T]) -> &[u16] {
-	assert_eq!(std::mem::size_of::<T>(), 2);
-	// SAFETY: only called on `half::bf16` and `half::f16`, transparent `u16`s.
-	unsafe { std::slice::from_raw_parts(values.as_ptr().cast(), values.len()) }
 }

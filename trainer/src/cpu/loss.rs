@@ -11,7 +11,9 @@
 
 use super::{
 	blas::{sgemm, Operand},
-	contiguous, read, tensor, vector, Saved,
+	contiguous,
+	gemm::{Half, Weight},
+	read, read_half, tensor, vector, Saved,
 };
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
@@ -23,7 +25,8 @@ pub const MAX_CHUNK_LOGITS: usize = 1 << 23;
 /// Apply to the final hidden states `[…, hidden]`, contiguous, every leading position one
 /// target: the result is the masked loss sum, a scalar.
 pub struct LinearCrossEntropy {
-	/// The frozen output layer `[vocab, hidden]`.
+	/// The frozen output layer `[vocab, hidden]`: f32, or bf16 or f16 for products on that
+	/// format's kernel (which the CPU must have).
 	pub weight: Tensor,
 	/// The next token at each position.
 	pub targets: Vec<u32>,
@@ -39,6 +42,94 @@ impl LinearCrossEntropy {
 	/// The loss of `weight`'s logits against `targets`, weighted by `mask`.
 	pub fn new(weight: Tensor, targets: Vec<u32>, mask: Vec<f32>, want_gradient: bool) -> Self {
 		Self { weight, targets, mask, want_gradient, hidden_gradient: Saved::default() }
+	}
+}
+
+impl LinearCrossEntropy {
+	/// The loss summed over the `active` positions of `hidden` `[positions, width]`, a chunk
+	/// at a time, with each one's gradient written into `d_hidden` when it is wanted.
+	fn chunked_loss(
+		&self,
+		weight: Stored,
+		(vocab, width): (usize, usize),
+		hidden: &[f32],
+		active: &[usize],
+		d_hidden: &mut [f32],
+	) -> Result<f64> {
+		let chunk = (MAX_CHUNK_LOGITS / vocab).clamp(1, 1024);
+		let mut rows = vec![0f32; chunk * width];
+		let mut logits = vec![0f32; chunk * vocab];
+		let mut d_rows = vec![0f32; chunk * width];
+		let mut total = 0f64;
+		for positions in active.chunks(chunk) {
+			let n = positions.len();
+			for (row, &i) in rows.chunks_mut(width).zip(positions) {
+				row.copy_from_slice(&hidden[i * width..][..width]);
+			}
+			let logits = &mut logits[..n * vocab];
+			weight.product(&rows[..n * width], n, (vocab, width), true, logits);
+			let losses: Vec<f64> = logits
+				.par_chunks_mut(vocab)
+				.zip(positions)
+				.map(|(row, &i)| {
+					let (target, weight) = (self.targets[i] as usize, self.mask[i]);
+					let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+					let target_logit = row[target];
+					// The row becomes e^(logit − max); softmax is that over its sum.
+					let sum = vector::exp_shifted(row, max);
+					let lse = max + sum.ln();
+					let loss = weight as f64 * (lse - target_logit) as f64;
+					if self.want_gradient {
+						let scale = weight / sum;
+						row.iter_mut().for_each(|v| *v *= scale);
+						row[target] -= weight;
+					}
+					loss
+				})
+				.collect();
+			total += losses.iter().sum::<f64>();
+			if self.want_gradient {
+				let d_rows = &mut d_rows[..n * width];
+				weight.product(logits, n, (vocab, width), false, d_rows);
+				for (row, &i) in d_rows.chunks(width).zip(positions) {
+					d_hidden[i * width..][..width].copy_from_slice(row);
+				}
+			}
+		}
+		Ok(total)
+	}
+}
+
+/// The output layer's weight as stored: f32, or 16 bits for a half-precision base.
+#[derive(Clone, Copy)]
+enum Stored<'a> {
+	F32(&'a [f32]),
+	Half(&'a [u16], Half),
+}
+
+impl Stored<'_> {
+	/// `c = a · Wᵀ` (`transposed`: the logits) or `c = a · W` (the hidden states' gradient)
+	/// for `a` of `m` rows and `W` `[vocab, width]`.
+	fn product(
+		self,
+		a: &[f32],
+		m: usize,
+		(vocab, width): (usize, usize),
+		transposed: bool,
+		c: &mut [f32],
+	) {
+		match self {
+			Stored::Half(w, half) => {
+				half.product(a, m, Weight::new(w, vocab, width, transposed), c, false)
+			},
+			Stored::F32(w) => {
+				let (n, k, b) = match transposed {
+					true => (vocab, width, Operand::transposed(w, width)),
+					false => (width, vocab, Operand::plain(w, width)),
+				};
+				sgemm(m, n, k, 1.0, Operand::plain(a, k), b, 0.0, c, n)
+			},
+		}
 	}
 }
 
@@ -64,71 +155,17 @@ impl CustomOp1 for LinearCrossEntropy {
 			candle_core::bail!("{}: target {t} is outside the vocabulary of {vocab}", self.name())
 		}
 		let active: Vec<usize> = (0..positions).filter(|&i| self.mask[i] != 0.0).collect();
-		let chunk = (MAX_CHUNK_LOGITS / vocab).clamp(1, 1024);
 		let mut d_hidden =
 			if self.want_gradient { vec![0f32; positions * width] } else { Vec::new() };
-		let mut total = 0f64;
-		read(&self.weight, |w| {
-			let mut rows = vec![0f32; chunk * width];
-			let mut logits = vec![0f32; chunk * vocab];
-			let mut d_rows = vec![0f32; chunk * width];
-			for positions in active.chunks(chunk) {
-				let n = positions.len();
-				for (row, &i) in rows.chunks_mut(width).zip(positions) {
-					row.copy_from_slice(&hidden[i * width..][..width]);
-				}
-				let logits = &mut logits[..n * vocab];
-				sgemm(
-					n,
-					vocab,
-					width,
-					1.0,
-					Operand::plain(&rows, width),
-					Operand::transposed(w, width),
-					0.0,
-					logits,
-					vocab,
-				);
-				let losses: Vec<f64> = logits
-					.par_chunks_mut(vocab)
-					.zip(positions)
-					.map(|(row, &i)| {
-						let (target, weight) = (self.targets[i] as usize, self.mask[i]);
-						let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-						let target_logit = row[target];
-						// The row becomes e^(logit − max); softmax is that over its sum.
-						let sum = vector::exp_shifted(row, max);
-						let lse = max + sum.ln();
-						let loss = weight as f64 * (lse - target_logit) as f64;
-						if self.want_gradient {
-							let scale = weight / sum;
-							row.iter_mut().for_each(|v| *v *= scale);
-							row[target] -= weight;
-						}
-						loss
-					})
-					.collect();
-				total += losses.iter().sum::<f64>();
-				if self.want_gradient {
-					let d_rows = &mut d_rows[..n * width];
-					sgemm(
-						n,
-						width,
-						vocab,
-						1.0,
-						Operand::plain(logits, vocab),
-						Operand::plain(w, width),
-						0.0,
-						d_rows,
-						width,
-					);
-					for (row, &i) in d_rows.chunks(width).zip(positions) {
-						d_hidden[i * width..][..width].copy_from_slice(row);
-					}
-				}
-			}
-			Ok(())
-		})?;
+		let dims = (vocab, width);
+		let total = match read_half(&self.weight, |bits, half| {
+			self.chunked_loss(Stored::Half(bits, half), dims, hidden, &active, &mut d_hidden)
+		})? {
+			Some(total) => total,
+			None => read(&self.weight, |w| {
+				self.chunked_loss(Stored::F32(w), dims, hidden, &active, &mut d_hidden)
+			})?,
+		};
 		self.hidden_gradient.put(d_hidden)?;
 		Ok((CpuStorage::F32(vec![total as f32]), Shape::from(())))
 	}

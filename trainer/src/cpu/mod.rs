@@ -35,7 +35,8 @@ pub mod segments;
 pub mod spin;
 pub mod vector;
 
-use candle_core::{CpuStorage, Device, Layout, Result, Shape, Storage, Tensor};
+use candle_core::{CpuStorage, DType, Device, Layout, Result, Shape, Storage, Tensor};
+use gemm::Half;
 
 /// The `f32` values of a CPU storage under `layout`, which must be contiguous.
 pub(crate) fn contiguous<'a>(
@@ -56,6 +57,55 @@ pub(crate) fn read<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> Result<R>) -> Result
 	match &*storage {
 		Storage::Cpu(cpu) => f(contiguous(cpu, layout, "cpu kernel")?),
 		_ => candle_core::bail!("cpu kernel: the tensor is not on the CPU"),
+	}
+}
+
+/// Runs `f` on the bits of a bf16 or f16 `t` and its [`Half`] format; `None` for other dtypes.
+pub(crate) fn read_half<R>(
+	t: &Tensor,
+	f: impl FnOnce(&[u16], Half) -> Result<R>,
+) -> Result<Option<R>> {
+	let half = match t.dtype() {
+		DType::BF16 => Half::Bf16,
+		DType::F16 => Half::F16,
+		_ => return Ok(None),
+	};
+	let t = t.contiguous()?;
+	let (storage, layout) = t.storage_and_layout();
+	let Storage::Cpu(cpu) = &*storage else {
+		candle_core::bail!("cpu kernel: a 16-bit weight off the CPU")
+	};
+	let Some((start, end)) = layout.contiguous_offsets() else {
+		candle_core::bail!("cpu kernel: the weight must be contiguous")
+	};
+	let bits: &[u16] = match half {
+		Half::Bf16 => half_bits(&cpu.as_slice::<half::bf16>()?[start..end]),
+		Half::F16 => half_bits(&cpu.as_slice::<half::f16>()?[start..end]),
+	};
+	f(bits, half).map(Some)
+}
+
+/// 16-bit floats as their bits.
+fn half_bits<T: Copy>(values: &[T]) -> &[u16] {
+	assert_eq!(std::mem::size_of::<T>(), 2);
+	// SAFETY: only called on `half::bf16` and `half::f16`, transparent `u16`s.
+	unsafe { std::slice::from_raw_parts(values.as_ptr().cast(), values.len()) }
+}
+
+/// The start of `c`, shared by the threads that write its disjoint blocks.
+#[derive(Clone, Copy)]
+pub(crate) struct SharedOutput(*mut f32);
+
+// SAFETY: the pointer is only offset and handed to kernels that each write their own
+// disjoint part of the output.
+unsafe impl Send for SharedOutput {}
+unsafe impl Sync for SharedOutput {}
+
+impl SharedOutput {
+	/// The element `offset` values in. A method, so closures capture the wrapper rather than
+	/// the bare pointer.
+	pub(crate) fn at(self, offset: usize) -> *mut f32 {
+		self.0.wrapping_add(offset)
 	}
 }
 

@@ -261,9 +261,12 @@ fn attention_matches_the_composed_ops() {
 }
 
 /// Chunks smaller than the positions (the vocabulary is large against `MAX_CHUNK_LOGITS` only
-/// in real models, so the chunk loop is forced through by many positions), masked positions.
+/// in real models, so the chunk loop is forced through by many positions), masked positions;
+/// the weight in f32 and in each 16-bit format this CPU has a kernel for.
 #[test]
 fn linear_cross_entropy_matches_the_composed_ops() {
+	use super::gemm::Half;
+	use candle_core::DType;
 	let (positions, width, vocab) = (3000, 16, 3000);
 	let mut rng = Rng::new(5);
 	let hidden = random(&mut rng, &[positions, width]);
@@ -274,19 +277,39 @@ fn linear_cross_entropy_matches_the_composed_ops() {
 		positions * vocab > super::loss::MAX_CHUNK_LOGITS,
 		"the test must cross a chunk boundary"
 	);
-	let op = LinearCrossEntropy::new(weight.clone(), targets.clone(), mask.clone(), true);
-	let fused = hidden.as_tensor().apply_op1(op).unwrap();
+	// (dtype, tolerance): a 16-bit product also rounds the hidden states, to 11 bits in f16
+	// and 8 in bf16; the reference multiplies the same rounded weight in f32.
+	let formats = [(DType::F32, 1e-5, 1e-4), (DType::F16, 1e-5, 4e-3), (DType::BF16, 1e-4, 1e-2)];
+	for (dtype, loss_tolerance, gradient_tolerance) in formats {
+		let half = match dtype {
+			DType::F16 => Some(Half::F16),
+			DType::BF16 => Some(Half::Bf16),
+			_ => None,
+		};
+		if half.is_some_and(|h| !h.supported()) {
+			continue;
+		}
+		let stored = weight.to_dtype(dtype).unwrap();
+		let rounded = stored.to_dtype(DType::F32).unwrap();
+		let op = LinearCrossEntropy::new(stored, targets.clone(), mask.clone(), true);
+		let fused = hidden.as_tensor().apply_op1(op).unwrap();
 
-	let logits = hidden.matmul(&weight.t().unwrap()).unwrap();
-	let log_probs = ops::log_softmax(&logits, D::Minus1).unwrap();
-	let target_ids = Tensor::from_vec(targets, (positions, 1), &Device::Cpu).unwrap();
-	let picked = log_probs.gather(&target_ids, D::Minus1).unwrap().squeeze(D::Minus1).unwrap();
-	let mask = Tensor::from_vec(mask, positions, &Device::Cpu).unwrap();
-	let composed = (picked * mask).unwrap().sum_all().unwrap().neg().unwrap();
-	assert_close("loss", &fused, &composed, 1e-5);
-	let d_fused = fused.backward().unwrap().get(hidden.as_tensor()).unwrap().clone();
-	let d_composed = composed.backward().unwrap().get(hidden.as_tensor()).unwrap().clone();
-	assert_close("loss gradient", &d_fused, &d_composed, 1e-4);
+		let logits = hidden.matmul(&rounded.t().unwrap()).unwrap();
+		let log_probs = ops::log_softmax(&logits, D::Minus1).unwrap();
+		let target_ids = Tensor::from_vec(targets.clone(), (positions, 1), &Device::Cpu).unwrap();
+		let picked = log_probs.gather(&target_ids, D::Minus1).unwrap().squeeze(D::Minus1).unwrap();
+		let mask = Tensor::from_vec(mask.clone(), positions, &Device::Cpu).unwrap();
+		let composed = (picked * mask).unwrap().sum_all().unwrap().neg().unwrap();
+		assert_close(&format!("{dtype:?} loss"), &fused, &composed, loss_tolerance);
+		let d_fused = fused.backward().unwrap().get(hidden.as_tensor()).unwrap().clone();
+		let d_composed = composed.backward().unwrap().get(hidden.as_tensor()).unwrap().clone();
+		assert_close(
+			&format!("{dtype:?} loss gradient"),
+			&d_fused,
+			&d_composed,
+			gradient_tolerance,
+		);
+	}
 }
 
 /// Inference reads a quantised weight straight from its codes (one layer and a stacked group,

@@ -120,6 +120,23 @@ fn lane_sum(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
 }
 
 vectorized! {
+	/// The largest `|v|` in `values`, 0 for none. (A fold with `f32::max`, which must ignore
+	/// NaNs, stays scalar.)
+	pub fn largest_magnitude(values: &[f32]) -> f32 {
+		let mut lanes = [0f32; 16];
+		let chunks = values.chunks_exact(16);
+		let tail = chunks.remainder().iter().fold(0f32, |m, v| m.max(v.abs()));
+		for chunk in chunks {
+			for (lane, v) in lanes.iter_mut().zip(chunk) {
+				let v = v.abs();
+				*lane = if v > *lane { v } else { *lane };
+			}
+		}
+		lanes.iter().fold(tail, |m, &v| m.max(v))
+	}
+}
+
+vectorized! {
 	/// `a · b`.
 	pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 		lane_sum(a, b, |a, b| a * b)

@@ -247,6 +247,18 @@ impl Loader<'_> {
 		})
 	}
 
+	/// A frozen `weight` in the format its products run in: bf16 or f16 under half-precision
+	/// compute (f16 only within [`MAX_F16_WEIGHT`]), else f32.
+	fn in_compute_dtype(&self, weight: Tensor) -> Result<FrozenWeight> {
+		Ok(FrozenWeight::Dense(match self.options.compute.half() {
+			Some(Half::Bf16) => weight.to_dtype(candle_core::DType::BF16)?,
+			Some(Half::F16) if weight.abs()?.max_all()?.to_scalar::<f32>()? <= MAX_F16_WEIGHT => {
+				weight.to_dtype(candle_core::DType::F16)?
+			},
+			_ => weight,
+		}))
+	}
+
 	/// [`Loader::linear`] with the weight left dense.
 	fn dense_linear(
 		&mut self,
@@ -262,13 +274,9 @@ impl Loader<'_> {
 		};
 		let bias = if bias { Some(self.get(&format!("{path}.bias"), &[out_dim])?) } else { None };
 		// A quantised base is dequantised to 16 bits per product instead.
-		let weight = match self.options.compute.half() {
-			_ if self.options.quant.is_some() => FrozenWeight::Dense(weight),
-			Some(Half::Bf16) => FrozenWeight::Dense(weight.to_dtype(candle_core::DType::BF16)?),
-			Some(Half::F16) if weight.abs()?.max_all()?.to_scalar::<f32>()? <= MAX_F16_WEIGHT => {
-				FrozenWeight::Dense(weight.to_dtype(candle_core::DType::F16)?)
-			},
-			_ => FrozenWeight::Dense(weight),
+		let weight = match self.options.quant {
+			Some(_) => FrozenWeight::Dense(weight),
+			None => self.in_compute_dtype(weight)?,
 		};
 		let index = self.next_index;
 		self.next_index += 1;
@@ -631,7 +639,9 @@ impl Model {
 		}
 		let final_norm = loader.norm(names.final_norm, h, cfg.norm)?;
 		// The output projection is never quantised or adapted: it is tied to the embedding in
-		// most families, and PEFT's LoRA targets leave it alone.
+		// most families, and PEFT's LoRA targets leave it alone. Under half-precision compute
+		// it is held in 16 bits too (beside an f32 embedding, where tied), as PyTorch's
+		// autocast runs it: it is a fifth of GPT-2's and SmolLM2's products.
 		let lm_path = names.lm_head.filter(|_| !cfg.tie_word_embeddings);
 		let lm_weight = match lm_path {
 			Some(p) => loader.get(&format!("{p}.weight"), &[cfg.vocab_size, h])?,
@@ -640,7 +650,7 @@ impl Model {
 		let lm_head = Linear {
 			path: lm_path.unwrap_or(names.embed).to_string(),
 			index: u64::MAX,
-			weight: FrozenWeight::Dense(lm_weight),
+			weight: loader.in_compute_dtype(lm_weight)?,
 			bias: None,
 			lora: None,
 		};
@@ -868,7 +878,7 @@ impl Model {
 		let hidden = self.hidden_states(ids, None, mode)?;
 		if mode.kernels.fused_on(&self.device) {
 			let op = LinearCrossEntropy::new(
-				self.lm_head.weight.dense(&self.device)?,
+				self.lm_head.weight.stored(&self.device)?,
 				targets.flatten_all()?.to_vec1()?,
 				mask.flatten_all()?.to_vec1()?,
 				mode.gradients && hidden.track_op(),
