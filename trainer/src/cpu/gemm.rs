@@ -180,8 +180,13 @@ impl Weight<'_, u16> {
 						for line in 0..width {
 							let column = &w[(first + group + line) * inp + step..][..steps];
 							let words = &mut lines[line * pairs..][..pairs];
-							for (word, two) in words.iter_mut().zip(column.chunks(2)) {
-								*word = pair_of(two[0], two.get(1).copied().unwrap_or(0));
+							// Whole pairs in a loop that vectorises, then an odd last step.
+							let whole = column.chunks_exact(2);
+							if let [last] = whole.remainder() {
+								words[steps / 2] = pair_of(*last, 0);
+							}
+							for (word, two) in words.iter_mut().zip(whole) {
+								*word = pair_of(two[0], two[1]);
 							}
 						}
 						transpose_into(&lines, pairs, (width, pairs), &mut out[group..], NR);
@@ -190,13 +195,11 @@ impl Weight<'_, u16> {
 				Weight::Plain(w, _, inp) => {
 					for (p, out) in out.chunks_exact_mut(NR).enumerate() {
 						let even = &w[(step + 2 * p) * inp + first..][..count];
-						// Zipped slices, so the loop vectorises.
-						let words = out[..count].iter_mut().zip(even);
 						if 2 * p + 1 < steps {
 							let odd = &w[(step + 2 * p + 1) * inp + first..][..count];
-							words.zip(odd).for_each(|((word, &e), &o)| *word = pair_of(e, o));
+							super::vector::pair_halves(&mut out[..count], even, odd);
 						} else {
-							words.for_each(|(word, &e)| *word = pair_of(e, 0));
+							out.iter_mut().zip(even).for_each(|(word, &e)| *word = pair_of(e, 0));
 						}
 					}
 				},

@@ -137,6 +137,15 @@ vectorized! {
 }
 
 vectorized! {
+	/// `out[i] = even[i] | odd[i] << 16`: two 16-bit values per word, the first in its low half.
+	pub fn pair_halves(out: &mut [u32], even: &[u16], odd: &[u16]) {
+		for ((word, &e), &o) in out.iter_mut().zip(even).zip(odd) {
+			*word = e as u32 | (o as u32) << 16;
+		}
+	}
+}
+
+vectorized! {
 	/// `a · b`.
 	pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 		lane_sum(a, b, |a, b| a * b)
