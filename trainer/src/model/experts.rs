@@ -76,7 +76,10 @@ impl MixtureOfExperts {
 			weights = weights.broadcast_div(&(weights.sum_keepdim(1)? + 1e-20)?)?;
 		}
 		let weights = (weights * self.cfg.scaling)?.flatten_all()?;
-		let mut routed = Tensor::zeros((rows, h), DType::F32, x.device())?;
+		// Every expert's weighted rows, and the token each came from: added into the output in
+		// one `index_add` after the loop. (One per expert made the backward pass zero and add a
+		// full `[rows, hidden]` gradient for each.)
+		let (mut outputs, mut sources) = (Vec::new(), Vec::new());
 		for (e, expert) in self.experts.iter().enumerate() {
 			// The rows that chose expert `e`, and where each one's weight sits.
 			let (tokens, slots): (Vec<u32>, Vec<u32>) = chosen
@@ -94,12 +97,19 @@ impl MixtureOfExperts {
 			let expert_mode =
 				ForwardMode { rows: adapters.as_ref(), source_rows: Some(&tokens), ..mode };
 			let count = tokens.len();
+			sources.extend_from_slice(&tokens);
 			let tokens = Tensor::new(tokens.as_slice(), x.device())?;
 			let input = flat.index_select(&tokens, 0)?.unsqueeze(0)?;
 			let output = expert.forward(&input, expert_mode)?.squeeze(0)?;
 			let weight = weights.index_select(&Tensor::from_vec(slots, count, x.device())?, 0)?;
-			routed = routed.index_add(&tokens, &output.broadcast_mul(&weight.unsqueeze(1)?)?, 0)?;
+			outputs.push(output.broadcast_mul(&weight.unsqueeze(1)?)?);
 		}
+		let sources = Tensor::new(sources.as_slice(), x.device())?;
+		let routed = Tensor::zeros((rows, h), DType::F32, x.device())?.index_add(
+			&sources,
+			&Tensor::cat(&outputs, 0)?,
+			0,
+		)?;
 		self.shared.forward(&(residual + routed.reshape((b, s, h))?)?, x, mode)
 	}
 
