@@ -34,7 +34,8 @@ impl FrozenWeight {
 		})
 	}
 
-	/// The weight as stored where it is one tensor (`f32` or bf16), else [`FrozenWeight::dense`].
+	/// The weight as stored where it is one tensor (`f32`, bf16 or f16), else
+	/// [`FrozenWeight::dense`].
 	pub fn stored(&self, device: &candle_core::Device) -> Result<Tensor> {
 		match self {
 			FrozenWeight::Dense(w) => Ok(w.clone()),

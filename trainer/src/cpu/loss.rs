@@ -43,9 +43,7 @@ impl LinearCrossEntropy {
 	pub fn new(weight: Tensor, targets: Vec<u32>, mask: Vec<f32>, want_gradient: bool) -> Self {
 		Self { weight, targets, mask, want_gradient, hidden_gradient: Saved::default() }
 	}
-}
 
-impl LinearCrossEntropy {
 	/// The loss summed over the `active` positions of `hidden` `[positions, width]`, a chunk
 	/// at a time, with each one's gradient written into `d_hidden` when it is wanted.
 	fn chunked_loss(
