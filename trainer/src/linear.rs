@@ -12,6 +12,7 @@
 
 use crate::{
 	cpu::{
+		gemm::PanelCache,
 		linear::{Branch, FusedLinear},
 		low_rank::Values,
 		mlp::Activation,
@@ -27,6 +28,7 @@ use candle_core::op::BackpropOp;
 use candle_core::{
 	backend::BackendStorage, CpuStorage, CustomOp1, DType, Layout, Shape, Storage, Tensor, Var,
 };
+use std::sync::Arc;
 
 /// `x Wᵀ` for a frozen `W`, with an input-only gradient.
 struct InputGradMatmul {
@@ -302,6 +304,8 @@ pub struct Linear {
 	pub bias: Option<Tensor>,
 	/// The trainable adapter.
 	pub lora: Option<Lora>,
+	/// The weight's panels for the f16 kernel, packed on first use.
+	pub panels: Arc<PanelCache>,
 }
 
 impl Linear {
@@ -361,7 +365,8 @@ impl Linear {
 			branch.into_iter().collect(),
 		)
 		.reading_codes(!mode.gradients)
-		.in_half(mode.half);
+		.in_half(mode.half)
+		.with_panels(self.panels.clone());
 		Ok(match activation {
 			Some(activation) => op.after(activation),
 			None => op,
@@ -420,7 +425,7 @@ impl Linear {
 			columns: self.weight.shape()?.0,
 			dropout_mask: self.dropout_mask(input_len, mode),
 			ids: (lora.a.as_tensor().id(), lora.b.as_tensor().id()),
-			source_rows: mode.source_rows.map(std::sync::Arc::from),
+			source_rows: mode.source_rows.map(Arc::from),
 		}))
 	}
 
@@ -576,6 +581,8 @@ pub struct LinearGroup {
 	weight: FrozenWeight,
 	/// The members' biases stacked, zeros for a member without one.
 	bias: Option<Tensor>,
+	/// The stacked weight's panels for the f16 kernel, packed on first use.
+	panels: Arc<PanelCache>,
 }
 
 impl LinearGroup {
@@ -622,7 +629,7 @@ impl LinearGroup {
 		} else {
 			None
 		};
-		Ok(Self { members, weight, bias })
+		Ok(Self { members, weight, bias, panels: Arc::default() })
 	}
 
 	/// Applies every member to `x` `[…, in]`: `[…, Σ out]`.
@@ -662,7 +669,8 @@ impl LinearGroup {
 		}
 		let op = FusedLinear::new(self.weight.clone(), self.bias.clone(), scale, branches)
 			.reading_codes(!mode.gradients)
-			.in_half(mode.half);
+			.in_half(mode.half)
+			.with_panels(self.panels.clone());
 		let x = x.contiguous()?;
 		Ok(if a.is_empty() {
 			x.apply_op1(op)?

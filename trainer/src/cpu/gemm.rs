@@ -20,7 +20,7 @@
 
 use super::SharedOutput;
 use rayon::prelude::*;
-use std::sync::OnceLock;
+use std::{mem::MaybeUninit, sync::OnceLock};
 
 /// Output columns of a panel: three 16-lane vectors.
 const NR: usize = 48;
@@ -208,6 +208,84 @@ impl Weight<'_, u16> {
 	}
 }
 
+/// A frozen f16 weight's panels for one product, packed once for all of its products rather
+/// than in each: [`KC`]-pair blocks in order, each holding the whole width's panels
+/// `[n / NR][depth][NR]` as [`Weight::pack_pairs`] writes them, so that every block
+/// [`blocked`] asks for is one slice. The same memory again as the weight, per orientation.
+pub struct Panels {
+	words: Vec<u32>,
+	/// `(k, n)` of the product.
+	shape: (usize, usize),
+}
+
+impl Panels {
+	/// `weight`'s panels, packed on rayon's threads.
+	pub fn pack(weight: Weight<u16>) -> Self {
+		// Panels a task packs.
+		const TASK: usize = 8;
+		let (k, n) = weight.dims();
+		let (pairs, count) = (k.div_ceil(2), n.div_ceil(NR));
+		let mut words = vec![0u32; pairs * count * NR];
+		for (block, out) in words.chunks_mut((KC * count * NR).max(1)).enumerate() {
+			let (pair, depth) = (block * KC, KC.min(pairs - block * KC));
+			out.par_chunks_mut(TASK * depth * NR).enumerate().for_each(|(task, out)| {
+				let first = task * TASK * NR;
+				weight.pack_pairs((first, (TASK * NR).min(n - first)), (pair, depth), out)
+			});
+		}
+		Self { words, shape: (k, n) }
+	}
+
+	/// Columns `first..first + cols` over pairs `pair..pair + depth`, as [`blocked`] asks for
+	/// them: `first` a multiple of [`NR`], `pair` of [`KC`].
+	fn block(&self, (first, cols): (usize, usize), (pair, depth): (usize, usize)) -> &[u32] {
+		debug_assert!(first % NR == 0 && pair % KC == 0);
+		let count = self.shape.1.div_ceil(NR);
+		&self.words[pair * count * NR + first / NR * depth * NR..][..cols.div_ceil(NR) * depth * NR]
+	}
+}
+
+/// The [`Panels`] of one frozen weight, both orientations (the forward product reads `Wᵀ`, the
+/// input's gradient `W`), each packed on its first use. Kept beside the weight by its layer;
+/// it serves only the weight it first packed (by tensor id), so a layer whose weight is
+/// replaced falls back to packing in each product.
+#[derive(Default)]
+pub struct PanelCache {
+	weight: OnceLock<candle_core::TensorId>,
+	transposed: OnceLock<Panels>,
+	plain: OnceLock<Panels>,
+}
+
+impl PanelCache {
+	/// The panels of `weight`, the tensor `id`'s 16-bit values, for a product in `half`: f16
+	/// only (the bf16 kernel packs its own), and none for another tensor than the first.
+	pub fn panels(
+		&self,
+		id: candle_core::TensorId,
+		half: Half,
+		weight: Weight<u16>,
+	) -> Option<&Panels> {
+		if half != Half::F16 || *self.weight.get_or_init(|| id) != id {
+			return None;
+		}
+		let slot = match weight {
+			Weight::Transposed(..) => &self.transposed,
+			Weight::Plain(..) => &self.plain,
+		};
+		Some(slot.get_or_init(|| Panels::pack(weight)))
+	}
+}
+
+impl std::fmt::Debug for PanelCache {
+	fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+		let packed = |slot: &OnceLock<Panels>| slot.get().is_some();
+		f.debug_struct("PanelCache")
+			.field("transposed", &packed(&self.transposed))
+			.field("plain", &packed(&self.plain))
+			.finish()
+	}
+}
+
 /// `c = a · B`, or `c += a · B` when `accumulate`, for `a` `[m, k]` and `c` `[m, n]`, both
 /// row-major, `B` a bf16 weight, on `vdpbf16ps`. Needs [`bf16_supported`].
 pub fn product_bf16(a: &[f32], m: usize, weight: Weight<u16>, c: &mut [f32], accumulate: bool) {
@@ -274,18 +352,51 @@ impl Half {
 		}
 	}
 
-	/// `c = a · B` (or `c += a · B`) on the format's kernel. Needs [`Half::supported`].
+	/// `c = a · B` (or `c += a · B`) on the format's kernel, the f16 one reading `B`'s
+	/// `panels` where they were packed ahead ([`PanelCache::panels`], which has none for bf16).
+	/// Needs [`Half::supported`].
 	pub fn product(
 		self,
 		a: &[f32],
 		m: usize,
 		weight: Weight<u16>,
+		panels: Option<&Panels>,
 		c: &mut [f32],
 		accumulate: bool,
 	) {
 		match self {
 			Half::Bf16 => product_bf16(a, m, weight, c, accumulate),
-			Half::F16 => product_f16(a, m, weight, c, accumulate),
+			Half::F16 => product_f16(a, m, weight, panels, c, accumulate),
+		}
+	}
+
+	/// `a · B` `[m, n]` in a new vector, as [`Half::product`] computes it. The f16 kernel
+	/// writes it without zero-filling it first (zero-filled outputs were 4% of a GPT-2 f16
+	/// step, in `memset`).
+	pub fn product_new(
+		self,
+		a: &[f32],
+		m: usize,
+		weight: Weight<u16>,
+		panels: Option<&Panels>,
+	) -> Vec<f32> {
+		let len = m * weight.dims().1;
+		match self {
+			Half::Bf16 => {
+				let mut c = vec![0.0; len];
+				product_bf16(a, m, weight, &mut c, false);
+				c
+			},
+			Half::F16 => {
+				let mut c = Vec::with_capacity(len);
+				// SAFETY: `c` holds `[m, n]` values; without accumulating, the product writes
+				// every one of them before the length is set.
+				unsafe {
+					product_f16_into(a, m, weight, panels, SharedOutput(c.as_mut_ptr()), false);
+					c.set_len(len);
+				}
+				c
+			},
 		}
 	}
 }
@@ -311,25 +422,60 @@ pub fn round_f16(x: f32) -> u16 {
 /// output): gradients of 1e-9 and activations in the thousands keep all their bits. Sums run
 /// in f16 for 2 · [`F16_SPAN`] steps (each lane of a sum takes every other step), then add
 /// into f32, so rounding grows with 32 products, not `k`.
-pub fn product_f16(a: &[f32], m: usize, weight: Weight<u16>, c: &mut [f32], accumulate: bool) {
+///
+/// `panels`, where given, are `B`'s packed ahead ([`Panels::pack`] of this `weight`): the
+/// product then packs only `a`.
+pub fn product_f16(
+	a: &[f32],
+	m: usize,
+	weight: Weight<u16>,
+	panels: Option<&Panels>,
+	c: &mut [f32],
+	accumulate: bool,
+) {
+	assert!(c.len() >= m * weight.dims().1, "product: operands too short");
+	// SAFETY: `c` spans `[m, n]` and is borrowed mutably here.
+	unsafe { product_f16_into(a, m, weight, panels, SharedOutput(c.as_mut_ptr()), accumulate) }
+}
+
+/// [`product_f16`] into `c`.
+///
+/// # Safety
+/// `c` must span `[m, n]` and nothing else may touch it during the call; without `accumulate`
+/// every value is written and none read, so it may be uninitialised.
+unsafe fn product_f16_into(
+	a: &[f32],
+	m: usize,
+	weight: Weight<u16>,
+	panels: Option<&Panels>,
+	c: SharedOutput,
+	accumulate: bool,
+) {
 	assert!(f16_supported(), "f16 products need AVX-512 FP16");
 	let (k, n) = weight.dims();
-	assert!(a.len() >= m * k && c.len() >= m * n, "product: operands too short");
+	assert!(a.len() >= m * k, "product: operands too short");
+	if let Some(panels) = panels {
+		assert_eq!(panels.shape, (k, n), "product: panels packed for another shape");
+	}
 	if m == 0 || n == 0 {
 		return;
 	}
 	if k == 0 {
 		if !accumulate {
-			c[..m * n].fill(0.0);
+			// SAFETY: the caller's `c` spans `m · n` values; zero bits are 0.0.
+			unsafe { std::ptr::write_bytes(c.at(0), 0, m * n) };
 		}
 		return;
 	}
-	// Each row as f16 pairs, an odd width padded with a zero.
+	// Each row as f16 pairs, an odd width padded with a zero; every word written below.
 	let pairs = k.div_ceil(2);
-	let mut a_pairs = vec![0u32; m * pairs];
+	let mut a_pairs: Vec<u32> = Vec::with_capacity(m * pairs);
 	let mut unscale = vec![1f32; m.div_ceil(MR) * MR];
-	a_pairs.par_chunks_mut(pairs).zip(unscale.par_iter_mut()).enumerate().for_each(
-		|(row, (out, unscale))| {
+	a_pairs.spare_capacity_mut()[..m * pairs]
+		.par_chunks_mut(pairs)
+		.zip(unscale.par_iter_mut())
+		.enumerate()
+		.for_each(|(row, (out, unscale))| {
 			let row = &a[row * k..][..k];
 			let largest = super::vector::largest_magnitude(row);
 			let exponent = if largest > 0.0 && largest.is_finite() {
@@ -339,11 +485,16 @@ pub fn product_f16(a: &[f32], m: usize, weight: Weight<u16>, c: &mut [f32], accu
 			};
 			*unscale = 2f32.powi(exponent);
 			// SAFETY: a word is two halves, the first in its low bytes (little-endian x86).
-			let halves = unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr().cast(), k) };
+			let halves: &mut [MaybeUninit<u16>] =
+				unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr().cast(), 2 * pairs) };
 			// SAFETY: `f16_supported` was checked above.
-			unsafe { to_f16(row, 2f32.powi(-exponent), halves) };
-		},
-	);
+			unsafe { to_f16(row, 2f32.powi(-exponent), &mut halves[..k]) };
+			if k % 2 == 1 {
+				halves[k].write(0);
+			}
+		});
+	// SAFETY: every row's `pairs` words were written above.
+	unsafe { a_pairs.set_len(m * pairs) };
 	// Split over the threads along the longer side, each part blocked as `sgemm_serial` is:
 	// each thread packs only its own columns of the weight (the output layer's product has
 	// tens of thousands of columns and a few hundred rows) or its own rows.
@@ -355,7 +506,6 @@ pub fn product_f16(a: &[f32], m: usize, weight: Weight<u16>, c: &mut [f32], accu
 		let height = m.div_ceil(threads).next_multiple_of(MR);
 		(0..m).step_by(height).map(|first| ((first, height.min(m - first)), (0, n))).collect()
 	};
-	let c = SharedOutput(c.as_mut_ptr());
 	parts.into_par_iter().for_each(|((first_row, rows), (first_col, cols))| {
 		let a = &a_pairs[first_row * pairs..];
 		let c = c.at(first_row * n + first_col);
@@ -363,6 +513,7 @@ pub fn product_f16(a: &[f32], m: usize, weight: Weight<u16>, c: &mut [f32], accu
 			blocked::<u32>(
 				(rows, cols, pairs),
 				&mut buffers.borrow_mut(),
+				|(col, count), steps| panels.map(|p| p.block((first_col + col, count), steps)),
 				|(col, count), steps, out| weight.pack_pairs((first_col + col, count), steps, out),
 				|(first, rows), (step, depth), out| {
 					for (block, out) in out.chunks_exact_mut(depth * MR).enumerate() {
@@ -396,13 +547,13 @@ pub fn product_f16(a: &[f32], m: usize, weight: Weight<u16>, c: &mut [f32], accu
 	});
 }
 
-/// `row · scale` rounded to f16 into `out`.
+/// `row · scale` rounded to f16 into `out`, which it writes whole.
 ///
 /// # Safety
 /// Needs AVX-512.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn to_f16(row: &[f32], scale: f32, out: &mut [u16]) {
+unsafe fn to_f16(row: &[f32], scale: f32, out: &mut [MaybeUninit<u16>]) {
 	use std::arch::x86_64::*;
 	let scale_v = _mm512_set1_ps(scale);
 	let whole = row.len() / 16 * 16;
@@ -415,7 +566,7 @@ unsafe fn to_f16(row: &[f32], scale: f32, out: &mut [u16]) {
 		}
 	}
 	for (x, half) in row[whole..].iter().zip(&mut out[whole..]) {
-		*half = round_f16(x * scale);
+		half.write(round_f16(x * scale));
 	}
 }
 
@@ -963,6 +1114,7 @@ pub(crate) unsafe fn sgemm_serial(
 		blocked::<f32>(
 			(m, n, k),
 			&mut buffers.borrow_mut(),
+			|_, _| None,
 			|cols, steps, out| pack_panels(&b, cols, steps, out),
 			|rows, steps, out| pack_rows(&a, rows, steps, out),
 			|block, depth, (row, rows), panel, (col, cols), first_step| {
@@ -988,14 +1140,16 @@ pub(crate) unsafe fn sgemm_serial(
 }
 
 /// GotoBLAS's loops over an `[m, k]` by `[k, n]` product with [`NR`]-column panels: [`NC`]
-/// columns and [`KC`] steps of `b` packed by `pack_panels(columns, steps, out)` (L2), then
+/// columns and [`KC`] steps of `b` packed by `pack_panels(columns, steps, out)` (L2), or read
+/// from `packed_ahead(columns, steps)` where that has them, then
 /// [`F32_ROWS`] rows of `a` over the same steps by `pack_rows(rows, steps, out)` (L2), then
 /// each panel's block (L1) against every [`MR`]-row block: `kernel(rows' block, steps, (first
 /// row, rows), panel, (first column, columns), whether these are the first steps)`. Ranges
 /// are `(first, count)`; `k` is at least 1.
-fn blocked<T: Copy + Default>(
+fn blocked<'p, T: Copy + Default + 'p>(
 	(m, n, k): (usize, usize, usize),
 	(packed, packed_rows): &mut (Vec<T>, Vec<T>),
+	packed_ahead: impl Fn((usize, usize), (usize, usize)) -> Option<&'p [T]>,
 	pack_panels: impl Fn((usize, usize), (usize, usize), &mut [T]),
 	pack_rows: impl Fn((usize, usize), (usize, usize), &mut [T]),
 	kernel: impl Fn(&[T], usize, (usize, usize), &[T], (usize, usize), bool),
@@ -1004,13 +1158,19 @@ fn blocked<T: Copy + Default>(
 		let cols = NC.min(n - first_col);
 		for step in (0..k).step_by(KC) {
 			let depth = KC.min(k - step);
-			let packed = packing_buffer(packed, cols.div_ceil(NR) * depth * NR);
-			pack_panels((first_col, cols), (step, depth), packed);
+			let panels: &[T] = match packed_ahead((first_col, cols), (step, depth)) {
+				Some(panels) => panels,
+				None => {
+					let packed = packing_buffer(packed, cols.div_ceil(NR) * depth * NR);
+					pack_panels((first_col, cols), (step, depth), packed);
+					packed
+				},
+			};
 			for first_row in (0..m).step_by(F32_ROWS) {
 				let rows = F32_ROWS.min(m - first_row);
 				let packed_rows = packing_buffer(packed_rows, rows.div_ceil(MR) * depth * MR);
 				pack_rows((first_row, rows), (step, depth), packed_rows);
-				for (panel, b) in packed.chunks_exact(depth * NR).enumerate() {
+				for (panel, b) in panels.chunks_exact(depth * NR).enumerate() {
 					let col = first_col + panel * NR;
 					for (block, a) in packed_rows.chunks_exact(depth * MR).enumerate() {
 						let row = first_row + block * MR;
@@ -1036,6 +1196,24 @@ mod tests {
 
 	fn widen(bits: u16) -> f32 {
 		f32::from_bits((bits as u32) << 16)
+	}
+
+	#[test]
+	fn a_panel_cache_serves_only_the_weight_it_packed() {
+		let bits = vec![round_f16(0.5); 50 * 20];
+		let id = || {
+			candle_core::Tensor::zeros(1, candle_core::DType::F32, &candle_core::Device::Cpu)
+				.unwrap()
+				.id()
+		};
+		let (first, other) = (id(), id());
+		let cache = PanelCache::default();
+		let forward = Weight::new(&bits[..], 50, 20, true);
+		assert!(cache.panels(first, Half::Bf16, forward).is_none(), "bf16 packs its own");
+		assert_eq!(cache.panels(first, Half::F16, forward).unwrap().shape, (20, 50));
+		let backward = Weight::new(&bits[..], 50, 20, false);
+		assert_eq!(cache.panels(first, Half::F16, backward).unwrap().shape, (50, 20));
+		assert!(cache.panels(other, Half::F16, forward).is_none(), "another tensor's");
 	}
 
 	#[test]
@@ -1103,7 +1281,7 @@ mod tests {
 				let run = |c: &mut [f32], accumulate: bool| {
 					if let Some(half) = kind {
 						let w = Weight::new(&w16[..], out, inp, transposed);
-						half.product(&a[..m * k], m, w, c, accumulate)
+						half.product(&a[..m * k], m, w, None, c, accumulate)
 					} else {
 						// The left operand transposed too when the weight is: `aᵀ` stored.
 						let stored: Vec<f32> = match transposed {
@@ -1127,6 +1305,16 @@ mod tests {
 				run(&mut c, false);
 				let mut onto = vec![1.0; m * n];
 				run(&mut onto, true);
+				if kind == Some(Half::F16) {
+					// With the weight's panels packed ahead: the same words in the same order.
+					let w = Weight::new(&w16[..], out, inp, transposed);
+					let panels = Panels::pack(w);
+					let ahead = Half::F16.product_new(&a[..m * k], m, w, Some(&panels));
+					assert!(ahead.iter().zip(&c).all(|(x, y)| x.to_bits() == y.to_bits()));
+					let mut ahead_onto = vec![1.0; m * n];
+					Half::F16.product(&a[..m * k], m, w, Some(&panels), &mut ahead_onto, true);
+					assert!(ahead_onto.iter().zip(&onto).all(|(x, y)| x.to_bits() == y.to_bits()));
+				}
 				for (i, ((c, onto), &(e, magnitude))) in
 					c.iter().zip(&onto).zip(&expected).enumerate()
 				{

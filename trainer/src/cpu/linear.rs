@@ -25,7 +25,7 @@ use super::{
 	read, read_half, segments, Saved,
 };
 use super::{
-	gemm::{self, Half},
+	gemm::{self, Half, PanelCache},
 	int8, spin, vector,
 };
 use crate::{
@@ -35,7 +35,7 @@ use crate::{
 use candle_core::{
 	CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor, TensorId,
 };
-use std::borrow::Cow;
+use std::{borrow::Cow, sync::Arc};
 
 /// Apply to a contiguous `x` `[…, in]` (every leading position is a row, so callers need no
 /// reshape, which would be one more node for the backward pass to visit): `x.apply_op1(op)`
@@ -59,6 +59,8 @@ pub struct FusedLinear {
 	read_codes: bool,
 	/// Dequantise a quantised `W` to this 16-bit format and multiply in it ([`super::gemm`]).
 	half: Option<Half>,
+	/// The layer's panels of a dense f16 `W`, packed once for all its products.
+	panels: Option<Arc<PanelCache>>,
 }
 
 /// One adapter of a [`FusedLinear`]: it adds to output columns `first_column..first_column +
@@ -74,7 +76,7 @@ pub struct Branch {
 	pub ids: (TensorId, TensorId),
 	/// The batch's rows the op's input rows were gathered from (a routed expert's tokens), for
 	/// [`super::segments`]; `None` when they are the batch's own rows.
-	pub source_rows: Option<std::sync::Arc<[u32]>>,
+	pub source_rows: Option<Arc<[u32]>>,
 }
 
 impl FusedLinear {
@@ -95,7 +97,14 @@ impl FusedLinear {
 			activation: None,
 			read_codes: false,
 			half: None,
+			panels: None,
 		}
+	}
+
+	/// Reads a dense f16 `W`'s panels from `cache` (packed on first use) instead of packing
+	/// them in each product.
+	pub fn with_panels(self, cache: Arc<PanelCache>) -> Self {
+		Self { panels: Some(cache), ..self }
 	}
 
 	/// The 16-bit format a quantised `W` is dequantised to for its kernel (where the CPU has
@@ -239,18 +248,20 @@ impl FusedLinear {
 	) -> Result<Vec<f32>> {
 		let (out_dim, in_dim) = self.weight.shape().map_err(candle_core::Error::wrap)?;
 		let (n, k) = if transposed { (out_dim, in_dim) } else { (in_dim, out_dim) };
-		let accumulate = onto.is_some();
 		let mut c = onto.map(std::mem::take);
 		let in_half = self.with_half_weight(|w, half| {
-			let mut c = c.take().unwrap_or_else(|| vec![0.0; rows * n]);
-			half.product(
-				a,
-				rows,
-				gemm::Weight::new(w, out_dim, in_dim, transposed),
-				&mut c,
-				accumulate,
-			);
-			Ok(c)
+			let w = gemm::Weight::new(w, out_dim, in_dim, transposed);
+			let panels = match (&self.weight, &self.panels) {
+				(FrozenWeight::Dense(dense), Some(cache)) => cache.panels(dense.id(), half, w),
+				_ => None,
+			};
+			Ok(match c.take() {
+				Some(mut c) => {
+					half.product(a, rows, w, panels, &mut c, true);
+					c
+				},
+				None => half.product_new(a, rows, w, panels),
+			})
 		})?;
 		if let Some(c) = in_half {
 			return Ok(c);

@@ -12,11 +12,12 @@
 use super::{
 	blas::{sgemm, Operand},
 	contiguous,
-	gemm::{Half, Weight},
+	gemm::{Half, PanelCache, Weight},
 	read, read_half, tensor, vector, Saved,
 };
-use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor, TensorId};
 use rayon::prelude::*;
+use std::sync::Arc;
 
 /// Logits held at once: 8 Mi floats, 32 MiB. At 4 Mi, GPT-2's chunks of 83 positions made
 /// products too thin to amortise packing the vocabulary matrix; 166 gained 4% a step.
@@ -36,12 +37,27 @@ pub struct LinearCrossEntropy {
 	pub want_gradient: bool,
 	/// `∂loss/∂h`, from the forward pass.
 	hidden_gradient: Saved,
+	/// The model's panels of an f16 `weight`, packed once for all its products.
+	panels: Option<Arc<PanelCache>>,
 }
 
 impl LinearCrossEntropy {
 	/// The loss of `weight`'s logits against `targets`, weighted by `mask`.
 	pub fn new(weight: Tensor, targets: Vec<u32>, mask: Vec<f32>, want_gradient: bool) -> Self {
-		Self { weight, targets, mask, want_gradient, hidden_gradient: Saved::default() }
+		Self {
+			weight,
+			targets,
+			mask,
+			want_gradient,
+			hidden_gradient: Saved::default(),
+			panels: None,
+		}
+	}
+
+	/// Reads an f16 `weight`'s panels from `cache` (packed on first use) instead of packing
+	/// them in each chunk's products.
+	pub fn with_panels(self, cache: Arc<PanelCache>) -> Self {
+		Self { panels: Some(cache), ..self }
 	}
 
 	/// The loss summed over the `active` positions of `hidden` `[positions, width]`, a chunk
@@ -102,7 +118,8 @@ impl LinearCrossEntropy {
 #[derive(Clone, Copy)]
 enum Stored<'a> {
 	F32(&'a [f32]),
-	Half(&'a [u16], Half),
+	/// With the weight's panel cache and tensor id, where the model keeps one.
+	Half(&'a [u16], Half, Option<(&'a PanelCache, TensorId)>),
 }
 
 impl Stored<'_> {
@@ -117,8 +134,10 @@ impl Stored<'_> {
 		c: &mut [f32],
 	) {
 		match self {
-			Stored::Half(w, half) => {
-				half.product(a, m, Weight::new(w, vocab, width, transposed), c, false)
+			Stored::Half(w, half, cache) => {
+				let weight = Weight::new(w, vocab, width, transposed);
+				let panels = cache.and_then(|(cache, id)| cache.panels(id, half, weight));
+				half.product(a, m, weight, panels, c, false)
 			},
 			Stored::F32(w) => {
 				let (n, k, b) = match transposed {
@@ -156,8 +175,10 @@ impl CustomOp1 for LinearCrossEntropy {
 		let mut d_hidden =
 			if self.want_gradient { vec![0f32; positions * width] } else { Vec::new() };
 		let dims = (vocab, width);
+		let cache = self.panels.as_deref().map(|cache| (cache, self.weight.id()));
 		let total = match read_half(&self.weight, |bits, half| {
-			self.chunked_loss(Stored::Half(bits, half), dims, hidden, &active, &mut d_hidden)
+			let weight = Stored::Half(bits, half, cache);
+			self.chunked_loss(weight, dims, hidden, &active, &mut d_hidden)
 		})? {
 			Some(total) => total,
 			None => read(&self.weight, |w| {

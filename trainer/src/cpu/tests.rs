@@ -262,7 +262,8 @@ fn attention_matches_the_composed_ops() {
 
 /// Chunks smaller than the positions (the vocabulary is large against `MAX_CHUNK_LOGITS` only
 /// in real models, so the chunk loop is forced through by many positions), masked positions;
-/// the weight in f32 and in each 16-bit format this CPU has a kernel for.
+/// the weight in f32 and in each 16-bit format this CPU has a kernel for (f16 from panels
+/// packed once for every chunk).
 #[test]
 fn linear_cross_entropy_matches_the_composed_ops() {
 	use super::gemm::Half;
@@ -291,7 +292,9 @@ fn linear_cross_entropy_matches_the_composed_ops() {
 		}
 		let stored = weight.to_dtype(dtype).unwrap();
 		let rounded = stored.to_dtype(DType::F32).unwrap();
-		let op = LinearCrossEntropy::new(stored, targets.clone(), mask.clone(), true);
+		// With a panel cache, as models run it: the f16 chunks share the weight's panels.
+		let op = LinearCrossEntropy::new(stored, targets.clone(), mask.clone(), true)
+			.with_panels(Arc::default());
 		let fused = hidden.as_tensor().apply_op1(op).unwrap();
 
 		let logits = hidden.matmul(&rounded.t().unwrap()).unwrap();

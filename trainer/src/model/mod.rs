@@ -296,7 +296,7 @@ impl Loader<'_> {
 			},
 			_ => None,
 		};
-		Ok(Linear { path: path.to_string(), index, weight, bias, lora })
+		Ok(Linear { path: path.to_string(), index, weight, bias, lora, panels: Arc::default() })
 	}
 }
 
@@ -653,6 +653,7 @@ impl Model {
 			weight: loader.in_compute_dtype(lm_weight)?,
 			bias: None,
 			lora: None,
+			panels: Arc::default(),
 		};
 		let rope = match cfg.positions {
 			Positions::Rope { theta, rotary_dim, interleaved, scaling } => {
@@ -882,7 +883,8 @@ impl Model {
 				targets.flatten_all()?.to_vec1()?,
 				mask.flatten_all()?.to_vec1()?,
 				mode.gradients && hidden.track_op(),
-			);
+			)
+			.with_panels(self.lm_head.panels.clone());
 			return Ok(hidden.contiguous()?.apply_op1(op)?);
 		}
 		let logits = self.lm_head.forward(&hidden, mode)?;
