@@ -18,6 +18,9 @@
 //! them. Packing reads the weight once per product, a small share of its work at training's
 //! row counts. The bf16 product splits rows over rayon's threads in chunks of [`MC`].
 
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+mod amx;
+
 use super::SharedOutput;
 use rayon::prelude::*;
 use std::{mem::MaybeUninit, sync::OnceLock};
@@ -257,15 +260,17 @@ pub struct PanelCache {
 }
 
 impl PanelCache {
-	/// The panels of `weight`, the tensor `id`'s 16-bit values, for a product in `half`: f16
-	/// only (the bf16 kernel packs its own), and none for another tensor than the first.
+	/// The panels of `weight`, the tensor `id`'s 16-bit values, for a product in `half`: f16,
+	/// or bf16 on AMX (the `vdpbf16ps` kernel packs its own); none for another tensor than the
+	/// first.
 	pub fn panels(
 		&self,
 		id: candle_core::TensorId,
 		half: Half,
 		weight: Weight<u16>,
 	) -> Option<&Panels> {
-		if half != Half::F16 || *self.weight.get_or_init(|| id) != id {
+		let packs = half == Half::F16 || amx_supported();
+		if !packs || *self.weight.get_or_init(|| id) != id {
 			return None;
 		}
 		let slot = match weight {
@@ -288,7 +293,38 @@ impl std::fmt::Debug for PanelCache {
 
 /// `c = a · B`, or `c += a · B` when `accumulate`, for `a` `[m, k]` and `c` `[m, n]`, both
 /// row-major, `B` a bf16 weight, on `vdpbf16ps`. Needs [`bf16_supported`].
-pub fn product_bf16(a: &[f32], m: usize, weight: Weight<u16>, c: &mut [f32], accumulate: bool) {
+///
+/// On AMX tiles where the CPU has them ([`amx_supported`]), else on `vdpbf16ps`.
+/// On AMX, `panels` (where given) are `B`'s packed ahead.
+pub fn product_bf16(
+	a: &[f32],
+	m: usize,
+	weight: Weight<u16>,
+	panels: Option<&Panels>,
+	c: &mut [f32],
+	accumulate: bool,
+) {
+	#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+	if amx::supported() {
+		return match panels {
+			Some(panels) => amx::product(a, m, panels, c, accumulate),
+			None => amx::product(a, m, &Panels::pack(weight), c, accumulate),
+		};
+	}
+	product_bf16_vector(a, m, weight, c, accumulate)
+}
+
+/// Whether bf16 products run on AMX tiles: the CPU has AMX-BF16 and Linux lets this process
+/// use the tiles (asked once).
+pub fn amx_supported() -> bool {
+	#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+	return amx::supported();
+	#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+	false
+}
+
+/// [`product_bf16`] on `vdpbf16ps`. Needs [`bf16_supported`].
+fn product_bf16_vector(a: &[f32], m: usize, weight: Weight<u16>, c: &mut [f32], accumulate: bool) {
 	assert!(bf16_supported(), "bf16 products need AVX-512 BF16");
 	let (k, _) = weight.dims();
 	let pairs = k.div_ceil(2);
@@ -339,7 +375,7 @@ impl Half {
 	/// Whether this CPU has the format's kernel.
 	pub fn supported(self) -> bool {
 		match self {
-			Half::Bf16 => bf16_supported(),
+			Half::Bf16 => bf16_supported() || amx_supported(),
 			Half::F16 => f16_supported(),
 		}
 	}
@@ -365,7 +401,7 @@ impl Half {
 		accumulate: bool,
 	) {
 		match self {
-			Half::Bf16 => product_bf16(a, m, weight, c, accumulate),
+			Half::Bf16 => product_bf16(a, m, weight, panels, c, accumulate),
 			Half::F16 => product_f16(a, m, weight, panels, c, accumulate),
 		}
 	}
@@ -384,7 +420,7 @@ impl Half {
 		match self {
 			Half::Bf16 => {
 				let mut c = vec![0.0; len];
-				product_bf16(a, m, weight, &mut c, false);
+				product_bf16(a, m, weight, panels, &mut c, false);
 				c
 			},
 			Half::F16 => {
@@ -498,15 +534,7 @@ unsafe fn product_f16_into(
 	// Split over the threads along the longer side, each part blocked as `sgemm_serial` is:
 	// each thread packs only its own columns of the weight (the output layer's product has
 	// tens of thousands of columns and a few hundred rows) or its own rows.
-	let threads = rayon::current_num_threads();
-	let parts: Vec<((usize, usize), (usize, usize))> = if n > m {
-		let width = n.div_ceil(threads).next_multiple_of(NR);
-		(0..n).step_by(width).map(|first| ((0, m), (first, width.min(n - first)))).collect()
-	} else {
-		let height = m.div_ceil(threads).next_multiple_of(MR);
-		(0..m).step_by(height).map(|first| ((first, height.min(m - first)), (0, n))).collect()
-	};
-	parts.into_par_iter().for_each(|((first_row, rows), (first_col, cols))| {
+	parts(m, n, MR).into_par_iter().for_each(|((first_row, rows), (first_col, cols))| {
 		let a = &a_pairs[first_row * pairs..];
 		let c = c.at(first_row * n + first_col);
 		HALF_BUFFERS.with(|buffers| {
@@ -545,6 +573,20 @@ unsafe fn product_f16_into(
 			)
 		})
 	});
+}
+
+/// An `[m, n]` product's parts for rayon's threads, split along its longer side:
+/// `((first row, rows), (first column, columns))`, rows in multiples of `row_multiple`,
+/// columns of [`NR`].
+fn parts(m: usize, n: usize, row_multiple: usize) -> Vec<((usize, usize), (usize, usize))> {
+	let threads = rayon::current_num_threads();
+	if n > m {
+		let width = n.div_ceil(threads).next_multiple_of(NR);
+		(0..n).step_by(width).map(|first| ((0, m), (first, width.min(n - first)))).collect()
+	} else {
+		let height = m.div_ceil(threads).next_multiple_of(row_multiple);
+		(0..m).step_by(height).map(|first| ((first, height.min(m - first)), (0, n))).collect()
+	}
 }
 
 /// `row · scale` rounded to f16 into `out`, which it writes whole.
@@ -1209,7 +1251,8 @@ mod tests {
 		let (first, other) = (id(), id());
 		let cache = PanelCache::default();
 		let forward = Weight::new(&bits[..], 50, 20, true);
-		assert!(cache.panels(first, Half::Bf16, forward).is_none(), "bf16 packs its own");
+		// The `vdpbf16ps` kernel packs its own; AMX reads them.
+		assert_eq!(cache.panels(first, Half::Bf16, forward).is_some(), amx_supported());
 		assert_eq!(cache.panels(first, Half::F16, forward).unwrap().shape, (20, 50));
 		let backward = Weight::new(&bits[..], 50, 20, false);
 		assert_eq!(cache.panels(first, Half::F16, backward).unwrap().shape, (50, 20));
@@ -1305,31 +1348,47 @@ mod tests {
 				run(&mut c, false);
 				let mut onto = vec![1.0; m * n];
 				run(&mut onto, true);
+				let mut results = vec![("", c, onto)];
 				if kind == Some(Half::F16) {
 					// With the weight's panels packed ahead: the same words in the same order.
 					let w = Weight::new(&w16[..], out, inp, transposed);
 					let panels = Panels::pack(w);
 					let ahead = Half::F16.product_new(&a[..m * k], m, w, Some(&panels));
-					assert!(ahead.iter().zip(&c).all(|(x, y)| x.to_bits() == y.to_bits()));
 					let mut ahead_onto = vec![1.0; m * n];
 					Half::F16.product(&a[..m * k], m, w, Some(&panels), &mut ahead_onto, true);
-					assert!(ahead_onto.iter().zip(&onto).all(|(x, y)| x.to_bits() == y.to_bits()));
+					let bits = |x: &[f32]| x.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+					assert_eq!(bits(&ahead), bits(&results[0].1), "{m}×{k}×{n}: panels ahead");
+					assert_eq!(bits(&ahead_onto), bits(&results[0].2), "{m}×{k}×{n}: onto");
+					results.push((" panels ahead", ahead, ahead_onto));
 				}
-				for (i, ((c, onto), &(e, magnitude))) in
-					c.iter().zip(&onto).zip(&expected).enumerate()
-				{
-					let tolerance = match kind {
-						// The input's rounding (2⁻¹¹ of each term) and the f16 partial sums'
-						// (measured under 8.6e-4 of the magnitudes' sum on these shapes).
-						Some(Half::F16) => 2f64.powi(-9) * magnitude + 1e-6 * (1.0 + e.abs()),
-						// f32 sums: a few roundings of 2⁻²⁴ a step, growing as √k.
-						_ => {
-							2f64.powi(-20) * (k as f64).sqrt() * magnitude + 1e-6 * (1.0 + e.abs())
-						},
-					};
-					let case = format!("{m}×{k}×{n}, transposed {transposed}, {kind:?}: [{i}]");
-					assert!((*c as f64 - e).abs() <= tolerance, "{case} {c} vs {e}");
-					assert!((*onto as f64 - 1.0 - e).abs() <= tolerance, "{case} accumulated");
+				if kind == Some(Half::Bf16) && amx_supported() && bf16_supported() {
+					// `Half::Bf16` ran on AMX tiles: the vector kernel too.
+					let w = Weight::new(&w16[..], out, inp, transposed);
+					let mut vector = vec![f32::NAN; m * n];
+					product_bf16_vector(&a[..m * k], m, w, &mut vector, false);
+					let mut vector_onto = vec![1.0; m * n];
+					product_bf16_vector(&a[..m * k], m, w, &mut vector_onto, true);
+					results.push((" vdpbf16ps", vector, vector_onto));
+				}
+				for (path, c, onto) in &results {
+					for (i, ((c, onto), &(e, magnitude))) in
+						c.iter().zip(onto).zip(&expected).enumerate()
+					{
+						let tolerance = match kind {
+							// The input's rounding (2⁻¹¹ of each term) and the f16 partial sums'
+							// (measured under 8.6e-4 of the magnitudes' sum on these shapes).
+							Some(Half::F16) => 2f64.powi(-9) * magnitude + 1e-6 * (1.0 + e.abs()),
+							// f32 sums: a few roundings of 2⁻²⁴ a step, growing as √k.
+							_ => {
+								2f64.powi(-20) * (k as f64).sqrt() * magnitude
+									+ 1e-6 * (1.0 + e.abs())
+							},
+						};
+						let case =
+							format!("{m}×{k}×{n}, transposed {transposed}, {kind:?}{path}: [{i}]");
+						assert!((*c as f64 - e).abs() <= tolerance, "{case} {c} vs {e}");
+						assert!((*onto as f64 - 1.0 - e).abs() <= tolerance, "{case} accumulated");
+					}
 				}
 			}
 		}
