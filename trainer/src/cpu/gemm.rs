@@ -1,10 +1,14 @@
 //! The frozen base's two products on AVX-512: `y = x Wᵀ` forward and `∂x = g W` backward, in
-//! f32 on FMA or in bf16 on `vdpbf16ps`.
+//! f32 on FMA, in f16 on `vfmadd231ph`, or in bf16 on AMX tiles or `vdpbf16ps`.
 //!
 //! **bf16** (`--compute-dtype bf16`): the base's linear weights are held in bf16 (as
-//! LLaMA-Factory and QLoRA compute them), the f32 operand is rounded to bf16, and each
-//! `vdpbf16ps` multiplies 16 lanes of bf16 pairs into f32 sums. Adapters, their gradients and
-//! the optimiser stay f32.
+//! LLaMA-Factory and QLoRA compute them) and the f32 operand is rounded to bf16. Where the CPU
+//! has AMX ([`amx`]), `tdpbf16ps` multiplies whole 16 × 32 tiles into f32 sums; else each
+//! `vdpbf16ps` multiplies 16 lanes of bf16 pairs. Adapters, their gradients and the optimiser
+//! stay f32.
+//!
+//! **f16** (`--compute-dtype f16`): the same pairs on `vfmadd231ph`, summed in f16 over short
+//! spans (see [`product_f16`]).
 //!
 //! **f32**: the same kernel shape with FMA, for every f32 product of the CPU kernels wherever
 //! the CPU has AVX-512 (BLAS's `sgemm`, blocked over all three dimensions, see
@@ -12,11 +16,13 @@
 //! models it does not know (SSE3 "Prescott" on this Xeon, 36 GFLOP/s a core against this
 //! kernel's 100+), and a machine may pin it to its AVX2 ones (`OPENBLAS_CORETYPE=Haswell`).
 //!
-//! The weight is packed per product into panels of [`NR`] columns, each column's values in
-//! order along the shared dimension (bf16: in consecutive pairs), so the kernel reads a panel
-//! row as three vectors and broadcasts one value (or pair) of each of [`MR`] input rows against
-//! them. Packing reads the weight once per product, a small share of its work at training's
-//! row counts. The bf16 product splits rows over rayon's threads in chunks of [`MC`].
+//! The weight is packed into panels of [`NR`] columns, each column's values in order along
+//! the shared dimension (16 bits: in consecutive pairs), so the kernel reads a panel row as
+//! three vectors and broadcasts one value (or pair) of each of [`MR`] input rows against them.
+//! An f32 weight is packed per product; a 16-bit one once per model, by the layer's
+//! [`PanelCache`] (the output layer's products run on a few hundred rows per chunk of the
+//! loss, so its ~50,000 columns were packed a dozen times a GPT-2 step).
+//! The `vdpbf16ps` product splits rows over rayon's threads in chunks of [`MC`].
 
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 mod amx;
@@ -292,10 +298,9 @@ impl std::fmt::Debug for PanelCache {
 }
 
 /// `c = a · B`, or `c += a · B` when `accumulate`, for `a` `[m, k]` and `c` `[m, n]`, both
-/// row-major, `B` a bf16 weight, on `vdpbf16ps`. Needs [`bf16_supported`].
-///
-/// On AMX tiles where the CPU has them ([`amx_supported`]), else on `vdpbf16ps`.
-/// On AMX, `panels` (where given) are `B`'s packed ahead.
+/// row-major, `B` a bf16 weight: on AMX tiles where the CPU has them ([`amx_supported`]),
+/// reading `panels` where given (`B`'s packed ahead), else on `vdpbf16ps`. Needs
+/// [`Half::supported`].
 pub fn product_bf16(
 	a: &[f32],
 	m: usize,
