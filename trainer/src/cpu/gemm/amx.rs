@@ -8,8 +8,8 @@
 //! process the tile registers only after `arch_prctl(ARCH_REQ_XCOMP_PERM,
 //! XFEATURE_XTILEDATA)`. The weight comes as the f16 kernel's [`Panels`] of bf16 pairs (a
 //! tile's row is 16 columns' pairs: a panel's layout), packed once per model where its layer
-//! keeps them; `a`'s rows are rounded to bf16 pairs as they lie. Both load straight into
-//! tiles.
+//! keeps them; `a`'s rows are rounded to bf16 pairs, and each block of pairs laid side by
+//! side for the tiles.
 
 use super::{parts, round, Panels, SharedOutput, KC, NR};
 use rayon::prelude::*;
@@ -143,6 +143,7 @@ unsafe fn part_product(
 	let mut edge_rows = vec![0f32; if full_blocks < blocks { TILE * stride } else { 0 }];
 	let mut edge_panel =
 		vec![0f32; if full_panels < part_panels { full_blocks * TILE * NR } else { 0 }];
+	let mut a_block = vec![0u32; blocks * TILE * KC.min(width)];
 	// A block's last pairs short of a tile, zero-padded.
 	let mut tail = [0u32; TILE * NR];
 	let config = TileConfig::new();
@@ -153,13 +154,19 @@ unsafe fn part_product(
 		let depth = KC.min(pairs - step);
 		let whole = depth / TILE * TILE;
 		let block = panels.block((first_col, cols), (step, depth));
+		// The part's rows over these pairs side by side, so that a tile's 16 rows lie 1.5 KiB
+		// apart rather than a whole row (100 KiB for the output layer's gradient).
+		let span = depth.next_multiple_of(TILE);
+		for (r, out) in a_block[..blocks * TILE * span].chunks_exact_mut(span).enumerate() {
+			out.copy_from_slice(&a_pairs[(first_row + r) * width + step..][..span]);
+		}
 		for (panel, b) in block.chunks_exact(depth * NR).enumerate() {
 			if whole < depth {
 				tail[..(depth - whole) * NR].copy_from_slice(&b[whole * NR..]);
 			}
 			for row_block in 0..blocks {
-				let a = &a_pairs[(first_row + row_block * TILE) * width + step..];
-				assert!(a.len() >= (TILE - 1) * width + depth.next_multiple_of(TILE));
+				let a = &a_block[row_block * TILE * span..];
+				assert!(a.len() >= TILE * span);
 				let (sums, sums_stride, in_c) = if row_block == full_blocks {
 					(edge_rows[panel * NR..].as_mut_ptr(), stride, false)
 				} else if panel == full_panels {
@@ -174,10 +181,10 @@ unsafe fn part_product(
 				// lie in the scratch rows or in the caller's part of `c`.
 				unsafe {
 					let a = a.as_ptr();
-					kernel(a, width, b.as_ptr(), whole, sums, sums_stride, zero);
+					kernel(a, span, b.as_ptr(), whole, sums, sums_stride, zero);
 					if whole < depth {
 						let zero = zero && whole == 0;
-						kernel(a.add(whole), width, tail.as_ptr(), TILE, sums, sums_stride, zero);
+						kernel(a.add(whole), span, tail.as_ptr(), TILE, sums, sums_stride, zero);
 					}
 				}
 			}
