@@ -228,7 +228,10 @@ unsafe fn to_bf16(row: &[f32], out: &mut [u16]) {
 		// SAFETY: 16 values each way.
 		unsafe {
 			let halves = _mm512_cvtneps_pbh(_mm512_loadu_ps(from.as_ptr()));
-			_mm256_storeu_si256(to.as_mut_ptr().cast(), std::mem::transmute(halves));
+			_mm256_storeu_si256(
+				to.as_mut_ptr().cast(),
+				std::mem::transmute::<__m256bh, __m256i>(halves),
+			);
 		}
 	}
 	for (x, half) in row[whole..].iter().zip(&mut out[whole..]) {
