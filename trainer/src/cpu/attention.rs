@@ -114,6 +114,28 @@ impl Heads {
 	}
 }
 
+/// q, k and v heads stacked in one buffer `[batch, heads + 2 · kv_heads, seq, head_dim]`: what
+/// a projection input is split into, or what [`super::latent`] builds.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Stacked {
+	pub batch: usize,
+	pub heads: usize,
+	pub kv_heads: usize,
+	pub seq: usize,
+	pub head_dim: usize,
+}
+
+impl Stacked {
+	fn dims_and_views(self) -> (Dims, [Heads; 3]) {
+		let Self { batch, heads, kv_heads, seq, head_dim } = self;
+		let all = heads + 2 * kv_heads;
+		let head = seq * head_dim;
+		let view = |first: usize| Heads { first: first * head, batch_stride: all * head, head };
+		let d = Dims { batch, heads, kv_heads, seq, total: seq, head_dim };
+		(d, [view(0), view(heads), view(heads + kv_heads)])
+	}
+}
+
 /// Rows `first_row..first_row + rows` of the queries and the keys `first_key..first_key + keys`
 /// they can see.
 #[derive(Clone, Copy)]
@@ -158,20 +180,48 @@ impl CausalAttention {
 		Ok(Self { split: Some(split), ..self })
 	}
 
-	/// The split, the sizes, and the views of q, k and v in the split heads `[batch, heads + 2 ·
-	/// kv_heads, seq, head_dim]`, for a projection input of `shape`.
-	fn projection_dims(&self, shape: &Shape) -> Result<(&SplitHeads, Dims, [Heads; 3])> {
+	/// The split and the stacked heads it makes of a projection input of `shape`.
+	fn projection_dims(&self, shape: &Shape) -> Result<(&SplitHeads, Stacked)> {
 		let Some(split) = &self.split else {
 			candle_core::bail!("fused-attention: built for separate q, k and v")
 		};
 		let (batch, seq, _) = shape.dims3()?;
 		let (heads, kv_heads, head_dim) =
 			(split.parts[0].heads, split.parts[1].heads, split.head_dim);
-		let all = heads + 2 * kv_heads;
-		let head = seq * head_dim;
-		let view = |first: usize| Heads { first: first * head, batch_stride: all * head, head };
-		let d = Dims { batch, heads, kv_heads, seq, total: seq, head_dim };
-		Ok((split, d, [view(0), view(heads), view(heads + kv_heads)]))
+		Ok((split, Stacked { batch, heads, kv_heads, seq, head_dim }))
+	}
+
+	/// The attention `[batch, seq, heads · head_dim]` over the stacked heads `qkv`.
+	pub(crate) fn forward_stacked(&self, s: Stacked, qkv: &[f32]) -> Result<(CpuStorage, Shape)> {
+		let (d, views) = s.dims_and_views();
+		self.forward(d, qkv, qkv, qkv, views)
+	}
+
+	/// The gradient of the stacked heads `qkv` from the output's gradient `grad`.
+	pub(crate) fn backward_stacked(
+		&self,
+		s: Stacked,
+		qkv: &[f32],
+		grad: &[f32],
+	) -> Result<Vec<f32>> {
+		let (d, views) = s.dims_and_views();
+		if qkv.len() != d.batch * (d.heads + 2 * d.kv_heads) * d.seq * d.head_dim {
+			candle_core::bail!("fused-attention: the backward pass ran without its forward pass")
+		}
+		let mut d_qkv = vec![0f32; qkv.len()];
+		let head = d.seq * d.head_dim;
+		let mut work: Vec<GroupGradients> = Vec::with_capacity(d.batch * d.kv_heads);
+		for (b, batch) in d_qkv.chunks_mut((d.heads + 2 * d.kv_heads) * head).enumerate() {
+			let (dq, rest) = batch.split_at_mut(d.heads * head);
+			let (dk, dv) = rest.split_at_mut(d.kv_heads * head);
+			let groups =
+				dq.chunks_mut(d.group() * head).zip(dk.chunks_mut(head).zip(dv.chunks_mut(head)));
+			work.extend(
+				groups.enumerate().map(|(g, (dq, (dk, dv)))| (b * d.kv_heads + g, dq, dk, dv)),
+			);
+		}
+		self.backward(d, qkv, qkv, qkv, views, grad, work)?;
+		Ok(d_qkv)
 	}
 
 	/// `scale · q kᵀ` plus bias and mask for one block, `[rows, keys]`, into `scores`; `q` and
@@ -425,38 +475,23 @@ impl CustomOp1 for CausalAttention {
 	}
 
 	fn cpu_fwd(&self, projection: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-		let (split, d, views) = self.projection_dims(layout.shape())?;
+		let (split, stacked) = self.projection_dims(layout.shape())?;
 		let width = layout.shape().dims3()?.2;
 		let qkv = split.split(
 			contiguous(projection, layout, "fused-attention")?,
-			d.batch,
-			d.seq,
+			stacked.batch,
+			stacked.seq,
 			width,
 		)?;
-		let out = self.forward(d, &qkv, &qkv, &qkv, views)?;
+		let out = self.forward_stacked(stacked, &qkv)?;
 		self.split_heads.put(qkv)?;
 		Ok(out)
 	}
 
 	fn bwd(&self, projection: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
-		let (split, d, views) = self.projection_dims(projection.shape())?;
+		let (split, stacked) = self.projection_dims(projection.shape())?;
 		let qkv = self.split_heads.take()?;
-		if qkv.len() != projection.elem_count() {
-			candle_core::bail!("fused-attention: the backward pass ran without its forward pass")
-		}
-		let mut d_qkv = vec![0f32; qkv.len()];
-		let head = d.seq * d.head_dim;
-		let mut work: Vec<GroupGradients> = Vec::with_capacity(d.batch * d.kv_heads);
-		for (b, batch) in d_qkv.chunks_mut((d.heads + 2 * d.kv_heads) * head).enumerate() {
-			let (dq, rest) = batch.split_at_mut(d.heads * head);
-			let (dk, dv) = rest.split_at_mut(d.kv_heads * head);
-			let groups =
-				dq.chunks_mut(d.group() * head).zip(dk.chunks_mut(head).zip(dv.chunks_mut(head)));
-			work.extend(
-				groups.enumerate().map(|(g, (dq, (dk, dv)))| (b * d.kv_heads + g, dq, dk, dv)),
-			);
-		}
-		read(grad, |grad| self.backward(d, &qkv, &qkv, &qkv, views, grad, work))?;
-		gradient(projection, split.merge_gradient(&d_qkv, d.seq, projection.dims3()?.2))
+		let d_qkv = read(grad, |grad| self.backward_stacked(stacked, &qkv, grad))?;
+		gradient(projection, split.merge_gradient(&d_qkv, stacked.seq, projection.dims3()?.2))
 	}
 }

@@ -26,7 +26,7 @@ pub struct RopeTables {
 
 impl RopeTables {
 	/// Turns one head's vector at `position` from `src` into `dst`; `direction` −1 undoes it.
-	fn turn(&self, src: &[f32], dst: &mut [f32], position: usize, direction: f32) {
+	pub(crate) fn turn(&self, src: &[f32], dst: &mut [f32], position: usize, direction: f32) {
 		let half = self.rotary_dim / 2;
 		let cos = &self.cos[position * half..][..half];
 		let sin = &self.sin[position * half..][..half];

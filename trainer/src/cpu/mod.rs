@@ -26,6 +26,7 @@ pub mod blas;
 pub mod gemm;
 pub mod heads;
 pub mod int8;
+pub mod latent;
 pub mod linear;
 pub mod loss;
 pub mod low_rank;

@@ -16,7 +16,10 @@ use super::{
 	NormLayer,
 };
 use crate::{
-	cpu::attention::CausalAttention,
+	cpu::{
+		attention::CausalAttention,
+		latent::{FusedLatentAttention, LatentWidths},
+	},
 	linear::{ForwardMode, Linear},
 	Result,
 };
@@ -44,33 +47,17 @@ pub(super) struct LatentAttention {
 	pub(super) kv_up: Linear,
 	/// `o_proj`: `[hidden, heads · value_dim]`.
 	pub(super) out: Linear,
-	pub(super) dims: LatentDims,
-}
-
-/// A layer's widths.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct LatentDims {
-	pub(super) heads: usize,
-	pub(super) kv_rank: usize,
-	pub(super) nope: usize,
-	pub(super) rope: usize,
-	pub(super) value: usize,
+	pub(super) widths: LatentWidths,
 	pub(super) softmax_scale: f32,
 }
 
-impl LatentDims {
-	/// The one width queries, keys and values are padded to.
-	fn padded(&self) -> usize {
-		(self.nope + self.rope).max(self.value)
-	}
-}
-
-/// Every row's projections, before they are split into sequences: queries `[b, s, heads,
-/// nope + rope]`, the shared rotary key `[b, s, rope]` and the expanded keys and values `[b,
-/// s, heads, nope + value]`.
+/// Every row's projections, before they are split into sequences: queries `[b, s, heads ·
+/// (nope + rope)]`, the compressed projection `[b, s, kv_rank + rope]` (its last `rope` values
+/// are the shared rotary key) and the expanded keys and values `[b, s, heads · (nope +
+/// value)]`.
 struct Projected {
 	q: Tensor,
-	k_rope: Tensor,
+	latent: Tensor,
 	kv: Tensor,
 }
 
@@ -78,7 +65,7 @@ impl Projected {
 	fn rows(&self, first: usize, count: usize) -> Result<Self> {
 		Ok(Self {
 			q: self.q.narrow(1, first, count)?,
-			k_rope: self.k_rope.narrow(1, first, count)?,
+			latent: self.latent.narrow(1, first, count)?,
 			kv: self.kv.narrow(1, first, count)?,
 		})
 	}
@@ -149,8 +136,6 @@ impl LatentAttention {
 	}
 
 	fn project(&self, x: &Tensor, mode: ForwardMode) -> Result<Projected> {
-		let (b, s, _) = x.dims3()?;
-		let d = self.dims;
 		let q = match &self.query {
 			Query::Plain(q) => q.forward(x, mode)?,
 			Query::Compressed { down, norm, up } => {
@@ -158,13 +143,9 @@ impl LatentAttention {
 			},
 		};
 		let latent = self.kv_down.forward(x, mode)?;
-		let c = latent.narrow(D::Minus1, 0, d.kv_rank)?.contiguous()?;
+		let c = latent.narrow(D::Minus1, 0, self.widths.kv_rank)?.contiguous()?;
 		let kv = self.kv_up.forward(&self.kv_norm.forward(&c, mode)?, mode)?;
-		Ok(Projected {
-			q: q.reshape((b, s, d.heads, d.nope + d.rope))?,
-			k_rope: latent.narrow(D::Minus1, d.kv_rank, d.rope)?,
-			kv: kv.reshape((b, s, d.heads, d.nope + d.value))?,
-		})
+		Ok(Projected { q, latent, kv })
 	}
 
 	/// The attended context `[batch, seq, heads · value_dim]` of one sequence's projections,
@@ -178,28 +159,36 @@ impl LatentAttention {
 		cache: Option<&mut LayerCache>,
 		mode: ForwardMode,
 	) -> Result<Tensor> {
-		let d = self.dims;
-		let (b, s, _, _) = p.q.dims4()?;
+		let d = self.widths;
+		// Training on the CPU: one op from the projections to the context.
+		if let (true, None, Some(rope)) = (mode.kernels.fused_on(p.q.device()), &cache, &heads.rope)
+		{
+			let op = FusedLatentAttention::new(d, self.softmax_scale, rope.clone(), offset)?;
+			let (latent, kv) = (p.latent.contiguous()?, p.kv.contiguous()?);
+			return Ok(p.q.contiguous()?.apply_op3(&latent, &kv, op)?);
+		}
+		let (b, s, _) = p.q.dims3()?;
 		let width = d.padded();
 		let pad = |t: Tensor| -> Result<Tensor> {
 			let have = t.dim(D::Minus1)?;
 			Ok(if have < width { t.pad_with_zeros(D::Minus1, 0, width - have)? } else { t })
 		};
 		// [b, heads, s, ·]
-		let q = p.q.transpose(1, 2)?;
+		let q = p.q.reshape((b, s, d.heads, d.nope + d.rope))?.transpose(1, 2)?;
 		let q_rope = heads.rotate(&q.narrow(3, d.nope, d.rope)?.contiguous()?, offset)?;
 		let q = pad(Tensor::cat(&[&q.narrow(3, 0, d.nope)?, &q_rope], 3)?)?.contiguous()?;
-		let kv = p.kv.transpose(1, 2)?;
+		let kv = p.kv.reshape((b, s, d.heads, d.nope + d.value))?.transpose(1, 2)?;
+		let k_rope = p.latent.narrow(D::Minus1, d.kv_rank, d.rope)?;
 		let k_rope = heads
-			.rotate(&p.k_rope.reshape((b, 1, s, d.rope))?.contiguous()?, offset)?
+			.rotate(&k_rope.reshape((b, 1, s, d.rope))?.contiguous()?, offset)?
 			.broadcast_as((b, d.heads, s, d.rope))?;
 		let k = pad(Tensor::cat(&[&kv.narrow(3, 0, d.nope)?, &k_rope], 3)?)?.contiguous()?;
 		let v = pad(kv.narrow(3, d.nope, d.value)?)?.contiguous()?;
 		let (k, v) = append(cache, k, v)?;
 		let context = if mode.kernels.fused_on(q.device()) {
-			q.apply_op3(&k, &v, CausalAttention::new(d.softmax_scale, None, None))?
+			q.apply_op3(&k, &v, CausalAttention::new(self.softmax_scale, None, None))?
 		} else {
-			let mut scores = (q.matmul(&k.t()?.contiguous()?)? * f64::from(d.softmax_scale))?;
+			let mut scores = (q.matmul(&k.t()?.contiguous()?)? * f64::from(self.softmax_scale))?;
 			if let Some(mask) = mask {
 				scores = scores.broadcast_add(mask)?;
 			}

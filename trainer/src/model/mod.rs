@@ -27,6 +27,7 @@ use crate::{
 	cpu::{
 		gemm::{Half, MAX_F16_WEIGHT},
 		heads::RopeTables,
+		latent::LatentWidths,
 		loss::LinearCrossEntropy,
 		mlp::Activation,
 	},
@@ -41,7 +42,7 @@ pub use batch::Sequence;
 use candle_core::{Device, Tensor, Var, D};
 use candle_nn::ops;
 use experts::{Expert, MixtureOfExperts};
-use latent::{LatentAttention, LatentDims, Query};
+use latent::{LatentAttention, Query};
 use std::sync::Arc;
 
 /// Where the base weights come from: a checkpoint's tensors by name, as `f32` on the device.
@@ -208,14 +209,14 @@ impl Loader<'_> {
 				false,
 			)?,
 			out: self.linear(&format!("{attn}.o_proj"), heads * l.value_dim, h, l.bias)?,
-			dims: LatentDims {
+			widths: LatentWidths {
 				heads,
 				kv_rank: l.kv_rank,
 				nope: l.nope_dim,
 				rope: l.rope_dim,
 				value: l.value_dim,
-				softmax_scale: l.softmax_scale as f32,
 			},
+			softmax_scale: l.softmax_scale as f32,
 		})
 	}
 
