@@ -80,10 +80,34 @@ impl TileConfig {
 /// `c = a · B`, or `c += a · B` when `accumulate`, for `a` `[m, k]` and `c` `[m, n]`, both
 /// row-major, `B` a bf16 weight's [`Panels`]. Needs [`supported`].
 pub(super) fn product(a: &[f32], m: usize, panels: &Panels, c: &mut [f32], accumulate: bool) {
+	assert!(c.len() >= m * panels.shape.1, "product: operands too short");
+	// SAFETY: `c` spans `[m, n]`.
+	unsafe { product_into(a, m, panels, SharedOutput(c.as_mut_ptr()), accumulate) }
+}
+
+/// [`product`] into `c`, which need not be initialised unless `accumulate`: every value of
+/// `[m, n]` is written.
+///
+/// # Safety
+/// `c` must point to `m · n` values that nothing else touches during the call.
+pub(super) unsafe fn product_into(
+	a: &[f32],
+	m: usize,
+	panels: &Panels,
+	c: SharedOutput,
+	accumulate: bool,
+) {
 	assert!(supported(), "AMX products need AMX-BF16");
 	let (k, n) = panels.shape;
-	assert!(a.len() >= m * k && c.len() >= m * n, "product: operands too short");
+	assert!(a.len() >= m * k, "product: operands too short");
 	if m == 0 || n == 0 {
+		return;
+	}
+	if k == 0 {
+		if !accumulate {
+			// SAFETY: the caller's promise.
+			unsafe { std::ptr::write_bytes(c.at(0), 0, m * n) };
+		}
 		return;
 	}
 	let pairs = k.div_ceil(2);
@@ -105,7 +129,7 @@ pub(super) fn product(a: &[f32], m: usize, panels: &Panels, c: &mut [f32], accum
 			unsafe { to_bf16(row, &mut halves[..k]) };
 			halves[k..].fill(0);
 		});
-		let (a_pairs, c) = (&buffer[..], SharedOutput(c.as_mut_ptr()));
+		let a_pairs = &buffer[..];
 		parts(m, n, TILE).into_par_iter().for_each(|part| {
 			// SAFETY: each part writes only its own rows and columns of `c`, which spans
 			// `[m, n]`; `supported` was checked above.
