@@ -358,15 +358,7 @@ impl Linear {
 		let in_dim = self.weight.shape()?.1;
 		let rows = x.elem_count() / activation.map_or(in_dim, |a| a.input_width(in_dim)).max(1);
 		let branch = self.branch(0, rows * in_dim, mode)?;
-		let op = FusedLinear::new(
-			self.weight.clone(),
-			self.bias.clone(),
-			self.scale(),
-			branch.into_iter().collect(),
-		)
-		.reading_codes(!mode.gradients)
-		.in_half(mode.half)
-		.with_panels(self.panels.clone());
+		let op = fused(&self.weight, &self.bias, &self.panels, self.scale(), branch, mode);
 		Ok(match activation {
 			Some(activation) => op.after(activation),
 			None => op,
@@ -404,6 +396,12 @@ impl Linear {
 		let mut shape = leading;
 		shape.push(out_dim);
 		Ok(y.reshape(shape)?)
+	}
+
+	/// The layer as a fused op for raw rows, when it has no adapter.
+	pub(crate) fn frozen_op(&self, mode: ForwardMode) -> Option<FusedLinear> {
+		let frozen = self.lora.is_none();
+		frozen.then(|| fused(&self.weight, &self.bias, &self.panels, 0.0, None, mode))
 	}
 
 	/// The adapter's scale, 0 without one.
@@ -632,6 +630,12 @@ impl LinearGroup {
 		Ok(Self { members, weight, bias, panels: Arc::default() })
 	}
 
+	/// The stacked layers as one fused op for raw rows, when no member has an adapter.
+	pub(crate) fn frozen_op(&self, mode: ForwardMode) -> Option<FusedLinear> {
+		let frozen = self.members.iter().all(|m| m.lora.is_none());
+		frozen.then(|| fused(&self.weight, &self.bias, &self.panels, 0.0, None, mode))
+	}
+
 	/// Applies every member to `x` `[…, in]`: `[…, Σ out]`.
 	pub fn forward(&self, x: &Tensor, mode: ForwardMode) -> Result<Tensor> {
 		if let Some(rows) = mode.rows.filter(|r| self.members.iter().any(|m| r.adapts(m.index))) {
@@ -667,10 +671,7 @@ impl LinearGroup {
 			}
 			first_column += member.weight.shape()?.0;
 		}
-		let op = FusedLinear::new(self.weight.clone(), self.bias.clone(), scale, branches)
-			.reading_codes(!mode.gradients)
-			.in_half(mode.half)
-			.with_panels(self.panels.clone());
+		let op = fused(&self.weight, &self.bias, &self.panels, scale, branches, mode);
 		let x = x.contiguous()?;
 		Ok(if a.is_empty() {
 			x.apply_op1(op)?
@@ -678,4 +679,19 @@ impl LinearGroup {
 			x.apply_op3(&Tensor::cat(&a, 0)?, &Tensor::cat(&b, 0)?, op)?
 		})
 	}
+}
+
+/// The fused op of a frozen `weight` and `bias` with adapter `branches`, set for `mode`.
+fn fused(
+	weight: &FrozenWeight,
+	bias: &Option<Tensor>,
+	panels: &Arc<PanelCache>,
+	scale: f32,
+	branches: impl IntoIterator<Item = Branch>,
+	mode: ForwardMode,
+) -> FusedLinear {
+	FusedLinear::new(weight.clone(), bias.clone(), scale, branches.into_iter().collect())
+		.reading_codes(!mode.gradients)
+		.in_half(mode.half)
+		.with_panels(panels.clone())
 }

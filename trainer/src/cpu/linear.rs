@@ -231,6 +231,26 @@ impl FusedLinear {
 		Ok(y)
 	}
 
+	/// The frozen layer on `rows` rows of `x` (the op's input: before the activation, if it has
+	/// one), `[rows, out]`: what the op's forward pass computes, for an op that holds several
+	/// layers ([`super::experts`]).
+	pub(crate) fn frozen_rows(&self, x: &[f32], rows: usize) -> Result<Vec<f32>> {
+		let (out_dim, in_dim) = self.weight.shape().map_err(candle_core::Error::wrap)?;
+		let x = self.layer_input(x, in_dim);
+		self.frozen_product(&x, rows, in_dim, out_dim)
+	}
+
+	/// The gradient of [`FusedLinear::frozen_rows`]'s input `x` from its output's `g`.
+	pub(crate) fn frozen_rows_gradient(
+		&self,
+		x: &[f32],
+		g: &[f32],
+		rows: usize,
+	) -> Result<Vec<f32>> {
+		let in_dim = self.weight.shape().map_err(candle_core::Error::wrap)?.1;
+		Ok(self.through_activation(x, self.input_gradient(g, rows)?, in_dim))
+	}
+
 	/// `g W`, `[rows, in]`.
 	fn input_gradient(&self, g: &[f32], rows: usize) -> Result<Vec<f32>> {
 		self.weight_product(g, rows, false, None)

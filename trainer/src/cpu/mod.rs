@@ -23,6 +23,7 @@
 
 pub mod attention;
 pub mod blas;
+pub mod experts;
 pub mod gemm;
 pub mod heads;
 pub mod int8;

@@ -16,7 +16,10 @@
 use super::FeedForward;
 use crate::{
 	config::{Experts, Routing},
-	cpu::mlp::Activation,
+	cpu::{
+		experts::{RoutedExpert, RoutedExperts},
+		mlp::Activation,
+	},
 	linear::{ForwardMode, Linear, LinearGroup, RowAdapters},
 	Result,
 };
@@ -75,7 +78,12 @@ impl MixtureOfExperts {
 		if let Routing::Sigmoid { normalize: true } = self.cfg.routing {
 			weights = weights.broadcast_div(&(weights.sum_keepdim(1)? + 1e-20)?)?;
 		}
-		let weights = (weights * self.cfg.scaling)?.flatten_all()?;
+		let weights = (weights * self.cfg.scaling)?;
+		if let Some(op) = self.fused(&chosen, x, mode)? {
+			let residual = residual.contiguous()?;
+			return self.shared.forward(&flat.apply_op3(&weights, &residual, op)?, x, mode);
+		}
+		let weights = weights.flatten_all()?;
 		// Every expert's weighted rows, and the token each came from: added into the output in
 		// one `index_add` after the loop. (One per expert made the backward pass zero and add a
 		// full `[rows, hidden]` gradient for each.)
@@ -111,6 +119,29 @@ impl MixtureOfExperts {
 			0,
 		)?;
 		self.shared.forward(&(residual + routed.reshape((b, s, h))?)?, x, mode)
+	}
+
+	/// The routed experts as one op, when every expert is frozen and the CPU kernels run
+	/// without per-row adapters.
+	fn fused(
+		&self,
+		chosen: &[Vec<usize>],
+		x: &Tensor,
+		mode: ForwardMode,
+	) -> Result<Option<RoutedExperts>> {
+		if !mode.kernels.fused_on(x.device()) || mode.rows.is_some() {
+			return Ok(None);
+		}
+		let experts = self.experts.iter().map(|expert| {
+			Some(RoutedExpert {
+				gate_up: expert.gate_up.frozen_op(mode)?,
+				down: expert.down.frozen_op(mode)?.after(Activation::SiluGate),
+			})
+		});
+		match experts.collect::<Option<Vec<_>>>() {
+			Some(experts) => Ok(Some(RoutedExperts::new(experts, chosen)?)),
+			None => Ok(None),
+		}
 	}
 
 	/// Each row's experts, best first, from its `scores`.
