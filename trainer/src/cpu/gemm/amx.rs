@@ -110,56 +110,31 @@ pub(super) unsafe fn product_into(
 		}
 		return;
 	}
-	let pairs = k.div_ceil(2);
-	// `a`'s rows as bf16 pairs, zero-padded to whole tiles: rows and pairs to 16. In a buffer
-	// kept between calls: the output layer's backward product has 25,000 pairs a row.
-	let width = pairs.next_multiple_of(TILE);
-	A_PAIRS.with(|buffer| {
-		let mut buffer = buffer.borrow_mut();
-		if buffer.len() < m.next_multiple_of(TILE) * width {
-			buffer.resize(m.next_multiple_of(TILE) * width, 0);
-		}
-		let (rows, padding) = buffer[..m.next_multiple_of(TILE) * width].split_at_mut(m * width);
-		padding.fill(0);
-		rows.par_chunks_mut(width).zip(a.par_chunks(k.max(1))).for_each(|(out, row)| {
-			// SAFETY: a word is two halves, the first in its low bytes (little-endian).
-			let halves: &mut [u16] =
-				unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr().cast(), 2 * width) };
-			// SAFETY: AMX-BF16 implies AVX-512 BF16.
-			unsafe { to_bf16(row, &mut halves[..k]) };
-			halves[k..].fill(0);
-		});
-		let a_pairs = &buffer[..];
-		parts(m, n, TILE).into_par_iter().for_each(|part| {
-			// SAFETY: each part writes only its own rows and columns of `c`, which spans
-			// `[m, n]`; `supported` was checked above.
-			unsafe { part_product(a_pairs, width, panels, part, c, n, accumulate) }
-		});
+	parts(m, n, TILE).into_par_iter().for_each(|part| {
+		// SAFETY: each part writes only its own rows and columns of `c`, which spans `[m, n]`;
+		// `supported` was checked above.
+		unsafe { part_product(a, panels, part, c, n, accumulate) }
 	});
 }
 
-thread_local! {
-	/// [`product`]'s bf16 rows of `a`, kept between calls.
-	static A_PAIRS: std::cell::RefCell<Vec<u32>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
 /// Rows `first_row..first_row + rows`, columns `first_col..first_col + cols` of `c` (`n`
-/// wide) from `a_pairs` (rows of `width` words, whole tiles) and `panels`. Blocks of 16 rows
+/// wide) from the rows of `a` (`k` wide, rounded to bf16 here, a block of pairs at a time)
+/// and `panels`. Blocks of 16 rows
 /// and one panel are stored straight into `c`; the edge ones (fewer rows or columns than a
 /// tile holds) go through scratch rows and are copied in at the end.
 ///
 /// # Safety
 /// `c` must span the part, and no other thread touch it; needs [`supported`].
 unsafe fn part_product(
-	a_pairs: &[u32],
-	width: usize,
+	a: &[f32],
 	panels: &Panels,
 	((first_row, rows), (first_col, cols)): ((usize, usize), (usize, usize)),
 	c: SharedOutput,
 	n: usize,
 	accumulate: bool,
 ) {
-	let pairs = panels.shape.0.div_ceil(2);
+	let k = panels.shape.0;
+	let pairs = k.div_ceil(2);
 	let (blocks, part_panels) = (rows.div_ceil(TILE), cols.div_ceil(NR));
 	let (full_blocks, full_panels) = (rows / TILE, cols / NR);
 	let stride = part_panels * NR;
@@ -167,7 +142,7 @@ unsafe fn part_product(
 	let mut edge_rows = vec![0f32; if full_blocks < blocks { TILE * stride } else { 0 }];
 	let mut edge_panel =
 		vec![0f32; if full_panels < part_panels { full_blocks * TILE * NR } else { 0 }];
-	let mut a_block = vec![0u32; blocks * TILE * KC.min(width)];
+	let mut a_block = vec![0u32; blocks * TILE * KC.min(pairs).next_multiple_of(TILE)];
 	// A block's last pairs short of a tile, zero-padded.
 	let mut tail = [0u32; TILE * NR];
 	let config = TileConfig::new();
@@ -178,11 +153,21 @@ unsafe fn part_product(
 		let depth = KC.min(pairs - step);
 		let whole = depth / TILE * TILE;
 		let block = panels.block((first_col, cols), (step, depth));
-		// The part's rows over these pairs side by side, so that a tile's 16 rows lie 1.5 KiB
-		// apart rather than a whole row (100 KiB for the output layer's gradient).
+		// The part's rows over these pairs, as bf16 pairs side by side, so that a tile's 16
+		// rows lie 1.5 KiB apart rather than a whole row (100 KiB for the output layer's
+		// gradient); zero-padded to whole tiles, in pairs and in rows.
 		let span = depth.next_multiple_of(TILE);
 		for (r, out) in a_block[..blocks * TILE * span].chunks_exact_mut(span).enumerate() {
-			out.copy_from_slice(&a_pairs[(first_row + r) * width + step..][..span]);
+			// SAFETY: a word is two halves, the first in its low bytes (little-endian).
+			let halves: &mut [u16] =
+				unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr().cast(), 2 * span) };
+			let values = if r < rows { (k - 2 * step).min(2 * depth) } else { 0 };
+			if values > 0 {
+				let row = &a[(first_row + r) * k + 2 * step..][..values];
+				// SAFETY: AMX-BF16 implies AVX-512 BF16.
+				unsafe { to_bf16(row, &mut halves[..values]) };
+			}
+			halves[values..].fill(0);
 		}
 		for (panel, b) in block.chunks_exact(depth * NR).enumerate() {
 			if whole < depth {
