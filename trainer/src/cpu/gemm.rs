@@ -1299,7 +1299,8 @@ mod tests {
 	fn products_match_f64_on_every_edge() {
 		let mut rng = Rng::new(3);
 		// 200 × 800 × 400 spans several blocks of every dimension of the f32 kernel's blocking;
-		// 801 steps end in a block of pairs short of AMX's whole tiles.
+		// 801 steps end in a block of pairs short of AMX's whole tiles; 512 columns put AMX's
+		// output rows 2 KiB apart (its strip of sums), 70 rows leave one part a partial tile.
 		let shapes = [
 			(1, 1, 1),
 			(7, 50, 33),
@@ -1308,6 +1309,7 @@ mod tests {
 			(64, 16, 2),
 			(200, 800, 400),
 			(20, 60, 801),
+			(70, 512, 801),
 		];
 		for (m, out, inp) in shapes {
 			let a = rng.uniform_vec(m * out.max(inp), 1.0);

@@ -1,15 +1,18 @@
 //! bf16 products on AMX tiles (Intel's Advanced Matrix Extensions, Sapphire Rapids and later):
 //! `tdpbf16ps` adds a 16 × 32 bf16 tile times a 32 × 16 one into a 16 × 16 tile of f32 sums.
-//! The kernel below (16 rows by one [`NR`]-column panel) ran at 494 GFLOP/s on one core of
-//! an AMX Xeon in a standalone test; on two cores, GPT-2's layer products ran at 1,230–1,250
-//! GFLOP/s, against 545–580 on the f16 AVX-512 kernel.
+//! The kernels below (16 or 32 rows by one [`NR`]-column panel) reach 940 GFLOP/s on one
+//! core of an AMX Xeon with their operands in L1, 500–570 from L2; so a panel is read 128
+//! pairs (24 KiB) at a time by every row block in turn, two row blocks at once. On two cores,
+//! 1024-row products of a 768-wide layer ran at 1,270 GFLOP/s (940 when a panel's 384 pairs
+//! were read from L2 by 16 rows at a time), 768 × 2048 at 1,000 (890), 2048 × 768 at 1,200
+//! (920); GPT-2's layer products ran at 545–580 on the f16 AVX-512 kernel.
 //!
 //! Rust has no stable AMX intrinsics, so the kernel is inline assembly, and Linux hands a
 //! process the tile registers only after `arch_prctl(ARCH_REQ_XCOMP_PERM,
 //! XFEATURE_XTILEDATA)`. The weight comes as the f16 kernel's [`Panels`] of bf16 pairs (a
 //! tile's row is 16 columns' pairs: a panel's layout), packed once per model where its layer
-//! keeps them; `a`'s rows are rounded to bf16 pairs, and each block of pairs laid side by
-//! side for the tiles.
+//! keeps them; `a`'s rows are rounded to bf16 pairs, a block of pairs at a time, and laid
+//! out tile by tile.
 
 use super::{parts, round, Panels, SharedOutput, KC, NR};
 use rayon::prelude::*;
@@ -17,6 +20,8 @@ use std::{arch::asm, sync::OnceLock};
 
 /// Rows of a tile, and step pairs of one: 16 rows of 64 bytes.
 const TILE: usize = 16;
+/// Pairs of a panel read by every row block in turn: 24 KiB, kept in L1.
+const SUB: usize = 128;
 
 /// Whether this CPU has AMX-BF16 and Linux lets this process use the tiles, checked (and
 /// asked for) once.
@@ -59,8 +64,8 @@ fn permitted() -> bool {
 	result == 0
 }
 
-/// The tile shapes of [`kernel`]: `tmm0`–`tmm2` the sums of three 16-column groups, `tmm3` the
-/// rows' pairs, `tmm4`–`tmm6` the panel's; each 16 rows of 64 bytes.
+/// The tile shapes of [`kernel`] and [`kernel_32`]: all eight tiles 16 rows of 64 bytes (16
+/// floats of sums, or 16 bf16 pairs).
 #[repr(C, align(64))]
 struct TileConfig([u8; 64]);
 
@@ -69,7 +74,7 @@ impl TileConfig {
 		let mut config = [0u8; 64];
 		// Palette 1; bytes 16.. are each tile's bytes per row (u16), bytes 48.. its rows.
 		config[0] = 1;
-		for tile in 0..7 {
+		for tile in 0..8 {
 			config[16 + 2 * tile] = 64;
 			config[48 + tile] = TILE as u8;
 		}
@@ -110,7 +115,16 @@ pub(super) unsafe fn product_into(
 		}
 		return;
 	}
-	parts(m, n, TILE).into_par_iter().for_each(|part| {
+	// Split by rows wherever each thread gets two row blocks: split by columns, every thread
+	// would round all of `a` and read it from L2 once per panel (1.5 MiB for 1024 rows of 768).
+	let threads = rayon::current_num_threads();
+	let parts = if m >= 2 * TILE * threads {
+		let height = m.div_ceil(threads).next_multiple_of(2 * TILE);
+		(0..m).step_by(height).map(|first| ((first, height.min(m - first)), (0, n))).collect()
+	} else {
+		parts(m, n, TILE)
+	};
+	parts.into_par_iter().for_each(|part| {
 		// SAFETY: each part writes only its own rows and columns of `c`, which spans `[m, n]`;
 		// `supported` was checked above.
 		unsafe { part_product(a, panels, part, c, n, accumulate) }
@@ -118,15 +132,19 @@ pub(super) unsafe fn product_into(
 }
 
 thread_local! {
-	/// [`part_product`]'s rows of `a` over a block of pairs, as bf16 pairs.
-	static A_BLOCK: std::cell::Cell<Vec<u32>> = const { std::cell::Cell::new(Vec::new()) };
+	/// [`part_product`]'s rows of `a` over a block of pairs, as bf16 pairs, and its strip of
+	/// sums.
+	static SCRATCH: std::cell::Cell<(Vec<u32>, Vec<f32>)> =
+		const { std::cell::Cell::new((Vec::new(), Vec::new())) };
 }
 
 /// Rows `first_row..first_row + rows`, columns `first_col..first_col + cols` of `c` (`n`
 /// wide) from the rows of `a` (`k` wide, rounded to bf16 here, a block of pairs at a time)
-/// and `panels`. Blocks of 16 rows
-/// and one panel are stored straight into `c`; the edge ones (fewer rows or columns than a
-/// tile holds) go through scratch rows and are copied in at the end.
+/// and `panels`, a panel at a time. Whole tiles of sums are stored straight into `c`; the
+/// rest (a last row block or panel short of a tile) gather in a strip of the part's rows by
+/// [`NR`] columns, copied into `c` once per block of pairs. So does every tile where `c`'s
+/// rows lie a multiple of 2 KiB apart (a 2048-wide layer's): stored straight, a tile's 16
+/// rows would share one or two sets of L1 and evict each other.
 ///
 /// # Safety
 /// `c` must span the part, and no other thread touch it; needs [`supported`].
@@ -140,100 +158,115 @@ unsafe fn part_product(
 ) {
 	let k = panels.shape.0;
 	let pairs = k.div_ceil(2);
-	let (blocks, part_panels) = (rows.div_ceil(TILE), cols.div_ceil(NR));
-	let (full_blocks, full_panels) = (rows / TILE, cols / NR);
-	let stride = part_panels * NR;
-	// The last row block across every panel, and the last panel beside the full row blocks.
-	let mut edge_rows = vec![0f32; if full_blocks < blocks { TILE * stride } else { 0 }];
-	let mut edge_panel =
-		vec![0f32; if full_panels < part_panels { full_blocks * TILE * NR } else { 0 }];
-	// Kept between calls: zero-filling it for each product was 2% of a DeepSeek-V2 step.
-	let mut a_block = A_BLOCK.take();
+	let (blocks, full_blocks) = (rows.div_ceil(TILE), rows / TILE);
+	let aliasing = (n * 4).is_multiple_of(2048);
+	let (mut a_block, mut strip) = SCRATCH.take();
+	// Kept between calls: zero-filling them for each product was 2% of a DeepSeek-V2 step.
 	let a_block_len = blocks * TILE * KC.min(pairs).next_multiple_of(TILE);
-	if a_block.len() < a_block_len {
-		a_block.resize(a_block_len, 0);
-	}
+	a_block.resize(a_block_len.max(a_block.len()), 0);
+	strip.resize((blocks * TILE * NR).max(strip.len()), 0.0);
 	// A block's last pairs short of a tile, zero-padded.
 	let mut tail = [0u32; TILE * NR];
 	let config = TileConfig::new();
 	// SAFETY: the caller's promise; the config is 64 aligned bytes.
 	unsafe { asm!("ldtilecfg [{}]", in(reg) config.0.as_ptr(), options(nostack)) };
-	// The panels' blocks of `KC` pairs: a panel's (72 KiB) is read by every row block.
 	for step in (0..pairs).step_by(KC) {
 		let depth = KC.min(pairs - step);
 		let whole = depth / TILE * TILE;
 		let block = panels.block((first_col, cols), (step, depth));
-		// The part's rows over these pairs, as bf16 pairs side by side, so that a tile's 16
-		// rows lie 1.5 KiB apart rather than a whole row (100 KiB for the output layer's
-		// gradient); zero-padded to whole tiles, in pairs and in rows.
+		// The part's rows over these pairs as bf16 pairs, tile by tile (16 rows of 16 pairs,
+		// 1 KiB), each row block's tiles in order; zero-padded to whole tiles.
 		let span = depth.next_multiple_of(TILE);
-		for (r, out) in a_block[..blocks * TILE * span].chunks_exact_mut(span).enumerate() {
-			// SAFETY: a word is two halves, the first in its low bytes (little-endian).
-			let halves: &mut [u16] =
-				unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr().cast(), 2 * span) };
+		for r in 0..blocks * TILE {
 			let values = if r < rows { (k - 2 * step).min(2 * depth) } else { 0 };
-			if values > 0 {
-				let row = &a[(first_row + r) * k + 2 * step..][..values];
-				// SAFETY: AMX-BF16 implies AVX-512 BF16.
-				unsafe { to_bf16(row, &mut halves[..values]) };
+			let out = &mut a_block[r / TILE * TILE * span + r % TILE * TILE..];
+			for group in 0..span / TILE {
+				// SAFETY: a word is two halves, the first in its low bytes (little-endian).
+				let halves: &mut [u16] = unsafe {
+					std::slice::from_raw_parts_mut(
+						out[group * TILE * TILE..].as_mut_ptr().cast(),
+						2 * TILE,
+					)
+				};
+				let first = 2 * TILE * group;
+				let count = values.saturating_sub(first).min(2 * TILE);
+				if count > 0 {
+					let row = &a[(first_row + r) * k + 2 * step + first..][..count];
+					// SAFETY: AMX-BF16 implies AVX-512 BF16.
+					unsafe { to_bf16(row, &mut halves[..count]) };
+				}
+				halves[count..].fill(0);
 			}
-			halves[values..].fill(0);
 		}
 		for (panel, b) in block.chunks_exact(depth * NR).enumerate() {
+			let (col, width) = (first_col + panel * NR, NR.min(cols - panel * NR));
+			// Whole tiles go straight into `c` unless its rows alias in L1; the rest through
+			// the strip, from its row `via_strip`.
+			let direct = width == NR && !aliasing;
+			let via_strip = if direct { full_blocks * TILE } else { 0 };
+			// SAFETY: the caller's part of `c`: `rows` rows of `width` columns from `col`.
+			let c_row = |r: usize| unsafe {
+				std::slice::from_raw_parts_mut(c.at((first_row + r) * n + col), width)
+			};
+			// Sums start from zero, or from `c` when adding to it or to an earlier block.
+			let fresh = step == 0 && !accumulate;
+			if !fresh {
+				for (r, sums) in (via_strip..rows).zip(strip.chunks_exact_mut(NR)) {
+					sums[..width].copy_from_slice(c_row(r));
+				}
+			}
 			if whole < depth {
 				tail[..(depth - whole) * NR].copy_from_slice(&b[whole * NR..]);
 			}
-			for row_block in 0..blocks {
-				let a = &a_block[row_block * TILE * span..];
-				assert!(a.len() >= TILE * span);
-				let (sums, sums_stride, in_c) = if row_block == full_blocks {
-					(edge_rows[panel * NR..].as_mut_ptr(), stride, false)
-				} else if panel == full_panels {
-					(edge_panel[row_block * TILE * NR..].as_mut_ptr(), NR, false)
-				} else {
-					let at = (first_row + row_block * TILE) * n + first_col + panel * NR;
-					(c.at(at), n, true)
-				};
-				// The first sums of a block start from zero, or from `c` when adding to it.
-				let zero = step == 0 && !(in_c && accumulate);
-				// SAFETY: the tiles are configured; `a` is bounded above, and the sums' rows
-				// lie in the scratch rows or in the caller's part of `c`.
-				unsafe {
-					let a = a.as_ptr();
-					kernel(a, span, b.as_ptr(), whole, sums, sums_stride, zero);
-					if whole < depth {
-						let zero = zero && whole == 0;
-						kernel(a.add(whole), span, tail.as_ptr(), TILE, sums, sums_stride, zero);
+			// The panel's pairs `SUB` at a time (24 KiB, kept in L1) across every row block.
+			for sub in (0..depth).step_by(SUB) {
+				let sub_whole = (sub + SUB).min(whole).saturating_sub(sub);
+				let with_tail = sub + SUB >= depth && whole < depth;
+				let mut row_block = 0;
+				while row_block < blocks {
+					let in_c = row_block * TILE < via_strip;
+					// Two row blocks at once read the panel half as often.
+					let two =
+						(row_block + 2) * TILE <= if in_c { via_strip } else { blocks * TILE };
+					let count = if two { 2 } else { 1 };
+					let a = &a_block[row_block * TILE * span..][..count * TILE * span];
+					let (sums, stride) = if in_c {
+						(c.at((first_row + row_block * TILE) * n + col), n)
+					} else {
+						let first = (row_block * TILE - via_strip) * NR;
+						(strip[first..][..count * TILE * NR].as_mut_ptr(), NR)
+					};
+					let kernel = if two { kernel_32 } else { kernel };
+					let zero = fresh && sub == 0;
+					// SAFETY: the tiles are configured; `a` spans the row blocks' tiles of
+					// pairs, and `sums` their rows of `c` or of the strip.
+					unsafe {
+						let (a, b) = (a.as_ptr(), b.as_ptr().add(sub * NR));
+						kernel(a.add(sub * TILE), span, b, sub_whole, sums, stride, zero);
+						if with_tail {
+							let zero = zero && sub_whole == 0;
+							kernel(
+								a.add(whole * TILE),
+								span,
+								tail.as_ptr(),
+								TILE,
+								sums,
+								stride,
+								zero,
+							);
+						}
 					}
+					row_block += count;
 				}
+			}
+			for (r, sums) in (via_strip..rows).zip(strip.chunks_exact(NR)) {
+				c_row(r).copy_from_slice(&sums[..width]);
 			}
 		}
 	}
 	// SAFETY: the tiles are configured on this thread.
 	unsafe { asm!("tilerelease", options(nostack)) };
-	A_BLOCK.set(a_block);
-	let into_c = |row: usize, col: usize, sums: &[f32]| {
-		// SAFETY: the caller's part of `c`.
-		let c = unsafe {
-			std::slice::from_raw_parts_mut(
-				c.at((first_row + row) * n + first_col + col),
-				sums.len(),
-			)
-		};
-		if accumulate {
-			c.iter_mut().zip(sums).for_each(|(c, s)| *c += s);
-		} else {
-			c.copy_from_slice(sums);
-		}
-	};
-	for (r, sums) in
-		edge_rows.chunks_exact(stride.max(1)).take(rows - full_blocks * TILE).enumerate()
-	{
-		into_c(full_blocks * TILE + r, 0, &sums[..cols]);
-	}
-	for (r, sums) in edge_panel.chunks_exact(NR).enumerate() {
-		into_c(r, full_panels * NR, &sums[..cols - full_panels * NR]);
-	}
+	SCRATCH.set((a_block, strip));
 }
 
 /// `row` rounded to bf16 (to nearest even) into `out`.
@@ -259,16 +292,17 @@ unsafe fn to_bf16(row: &[f32], out: &mut [u16]) {
 	}
 }
 
-/// `sums` (16 rows of 48, `sums_stride` floats apart) `+=` 16 rows of `a` (`a_stride` words
-/// apart) times one panel (`NR` words a pair), over `pairs` pairs (a multiple of 16); with
-/// `zero`, `sums` is written rather than added to (with no pairs: zeroed).
+/// `sums` (16 rows of 48, `sums_stride` floats apart) `+=` 16 rows of `a` (their tiles of 16
+/// pairs in order, 256 words each) times one panel (`NR` words a pair), over `pairs` pairs (a
+/// multiple of 16); with `zero`, `sums` is written rather than added to (with no pairs:
+/// zeroed). `span` is the pairs of a row block, for [`kernel_32`]'s second.
 ///
 /// # Safety
 /// The tiles must be configured as [`TileConfig`] has them; every row read or written must
 /// lie in its buffer.
 unsafe fn kernel(
 	a: *const u32,
-	a_stride: usize,
+	_span: usize,
 	b: *const u32,
 	pairs: usize,
 	sums: *mut f32,
@@ -300,8 +334,8 @@ unsafe fn kernel(
 				"tdpbf16ps tmm0, tmm3, tmm4",
 				"tdpbf16ps tmm1, tmm3, tmm5",
 				"tdpbf16ps tmm2, tmm3, tmm6",
-				a = in(reg) a.add(p),
-				sa = in(reg) a_stride * 4,
+				a = in(reg) a.add(p * TILE),
+				sa = in(reg) TILE * 4,
 				b = in(reg) b.add(p * NR),
 				sb = in(reg) NR * 4,
 				options(nostack, readonly),
@@ -312,6 +346,113 @@ unsafe fn kernel(
 			"tilestored [{c} + {s}*1 + 64], tmm1",
 			"tilestored [{c} + {s}*1 + 128], tmm2",
 			c = in(reg) sums,
+			s = in(reg) sums_bytes,
+			options(nostack),
+		);
+	}
+}
+
+/// [`kernel`] for 32 rows: rows `16..32` of `a` lie `16 · span` words after the first, and of
+/// `sums` 16 strides.
+/// The panel's first 32 columns take 2 × 2 tiles of sums (each tile of `a` and of the panel
+/// serving two products), the last 16 a second pass, so the panel is read once per 32 rows
+/// rather than per 16: at 16 rows, its reads from L2 bound the kernel.
+///
+/// # Safety
+/// As for [`kernel`].
+unsafe fn kernel_32(
+	a: *const u32,
+	span: usize,
+	b: *const u32,
+	pairs: usize,
+	sums: *mut f32,
+	sums_stride: usize,
+	zero: bool,
+) {
+	let (sums_bytes, a_bytes) = (sums_stride * 4, TILE * 4);
+	// SAFETY (every block): the caller's promise.
+	unsafe {
+		let (a_low, sums_low) = (a.add(TILE * span), sums.add(TILE * sums_stride));
+		if zero {
+			asm!(
+				"tilezero tmm0",
+				"tilezero tmm1",
+				"tilezero tmm2",
+				"tilezero tmm3",
+				options(nostack)
+			);
+		} else {
+			asm!(
+				"tileloadd tmm0, [{c} + {s}*1]",
+				"tileloadd tmm1, [{c} + {s}*1 + 64]",
+				"tileloadd tmm2, [{d} + {s}*1]",
+				"tileloadd tmm3, [{d} + {s}*1 + 64]",
+				c = in(reg) sums,
+				d = in(reg) sums_low,
+				s = in(reg) sums_bytes,
+				options(nostack, readonly),
+			);
+		}
+		for p in (0..pairs).step_by(TILE) {
+			asm!(
+				"tileloadd tmm4, [{a} + {sa}*1]",
+				"tileloadd tmm6, [{b} + {sb}*1]",
+				"tileloadd tmm7, [{b} + {sb}*1 + 64]",
+				"tdpbf16ps tmm0, tmm4, tmm6",
+				"tileloadd tmm5, [{l} + {sa}*1]",
+				"tdpbf16ps tmm1, tmm4, tmm7",
+				"tdpbf16ps tmm2, tmm5, tmm6",
+				"tdpbf16ps tmm3, tmm5, tmm7",
+				a = in(reg) a.add(p * TILE),
+				l = in(reg) a_low.add(p * TILE),
+				sa = in(reg) a_bytes,
+				b = in(reg) b.add(p * NR),
+				sb = in(reg) NR * 4,
+				options(nostack, readonly),
+			);
+		}
+		asm!(
+			"tilestored [{c} + {s}*1], tmm0",
+			"tilestored [{c} + {s}*1 + 64], tmm1",
+			"tilestored [{d} + {s}*1], tmm2",
+			"tilestored [{d} + {s}*1 + 64], tmm3",
+			c = in(reg) sums,
+			d = in(reg) sums_low,
+			s = in(reg) sums_bytes,
+			options(nostack),
+		);
+		if zero {
+			asm!("tilezero tmm0", "tilezero tmm1", options(nostack));
+		} else {
+			asm!(
+				"tileloadd tmm0, [{c} + {s}*1 + 128]",
+				"tileloadd tmm1, [{d} + {s}*1 + 128]",
+				c = in(reg) sums,
+				d = in(reg) sums_low,
+				s = in(reg) sums_bytes,
+				options(nostack, readonly),
+			);
+		}
+		for p in (0..pairs).step_by(TILE) {
+			asm!(
+				"tileloadd tmm4, [{a} + {sa}*1]",
+				"tileloadd tmm6, [{b} + {sb}*1 + 128]",
+				"tileloadd tmm5, [{l} + {sa}*1]",
+				"tdpbf16ps tmm0, tmm4, tmm6",
+				"tdpbf16ps tmm1, tmm5, tmm6",
+				a = in(reg) a.add(p * TILE),
+				l = in(reg) a_low.add(p * TILE),
+				sa = in(reg) a_bytes,
+				b = in(reg) b.add(p * NR),
+				sb = in(reg) NR * 4,
+				options(nostack, readonly),
+			);
+		}
+		asm!(
+			"tilestored [{c} + {s}*1 + 128], tmm0",
+			"tilestored [{d} + {s}*1 + 128], tmm1",
+			c = in(reg) sums,
+			d = in(reg) sums_low,
 			s = in(reg) sums_bytes,
 			options(nostack),
 		);
