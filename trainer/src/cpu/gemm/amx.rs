@@ -14,7 +14,7 @@
 //! keeps them; `a`'s rows are rounded to bf16 pairs, a block of pairs at a time, and laid
 //! out tile by tile.
 
-use super::{parts, round, Panels, SharedOutput, KC, NR};
+use super::{parts, Panels, SharedOutput, KC, NR};
 use rayon::prelude::*;
 use std::{arch::asm, sync::OnceLock};
 
@@ -178,25 +178,14 @@ unsafe fn part_product(
 		// 1 KiB), each row block's tiles in order; zero-padded to whole tiles.
 		let span = depth.next_multiple_of(TILE);
 		for r in 0..blocks * TILE {
-			let values = if r < rows { (k - 2 * step).min(2 * depth) } else { 0 };
+			let row = match r < rows {
+				true => &a[(first_row + r) * k + 2 * step..][..(k - 2 * step).min(2 * depth)],
+				false => &[],
+			};
 			let out = &mut a_block[r / TILE * TILE * span + r % TILE * TILE..];
-			for group in 0..span / TILE {
-				// SAFETY: a word is two halves, the first in its low bytes (little-endian).
-				let halves: &mut [u16] = unsafe {
-					std::slice::from_raw_parts_mut(
-						out[group * TILE * TILE..].as_mut_ptr().cast(),
-						2 * TILE,
-					)
-				};
-				let first = 2 * TILE * group;
-				let count = values.saturating_sub(first).min(2 * TILE);
-				if count > 0 {
-					let row = &a[(first_row + r) * k + 2 * step + first..][..count];
-					// SAFETY: AMX-BF16 implies AVX-512 BF16.
-					unsafe { to_bf16(row, &mut halves[..count]) };
-				}
-				halves[count..].fill(0);
-			}
+			assert!(out.len() >= (span / TILE - 1) * TILE * TILE + TILE);
+			// SAFETY: AMX-BF16 implies AVX-512 BF16; `out` holds the row's place in each tile.
+			unsafe { to_bf16_tiles(row, out.as_mut_ptr(), span / TILE) };
 		}
 		for (panel, b) in block.chunks_exact(depth * NR).enumerate() {
 			let (col, width) = (first_col + panel * NR, NR.min(cols - panel * NR));
@@ -269,26 +258,34 @@ unsafe fn part_product(
 	SCRATCH.set((a_block, strip));
 }
 
-/// `row` rounded to bf16 (to nearest even) into `out`.
+/// `row` rounded to bf16 (to nearest even) as one tile row of pairs in each of `tiles` tiles
+/// from `out`, 256 words apart: pairs `16 t..16 t + 16` at `out + 256 t`; zero past the row.
 ///
 /// # Safety
-/// Needs AVX-512 BF16.
+/// Needs AVX-512 BF16; `out` must hold the tiles' rows, and `row` at most their 32 · `tiles`
+/// values.
 #[target_feature(enable = "avx512f,avx512bf16")]
-unsafe fn to_bf16(row: &[f32], out: &mut [u16]) {
+unsafe fn to_bf16_tiles(row: &[f32], out: *mut u32, tiles: usize) {
 	use std::arch::x86_64::*;
-	let whole = row.len() / 16 * 16;
-	for (from, to) in row[..whole].chunks_exact(16).zip(out.chunks_exact_mut(16)) {
-		// SAFETY: 16 values each way.
-		unsafe {
-			let halves = _mm512_cvtneps_pbh(_mm512_loadu_ps(from.as_ptr()));
-			_mm256_storeu_si256(
-				to.as_mut_ptr().cast(),
-				std::mem::transmute::<__m256bh, __m256i>(halves),
-			);
+	let load = |first: usize| {
+		let count = row.len().saturating_sub(first).min(16);
+		if count == 0 {
+			return _mm512_setzero_ps();
 		}
-	}
-	for (x, half) in row[whole..].iter().zip(&mut out[whole..]) {
-		*half = round(*x);
+		// SAFETY: the lanes masked in lie in `row`; masked-out lanes are neither read nor fault.
+		unsafe { _mm512_maskz_loadu_ps(((1u32 << count) - 1) as u16, row.as_ptr().add(first)) }
+	};
+	for tile in 0..tiles {
+		let first = 2 * TILE * tile;
+		// The low 16 halves from the second operand.
+		let pairs = _mm512_cvtne2ps_pbh(load(first + 16), load(first));
+		// SAFETY: the caller's promise: 16 words of the tile's row.
+		unsafe {
+			_mm512_storeu_si512(
+				out.add(tile * TILE * TILE).cast(),
+				std::mem::transmute::<__m512bh, __m512i>(pairs),
+			)
+		};
 	}
 }
 
