@@ -557,7 +557,7 @@ unsafe fn product_f16_into(
 	// Split over the threads along the longer side, each part blocked as `sgemm_serial` is:
 	// each thread packs only its own columns of the weight (the output layer's product has
 	// tens of thousands of columns and a few hundred rows) or its own rows.
-	parts(m, n, MR).into_par_iter().for_each(|((first_row, rows), (first_col, cols))| {
+	parts(m, n, MR, false).into_par_iter().for_each(|((first_row, rows), (first_col, cols))| {
 		let a = &a_pairs[first_row * pairs..];
 		let c = c.at(first_row * n + first_col);
 		HALF_BUFFERS.with(|buffers| {
@@ -598,12 +598,18 @@ unsafe fn product_f16_into(
 	});
 }
 
-/// An `[m, n]` product's parts for rayon's threads, split along its longer side:
+/// An `[m, n]` product's parts for rayon's threads, split along its longer side, or by rows
+/// wherever each thread gets `row_multiple` of them when `rows_first`:
 /// `((first row, rows), (first column, columns))`, rows in multiples of `row_multiple`,
 /// columns of [`NR`].
-fn parts(m: usize, n: usize, row_multiple: usize) -> Vec<((usize, usize), (usize, usize))> {
+fn parts(
+	m: usize,
+	n: usize,
+	row_multiple: usize,
+	rows_first: bool,
+) -> Vec<((usize, usize), (usize, usize))> {
 	let threads = rayon::current_num_threads();
-	if n > m {
+	if n > m && !(rows_first && m >= row_multiple * threads) {
 		let width = n.div_ceil(threads).next_multiple_of(NR);
 		(0..n).step_by(width).map(|first| ((0, m), (first, width.min(n - first)))).collect()
 	} else {
